@@ -1,0 +1,184 @@
+package vk
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"unsafe"
+)
+
+// Options configure Open: the instance, then the device.
+type Options struct {
+	InstanceOptions
+	// Device selects the physical device by index or case-insensitive name
+	// substring; "" reads VKASSETS_DEVICE, and when that is empty too the
+	// best device is taken: discrete GPU, else integrated, else CPU (lavapipe).
+	Device string
+	// DeviceExtensions are extra device extensions to enable (VK_KHR_swapchain for a window).
+	DeviceExtensions []string
+	// DisableTimeline creates the device without timeline semaphores even
+	// where it has them, to exercise the fence-only paths.
+	DisableTimeline bool
+}
+
+// Device is a logical device with one graphics+transfer queue. Its methods
+// are safe for concurrent use except where Vulkan requires external
+// synchronization of the object passed (a command buffer, a fence being reset).
+type Device struct {
+	table    C.uintptr_t // *vka_device
+	inst     *Instance
+	ownsInst bool
+	phys     *PhysicalDevice
+	family   uint32
+	queue    C.uintptr_t
+	timeline bool
+	budget   bool // VK_EXT_memory_budget is enabled
+
+	queueMu   sync.Mutex // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
+	closeOnce sync.Once
+}
+
+// Open creates an instance and a device on it; Close destroys both.
+func Open(opts Options) (*Device, error) {
+	in, err := NewInstance(opts.InstanceOptions)
+	if err != nil {
+		return nil, err
+	}
+	d, err := in.NewDevice(opts)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	d.ownsInst = true
+	return d, nil
+}
+
+// NewDevice chooses a physical device as Options.Device says and creates a
+// logical device with one queue from a graphics (hence transfer) family.
+// Only the device fields of opts are read.
+func (in *Instance) NewDevice(opts Options) (*Device, error) {
+	devs, err := in.PhysicalDevices()
+	if err != nil {
+		return nil, err
+	}
+	selector := opts.Device
+	if selector == "" {
+		selector = os.Getenv(EnvDevice)
+	}
+	p, err := choose(devs, selector)
+	if err != nil {
+		return nil, err
+	}
+	exts := slices.Clone(opts.DeviceExtensions)
+	for _, e := range exts {
+		if !p.HasExtension(e) {
+			return nil, fmt.Errorf("vk: device %s lacks extension %s: %w", p.Name, e, ErrExtensionNotPresent)
+		}
+	}
+	budget := p.HasExtension("VK_EXT_memory_budget")
+	if budget && !slices.Contains(exts, "VK_EXT_memory_budget") {
+		exts = append(exts, "VK_EXT_memory_budget")
+	}
+	timeline := p.TimelineSemaphore && !opts.DisableTimeline
+	family := graphicsFamily(p)
+	ce, freeExts := cstrings(exts)
+	defer freeExts()
+	d := &Device{inst: in, phys: p, family: uint32(family), timeline: timeline, budget: budget}
+	r := C.vka_create_device(in.table, p.handle, C.uint32_t(family), ce, C.uint32_t(len(exts)),
+		cbool(timeline), cbool(in.validator != nil), &d.table)
+	if err := check("vkCreateDevice", int32(r)); err != nil {
+		return nil, fmt.Errorf("vk: device %s: %w", p.Name, err)
+	}
+	d.queue = C.vka_get_queue(d.table, C.uint32_t(family), 0)
+	return d, nil
+}
+
+// Close waits for the device to be idle and destroys it, and the instance
+// when Open made it. It is safe to call more than once.
+func (d *Device) Close() {
+	d.closeOnce.Do(func() {
+		C.vka_device_wait_idle(d.table)
+		C.vka_destroy_device(d.table)
+		if d.ownsInst {
+			d.inst.Close()
+		}
+	})
+}
+
+// Instance is the instance the device was made on.
+func (d *Device) Instance() *Instance { return d.inst }
+
+// Validator is the instance's validation counter (nil when validation is off).
+func (d *Device) Validator() *Validator { return d.inst.validator }
+
+// Physical describes the physical device in use.
+func (d *Device) Physical() *PhysicalDevice { return d.phys }
+
+// QueueFamily is the index of the family of the device's queue.
+func (d *Device) QueueFamily() uint32 { return d.family }
+
+// TimelineSemaphores reports whether timeline semaphores are enabled.
+func (d *Device) TimelineSemaphores() bool { return d.timeline }
+
+// HasMemoryBudget reports whether VK_EXT_memory_budget is enabled.
+func (d *Device) HasMemoryBudget() bool { return d.budget }
+
+// Handle is the raw VkDevice, for interoperation.
+func (d *Device) Handle() unsafe.Pointer { return C.vka_device_ptr(d.table) }
+
+// MemoryBudget reports each heap's budget: from VK_EXT_memory_budget when the
+// device has it, else 80% of the heap size with no usage figure.
+func (d *Device) MemoryBudget() []HeapBudget {
+	heaps := d.phys.Memory.Heaps
+	out := make([]HeapBudget, len(heaps))
+	if !d.budget {
+		for i, h := range heaps {
+			out[i] = HeapBudget{Budget: h.Size / 10 * 8}
+		}
+		return out
+	}
+	var b C.vka_heap_budget
+	C.vka_memory_budget(d.inst.table, d.phys.handle, &b)
+	for i := range heaps {
+		out[i] = HeapBudget{Budget: uint64(b.budget[i]), Usage: uint64(b.usage[i]), FromExtension: true}
+	}
+	return out
+}
+
+// WaitIdle waits for the device to finish all work (vkDeviceWaitIdle).
+func (d *Device) WaitIdle() error {
+	d.queueMu.Lock()
+	defer d.queueMu.Unlock()
+	return check("vkDeviceWaitIdle", int32(C.vka_device_wait_idle(d.table)))
+}
+
+// ObjectType is VkObjectType, for SetName.
+type ObjectType int32
+
+// Object types that SetName is used with.
+const (
+	ObjectBuffer        ObjectType = 9
+	ObjectDeviceMemory  ObjectType = 8
+	ObjectImage         ObjectType = 10
+	ObjectImageView     ObjectType = 14
+	ObjectSampler       ObjectType = 21
+	ObjectFence         ObjectType = 7
+	ObjectSemaphore     ObjectType = 5
+	ObjectCommandPool   ObjectType = 25
+	ObjectCommandBuffer ObjectType = 6
+)
+
+// SetName gives an object a debug name (VK_EXT_debug_utils); validation
+// messages and tools such as RenderDoc show it. Without debug utils it does
+// nothing.
+func (d *Device) SetName(t ObjectType, handle uint64, name string) error {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	return check("vkSetDebugUtilsObjectNameEXT", int32(C.vka_set_name(d.table, C.int32_t(t), C.uint64_t(handle), cs)))
+}

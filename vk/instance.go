@@ -1,0 +1,197 @@
+package vk
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/cgo"
+	"sync"
+	"unsafe"
+
+	vkg "github.com/vulkan-go/vulkan"
+)
+
+// ValidationLayer is the Khronos validation layer's name.
+const ValidationLayer = "VK_LAYER_KHRONOS_validation"
+
+// Environment variables read by NewInstance and Open.
+const (
+	EnvValidation     = "VKASSETS_VALIDATION"      // "1": turn validation on
+	EnvSyncValidation = "VKASSETS_SYNC_VALIDATION" // "1": also turn synchronization validation on
+	EnvDevice         = "VKASSETS_DEVICE"          // index or name substring of the device to use
+)
+
+// InstanceOptions configure NewInstance. The zero value is a headless,
+// unvalidated instance on the system loader (unless VKASSETS_VALIDATION=1).
+type InstanceOptions struct {
+	// AppName goes into VkApplicationInfo.
+	AppName string
+	// Logger receives validation messages; nil discards them (they are still counted).
+	Logger *slog.Logger
+	// Validation turns on VK_LAYER_KHRONOS_validation with a messenger.
+	// VKASSETS_VALIDATION=1 turns it on too.
+	Validation bool
+	// SyncValidation also turns on synchronization validation
+	// (VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT).
+	// VKASSETS_SYNC_VALIDATION=1 turns it on too. It implies Validation.
+	SyncValidation bool
+	// Extensions are extra instance extensions, such as those a window system requires.
+	Extensions []string
+	// GetInstanceProcAddr, when set, is the loader entry point to use
+	// (for example glfw.GetVulkanGetInstanceProcAddress()); nil opens libvulkan.so.1.
+	GetInstanceProcAddr unsafe.Pointer
+}
+
+// Instance is a VkInstance with its dispatch table and, when validation is on,
+// its messenger.
+type Instance struct {
+	table      C.uintptr_t // *vka_instance
+	messenger  C.uint64_t
+	user       cgo.Handle
+	validator  *Validator
+	logger     *slog.Logger
+	apiVersion Version
+	loader     string
+
+	closeOnce sync.Once
+}
+
+// minAPIVersion is what vk needs from the loader and the device:
+// vkGetBufferMemoryRequirements2 and dedicated allocations are core in 1.1.
+var minAPIVersion = MakeVersion(1, 1, 0)
+
+// maxAPIVersion is the newest version vk asks for.
+var maxAPIVersion = MakeVersion(1, 3, 0)
+
+func envOn(name string) bool { return os.Getenv(name) == "1" }
+
+// NewInstance opens the loader and creates an instance.
+func NewInstance(opts InstanceOptions) (*Instance, error) {
+	name, err := useLoader(opts.GetInstanceProcAddr)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := InstanceVersion()
+	if err != nil {
+		return nil, err
+	}
+	if ver < minAPIVersion {
+		return nil, fmt.Errorf("%w: loader %s supports Vulkan %s, vkassets needs %s; update libvulkan1",
+			ErrNoLoader, name, ver, minAPIVersion)
+	}
+	api := min(ver, maxAPIVersion)
+
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	syncVal := opts.SyncValidation || envOn(EnvSyncValidation)
+	validation := opts.Validation || syncVal || envOn(EnvValidation)
+
+	exts := append([]string(nil), opts.Extensions...)
+	var layers []string
+	if validation {
+		if !layerPresent(ValidationLayer) {
+			return nil, fmt.Errorf("%w: install it (Debian/Ubuntu: apt-get install vulkan-validationlayers), "+
+				"or run without %s=1", ErrNoValidationLayer, EnvValidation)
+		}
+		layers = append(layers, ValidationLayer)
+		exts = append(exts, "VK_EXT_debug_utils")
+	}
+	for _, e := range opts.Extensions {
+		if !instanceExtensionPresent(e) {
+			return nil, fmt.Errorf("vk: instance extension %s: %w", e, ErrExtensionNotPresent)
+		}
+	}
+
+	in := &Instance{logger: logger, apiVersion: api, loader: name}
+	if validation {
+		in.validator = newValidator(logger)
+		in.user = cgo.NewHandle(in.validator)
+	}
+	app := C.CString(opts.AppName)
+	defer C.free(unsafe.Pointer(app))
+	cl, freeLayers := cstrings(layers)
+	defer freeLayers()
+	ce, freeExts := cstrings(exts)
+	defer freeExts()
+
+	r := C.vka_create_instance(app, C.uint32_t(api), cl, C.uint32_t(len(layers)), ce, C.uint32_t(len(exts)),
+		cbool(validation), cbool(syncVal), C.uintptr_t(in.user), &in.table, &in.messenger)
+	if err := check("vkCreateInstance", int32(r)); err != nil {
+		if in.user != 0 {
+			in.user.Delete()
+		}
+		if errors.Is(err, ErrIncompatibleDriver) {
+			return nil, fmt.Errorf("%w: %v; install a Vulkan driver (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)",
+				ErrNoDevice, err)
+		}
+		return nil, err
+	}
+	if err := vkg.InitInstance(vkg.Instance(in.Handle())); err != nil {
+		in.Close()
+		return nil, fmt.Errorf("vk: vulkan-go instance init: %w", err)
+	}
+	return in, nil
+}
+
+// ErrIncompatibleDriver is returned when the loader finds no driver.
+var ErrIncompatibleDriver = &Error{Result: ErrorIncompatibleDriver}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func layerPresent(name string) bool {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	return C.vka_layer_present(cs) != 0
+}
+
+func instanceExtensionPresent(name string) bool {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	return C.vka_instance_extension_present(cs) != 0
+}
+
+// Handle is the raw VkInstance, for interoperation (GLFW surface creation, or
+// vulkan-go's vk.Instance(handle)).
+func (in *Instance) Handle() unsafe.Pointer {
+	return C.vka_instance_ptr(in.table)
+}
+
+// Validator is the instance's validation message counter; nil when
+// validation is off (its methods then report zero).
+func (in *Instance) Validator() *Validator { return in.validator }
+
+// APIVersion is the Vulkan version the instance was created for.
+func (in *Instance) APIVersion() Version { return in.apiVersion }
+
+// Loader names the loader in use: a library name or "external".
+func (in *Instance) Loader() string { return in.loader }
+
+// Close destroys the instance and its messenger. Devices must be closed first.
+// It is safe to call more than once.
+func (in *Instance) Close() {
+	in.closeOnce.Do(func() {
+		C.vka_destroy_instance(in.table, in.messenger)
+		if in.user != 0 {
+			in.user.Delete()
+		}
+	})
+}
+
+// DestroySurface destroys a VkSurfaceKHR created for this instance (by GLFW, say).
+func (in *Instance) DestroySurface(surface uint64) {
+	C.vka_destroy_surface(in.table, C.uint64_t(surface))
+}

@@ -1,0 +1,580 @@
+package vk
+
+/*
+#include "shim.h"
+
+#cgo noescape vka_create_buffer
+#cgo noescape vka_create_image
+#cgo noescape vka_create_image_view
+#cgo noescape vka_create_sampler
+#cgo noescape vka_allocate_memory
+#cgo noescape vka_map_memory
+#cgo noescape vka_buffer_requirements
+#cgo noescape vka_image_requirements
+#cgo noescape vka_create_fence
+#cgo noescape vka_create_semaphore
+#cgo noescape vka_semaphore_value
+#cgo noescape vka_create_command_pool
+#cgo noescape vka_allocate_command_buffer
+#cgo noescape vka_queue_submit
+#cgo noescape vka_cmd_copy_buffer_to_image
+#cgo noescape vka_cmd_copy_image_to_buffer
+#cgo noescape vka_cmd_barrier
+*/
+import "C"
+
+import (
+	"time"
+	"unsafe"
+)
+
+// Non-dispatchable handles are 64-bit values; dispatchable ones are pointers
+// owned by the driver, kept as integers so that Go never holds C memory as
+// Go pointers.
+type (
+	Buffer        uint64
+	Image         uint64
+	ImageView     uint64
+	Sampler       uint64
+	DeviceMemory  uint64
+	Fence         uint64
+	Semaphore     uint64
+	CommandPool   uint64
+	CommandBuffer uintptr
+)
+
+// BufferUsage is VkBufferUsageFlags.
+type BufferUsage uint32
+
+// Buffer usages.
+const (
+	BufferUsageTransferSrc BufferUsage = 0x1
+	BufferUsageTransferDst BufferUsage = 0x2
+	BufferUsageUniform     BufferUsage = 0x10
+	BufferUsageStorage     BufferUsage = 0x20
+	BufferUsageIndex       BufferUsage = 0x40
+	BufferUsageVertex      BufferUsage = 0x80
+	BufferUsageIndirect    BufferUsage = 0x100
+)
+
+// CreateBuffer creates an unbound VkBuffer (exclusive sharing).
+func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
+	var b C.uint64_t
+	r := C.vka_create_buffer(d.table, C.uint64_t(size), C.uint32_t(usage), 0, &b)
+	return Buffer(b), check("vkCreateBuffer", int32(r))
+}
+
+// DestroyBuffer destroys a buffer; 0 is ignored.
+func (d *Device) DestroyBuffer(b Buffer) {
+	if b != 0 {
+		C.vka_destroy_buffer(d.table, C.uint64_t(b))
+	}
+}
+
+// Format is VkFormat.
+type Format uint32
+
+// Formats used by vkassets.
+const (
+	FormatR8G8B8A8Unorm Format = 37
+	FormatR8G8B8A8Srgb  Format = 43
+	FormatB8G8R8A8Unorm Format = 44
+	FormatB8G8R8A8Srgb  Format = 50
+	FormatD32Sfloat     Format = 126
+)
+
+// ImageUsage is VkImageUsageFlags.
+type ImageUsage uint32
+
+// Image usages.
+const (
+	ImageUsageTransferSrc            ImageUsage = 0x1
+	ImageUsageTransferDst            ImageUsage = 0x2
+	ImageUsageSampled                ImageUsage = 0x4
+	ImageUsageStorage                ImageUsage = 0x8
+	ImageUsageColorAttachment        ImageUsage = 0x10
+	ImageUsageDepthStencilAttachment ImageUsage = 0x20
+	ImageUsageTransientAttachment    ImageUsage = 0x40
+)
+
+// ImageTiling is VkImageTiling.
+type ImageTiling uint32
+
+// Tilings.
+const (
+	TilingOptimal ImageTiling = 0
+	TilingLinear  ImageTiling = 1
+)
+
+// ImageLayout is VkImageLayout.
+type ImageLayout uint32
+
+// Layouts.
+const (
+	LayoutUndefined              ImageLayout = 0
+	LayoutGeneral                ImageLayout = 1
+	LayoutColorAttachmentOptimal ImageLayout = 2
+	LayoutShaderReadOnlyOptimal  ImageLayout = 5
+	LayoutTransferSrcOptimal     ImageLayout = 6
+	LayoutTransferDstOptimal     ImageLayout = 7
+	LayoutPresentSrc             ImageLayout = 1000001002
+)
+
+// ImageInfo describes a 2D image. Zero MipLevels, ArrayLayers and Depth mean 1.
+type ImageInfo struct {
+	Format        Format
+	Width, Height uint32
+	Depth         uint32
+	MipLevels     uint32
+	ArrayLayers   uint32
+	Tiling        ImageTiling
+	Usage         ImageUsage
+}
+
+func one(v uint32) uint32 { return max(v, 1) }
+
+// CreateImage creates an unbound 2D VkImage in the undefined layout, one sample.
+func (d *Device) CreateImage(info ImageInfo) (Image, error) {
+	ci := C.vka_image_info{
+		imageType: 1, // VK_IMAGE_TYPE_2D
+		format:    C.uint32_t(info.Format),
+		width:     C.uint32_t(info.Width), height: C.uint32_t(info.Height), depth: C.uint32_t(one(info.Depth)),
+		mipLevels: C.uint32_t(one(info.MipLevels)), arrayLayers: C.uint32_t(one(info.ArrayLayers)),
+		samples: 1, tiling: C.uint32_t(info.Tiling), usage: C.uint32_t(info.Usage),
+	}
+	if info.Depth > 1 {
+		ci.imageType = 2 // VK_IMAGE_TYPE_3D
+	}
+	var img C.uint64_t
+	r := C.vka_create_image(d.table, &ci, &img)
+	return Image(img), check("vkCreateImage", int32(r))
+}
+
+// DestroyImage destroys an image; 0 is ignored.
+func (d *Device) DestroyImage(img Image) {
+	if img != 0 {
+		C.vka_destroy_image(d.table, C.uint64_t(img))
+	}
+}
+
+// Aspect is VkImageAspectFlags.
+type Aspect uint32
+
+// Aspects.
+const (
+	AspectColor Aspect = 0x1
+	AspectDepth Aspect = 0x2
+)
+
+// CreateImageView creates a 2D view of every mip level and layer 0.
+func (d *Device) CreateImageView(img Image, format Format, aspect Aspect, mips uint32) (ImageView, error) {
+	var v C.uint64_t
+	r := C.vka_create_image_view(d.table, C.uint64_t(img), 1 /* VK_IMAGE_VIEW_TYPE_2D */, C.uint32_t(format),
+		C.uint32_t(aspect), 0, C.uint32_t(one(mips)), 0, 1, &v)
+	return ImageView(v), check("vkCreateImageView", int32(r))
+}
+
+// DestroyImageView destroys a view; 0 is ignored.
+func (d *Device) DestroyImageView(v ImageView) {
+	if v != 0 {
+		C.vka_destroy_image_view(d.table, C.uint64_t(v))
+	}
+}
+
+// CreateSampler creates a sampler: linear or nearest filtering, repeat or clamp-to-edge addressing.
+func (d *Device) CreateSampler(linear, repeat bool) (Sampler, error) {
+	filter, address := 0, 2 // NEAREST, CLAMP_TO_EDGE
+	if linear {
+		filter = 1
+	}
+	if repeat {
+		address = 0
+	}
+	var s C.uint64_t
+	r := C.vka_create_sampler(d.table, C.uint32_t(filter), C.uint32_t(address), &s)
+	return Sampler(s), check("vkCreateSampler", int32(r))
+}
+
+// DestroySampler destroys a sampler; 0 is ignored.
+func (d *Device) DestroySampler(s Sampler) {
+	if s != 0 {
+		C.vka_destroy_sampler(d.table, C.uint64_t(s))
+	}
+}
+
+// MemoryRequirements are VkMemoryRequirements with the dedicated-allocation
+// answer of VkMemoryDedicatedRequirements.
+type MemoryRequirements struct {
+	Size              uint64
+	Alignment         uint64
+	TypeBits          uint32
+	PrefersDedicated  bool
+	RequiresDedicated bool
+}
+
+func requirements(r *C.vka_memory_requirements) MemoryRequirements {
+	return MemoryRequirements{
+		Size: uint64(r.size), Alignment: uint64(r.alignment), TypeBits: uint32(r.typeBits),
+		PrefersDedicated: r.prefersDedicated != 0, RequiresDedicated: r.requiresDedicated != 0,
+	}
+}
+
+// BufferRequirements queries vkGetBufferMemoryRequirements2.
+func (d *Device) BufferRequirements(b Buffer) MemoryRequirements {
+	var r C.vka_memory_requirements
+	C.vka_buffer_requirements(d.table, C.uint64_t(b), &r)
+	return requirements(&r)
+}
+
+// ImageRequirements queries vkGetImageMemoryRequirements2.
+func (d *Device) ImageRequirements(img Image) MemoryRequirements {
+	var r C.vka_memory_requirements
+	C.vka_image_requirements(d.table, C.uint64_t(img), &r)
+	return requirements(&r)
+}
+
+// MemoryAllocateInfo describes one vkAllocateMemory. A non-zero
+// DedicatedBuffer or DedicatedImage chains VkMemoryDedicatedAllocateInfo.
+type MemoryAllocateInfo struct {
+	Size            uint64
+	TypeIndex       uint32
+	DedicatedBuffer Buffer
+	DedicatedImage  Image
+}
+
+// AllocateMemory calls vkAllocateMemory.
+func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
+	var m C.uint64_t
+	r := C.vka_allocate_memory(d.table, C.uint64_t(info.Size), C.uint32_t(info.TypeIndex),
+		C.uint64_t(info.DedicatedBuffer), C.uint64_t(info.DedicatedImage), &m)
+	return DeviceMemory(m), check("vkAllocateMemory", int32(r))
+}
+
+// FreeMemory calls vkFreeMemory; 0 is ignored.
+func (d *Device) FreeMemory(m DeviceMemory) {
+	if m != 0 {
+		C.vka_free_memory(d.table, C.uint64_t(m))
+	}
+}
+
+// MapMemory maps size bytes of m from offset and returns them as a slice of
+// C memory, valid until UnmapMemory.
+func (d *Device) MapMemory(m DeviceMemory, offset, size uint64) ([]byte, error) {
+	var p unsafe.Pointer
+	r := C.vka_map_memory(d.table, C.uint64_t(m), C.uint64_t(offset), C.uint64_t(size), &p)
+	if err := check("vkMapMemory", int32(r)); err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(p), size), nil
+}
+
+// UnmapMemory calls vkUnmapMemory.
+func (d *Device) UnmapMemory(m DeviceMemory) { C.vka_unmap_memory(d.table, C.uint64_t(m)) }
+
+// FlushMemory flushes a host write range of non-coherent memory. offset and
+// size must be multiples of nonCoherentAtomSize (or size reach the end).
+func (d *Device) FlushMemory(m DeviceMemory, offset, size uint64) error {
+	return check("vkFlushMappedMemoryRanges", int32(C.vka_flush_memory(d.table, C.uint64_t(m), C.uint64_t(offset), C.uint64_t(size))))
+}
+
+// InvalidateMemory makes device writes to non-coherent memory visible to the host.
+func (d *Device) InvalidateMemory(m DeviceMemory, offset, size uint64) error {
+	return check("vkInvalidateMappedMemoryRanges", int32(C.vka_invalidate_memory(d.table, C.uint64_t(m), C.uint64_t(offset), C.uint64_t(size))))
+}
+
+// BindBufferMemory binds b to m at offset.
+func (d *Device) BindBufferMemory(b Buffer, m DeviceMemory, offset uint64) error {
+	return check("vkBindBufferMemory", int32(C.vka_bind_buffer(d.table, C.uint64_t(b), C.uint64_t(m), C.uint64_t(offset))))
+}
+
+// BindImageMemory binds img to m at offset.
+func (d *Device) BindImageMemory(img Image, m DeviceMemory, offset uint64) error {
+	return check("vkBindImageMemory", int32(C.vka_bind_image(d.table, C.uint64_t(img), C.uint64_t(m), C.uint64_t(offset))))
+}
+
+// CreateFence creates a fence, signaled or not.
+func (d *Device) CreateFence(signaled bool) (Fence, error) {
+	var f C.uint64_t
+	r := C.vka_create_fence(d.table, cbool(signaled), &f)
+	return Fence(f), check("vkCreateFence", int32(r))
+}
+
+// DestroyFence destroys a fence; 0 is ignored.
+func (d *Device) DestroyFence(f Fence) {
+	if f != 0 {
+		C.vka_destroy_fence(d.table, C.uint64_t(f))
+	}
+}
+
+// ResetFence returns a fence to the unsignaled state.
+func (d *Device) ResetFence(f Fence) error {
+	return check("vkResetFences", int32(C.vka_reset_fence(d.table, C.uint64_t(f))))
+}
+
+// FenceSignaled reports whether f is signaled, without blocking (vkGetFenceStatus).
+func (d *Device) FenceSignaled(f Fence) (bool, error) {
+	switch r := C.vka_fence_status(d.table, C.uint64_t(f)); Result(r) {
+	case Success:
+		return true, nil
+	case NotReady:
+		return false, nil
+	default:
+		return false, check("vkGetFenceStatus", int32(r))
+	}
+}
+
+// WaitFence blocks until f is signaled or timeout passes (ErrTimeout).
+// A negative timeout waits for ever.
+func (d *Device) WaitFence(f Fence, timeout time.Duration) error {
+	return check("vkWaitForFences", int32(C.vka_wait_fence(d.table, C.uint64_t(f), nanos(timeout))))
+}
+
+func nanos(t time.Duration) C.uint64_t {
+	if t < 0 {
+		return C.uint64_t(^uint64(0))
+	}
+	return C.uint64_t(t)
+}
+
+// CreateSemaphore creates a binary semaphore.
+func (d *Device) CreateSemaphore() (Semaphore, error) {
+	var s C.uint64_t
+	r := C.vka_create_semaphore(d.table, 0, 0, &s)
+	return Semaphore(s), check("vkCreateSemaphore", int32(r))
+}
+
+// CreateTimelineSemaphore creates a timeline semaphore; ErrFeatureNotPresent
+// when the device has none.
+func (d *Device) CreateTimelineSemaphore(initial uint64) (Semaphore, error) {
+	var s C.uint64_t
+	r := C.vka_create_semaphore(d.table, 1, C.uint64_t(initial), &s)
+	return Semaphore(s), check("vkCreateSemaphore", int32(r))
+}
+
+// DestroySemaphore destroys a semaphore; 0 is ignored.
+func (d *Device) DestroySemaphore(s Semaphore) {
+	if s != 0 {
+		C.vka_destroy_semaphore(d.table, C.uint64_t(s))
+	}
+}
+
+// SemaphoreValue reads a timeline semaphore's counter without blocking.
+func (d *Device) SemaphoreValue(s Semaphore) (uint64, error) {
+	var v C.uint64_t
+	r := C.vka_semaphore_value(d.table, C.uint64_t(s), &v)
+	return uint64(v), check("vkGetSemaphoreCounterValue", int32(r))
+}
+
+// WaitSemaphore blocks until the timeline semaphore reaches value or timeout passes.
+func (d *Device) WaitSemaphore(s Semaphore, value uint64, timeout time.Duration) error {
+	return check("vkWaitSemaphores", int32(C.vka_wait_semaphore(d.table, C.uint64_t(s), C.uint64_t(value), nanos(timeout))))
+}
+
+// SignalSemaphore sets a timeline semaphore's counter from the host.
+func (d *Device) SignalSemaphore(s Semaphore, value uint64) error {
+	return check("vkSignalSemaphore", int32(C.vka_signal_semaphore(d.table, C.uint64_t(s), C.uint64_t(value))))
+}
+
+// CommandPoolFlags is VkCommandPoolCreateFlags.
+type CommandPoolFlags uint32
+
+// Command pool flags.
+const (
+	CommandPoolTransient          CommandPoolFlags = 0x1
+	CommandPoolResetCommandBuffer CommandPoolFlags = 0x2
+)
+
+// CreateCommandPool creates a pool on the device's queue family.
+func (d *Device) CreateCommandPool(flags CommandPoolFlags) (CommandPool, error) {
+	var p C.uint64_t
+	r := C.vka_create_command_pool(d.table, C.uint32_t(d.family), C.uint32_t(flags), &p)
+	return CommandPool(p), check("vkCreateCommandPool", int32(r))
+}
+
+// DestroyCommandPool destroys a pool and its command buffers; 0 is ignored.
+func (d *Device) DestroyCommandPool(p CommandPool) {
+	if p != 0 {
+		C.vka_destroy_command_pool(d.table, C.uint64_t(p))
+	}
+}
+
+// ResetCommandPool resets every command buffer of the pool.
+func (d *Device) ResetCommandPool(p CommandPool) error {
+	return check("vkResetCommandPool", int32(C.vka_reset_command_pool(d.table, C.uint64_t(p))))
+}
+
+// AllocateCommandBuffer allocates one primary command buffer.
+func (d *Device) AllocateCommandBuffer(p CommandPool) (CommandBuffer, error) {
+	var c C.uintptr_t
+	r := C.vka_allocate_command_buffer(d.table, C.uint64_t(p), &c)
+	return CommandBuffer(c), check("vkAllocateCommandBuffers", int32(r))
+}
+
+// FreeCommandBuffer returns a command buffer to its pool.
+func (d *Device) FreeCommandBuffer(p CommandPool, c CommandBuffer) {
+	if c != 0 {
+		C.vka_free_command_buffer(d.table, C.uint64_t(p), C.uintptr_t(c))
+	}
+}
+
+// BeginCommandBuffer starts recording for one submission
+// (VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT).
+func (d *Device) BeginCommandBuffer(c CommandBuffer) error {
+	return check("vkBeginCommandBuffer", int32(C.vka_begin_command_buffer(d.table, C.uintptr_t(c), 1)))
+}
+
+// EndCommandBuffer ends recording.
+func (d *Device) EndCommandBuffer(c CommandBuffer) error {
+	return check("vkEndCommandBuffer", int32(C.vka_end_command_buffer(d.table, C.uintptr_t(c))))
+}
+
+// PipelineStage is VkPipelineStageFlags.
+type PipelineStage uint32
+
+// Pipeline stages.
+const (
+	StageTopOfPipe             PipelineStage = 0x1
+	StageVertexInput           PipelineStage = 0x4
+	StageFragmentShader        PipelineStage = 0x80
+	StageColorAttachmentOutput PipelineStage = 0x400
+	StageTransfer              PipelineStage = 0x1000
+	StageBottomOfPipe          PipelineStage = 0x2000
+	StageHost                  PipelineStage = 0x4000
+	StageAllCommands           PipelineStage = 0x10000
+)
+
+// Access is VkAccessFlags.
+type Access uint32
+
+// Access masks.
+const (
+	AccessShaderRead           Access = 0x20
+	AccessColorAttachmentRead  Access = 0x80
+	AccessColorAttachmentWrite Access = 0x100
+	AccessTransferRead         Access = 0x800
+	AccessTransferWrite        Access = 0x1000
+	AccessHostRead             Access = 0x2000
+	AccessHostWrite            Access = 0x4000
+	AccessMemoryRead           Access = 0x8000
+	AccessMemoryWrite          Access = 0x10000
+)
+
+// SemaphoreSubmit is one semaphore waited on or signaled by a submission.
+// Value is read for timeline semaphores only; Stage for waits only.
+type SemaphoreSubmit struct {
+	Semaphore Semaphore
+	Value     uint64
+	Stage     PipelineStage
+	_         uint32
+}
+
+// The Go and C layouts must agree: the slice is handed to C as it is.
+var _ [unsafe.Sizeof(SemaphoreSubmit{}) - unsafe.Sizeof(C.vka_semaphore_submit{})]struct{}
+var _ [unsafe.Sizeof(C.vka_semaphore_submit{}) - unsafe.Sizeof(SemaphoreSubmit{})]struct{}
+
+// MaxSubmitSemaphores bounds the waits and the signals of one Submit.
+const MaxSubmitSemaphores = 8
+
+// Submit is one vkQueueSubmit of command buffers with optional semaphores and
+// fence. On a device with timeline semaphores the semaphore values are
+// chained (VkTimelineSemaphoreSubmitInfo). It does not allocate.
+func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
+	var pc *C.uintptr_t
+	var pw, ps *C.vka_semaphore_submit
+	if len(cmds) > 0 {
+		pc = (*C.uintptr_t)(unsafe.Pointer(&cmds[0]))
+	}
+	if len(waits) > 0 {
+		pw = (*C.vka_semaphore_submit)(unsafe.Pointer(&waits[0]))
+	}
+	if len(signals) > 0 {
+		ps = (*C.vka_semaphore_submit)(unsafe.Pointer(&signals[0]))
+	}
+	d.queueMu.Lock()
+	r := C.vka_queue_submit(d.table, d.queue, pc, C.uint32_t(len(cmds)), pw, C.uint32_t(len(waits)),
+		ps, C.uint32_t(len(signals)), cbool(d.timeline), C.uint64_t(fence))
+	d.queueMu.Unlock()
+	return check("vkQueueSubmit", int32(r))
+}
+
+// QueueWaitIdle waits until the queue has finished all its work.
+func (d *Device) QueueWaitIdle() error {
+	d.queueMu.Lock()
+	defer d.queueMu.Unlock()
+	return check("vkQueueWaitIdle", int32(C.vka_queue_wait_idle(d.table, d.queue)))
+}
+
+// CmdCopyBuffer records a copy of size bytes between buffers.
+func (d *Device) CmdCopyBuffer(c CommandBuffer, src, dst Buffer, srcOffset, dstOffset, size uint64) {
+	C.vka_cmd_copy_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst),
+		C.uint64_t(srcOffset), C.uint64_t(dstOffset), C.uint64_t(size))
+}
+
+// CmdFillBuffer records a fill of size bytes (a multiple of 4) with a 32-bit word.
+func (d *Device) CmdFillBuffer(c CommandBuffer, b Buffer, offset, size uint64, data uint32) {
+	C.vka_cmd_fill_buffer(d.table, C.uintptr_t(c), C.uint64_t(b), C.uint64_t(offset), C.uint64_t(size), C.uint32_t(data))
+}
+
+// BufferImageCopy is one region of a buffer↔image copy (colour aspect, layer 0).
+type BufferImageCopy struct {
+	BufferOffset  uint64
+	RowLength     uint32 // in texels; 0 means tightly packed
+	MipLevel      uint32
+	X, Y          int32
+	Width, Height uint32
+}
+
+func (r BufferImageCopy) c() C.vka_buffer_image_copy {
+	return C.vka_buffer_image_copy{
+		bufferOffset: C.uint64_t(r.BufferOffset), bufferRowLength: C.uint32_t(r.RowLength),
+		aspect: C.uint32_t(AspectColor), mipLevel: C.uint32_t(r.MipLevel), layers: 1,
+		x: C.int32_t(r.X), y: C.int32_t(r.Y), width: C.uint32_t(r.Width), height: C.uint32_t(r.Height), depth: 1,
+	}
+}
+
+// CmdCopyBufferToImage records a copy into an image in the transfer-dst (or general) layout.
+func (d *Device) CmdCopyBufferToImage(c CommandBuffer, src Buffer, dst Image, layout ImageLayout, region BufferImageCopy) {
+	cr := region.c()
+	C.vka_cmd_copy_buffer_to_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst), C.uint32_t(layout), &cr)
+}
+
+// CmdCopyImageToBuffer records a copy out of an image in the transfer-src (or general) layout.
+func (d *Device) CmdCopyImageToBuffer(c CommandBuffer, src Image, layout ImageLayout, dst Buffer, region BufferImageCopy) {
+	cr := region.c()
+	C.vka_cmd_copy_image_to_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(layout), C.uint64_t(dst), &cr)
+}
+
+// Barrier is one pipeline barrier: an image layout transition when Image is
+// set, a buffer barrier when Buffer is set, else a global memory barrier.
+type Barrier struct {
+	SrcStage, DstStage   PipelineStage
+	SrcAccess, DstAccess Access
+
+	Image                Image
+	OldLayout, NewLayout ImageLayout
+	Aspect               Aspect // default colour
+	MipLevels            uint32 // default 1
+
+	Buffer       Buffer
+	Offset, Size uint64 // Size 0 means the whole buffer
+}
+
+// CmdBarrier records a pipeline barrier.
+func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
+	aspect := b.Aspect
+	if aspect == 0 {
+		aspect = AspectColor
+	}
+	size := b.Size
+	if size == 0 {
+		size = ^uint64(0) // VK_WHOLE_SIZE
+	}
+	cb := C.vka_barrier{
+		srcStage: C.uint32_t(b.SrcStage), dstStage: C.uint32_t(b.DstStage),
+		srcAccess: C.uint32_t(b.SrcAccess), dstAccess: C.uint32_t(b.DstAccess),
+		image: C.uint64_t(b.Image), oldLayout: C.uint32_t(b.OldLayout), newLayout: C.uint32_t(b.NewLayout),
+		aspect: C.uint32_t(aspect), mips: C.uint32_t(one(b.MipLevels)), layers: 1,
+		buffer: C.uint64_t(b.Buffer), offset: C.uint64_t(b.Offset), size: C.uint64_t(size),
+	}
+	C.vka_cmd_barrier(d.table, C.uintptr_t(c), &cb)
+}

@@ -1,0 +1,692 @@
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+// Exported from Go (messenger.go).
+extern void vkaGoDebugMessage(uintptr_t user, int32_t severity, int32_t types, char* id, char* msg);
+
+static PFN_vkGetInstanceProcAddr gipa;
+
+int vka_load_library(const char* name) {
+	void* lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) return 0;
+	gipa = (PFN_vkGetInstanceProcAddr)dlsym(lib, "vkGetInstanceProcAddr");
+	return gipa != NULL;
+}
+
+void vka_set_gipa(void* p) { gipa = (PFN_vkGetInstanceProcAddr)p; }
+void* vka_gipa(void) { return (void*)gipa; }
+
+int32_t vka_instance_version(uint32_t* version) {
+	PFN_vkEnumerateInstanceVersion f =
+		(PFN_vkEnumerateInstanceVersion)gipa(NULL, "vkEnumerateInstanceVersion");
+	if (!f) {
+		*version = VK_API_VERSION_1_0;
+		return VK_SUCCESS;
+	}
+	return f(version);
+}
+
+int32_t vka_layer_present(const char* name) {
+	PFN_vkEnumerateInstanceLayerProperties f =
+		(PFN_vkEnumerateInstanceLayerProperties)gipa(NULL, "vkEnumerateInstanceLayerProperties");
+	uint32_t n = 0;
+	if (!f || f(&n, NULL) != VK_SUCCESS || n == 0) return 0;
+	VkLayerProperties* props = calloc(n, sizeof *props);
+	int found = 0;
+	if (props && f(&n, props) >= 0) {
+		for (uint32_t i = 0; i < n; i++)
+			if (strcmp(props[i].layerName, name) == 0) found = 1;
+	}
+	free(props);
+	return found;
+}
+
+int32_t vka_instance_extension_present(const char* name) {
+	PFN_vkEnumerateInstanceExtensionProperties f =
+		(PFN_vkEnumerateInstanceExtensionProperties)gipa(NULL, "vkEnumerateInstanceExtensionProperties");
+	uint32_t n = 0;
+	if (!f || f(NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+	VkExtensionProperties* props = calloc(n, sizeof *props);
+	int found = 0;
+	if (props && f(NULL, &n, props) >= 0) {
+		for (uint32_t i = 0; i < n; i++)
+			if (strcmp(props[i].extensionName, name) == 0) found = 1;
+	}
+	free(props);
+	return found;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL messenger_cb(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+	VkDebugUtilsMessageTypeFlagsEXT types, const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+	vkaGoDebugMessage((uintptr_t)user, (int32_t)severity, (int32_t)types,
+		(char*)(data->pMessageIdName ? data->pMessageIdName : ""),
+		(char*)(data->pMessage ? data->pMessage : ""));
+	return VK_FALSE;
+}
+
+static void messenger_info(VkDebugUtilsMessengerCreateInfoEXT* mi, uintptr_t userdata) {
+	memset(mi, 0, sizeof *mi);
+	mi->sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT;
+	mi->messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+		VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+	mi->messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+		VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+		VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+	mi->pfnUserCallback = messenger_cb;
+	mi->pUserData = (void*)userdata;
+}
+
+int32_t vka_create_instance(const char* app, uint32_t apiVersion,
+	const char** layers, uint32_t nlayers, const char** exts, uint32_t nexts,
+	int validation, int syncValidation, uintptr_t userdata, uintptr_t* out, uint64_t* messenger) {
+	*out = 0;
+	*messenger = 0;
+	PFN_vkCreateInstance create = (PFN_vkCreateInstance)gipa(NULL, "vkCreateInstance");
+	if (!create) return VK_ERROR_INITIALIZATION_FAILED;
+
+	VkApplicationInfo ai = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
+	ai.pApplicationName = app;
+	ai.pEngineName = "vkassets";
+	ai.apiVersion = apiVersion;
+
+	VkDebugUtilsMessengerCreateInfoEXT mi;
+	messenger_info(&mi, userdata);
+	VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+	VkValidationFeaturesEXT vf = {VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+	vf.enabledValidationFeatureCount = 1;
+	vf.pEnabledValidationFeatures = enables;
+
+	VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+	ci.pApplicationInfo = &ai;
+	ci.enabledLayerCount = nlayers;
+	ci.ppEnabledLayerNames = layers;
+	ci.enabledExtensionCount = nexts;
+	ci.ppEnabledExtensionNames = exts;
+	if (validation) {
+		// The messenger in pNext also sees vkCreateInstance/vkDestroyInstance.
+		ci.pNext = &mi;
+		if (syncValidation) mi.pNext = &vf;
+	}
+
+	vka_instance* t = calloc(1, sizeof *t);
+	if (!t) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	VkResult r = create(&ci, NULL, &t->handle);
+	if (r != VK_SUCCESS) {
+		free(t);
+		return r;
+	}
+#define X(n) t->n = (PFN_##n)gipa(t->handle, #n);
+	VKA_INSTANCE_FNS(X)
+#undef X
+	if (validation && t->vkCreateDebugUtilsMessengerEXT) {
+		VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
+		mi.pNext = NULL;
+		r = t->vkCreateDebugUtilsMessengerEXT(t->handle, &mi, NULL, &m);
+		if (r != VK_SUCCESS) {
+			t->vkDestroyInstance(t->handle, NULL);
+			free(t);
+			return r;
+		}
+		*messenger = (uint64_t)m;
+	}
+	*out = (uintptr_t)t;
+	return VK_SUCCESS;
+}
+
+void vka_destroy_instance(uintptr_t inst, uint64_t messenger) {
+	vka_instance* t = (vka_instance*)inst;
+	if (messenger && t->vkDestroyDebugUtilsMessengerEXT)
+		t->vkDestroyDebugUtilsMessengerEXT(t->handle, (VkDebugUtilsMessengerEXT)messenger, NULL);
+	t->vkDestroyInstance(t->handle, NULL);
+	free(t);
+}
+
+uintptr_t vka_instance_handle(uintptr_t inst) { return (uintptr_t)((vka_instance*)inst)->handle; }
+void* vka_instance_ptr(uintptr_t inst) { return (void*)((vka_instance*)inst)->handle; }
+void* vka_physical_ptr(uintptr_t phys) { return (void*)phys; }
+
+void vka_destroy_surface(uintptr_t inst, uint64_t surface) {
+	vka_instance* t = (vka_instance*)inst;
+	if (surface && t->vkDestroySurfaceKHR) t->vkDestroySurfaceKHR(t->handle, (VkSurfaceKHR)surface, NULL);
+}
+
+int32_t vka_enumerate_physical_devices(uintptr_t inst, uint32_t* count, uintptr_t* out) {
+	vka_instance* t = (vka_instance*)inst;
+	return t->vkEnumeratePhysicalDevices(t->handle, count, (VkPhysicalDevice*)out);
+}
+
+void vka_memory_budget(uintptr_t inst, uintptr_t phys, vka_heap_budget* out) {
+	vka_instance* t = (vka_instance*)inst;
+	VkPhysicalDeviceMemoryBudgetPropertiesEXT b = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+	VkPhysicalDeviceMemoryProperties2 p = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+	p.pNext = &b;
+	t->vkGetPhysicalDeviceMemoryProperties2((VkPhysicalDevice)phys, &p);
+	memcpy(out->budget, b.heapBudget, sizeof out->budget);
+	memcpy(out->usage, b.heapUsage, sizeof out->usage);
+}
+
+int vka_timeline_supported(uintptr_t inst, uintptr_t phys) {
+	vka_instance* t = (vka_instance*)inst;
+	VkPhysicalDeviceProperties props;
+	t->vkGetPhysicalDeviceProperties((VkPhysicalDevice)phys, &props);
+	if (props.apiVersion < VK_API_VERSION_1_2 || !t->vkGetPhysicalDeviceFeatures2) return 0;
+	VkPhysicalDeviceTimelineSemaphoreFeatures ts = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+	VkPhysicalDeviceFeatures2 f = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+	f.pNext = &ts;
+	t->vkGetPhysicalDeviceFeatures2((VkPhysicalDevice)phys, &f);
+	return ts.timelineSemaphore == VK_TRUE;
+}
+
+int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
+	const char** exts, uint32_t nexts, int timeline, int debugUtils, uintptr_t* out) {
+	vka_instance* t = (vka_instance*)inst;
+	*out = 0;
+	float prio = 1.0f;
+	VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+	qi.queueFamilyIndex = family;
+	qi.queueCount = 1;
+	qi.pQueuePriorities = &prio;
+
+	VkPhysicalDeviceTimelineSemaphoreFeatures ts = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+	ts.timelineSemaphore = VK_TRUE;
+
+	VkDeviceCreateInfo ci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+	ci.queueCreateInfoCount = 1;
+	ci.pQueueCreateInfos = &qi;
+	ci.enabledExtensionCount = nexts;
+	ci.ppEnabledExtensionNames = exts;
+	if (timeline) ci.pNext = &ts;
+
+	vka_device* d = calloc(1, sizeof *d);
+	if (!d) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	VkResult r = t->vkCreateDevice((VkPhysicalDevice)phys, &ci, NULL, &d->handle);
+	if (r != VK_SUCCESS) {
+		free(d);
+		return r;
+	}
+#define X(n) d->n = (PFN_##n)t->vkGetDeviceProcAddr(d->handle, #n);
+	VKA_DEVICE_FNS(X)
+#undef X
+	d->setName = debugUtils ? t->vkSetDebugUtilsObjectNameEXT : NULL;
+	if (!timeline) {
+		d->vkGetSemaphoreCounterValue = NULL;
+		d->vkWaitSemaphores = NULL;
+		d->vkSignalSemaphore = NULL;
+	}
+	*out = (uintptr_t)d;
+	return VK_SUCCESS;
+}
+
+#define DEV vka_device* d = (vka_device*)dev
+
+void vka_destroy_device(uintptr_t dev) {
+	DEV;
+	d->vkDestroyDevice(d->handle, NULL);
+	free(d);
+}
+
+uintptr_t vka_device_handle(uintptr_t dev) { return (uintptr_t)((vka_device*)dev)->handle; }
+void* vka_device_ptr(uintptr_t dev) { return (void*)((vka_device*)dev)->handle; }
+
+uintptr_t vka_get_queue(uintptr_t dev, uint32_t family, uint32_t index) {
+	DEV;
+	VkQueue q = VK_NULL_HANDLE;
+	d->vkGetDeviceQueue(d->handle, family, index, &q);
+	return (uintptr_t)q;
+}
+
+int32_t vka_device_wait_idle(uintptr_t dev) {
+	DEV;
+	return d->vkDeviceWaitIdle(d->handle);
+}
+
+int32_t vka_queue_wait_idle(uintptr_t dev, uintptr_t queue) {
+	DEV;
+	return d->vkQueueWaitIdle((VkQueue)queue);
+}
+
+int32_t vka_set_name(uintptr_t dev, int32_t type, uint64_t handle, const char* name) {
+	DEV;
+	if (!d->setName) return VK_SUCCESS;
+	VkDebugUtilsObjectNameInfoEXT ni = {VK_STRUCTURE_TYPE_DEBUG_UTILS_OBJECT_NAME_INFO_EXT};
+	ni.objectType = (VkObjectType)type;
+	ni.objectHandle = handle;
+	ni.pObjectName = name;
+	return d->setName(d->handle, &ni);
+}
+
+int32_t vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
+	uint64_t dedicatedBuffer, uint64_t dedicatedImage, uint64_t* out) {
+	DEV;
+	VkMemoryDedicatedAllocateInfo di = {VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+	di.buffer = (VkBuffer)dedicatedBuffer;
+	di.image = (VkImage)dedicatedImage;
+	VkMemoryAllocateInfo ai = {VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+	ai.allocationSize = size;
+	ai.memoryTypeIndex = type;
+	if (dedicatedBuffer || dedicatedImage) ai.pNext = &di;
+	VkDeviceMemory m = VK_NULL_HANDLE;
+	VkResult r = d->vkAllocateMemory(d->handle, &ai, NULL, &m);
+	*out = (uint64_t)m;
+	return r;
+}
+
+void vka_free_memory(uintptr_t dev, uint64_t mem) {
+	DEV;
+	d->vkFreeMemory(d->handle, (VkDeviceMemory)mem, NULL);
+}
+
+int32_t vka_map_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size, void** out) {
+	DEV;
+	void* p = NULL;
+	VkResult r = d->vkMapMemory(d->handle, (VkDeviceMemory)mem, offset, size, 0, &p);
+	*out = p;
+	return r;
+}
+
+void vka_unmap_memory(uintptr_t dev, uint64_t mem) {
+	DEV;
+	d->vkUnmapMemory(d->handle, (VkDeviceMemory)mem);
+}
+
+static void mapped_range(VkMappedMemoryRange* r, uint64_t mem, uint64_t offset, uint64_t size) {
+	memset(r, 0, sizeof *r);
+	r->sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE;
+	r->memory = (VkDeviceMemory)mem;
+	r->offset = offset;
+	r->size = size;
+}
+
+int32_t vka_flush_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size) {
+	DEV;
+	VkMappedMemoryRange r;
+	mapped_range(&r, mem, offset, size);
+	return d->vkFlushMappedMemoryRanges(d->handle, 1, &r);
+}
+
+int32_t vka_invalidate_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size) {
+	DEV;
+	VkMappedMemoryRange r;
+	mapped_range(&r, mem, offset, size);
+	return d->vkInvalidateMappedMemoryRanges(d->handle, 1, &r);
+}
+
+static void requirements(const VkMemoryRequirements2* r, const VkMemoryDedicatedRequirements* dr,
+	vka_memory_requirements* out) {
+	out->size = r->memoryRequirements.size;
+	out->alignment = r->memoryRequirements.alignment;
+	out->typeBits = r->memoryRequirements.memoryTypeBits;
+	out->prefersDedicated = dr->prefersDedicatedAllocation;
+	out->requiresDedicated = dr->requiresDedicatedAllocation;
+	out->pad = 0;
+}
+
+void vka_buffer_requirements(uintptr_t dev, uint64_t buf, vka_memory_requirements* out) {
+	DEV;
+	VkBufferMemoryRequirementsInfo2 in = {VK_STRUCTURE_TYPE_BUFFER_MEMORY_REQUIREMENTS_INFO_2};
+	in.buffer = (VkBuffer)buf;
+	VkMemoryDedicatedRequirements dr = {VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS};
+	VkMemoryRequirements2 r = {VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2};
+	r.pNext = &dr;
+	d->vkGetBufferMemoryRequirements2(d->handle, &in, &r);
+	requirements(&r, &dr, out);
+}
+
+void vka_image_requirements(uintptr_t dev, uint64_t img, vka_memory_requirements* out) {
+	DEV;
+	VkImageMemoryRequirementsInfo2 in = {VK_STRUCTURE_TYPE_IMAGE_MEMORY_REQUIREMENTS_INFO_2};
+	in.image = (VkImage)img;
+	VkMemoryDedicatedRequirements dr = {VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS};
+	VkMemoryRequirements2 r = {VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2};
+	r.pNext = &dr;
+	d->vkGetImageMemoryRequirements2(d->handle, &in, &r);
+	requirements(&r, &dr, out);
+}
+
+int32_t vka_bind_buffer(uintptr_t dev, uint64_t buf, uint64_t mem, uint64_t offset) {
+	DEV;
+	return d->vkBindBufferMemory(d->handle, (VkBuffer)buf, (VkDeviceMemory)mem, offset);
+}
+
+int32_t vka_bind_image(uintptr_t dev, uint64_t img, uint64_t mem, uint64_t offset) {
+	DEV;
+	return d->vkBindImageMemory(d->handle, (VkImage)img, (VkDeviceMemory)mem, offset);
+}
+
+int32_t vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags, uint64_t* out) {
+	DEV;
+	VkBufferCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+	ci.size = size;
+	ci.usage = usage;
+	ci.flags = flags;
+	ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+	VkBuffer b = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateBuffer(d->handle, &ci, NULL, &b);
+	*out = (uint64_t)b;
+	return r;
+}
+
+void vka_destroy_buffer(uintptr_t dev, uint64_t buf) {
+	DEV;
+	d->vkDestroyBuffer(d->handle, (VkBuffer)buf, NULL);
+}
+
+int32_t vka_create_image(uintptr_t dev, const vka_image_info* in, uint64_t* out) {
+	DEV;
+	VkImageCreateInfo ci = {VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
+	ci.flags = in->flags;
+	ci.imageType = (VkImageType)in->imageType;
+	ci.format = (VkFormat)in->format;
+	ci.extent.width = in->width;
+	ci.extent.height = in->height;
+	ci.extent.depth = in->depth;
+	ci.mipLevels = in->mipLevels;
+	ci.arrayLayers = in->arrayLayers;
+	ci.samples = (VkSampleCountFlagBits)in->samples;
+	ci.tiling = (VkImageTiling)in->tiling;
+	ci.usage = in->usage;
+	ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+	ci.initialLayout = (VkImageLayout)in->initialLayout;
+	VkImage img = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateImage(d->handle, &ci, NULL, &img);
+	*out = (uint64_t)img;
+	return r;
+}
+
+void vka_destroy_image(uintptr_t dev, uint64_t img) {
+	DEV;
+	d->vkDestroyImage(d->handle, (VkImage)img, NULL);
+}
+
+int32_t vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
+	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers, uint64_t* out) {
+	DEV;
+	VkImageViewCreateInfo ci = {VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO};
+	ci.image = (VkImage)img;
+	ci.viewType = (VkImageViewType)viewType;
+	ci.format = (VkFormat)format;
+	ci.subresourceRange.aspectMask = aspect;
+	ci.subresourceRange.baseMipLevel = baseMip;
+	ci.subresourceRange.levelCount = mips;
+	ci.subresourceRange.baseArrayLayer = baseLayer;
+	ci.subresourceRange.layerCount = layers;
+	VkImageView v = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateImageView(d->handle, &ci, NULL, &v);
+	*out = (uint64_t)v;
+	return r;
+}
+
+void vka_destroy_image_view(uintptr_t dev, uint64_t view) {
+	DEV;
+	d->vkDestroyImageView(d->handle, (VkImageView)view, NULL);
+}
+
+int32_t vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode, uint64_t* out) {
+	DEV;
+	VkSamplerCreateInfo ci = {VK_STRUCTURE_TYPE_SAMPLER_CREATE_INFO};
+	ci.magFilter = ci.minFilter = (VkFilter)filter;
+	ci.mipmapMode = filter ? VK_SAMPLER_MIPMAP_MODE_LINEAR : VK_SAMPLER_MIPMAP_MODE_NEAREST;
+	ci.addressModeU = ci.addressModeV = ci.addressModeW = (VkSamplerAddressMode)addressMode;
+	ci.maxLod = VK_LOD_CLAMP_NONE;
+	VkSampler s = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateSampler(d->handle, &ci, NULL, &s);
+	*out = (uint64_t)s;
+	return r;
+}
+
+void vka_destroy_sampler(uintptr_t dev, uint64_t s) {
+	DEV;
+	d->vkDestroySampler(d->handle, (VkSampler)s, NULL);
+}
+
+int32_t vka_create_fence(uintptr_t dev, int signaled, uint64_t* out) {
+	DEV;
+	VkFenceCreateInfo ci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+	if (signaled) ci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
+	VkFence f = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateFence(d->handle, &ci, NULL, &f);
+	*out = (uint64_t)f;
+	return r;
+}
+
+void vka_destroy_fence(uintptr_t dev, uint64_t f) {
+	DEV;
+	d->vkDestroyFence(d->handle, (VkFence)f, NULL);
+}
+
+int32_t vka_reset_fence(uintptr_t dev, uint64_t f) {
+	DEV;
+	VkFence fence = (VkFence)f;
+	return d->vkResetFences(d->handle, 1, &fence);
+}
+
+int32_t vka_fence_status(uintptr_t dev, uint64_t f) {
+	DEV;
+	return d->vkGetFenceStatus(d->handle, (VkFence)f);
+}
+
+int32_t vka_wait_fence(uintptr_t dev, uint64_t f, uint64_t timeout) {
+	DEV;
+	VkFence fence = (VkFence)f;
+	return d->vkWaitForFences(d->handle, 1, &fence, VK_TRUE, timeout);
+}
+
+int32_t vka_create_semaphore(uintptr_t dev, int timeline, uint64_t initial, uint64_t* out) {
+	DEV;
+	VkSemaphoreTypeCreateInfo ti = {VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+	ti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+	ti.initialValue = initial;
+	VkSemaphoreCreateInfo ci = {VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+	if (timeline) {
+		if (!d->vkWaitSemaphores) return VK_ERROR_FEATURE_NOT_PRESENT;
+		ci.pNext = &ti;
+	}
+	VkSemaphore s = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateSemaphore(d->handle, &ci, NULL, &s);
+	*out = (uint64_t)s;
+	return r;
+}
+
+void vka_destroy_semaphore(uintptr_t dev, uint64_t s) {
+	DEV;
+	d->vkDestroySemaphore(d->handle, (VkSemaphore)s, NULL);
+}
+
+int32_t vka_semaphore_value(uintptr_t dev, uint64_t s, uint64_t* out) {
+	DEV;
+	if (!d->vkGetSemaphoreCounterValue) return VK_ERROR_FEATURE_NOT_PRESENT;
+	return d->vkGetSemaphoreCounterValue(d->handle, (VkSemaphore)s, out);
+}
+
+int32_t vka_wait_semaphore(uintptr_t dev, uint64_t s, uint64_t value, uint64_t timeout) {
+	DEV;
+	if (!d->vkWaitSemaphores) return VK_ERROR_FEATURE_NOT_PRESENT;
+	VkSemaphore sem = (VkSemaphore)s;
+	VkSemaphoreWaitInfo wi = {VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+	wi.semaphoreCount = 1;
+	wi.pSemaphores = &sem;
+	wi.pValues = &value;
+	return d->vkWaitSemaphores(d->handle, &wi, timeout);
+}
+
+int32_t vka_signal_semaphore(uintptr_t dev, uint64_t s, uint64_t value) {
+	DEV;
+	if (!d->vkSignalSemaphore) return VK_ERROR_FEATURE_NOT_PRESENT;
+	VkSemaphoreSignalInfo si = {VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO};
+	si.semaphore = (VkSemaphore)s;
+	si.value = value;
+	return d->vkSignalSemaphore(d->handle, &si);
+}
+
+int32_t vka_create_command_pool(uintptr_t dev, uint32_t family, uint32_t flags, uint64_t* out) {
+	DEV;
+	VkCommandPoolCreateInfo ci = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+	ci.flags = flags;
+	ci.queueFamilyIndex = family;
+	VkCommandPool p = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateCommandPool(d->handle, &ci, NULL, &p);
+	*out = (uint64_t)p;
+	return r;
+}
+
+void vka_destroy_command_pool(uintptr_t dev, uint64_t pool) {
+	DEV;
+	d->vkDestroyCommandPool(d->handle, (VkCommandPool)pool, NULL);
+}
+
+int32_t vka_reset_command_pool(uintptr_t dev, uint64_t pool) {
+	DEV;
+	return d->vkResetCommandPool(d->handle, (VkCommandPool)pool, 0);
+}
+
+int32_t vka_allocate_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t* out) {
+	DEV;
+	VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+	ai.commandPool = (VkCommandPool)pool;
+	ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+	ai.commandBufferCount = 1;
+	VkCommandBuffer c = VK_NULL_HANDLE;
+	VkResult r = d->vkAllocateCommandBuffers(d->handle, &ai, &c);
+	*out = (uintptr_t)c;
+	return r;
+}
+
+void vka_free_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t cmd) {
+	DEV;
+	VkCommandBuffer c = (VkCommandBuffer)cmd;
+	d->vkFreeCommandBuffers(d->handle, (VkCommandPool)pool, 1, &c);
+}
+
+int32_t vka_begin_command_buffer(uintptr_t dev, uintptr_t cmd, uint32_t flags) {
+	DEV;
+	VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+	bi.flags = flags;
+	return d->vkBeginCommandBuffer((VkCommandBuffer)cmd, &bi);
+}
+
+int32_t vka_end_command_buffer(uintptr_t dev, uintptr_t cmd) {
+	DEV;
+	return d->vkEndCommandBuffer((VkCommandBuffer)cmd);
+}
+
+#define VKA_MAX_SUBMIT_SEMAPHORES 8
+
+int32_t vka_queue_submit(uintptr_t dev, uintptr_t queue, const uintptr_t* cmds, uint32_t ncmds,
+	const vka_semaphore_submit* waits, uint32_t nwaits,
+	const vka_semaphore_submit* signals, uint32_t nsignals, int timeline, uint64_t fence) {
+	DEV;
+	if (nwaits > VKA_MAX_SUBMIT_SEMAPHORES || nsignals > VKA_MAX_SUBMIT_SEMAPHORES)
+		return VK_ERROR_TOO_MANY_OBJECTS;
+	VkSemaphore ws[VKA_MAX_SUBMIT_SEMAPHORES], ss[VKA_MAX_SUBMIT_SEMAPHORES];
+	VkPipelineStageFlags stages[VKA_MAX_SUBMIT_SEMAPHORES];
+	uint64_t wv[VKA_MAX_SUBMIT_SEMAPHORES], sv[VKA_MAX_SUBMIT_SEMAPHORES];
+	for (uint32_t i = 0; i < nwaits; i++) {
+		ws[i] = (VkSemaphore)waits[i].semaphore;
+		wv[i] = waits[i].value;
+		stages[i] = waits[i].stage;
+	}
+	for (uint32_t i = 0; i < nsignals; i++) {
+		ss[i] = (VkSemaphore)signals[i].semaphore;
+		sv[i] = signals[i].value;
+	}
+	VkTimelineSemaphoreSubmitInfo ti = {VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+	ti.waitSemaphoreValueCount = nwaits;
+	ti.pWaitSemaphoreValues = wv;
+	ti.signalSemaphoreValueCount = nsignals;
+	ti.pSignalSemaphoreValues = sv;
+	VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
+	if (timeline) si.pNext = &ti;
+	si.waitSemaphoreCount = nwaits;
+	si.pWaitSemaphores = ws;
+	si.pWaitDstStageMask = stages;
+	si.commandBufferCount = ncmds;
+	si.pCommandBuffers = (const VkCommandBuffer*)cmds;
+	si.signalSemaphoreCount = nsignals;
+	si.pSignalSemaphores = ss;
+	return d->vkQueueSubmit((VkQueue)queue, 1, &si, (VkFence)fence);
+}
+
+void vka_cmd_copy_buffer(uintptr_t dev, uintptr_t cmd, uint64_t src, uint64_t dst,
+	uint64_t srcOffset, uint64_t dstOffset, uint64_t size) {
+	DEV;
+	VkBufferCopy r = {srcOffset, dstOffset, size};
+	d->vkCmdCopyBuffer((VkCommandBuffer)cmd, (VkBuffer)src, (VkBuffer)dst, 1, &r);
+}
+
+void vka_cmd_fill_buffer(uintptr_t dev, uintptr_t cmd, uint64_t buf, uint64_t offset, uint64_t size, uint32_t data) {
+	DEV;
+	d->vkCmdFillBuffer((VkCommandBuffer)cmd, (VkBuffer)buf, offset, size, data);
+}
+
+static void image_copy(const vka_buffer_image_copy* in, VkBufferImageCopy* r) {
+	memset(r, 0, sizeof *r);
+	r->bufferOffset = in->bufferOffset;
+	r->bufferRowLength = in->bufferRowLength;
+	r->bufferImageHeight = in->bufferImageHeight;
+	r->imageSubresource.aspectMask = in->aspect;
+	r->imageSubresource.mipLevel = in->mipLevel;
+	r->imageSubresource.baseArrayLayer = in->baseLayer;
+	r->imageSubresource.layerCount = in->layers;
+	r->imageOffset.x = in->x;
+	r->imageOffset.y = in->y;
+	r->imageOffset.z = in->z;
+	r->imageExtent.width = in->width;
+	r->imageExtent.height = in->height;
+	r->imageExtent.depth = in->depth;
+}
+
+void vka_cmd_copy_buffer_to_image(uintptr_t dev, uintptr_t cmd, uint64_t buf, uint64_t img,
+	uint32_t layout, const vka_buffer_image_copy* region) {
+	DEV;
+	VkBufferImageCopy r;
+	image_copy(region, &r);
+	d->vkCmdCopyBufferToImage((VkCommandBuffer)cmd, (VkBuffer)buf, (VkImage)img, (VkImageLayout)layout, 1, &r);
+}
+
+void vka_cmd_copy_image_to_buffer(uintptr_t dev, uintptr_t cmd, uint64_t img, uint32_t layout,
+	uint64_t buf, const vka_buffer_image_copy* region) {
+	DEV;
+	VkBufferImageCopy r;
+	image_copy(region, &r);
+	d->vkCmdCopyImageToBuffer((VkCommandBuffer)cmd, (VkImage)img, (VkImageLayout)layout, (VkBuffer)buf, 1, &r);
+}
+
+void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, const vka_barrier* b) {
+	DEV;
+	VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+	VkBufferMemoryBarrier bb = {VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
+	VkImageMemoryBarrier ib = {VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER};
+	uint32_t nm = 0, nb = 0, ni = 0;
+	if (b->image) {
+		ib.srcAccessMask = b->srcAccess;
+		ib.dstAccessMask = b->dstAccess;
+		ib.oldLayout = (VkImageLayout)b->oldLayout;
+		ib.newLayout = (VkImageLayout)b->newLayout;
+		ib.srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+		ib.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+		ib.image = (VkImage)b->image;
+		ib.subresourceRange.aspectMask = b->aspect;
+		ib.subresourceRange.baseMipLevel = b->baseMip;
+		ib.subresourceRange.levelCount = b->mips;
+		ib.subresourceRange.baseArrayLayer = b->baseLayer;
+		ib.subresourceRange.layerCount = b->layers;
+		ni = 1;
+	} else if (b->buffer) {
+		bb.srcAccessMask = b->srcAccess;
+		bb.dstAccessMask = b->dstAccess;
+		bb.srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+		bb.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+		bb.buffer = (VkBuffer)b->buffer;
+		bb.offset = b->offset;
+		bb.size = b->size;
+		nb = 1;
+	} else {
+		mb.srcAccessMask = b->srcAccess;
+		mb.dstAccessMask = b->dstAccess;
+		nm = 1;
+	}
+	d->vkCmdPipelineBarrier((VkCommandBuffer)cmd, b->srcStage, b->dstStage, 0,
+		nm, &mb, nb, &bb, ni, &ib);
+}

@@ -1,0 +1,223 @@
+// The C side of package vk: a loader, per-instance and per-device dispatch
+// tables filled through vkGetInstanceProcAddr/vkGetDeviceProcAddr, and small
+// wrappers that build every Vulkan struct on the C stack. Go passes handles as
+// integers and arrays of plain values only, so no call leaves C memory behind
+// and no Go pointer is retained by C.
+#ifndef VKA_SHIM_H
+#define VKA_SHIM_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <vulkan/vulkan.h>
+
+#define VKA_INSTANCE_FNS(X)                         \
+	X(vkDestroyInstance)                            \
+	X(vkEnumeratePhysicalDevices)                   \
+	X(vkGetPhysicalDeviceProperties)                \
+	X(vkGetPhysicalDeviceMemoryProperties)          \
+	X(vkGetPhysicalDeviceMemoryProperties2)         \
+	X(vkGetPhysicalDeviceFeatures2)                 \
+	X(vkGetPhysicalDeviceQueueFamilyProperties)     \
+	X(vkEnumerateDeviceExtensionProperties)         \
+	X(vkCreateDevice)                               \
+	X(vkGetDeviceProcAddr)                          \
+	X(vkCreateDebugUtilsMessengerEXT)               \
+	X(vkDestroyDebugUtilsMessengerEXT)              \
+	X(vkSetDebugUtilsObjectNameEXT)                 \
+	X(vkDestroySurfaceKHR)
+
+#define VKA_DEVICE_FNS(X)                  \
+	X(vkDestroyDevice)                     \
+	X(vkGetDeviceQueue)                    \
+	X(vkQueueSubmit)                       \
+	X(vkQueueWaitIdle)                     \
+	X(vkDeviceWaitIdle)                    \
+	X(vkAllocateMemory)                    \
+	X(vkFreeMemory)                        \
+	X(vkMapMemory)                         \
+	X(vkUnmapMemory)                       \
+	X(vkFlushMappedMemoryRanges)           \
+	X(vkInvalidateMappedMemoryRanges)      \
+	X(vkBindBufferMemory)                  \
+	X(vkBindImageMemory)                   \
+	X(vkGetBufferMemoryRequirements2)      \
+	X(vkGetImageMemoryRequirements2)       \
+	X(vkCreateBuffer)                      \
+	X(vkDestroyBuffer)                     \
+	X(vkCreateImage)                       \
+	X(vkDestroyImage)                      \
+	X(vkCreateImageView)                   \
+	X(vkDestroyImageView)                  \
+	X(vkCreateSampler)                     \
+	X(vkDestroySampler)                    \
+	X(vkCreateFence)                       \
+	X(vkDestroyFence)                      \
+	X(vkResetFences)                       \
+	X(vkGetFenceStatus)                    \
+	X(vkWaitForFences)                     \
+	X(vkCreateSemaphore)                   \
+	X(vkDestroySemaphore)                  \
+	X(vkGetSemaphoreCounterValue)          \
+	X(vkWaitSemaphores)                    \
+	X(vkSignalSemaphore)                   \
+	X(vkCreateCommandPool)                 \
+	X(vkDestroyCommandPool)                \
+	X(vkResetCommandPool)                  \
+	X(vkAllocateCommandBuffers)            \
+	X(vkFreeCommandBuffers)                \
+	X(vkBeginCommandBuffer)                \
+	X(vkEndCommandBuffer)                  \
+	X(vkCmdCopyBuffer)                     \
+	X(vkCmdCopyBufferToImage)              \
+	X(vkCmdCopyImageToBuffer)              \
+	X(vkCmdFillBuffer)                     \
+	X(vkCmdPipelineBarrier)
+
+typedef struct vka_instance {
+	VkInstance handle;
+#define X(n) PFN_##n n;
+	VKA_INSTANCE_FNS(X)
+#undef X
+} vka_instance;
+
+typedef struct vka_device {
+	VkDevice handle;
+	PFN_vkSetDebugUtilsObjectNameEXT setName;
+#define X(n) PFN_##n n;
+	VKA_DEVICE_FNS(X)
+#undef X
+} vka_device;
+
+// Loader.
+int vka_load_library(const char* name);
+void vka_set_gipa(void* gipa);
+void* vka_gipa(void);
+int32_t vka_instance_version(uint32_t* version);
+int32_t vka_layer_present(const char* name);
+int32_t vka_instance_extension_present(const char* name);
+
+// Instance.
+int32_t vka_create_instance(const char* app, uint32_t apiVersion,
+	const char** layers, uint32_t nlayers, const char** exts, uint32_t nexts,
+	int validation, int syncValidation, uintptr_t userdata, uintptr_t* out,
+	uint64_t* messenger);
+void vka_destroy_instance(uintptr_t inst, uint64_t messenger);
+uintptr_t vka_instance_handle(uintptr_t inst);
+void* vka_instance_ptr(uintptr_t inst);
+void vka_destroy_surface(uintptr_t inst, uint64_t surface);
+
+// Physical device queries the vulkan-go bindings do not cover.
+typedef struct vka_heap_budget {
+	uint64_t budget[VK_MAX_MEMORY_HEAPS];
+	uint64_t usage[VK_MAX_MEMORY_HEAPS];
+} vka_heap_budget;
+void vka_memory_budget(uintptr_t inst, uintptr_t phys, vka_heap_budget* out);
+int vka_timeline_supported(uintptr_t inst, uintptr_t phys);
+int32_t vka_enumerate_physical_devices(uintptr_t inst, uint32_t* count, uintptr_t* out);
+
+// Device.
+int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
+	const char** exts, uint32_t nexts, int timeline, int debugUtils, uintptr_t* out);
+void vka_destroy_device(uintptr_t dev);
+uintptr_t vka_device_handle(uintptr_t dev);
+void* vka_device_ptr(uintptr_t dev);
+void* vka_physical_ptr(uintptr_t phys);
+uintptr_t vka_get_queue(uintptr_t dev, uint32_t family, uint32_t index);
+int32_t vka_device_wait_idle(uintptr_t dev);
+int32_t vka_queue_wait_idle(uintptr_t dev, uintptr_t queue);
+int32_t vka_set_name(uintptr_t dev, int32_t type, uint64_t handle, const char* name);
+
+// Memory.
+int32_t vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
+	uint64_t dedicatedBuffer, uint64_t dedicatedImage, uint64_t* out);
+void vka_free_memory(uintptr_t dev, uint64_t mem);
+int32_t vka_map_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size, void** out);
+void vka_unmap_memory(uintptr_t dev, uint64_t mem);
+int32_t vka_flush_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size);
+int32_t vka_invalidate_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size);
+
+typedef struct vka_memory_requirements {
+	uint64_t size;
+	uint64_t alignment;
+	uint32_t typeBits;
+	uint32_t prefersDedicated;
+	uint32_t requiresDedicated;
+	uint32_t pad;
+} vka_memory_requirements;
+void vka_buffer_requirements(uintptr_t dev, uint64_t buf, vka_memory_requirements* out);
+void vka_image_requirements(uintptr_t dev, uint64_t img, vka_memory_requirements* out);
+int32_t vka_bind_buffer(uintptr_t dev, uint64_t buf, uint64_t mem, uint64_t offset);
+int32_t vka_bind_image(uintptr_t dev, uint64_t img, uint64_t mem, uint64_t offset);
+
+// Buffers, images, views, samplers.
+int32_t vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags, uint64_t* out);
+void vka_destroy_buffer(uintptr_t dev, uint64_t buf);
+typedef struct vka_image_info {
+	uint32_t imageType, format, width, height, depth, mipLevels, arrayLayers,
+		samples, tiling, usage, flags, initialLayout;
+} vka_image_info;
+int32_t vka_create_image(uintptr_t dev, const vka_image_info* info, uint64_t* out);
+void vka_destroy_image(uintptr_t dev, uint64_t img);
+int32_t vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
+	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers, uint64_t* out);
+void vka_destroy_image_view(uintptr_t dev, uint64_t view);
+int32_t vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode, uint64_t* out);
+void vka_destroy_sampler(uintptr_t dev, uint64_t s);
+
+// Synchronization.
+int32_t vka_create_fence(uintptr_t dev, int signaled, uint64_t* out);
+void vka_destroy_fence(uintptr_t dev, uint64_t f);
+int32_t vka_reset_fence(uintptr_t dev, uint64_t f);
+int32_t vka_fence_status(uintptr_t dev, uint64_t f);
+int32_t vka_wait_fence(uintptr_t dev, uint64_t f, uint64_t timeout);
+int32_t vka_create_semaphore(uintptr_t dev, int timeline, uint64_t initial, uint64_t* out);
+void vka_destroy_semaphore(uintptr_t dev, uint64_t s);
+int32_t vka_semaphore_value(uintptr_t dev, uint64_t s, uint64_t* out);
+int32_t vka_wait_semaphore(uintptr_t dev, uint64_t s, uint64_t value, uint64_t timeout);
+int32_t vka_signal_semaphore(uintptr_t dev, uint64_t s, uint64_t value);
+
+// Commands.
+int32_t vka_create_command_pool(uintptr_t dev, uint32_t family, uint32_t flags, uint64_t* out);
+void vka_destroy_command_pool(uintptr_t dev, uint64_t pool);
+int32_t vka_reset_command_pool(uintptr_t dev, uint64_t pool);
+int32_t vka_allocate_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t* out);
+void vka_free_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t cmd);
+int32_t vka_begin_command_buffer(uintptr_t dev, uintptr_t cmd, uint32_t flags);
+int32_t vka_end_command_buffer(uintptr_t dev, uintptr_t cmd);
+
+typedef struct vka_semaphore_submit {
+	uint64_t semaphore;
+	uint64_t value;
+	uint32_t stage;
+	uint32_t pad;
+} vka_semaphore_submit;
+int32_t vka_queue_submit(uintptr_t dev, uintptr_t queue, const uintptr_t* cmds, uint32_t ncmds,
+	const vka_semaphore_submit* waits, uint32_t nwaits,
+	const vka_semaphore_submit* signals, uint32_t nsignals, int timeline, uint64_t fence);
+
+void vka_cmd_copy_buffer(uintptr_t dev, uintptr_t cmd, uint64_t src, uint64_t dst,
+	uint64_t srcOffset, uint64_t dstOffset, uint64_t size);
+void vka_cmd_fill_buffer(uintptr_t dev, uintptr_t cmd, uint64_t buf, uint64_t offset, uint64_t size, uint32_t data);
+
+typedef struct vka_buffer_image_copy {
+	uint64_t bufferOffset;
+	uint32_t bufferRowLength, bufferImageHeight;
+	uint32_t aspect, mipLevel, baseLayer, layers;
+	int32_t x, y, z;
+	uint32_t width, height, depth;
+} vka_buffer_image_copy;
+void vka_cmd_copy_buffer_to_image(uintptr_t dev, uintptr_t cmd, uint64_t buf, uint64_t img,
+	uint32_t layout, const vka_buffer_image_copy* region);
+void vka_cmd_copy_image_to_buffer(uintptr_t dev, uintptr_t cmd, uint64_t img, uint32_t layout,
+	uint64_t buf, const vka_buffer_image_copy* region);
+
+typedef struct vka_barrier {
+	uint32_t srcStage, dstStage, srcAccess, dstAccess;
+	// image barrier when image != 0, buffer barrier when buffer != 0, else a memory barrier
+	uint64_t image;
+	uint32_t oldLayout, newLayout, aspect, baseMip, mips, baseLayer, layers, pad;
+	uint64_t buffer, offset, size;
+} vka_barrier;
+void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, const vka_barrier* b);
+
+#endif

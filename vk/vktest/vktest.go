@@ -1,0 +1,105 @@
+// Package vktest hands tests a real Vulkan device with the Khronos validation
+// layer on, and fails the test if the layer reported any error while the test
+// ran (or if an error the test expected did not come).
+//
+//	func TestUpload(t *testing.T) {
+//		d := vktest.Open(t)
+//		buf, err := d.CreateBuffer(1024, vk.BufferUsageTransferDst)
+//		...
+//	}
+//
+// The device is closed in t.Cleanup, before the check, so objects a test
+// forgot to destroy are reported by the layer as errors too.
+package vktest
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vkassets/vkassets/vk"
+)
+
+// Options adjust Open.
+type Options struct {
+	// SyncValidation turns on synchronization validation as well.
+	SyncValidation bool
+	// DisableTimeline creates the device without timeline semaphores.
+	DisableTimeline bool
+	// Expect lists validation message IDs the test provokes on purpose: they
+	// do not fail the test, and each must be reported at least once.
+	Expect []string
+	// DeviceExtensions and InstanceExtensions are passed through to vk.Open.
+	DeviceExtensions   []string
+	InstanceExtensions []string
+}
+
+// Open returns a validated device on the machine's chosen Vulkan device
+// (lavapipe without a GPU; VKASSETS_DEVICE chooses another).
+func Open(t testing.TB) *vk.Device { return OpenWith(t, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(t testing.TB, opts Options) *vk.Device {
+	t.Helper()
+	d, err := vk.Open(vk.Options{
+		InstanceOptions: vk.InstanceOptions{
+			AppName:        t.Name(),
+			Logger:         Logger(t),
+			Validation:     true,
+			SyncValidation: opts.SyncValidation,
+			Extensions:     opts.InstanceExtensions,
+		},
+		DeviceExtensions: opts.DeviceExtensions,
+		DisableTimeline:  opts.DisableTimeline,
+	})
+	if err != nil {
+		t.Fatalf("vktest: open device: %v", err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		Check(t, d.Validator(), opts.Expect...)
+	})
+	return d
+}
+
+// Check fails t for every validation error not in expect, and for every
+// expected ID that was not reported.
+func Check(t testing.TB, v *vk.Validator, expect ...string) {
+	t.Helper()
+	counts := v.ErrorCounts()
+	var unexpected []string
+	for id, n := range counts {
+		if !slices.Contains(expect, id) {
+			unexpected = append(unexpected, fmt.Sprintf("%s ×%d", id, n))
+		}
+	}
+	if len(unexpected) > 0 {
+		slices.Sort(unexpected)
+		var msgs strings.Builder
+		for _, m := range v.Recent() {
+			if !slices.Contains(expect, m.ID) {
+				fmt.Fprintf(&msgs, "\n  %s: %s", m.ID, m.Text)
+			}
+		}
+		t.Errorf("vktest: %d validation error(s): %s%s", v.Errors(), strings.Join(unexpected, ", "), msgs.String())
+	}
+	for _, id := range expect {
+		if counts[id] == 0 {
+			t.Errorf("vktest: expected validation error %s was not reported", id)
+		}
+	}
+}
+
+// Logger is a *slog.Logger that writes to the test's log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
