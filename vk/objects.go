@@ -3,23 +3,6 @@ package vk
 /*
 #include "shim.h"
 
-#cgo noescape vka_create_buffer
-#cgo noescape vka_create_image
-#cgo noescape vka_create_image_view
-#cgo noescape vka_create_sampler
-#cgo noescape vka_allocate_memory
-#cgo noescape vka_map_memory
-#cgo noescape vka_buffer_requirements
-#cgo noescape vka_image_requirements
-#cgo noescape vka_create_fence
-#cgo noescape vka_create_semaphore
-#cgo noescape vka_semaphore_value
-#cgo noescape vka_create_command_pool
-#cgo noescape vka_allocate_command_buffer
-#cgo noescape vka_queue_submit
-#cgo noescape vka_cmd_copy_buffer_to_image
-#cgo noescape vka_cmd_copy_image_to_buffer
-#cgo noescape vka_cmd_barrier
 */
 import "C"
 
@@ -59,9 +42,8 @@ const (
 
 // CreateBuffer creates an unbound VkBuffer (exclusive sharing).
 func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
-	var b C.uint64_t
-	r := C.vka_create_buffer(d.table, C.uint64_t(size), C.uint32_t(usage), 0, &b)
-	return Buffer(b), check("vkCreateBuffer", int32(r))
+	r := C.vka_create_buffer(d.table, C.uint64_t(size), C.uint32_t(usage), 0)
+	return Buffer(r.value), check("vkCreateBuffer", int32(r.result))
 }
 
 // DestroyBuffer destroys a buffer; 0 is ignored.
@@ -145,9 +127,8 @@ func (d *Device) CreateImage(info ImageInfo) (Image, error) {
 	if info.Depth > 1 {
 		ci.imageType = 2 // VK_IMAGE_TYPE_3D
 	}
-	var img C.uint64_t
-	r := C.vka_create_image(d.table, &ci, &img)
-	return Image(img), check("vkCreateImage", int32(r))
+	r := C.vka_create_image(d.table, ci)
+	return Image(r.value), check("vkCreateImage", int32(r.result))
 }
 
 // DestroyImage destroys an image; 0 is ignored.
@@ -168,10 +149,9 @@ const (
 
 // CreateImageView creates a 2D view of every mip level and layer 0.
 func (d *Device) CreateImageView(img Image, format Format, aspect Aspect, mips uint32) (ImageView, error) {
-	var v C.uint64_t
 	r := C.vka_create_image_view(d.table, C.uint64_t(img), 1 /* VK_IMAGE_VIEW_TYPE_2D */, C.uint32_t(format),
-		C.uint32_t(aspect), 0, C.uint32_t(one(mips)), 0, 1, &v)
-	return ImageView(v), check("vkCreateImageView", int32(r))
+		C.uint32_t(aspect), 0, C.uint32_t(one(mips)), 0, 1)
+	return ImageView(r.value), check("vkCreateImageView", int32(r.result))
 }
 
 // DestroyImageView destroys a view; 0 is ignored.
@@ -190,9 +170,8 @@ func (d *Device) CreateSampler(linear, repeat bool) (Sampler, error) {
 	if repeat {
 		address = 0
 	}
-	var s C.uint64_t
-	r := C.vka_create_sampler(d.table, C.uint32_t(filter), C.uint32_t(address), &s)
-	return Sampler(s), check("vkCreateSampler", int32(r))
+	r := C.vka_create_sampler(d.table, C.uint32_t(filter), C.uint32_t(address))
+	return Sampler(r.value), check("vkCreateSampler", int32(r.result))
 }
 
 // DestroySampler destroys a sampler; 0 is ignored.
@@ -221,15 +200,13 @@ func requirements(r *C.vka_memory_requirements) MemoryRequirements {
 
 // BufferRequirements queries vkGetBufferMemoryRequirements2.
 func (d *Device) BufferRequirements(b Buffer) MemoryRequirements {
-	var r C.vka_memory_requirements
-	C.vka_buffer_requirements(d.table, C.uint64_t(b), &r)
+	r := C.vka_buffer_requirements(d.table, C.uint64_t(b))
 	return requirements(&r)
 }
 
 // ImageRequirements queries vkGetImageMemoryRequirements2.
 func (d *Device) ImageRequirements(img Image) MemoryRequirements {
-	var r C.vka_memory_requirements
-	C.vka_image_requirements(d.table, C.uint64_t(img), &r)
+	r := C.vka_image_requirements(d.table, C.uint64_t(img))
 	return requirements(&r)
 }
 
@@ -244,10 +221,9 @@ type MemoryAllocateInfo struct {
 
 // AllocateMemory calls vkAllocateMemory.
 func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
-	var m C.uint64_t
 	r := C.vka_allocate_memory(d.table, C.uint64_t(info.Size), C.uint32_t(info.TypeIndex),
-		C.uint64_t(info.DedicatedBuffer), C.uint64_t(info.DedicatedImage), &m)
-	return DeviceMemory(m), check("vkAllocateMemory", int32(r))
+		C.uint64_t(info.DedicatedBuffer), C.uint64_t(info.DedicatedImage))
+	return DeviceMemory(r.value), check("vkAllocateMemory", int32(r.result))
 }
 
 // FreeMemory calls vkFreeMemory; 0 is ignored.
@@ -294,9 +270,8 @@ func (d *Device) BindImageMemory(img Image, m DeviceMemory, offset uint64) error
 
 // CreateFence creates a fence, signaled or not.
 func (d *Device) CreateFence(signaled bool) (Fence, error) {
-	var f C.uint64_t
-	r := C.vka_create_fence(d.table, cbool(signaled), &f)
-	return Fence(f), check("vkCreateFence", int32(r))
+	r := C.vka_create_fence(d.table, cbool(signaled))
+	return Fence(r.value), check("vkCreateFence", int32(r.result))
 }
 
 // DestroyFence destroys a fence; 0 is ignored.
@@ -338,17 +313,15 @@ func nanos(t time.Duration) C.uint64_t {
 
 // CreateSemaphore creates a binary semaphore.
 func (d *Device) CreateSemaphore() (Semaphore, error) {
-	var s C.uint64_t
-	r := C.vka_create_semaphore(d.table, 0, 0, &s)
-	return Semaphore(s), check("vkCreateSemaphore", int32(r))
+	r := C.vka_create_semaphore(d.table, 0, 0)
+	return Semaphore(r.value), check("vkCreateSemaphore", int32(r.result))
 }
 
 // CreateTimelineSemaphore creates a timeline semaphore; ErrFeatureNotPresent
 // when the device has none.
 func (d *Device) CreateTimelineSemaphore(initial uint64) (Semaphore, error) {
-	var s C.uint64_t
-	r := C.vka_create_semaphore(d.table, 1, C.uint64_t(initial), &s)
-	return Semaphore(s), check("vkCreateSemaphore", int32(r))
+	r := C.vka_create_semaphore(d.table, 1, C.uint64_t(initial))
+	return Semaphore(r.value), check("vkCreateSemaphore", int32(r.result))
 }
 
 // DestroySemaphore destroys a semaphore; 0 is ignored.
@@ -360,9 +333,8 @@ func (d *Device) DestroySemaphore(s Semaphore) {
 
 // SemaphoreValue reads a timeline semaphore's counter without blocking.
 func (d *Device) SemaphoreValue(s Semaphore) (uint64, error) {
-	var v C.uint64_t
-	r := C.vka_semaphore_value(d.table, C.uint64_t(s), &v)
-	return uint64(v), check("vkGetSemaphoreCounterValue", int32(r))
+	r := C.vka_semaphore_value(d.table, C.uint64_t(s))
+	return uint64(r.value), check("vkGetSemaphoreCounterValue", int32(r.result))
 }
 
 // WaitSemaphore blocks until the timeline semaphore reaches value or timeout passes.
@@ -386,9 +358,8 @@ const (
 
 // CreateCommandPool creates a pool on the device's queue family.
 func (d *Device) CreateCommandPool(flags CommandPoolFlags) (CommandPool, error) {
-	var p C.uint64_t
-	r := C.vka_create_command_pool(d.table, C.uint32_t(d.family), C.uint32_t(flags), &p)
-	return CommandPool(p), check("vkCreateCommandPool", int32(r))
+	r := C.vka_create_command_pool(d.table, C.uint32_t(d.family), C.uint32_t(flags))
+	return CommandPool(r.value), check("vkCreateCommandPool", int32(r.result))
 }
 
 // DestroyCommandPool destroys a pool and its command buffers; 0 is ignored.
@@ -405,9 +376,8 @@ func (d *Device) ResetCommandPool(p CommandPool) error {
 
 // AllocateCommandBuffer allocates one primary command buffer.
 func (d *Device) AllocateCommandBuffer(p CommandPool) (CommandBuffer, error) {
-	var c C.uintptr_t
-	r := C.vka_allocate_command_buffer(d.table, C.uint64_t(p), &c)
-	return CommandBuffer(c), check("vkAllocateCommandBuffers", int32(r))
+	r := C.vka_allocate_command_buffer(d.table, C.uint64_t(p))
+	return CommandBuffer(r.value), check("vkAllocateCommandBuffers", int32(r.result))
 }
 
 // FreeCommandBuffer returns a command buffer to its pool.
@@ -477,7 +447,9 @@ const MaxSubmitSemaphores = 8
 
 // Submit is one vkQueueSubmit of command buffers with optional semaphores and
 // fence. On a device with timeline semaphores the semaphore values are
-// chained (VkTimelineSemaphoreSubmitInfo). It does not allocate.
+// chained (VkTimelineSemaphoreSubmitInfo). It does not allocate when the
+// slices already live on the heap (keep them in a long-lived struct): cgo
+// makes any pointer passed to C escape.
 func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
 	var pc *C.uintptr_t
 	var pw, ps *C.vka_semaphore_submit
@@ -535,13 +507,13 @@ func (r BufferImageCopy) c() C.vka_buffer_image_copy {
 // CmdCopyBufferToImage records a copy into an image in the transfer-dst (or general) layout.
 func (d *Device) CmdCopyBufferToImage(c CommandBuffer, src Buffer, dst Image, layout ImageLayout, region BufferImageCopy) {
 	cr := region.c()
-	C.vka_cmd_copy_buffer_to_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst), C.uint32_t(layout), &cr)
+	C.vka_cmd_copy_buffer_to_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst), C.uint32_t(layout), cr)
 }
 
 // CmdCopyImageToBuffer records a copy out of an image in the transfer-src (or general) layout.
 func (d *Device) CmdCopyImageToBuffer(c CommandBuffer, src Image, layout ImageLayout, dst Buffer, region BufferImageCopy) {
 	cr := region.c()
-	C.vka_cmd_copy_image_to_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(layout), C.uint64_t(dst), &cr)
+	C.vka_cmd_copy_image_to_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(layout), C.uint64_t(dst), cr)
 }
 
 // Barrier is one pipeline barrier: an image layout transition when Image is
@@ -576,5 +548,5 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 		aspect: C.uint32_t(aspect), mips: C.uint32_t(one(b.MipLevels)), layers: 1,
 		buffer: C.uint64_t(b.Buffer), offset: C.uint64_t(b.Offset), size: C.uint64_t(size),
 	}
-	C.vka_cmd_barrier(d.table, C.uintptr_t(c), &cb)
+	C.vka_cmd_barrier(d.table, C.uintptr_t(c), cb)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	vkg "github.com/vulkan-go/vulkan"
 )
@@ -343,3 +344,6 @@ func graphicsFamily(p *PhysicalDevice) int {
 	}
 	return -1
 }
+
+// Handle is the raw VkPhysicalDevice, for interoperation.
+func (p *PhysicalDevice) Handle() unsafe.Pointer { return C.vka_physical_ptr(p.handle) }

@@ -257,8 +257,8 @@ int32_t vka_set_name(uintptr_t dev, int32_t type, uint64_t handle, const char* n
 	return d->setName(d->handle, &ni);
 }
 
-int32_t vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
-	uint64_t dedicatedBuffer, uint64_t dedicatedImage, uint64_t* out) {
+vka_result vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
+	uint64_t dedicatedBuffer, uint64_t dedicatedImage) {
 	DEV;
 	VkMemoryDedicatedAllocateInfo di = {VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
 	di.buffer = (VkBuffer)dedicatedBuffer;
@@ -269,8 +269,7 @@ int32_t vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
 	if (dedicatedBuffer || dedicatedImage) ai.pNext = &di;
 	VkDeviceMemory m = VK_NULL_HANDLE;
 	VkResult r = d->vkAllocateMemory(d->handle, &ai, NULL, &m);
-	*out = (uint64_t)m;
-	return r;
+	return (vka_result){(uint64_t)m, r, 0};
 }
 
 void vka_free_memory(uintptr_t dev, uint64_t mem) {
@@ -323,7 +322,8 @@ static void requirements(const VkMemoryRequirements2* r, const VkMemoryDedicated
 	out->pad = 0;
 }
 
-void vka_buffer_requirements(uintptr_t dev, uint64_t buf, vka_memory_requirements* out) {
+vka_memory_requirements vka_buffer_requirements(uintptr_t dev, uint64_t buf) {
+	vka_memory_requirements out;
 	DEV;
 	VkBufferMemoryRequirementsInfo2 in = {VK_STRUCTURE_TYPE_BUFFER_MEMORY_REQUIREMENTS_INFO_2};
 	in.buffer = (VkBuffer)buf;
@@ -331,10 +331,12 @@ void vka_buffer_requirements(uintptr_t dev, uint64_t buf, vka_memory_requirement
 	VkMemoryRequirements2 r = {VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2};
 	r.pNext = &dr;
 	d->vkGetBufferMemoryRequirements2(d->handle, &in, &r);
-	requirements(&r, &dr, out);
+	requirements(&r, &dr, &out);
+	return out;
 }
 
-void vka_image_requirements(uintptr_t dev, uint64_t img, vka_memory_requirements* out) {
+vka_memory_requirements vka_image_requirements(uintptr_t dev, uint64_t img) {
+	vka_memory_requirements out;
 	DEV;
 	VkImageMemoryRequirementsInfo2 in = {VK_STRUCTURE_TYPE_IMAGE_MEMORY_REQUIREMENTS_INFO_2};
 	in.image = (VkImage)img;
@@ -342,7 +344,8 @@ void vka_image_requirements(uintptr_t dev, uint64_t img, vka_memory_requirements
 	VkMemoryRequirements2 r = {VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2};
 	r.pNext = &dr;
 	d->vkGetImageMemoryRequirements2(d->handle, &in, &r);
-	requirements(&r, &dr, out);
+	requirements(&r, &dr, &out);
+	return out;
 }
 
 int32_t vka_bind_buffer(uintptr_t dev, uint64_t buf, uint64_t mem, uint64_t offset) {
@@ -355,7 +358,7 @@ int32_t vka_bind_image(uintptr_t dev, uint64_t img, uint64_t mem, uint64_t offse
 	return d->vkBindImageMemory(d->handle, (VkImage)img, (VkDeviceMemory)mem, offset);
 }
 
-int32_t vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags, uint64_t* out) {
+vka_result vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags) {
 	DEV;
 	VkBufferCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
 	ci.size = size;
@@ -364,8 +367,7 @@ int32_t vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t
 	ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
 	VkBuffer b = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateBuffer(d->handle, &ci, NULL, &b);
-	*out = (uint64_t)b;
-	return r;
+	return (vka_result){(uint64_t)b, r, 0};
 }
 
 void vka_destroy_buffer(uintptr_t dev, uint64_t buf) {
@@ -373,26 +375,25 @@ void vka_destroy_buffer(uintptr_t dev, uint64_t buf) {
 	d->vkDestroyBuffer(d->handle, (VkBuffer)buf, NULL);
 }
 
-int32_t vka_create_image(uintptr_t dev, const vka_image_info* in, uint64_t* out) {
+vka_result vka_create_image(uintptr_t dev, vka_image_info in) {
 	DEV;
 	VkImageCreateInfo ci = {VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
-	ci.flags = in->flags;
-	ci.imageType = (VkImageType)in->imageType;
-	ci.format = (VkFormat)in->format;
-	ci.extent.width = in->width;
-	ci.extent.height = in->height;
-	ci.extent.depth = in->depth;
-	ci.mipLevels = in->mipLevels;
-	ci.arrayLayers = in->arrayLayers;
-	ci.samples = (VkSampleCountFlagBits)in->samples;
-	ci.tiling = (VkImageTiling)in->tiling;
-	ci.usage = in->usage;
+	ci.flags = in.flags;
+	ci.imageType = (VkImageType)in.imageType;
+	ci.format = (VkFormat)in.format;
+	ci.extent.width = in.width;
+	ci.extent.height = in.height;
+	ci.extent.depth = in.depth;
+	ci.mipLevels = in.mipLevels;
+	ci.arrayLayers = in.arrayLayers;
+	ci.samples = (VkSampleCountFlagBits)in.samples;
+	ci.tiling = (VkImageTiling)in.tiling;
+	ci.usage = in.usage;
 	ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-	ci.initialLayout = (VkImageLayout)in->initialLayout;
+	ci.initialLayout = (VkImageLayout)in.initialLayout;
 	VkImage img = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateImage(d->handle, &ci, NULL, &img);
-	*out = (uint64_t)img;
-	return r;
+	return (vka_result){(uint64_t)img, r, 0};
 }
 
 void vka_destroy_image(uintptr_t dev, uint64_t img) {
@@ -400,8 +401,8 @@ void vka_destroy_image(uintptr_t dev, uint64_t img) {
 	d->vkDestroyImage(d->handle, (VkImage)img, NULL);
 }
 
-int32_t vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
-	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers, uint64_t* out) {
+vka_result vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
+	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers) {
 	DEV;
 	VkImageViewCreateInfo ci = {VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO};
 	ci.image = (VkImage)img;
@@ -414,8 +415,7 @@ int32_t vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, ui
 	ci.subresourceRange.layerCount = layers;
 	VkImageView v = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateImageView(d->handle, &ci, NULL, &v);
-	*out = (uint64_t)v;
-	return r;
+	return (vka_result){(uint64_t)v, r, 0};
 }
 
 void vka_destroy_image_view(uintptr_t dev, uint64_t view) {
@@ -423,7 +423,7 @@ void vka_destroy_image_view(uintptr_t dev, uint64_t view) {
 	d->vkDestroyImageView(d->handle, (VkImageView)view, NULL);
 }
 
-int32_t vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode, uint64_t* out) {
+vka_result vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode) {
 	DEV;
 	VkSamplerCreateInfo ci = {VK_STRUCTURE_TYPE_SAMPLER_CREATE_INFO};
 	ci.magFilter = ci.minFilter = (VkFilter)filter;
@@ -432,8 +432,7 @@ int32_t vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode,
 	ci.maxLod = VK_LOD_CLAMP_NONE;
 	VkSampler s = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateSampler(d->handle, &ci, NULL, &s);
-	*out = (uint64_t)s;
-	return r;
+	return (vka_result){(uint64_t)s, r, 0};
 }
 
 void vka_destroy_sampler(uintptr_t dev, uint64_t s) {
@@ -441,14 +440,13 @@ void vka_destroy_sampler(uintptr_t dev, uint64_t s) {
 	d->vkDestroySampler(d->handle, (VkSampler)s, NULL);
 }
 
-int32_t vka_create_fence(uintptr_t dev, int signaled, uint64_t* out) {
+vka_result vka_create_fence(uintptr_t dev, int signaled) {
 	DEV;
 	VkFenceCreateInfo ci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
 	if (signaled) ci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
 	VkFence f = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateFence(d->handle, &ci, NULL, &f);
-	*out = (uint64_t)f;
-	return r;
+	return (vka_result){(uint64_t)f, r, 0};
 }
 
 void vka_destroy_fence(uintptr_t dev, uint64_t f) {
@@ -473,20 +471,19 @@ int32_t vka_wait_fence(uintptr_t dev, uint64_t f, uint64_t timeout) {
 	return d->vkWaitForFences(d->handle, 1, &fence, VK_TRUE, timeout);
 }
 
-int32_t vka_create_semaphore(uintptr_t dev, int timeline, uint64_t initial, uint64_t* out) {
+vka_result vka_create_semaphore(uintptr_t dev, int timeline, uint64_t initial) {
 	DEV;
 	VkSemaphoreTypeCreateInfo ti = {VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
 	ti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
 	ti.initialValue = initial;
 	VkSemaphoreCreateInfo ci = {VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
 	if (timeline) {
-		if (!d->vkWaitSemaphores) return VK_ERROR_FEATURE_NOT_PRESENT;
+		if (!d->vkWaitSemaphores) return (vka_result){0, VK_ERROR_FEATURE_NOT_PRESENT, 0};
 		ci.pNext = &ti;
 	}
 	VkSemaphore s = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateSemaphore(d->handle, &ci, NULL, &s);
-	*out = (uint64_t)s;
-	return r;
+	return (vka_result){(uint64_t)s, r, 0};
 }
 
 void vka_destroy_semaphore(uintptr_t dev, uint64_t s) {
@@ -494,10 +491,12 @@ void vka_destroy_semaphore(uintptr_t dev, uint64_t s) {
 	d->vkDestroySemaphore(d->handle, (VkSemaphore)s, NULL);
 }
 
-int32_t vka_semaphore_value(uintptr_t dev, uint64_t s, uint64_t* out) {
+vka_result vka_semaphore_value(uintptr_t dev, uint64_t s) {
 	DEV;
-	if (!d->vkGetSemaphoreCounterValue) return VK_ERROR_FEATURE_NOT_PRESENT;
-	return d->vkGetSemaphoreCounterValue(d->handle, (VkSemaphore)s, out);
+	vka_result res = {0, VK_ERROR_FEATURE_NOT_PRESENT, 0};
+	if (d->vkGetSemaphoreCounterValue)
+		res.result = d->vkGetSemaphoreCounterValue(d->handle, (VkSemaphore)s, &res.value);
+	return res;
 }
 
 int32_t vka_wait_semaphore(uintptr_t dev, uint64_t s, uint64_t value, uint64_t timeout) {
@@ -520,15 +519,14 @@ int32_t vka_signal_semaphore(uintptr_t dev, uint64_t s, uint64_t value) {
 	return d->vkSignalSemaphore(d->handle, &si);
 }
 
-int32_t vka_create_command_pool(uintptr_t dev, uint32_t family, uint32_t flags, uint64_t* out) {
+vka_result vka_create_command_pool(uintptr_t dev, uint32_t family, uint32_t flags) {
 	DEV;
 	VkCommandPoolCreateInfo ci = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
 	ci.flags = flags;
 	ci.queueFamilyIndex = family;
 	VkCommandPool p = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateCommandPool(d->handle, &ci, NULL, &p);
-	*out = (uint64_t)p;
-	return r;
+	return (vka_result){(uint64_t)p, r, 0};
 }
 
 void vka_destroy_command_pool(uintptr_t dev, uint64_t pool) {
@@ -541,7 +539,7 @@ int32_t vka_reset_command_pool(uintptr_t dev, uint64_t pool) {
 	return d->vkResetCommandPool(d->handle, (VkCommandPool)pool, 0);
 }
 
-int32_t vka_allocate_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t* out) {
+vka_result vka_allocate_command_buffer(uintptr_t dev, uint64_t pool) {
 	DEV;
 	VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
 	ai.commandPool = (VkCommandPool)pool;
@@ -549,8 +547,7 @@ int32_t vka_allocate_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t* out
 	ai.commandBufferCount = 1;
 	VkCommandBuffer c = VK_NULL_HANDLE;
 	VkResult r = d->vkAllocateCommandBuffers(d->handle, &ai, &c);
-	*out = (uintptr_t)c;
-	return r;
+	return (vka_result){(uint64_t)(uintptr_t)c, r, 0};
 }
 
 void vka_free_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t cmd) {
@@ -638,23 +635,24 @@ static void image_copy(const vka_buffer_image_copy* in, VkBufferImageCopy* r) {
 }
 
 void vka_cmd_copy_buffer_to_image(uintptr_t dev, uintptr_t cmd, uint64_t buf, uint64_t img,
-	uint32_t layout, const vka_buffer_image_copy* region) {
+	uint32_t layout, vka_buffer_image_copy region) {
 	DEV;
 	VkBufferImageCopy r;
-	image_copy(region, &r);
+	image_copy(&region, &r);
 	d->vkCmdCopyBufferToImage((VkCommandBuffer)cmd, (VkBuffer)buf, (VkImage)img, (VkImageLayout)layout, 1, &r);
 }
 
 void vka_cmd_copy_image_to_buffer(uintptr_t dev, uintptr_t cmd, uint64_t img, uint32_t layout,
-	uint64_t buf, const vka_buffer_image_copy* region) {
+	uint64_t buf, vka_buffer_image_copy region) {
 	DEV;
 	VkBufferImageCopy r;
-	image_copy(region, &r);
+	image_copy(&region, &r);
 	d->vkCmdCopyImageToBuffer((VkCommandBuffer)cmd, (VkImage)img, (VkImageLayout)layout, (VkBuffer)buf, 1, &r);
 }
 
-void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, const vka_barrier* b) {
+void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv) {
 	DEV;
+	const vka_barrier* b = &bv;
 	VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
 	VkBufferMemoryBarrier bb = {VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
 	VkImageMemoryBarrier ib = {VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER};

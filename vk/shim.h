@@ -127,9 +127,17 @@ int32_t vka_device_wait_idle(uintptr_t dev);
 int32_t vka_queue_wait_idle(uintptr_t dev, uintptr_t queue);
 int32_t vka_set_name(uintptr_t dev, int32_t type, uint64_t handle, const char* name);
 
+// A handle (or value) and the VkResult of the call that made it, returned by
+// value so that no Go pointer crosses into C on the hot path.
+typedef struct vka_result {
+	uint64_t value;
+	int32_t result;
+	int32_t pad;
+} vka_result;
+
 // Memory.
-int32_t vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
-	uint64_t dedicatedBuffer, uint64_t dedicatedImage, uint64_t* out);
+vka_result vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
+	uint64_t dedicatedBuffer, uint64_t dedicatedImage);
 void vka_free_memory(uintptr_t dev, uint64_t mem);
 int32_t vka_map_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size, void** out);
 void vka_unmap_memory(uintptr_t dev, uint64_t mem);
@@ -144,43 +152,43 @@ typedef struct vka_memory_requirements {
 	uint32_t requiresDedicated;
 	uint32_t pad;
 } vka_memory_requirements;
-void vka_buffer_requirements(uintptr_t dev, uint64_t buf, vka_memory_requirements* out);
-void vka_image_requirements(uintptr_t dev, uint64_t img, vka_memory_requirements* out);
+vka_memory_requirements vka_buffer_requirements(uintptr_t dev, uint64_t buf);
+vka_memory_requirements vka_image_requirements(uintptr_t dev, uint64_t img);
 int32_t vka_bind_buffer(uintptr_t dev, uint64_t buf, uint64_t mem, uint64_t offset);
 int32_t vka_bind_image(uintptr_t dev, uint64_t img, uint64_t mem, uint64_t offset);
 
 // Buffers, images, views, samplers.
-int32_t vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags, uint64_t* out);
+vka_result vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags);
 void vka_destroy_buffer(uintptr_t dev, uint64_t buf);
 typedef struct vka_image_info {
 	uint32_t imageType, format, width, height, depth, mipLevels, arrayLayers,
 		samples, tiling, usage, flags, initialLayout;
 } vka_image_info;
-int32_t vka_create_image(uintptr_t dev, const vka_image_info* info, uint64_t* out);
+vka_result vka_create_image(uintptr_t dev, vka_image_info in);
 void vka_destroy_image(uintptr_t dev, uint64_t img);
-int32_t vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
-	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers, uint64_t* out);
+vka_result vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
+	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers);
 void vka_destroy_image_view(uintptr_t dev, uint64_t view);
-int32_t vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode, uint64_t* out);
+vka_result vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode);
 void vka_destroy_sampler(uintptr_t dev, uint64_t s);
 
 // Synchronization.
-int32_t vka_create_fence(uintptr_t dev, int signaled, uint64_t* out);
+vka_result vka_create_fence(uintptr_t dev, int signaled);
 void vka_destroy_fence(uintptr_t dev, uint64_t f);
 int32_t vka_reset_fence(uintptr_t dev, uint64_t f);
 int32_t vka_fence_status(uintptr_t dev, uint64_t f);
 int32_t vka_wait_fence(uintptr_t dev, uint64_t f, uint64_t timeout);
-int32_t vka_create_semaphore(uintptr_t dev, int timeline, uint64_t initial, uint64_t* out);
+vka_result vka_create_semaphore(uintptr_t dev, int timeline, uint64_t initial);
 void vka_destroy_semaphore(uintptr_t dev, uint64_t s);
-int32_t vka_semaphore_value(uintptr_t dev, uint64_t s, uint64_t* out);
+vka_result vka_semaphore_value(uintptr_t dev, uint64_t s);
 int32_t vka_wait_semaphore(uintptr_t dev, uint64_t s, uint64_t value, uint64_t timeout);
 int32_t vka_signal_semaphore(uintptr_t dev, uint64_t s, uint64_t value);
 
 // Commands.
-int32_t vka_create_command_pool(uintptr_t dev, uint32_t family, uint32_t flags, uint64_t* out);
+vka_result vka_create_command_pool(uintptr_t dev, uint32_t family, uint32_t flags);
 void vka_destroy_command_pool(uintptr_t dev, uint64_t pool);
 int32_t vka_reset_command_pool(uintptr_t dev, uint64_t pool);
-int32_t vka_allocate_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t* out);
+vka_result vka_allocate_command_buffer(uintptr_t dev, uint64_t pool);
 void vka_free_command_buffer(uintptr_t dev, uint64_t pool, uintptr_t cmd);
 int32_t vka_begin_command_buffer(uintptr_t dev, uintptr_t cmd, uint32_t flags);
 int32_t vka_end_command_buffer(uintptr_t dev, uintptr_t cmd);
@@ -207,9 +215,9 @@ typedef struct vka_buffer_image_copy {
 	uint32_t width, height, depth;
 } vka_buffer_image_copy;
 void vka_cmd_copy_buffer_to_image(uintptr_t dev, uintptr_t cmd, uint64_t buf, uint64_t img,
-	uint32_t layout, const vka_buffer_image_copy* region);
+	uint32_t layout, vka_buffer_image_copy region);
 void vka_cmd_copy_image_to_buffer(uintptr_t dev, uintptr_t cmd, uint64_t img, uint32_t layout,
-	uint64_t buf, const vka_buffer_image_copy* region);
+	uint64_t buf, vka_buffer_image_copy region);
 
 typedef struct vka_barrier {
 	uint32_t srcStage, dstStage, srcAccess, dstAccess;
@@ -218,6 +226,6 @@ typedef struct vka_barrier {
 	uint32_t oldLayout, newLayout, aspect, baseMip, mips, baseLayer, layers, pad;
 	uint64_t buffer, offset, size;
 } vka_barrier;
-void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, const vka_barrier* b);
+void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv);
 
 #endif
