@@ -1,0 +1,78 @@
+// Command vkassets is the front door of the vkassets module: it reports the
+// Vulkan device the library would use and runs a smoke test of the Vulkan
+// layer.
+//
+//	vkassets info [--json]   the chosen device, its memory heaps and types, limits, budgets
+//	vkassets smoke           create a buffer and an image, copy, submit, wait, destroy
+//
+// VKASSETS_DEVICE picks a device by index or name; VKASSETS_VALIDATION=1
+// turns the Khronos validation layer on.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: vkassets <command> [flags]
+
+commands:
+  info     describe the Vulkan device vkassets chooses (--json for JSON)
+  smoke    create a buffer and an image, record a copy, submit, wait and destroy
+
+environment:
+  VKASSETS_DEVICE=<index|name>   choose a device
+  VKASSETS_VALIDATION=1          turn on VK_LAYER_KHRONOS_validation
+  VKASSETS_SYNC_VALIDATION=1     also turn on synchronization validation
+`
+
+// run is main without the exit, for tests: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "info":
+		fs := flag.NewFlagSet("info", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		asJSON := fs.Bool("json", false, "print one JSON object")
+		if fs.Parse(rest) != nil {
+			return 2
+		}
+		err = runInfo(stdout, logger, *asJSON)
+	case "smoke":
+		fs := flag.NewFlagSet("smoke", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		if fs.Parse(rest) != nil {
+			return 2
+		}
+		err = runSmoke(stdout, logger, false)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "vkassets: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vkassets %s: %v\n", args[0], err)
+		if errors.Is(err, errValidation) {
+			return 3
+		}
+		return 1
+	}
+	return 0
+}
+
+var errValidation = errors.New("validation errors reported")

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkassets/vkassets/vk/vktest"
+)
+
+func TestInfoJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"info", "--json"}, &out, &errOut), errOut.String())
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	for _, k := range []string{"device_name", "device_type", "api_version", "memory_heaps", "memory_types",
+		"max_memory_allocation_count", "buffer_image_granularity"} {
+		require.Contains(t, got, k)
+	}
+	var info Info
+	require.NoError(t, json.Unmarshal(out.Bytes(), &info))
+	require.NotEmpty(t, info.MemoryHeaps)
+	require.NotEmpty(t, info.MemoryTypes)
+	for _, ty := range info.MemoryTypes {
+		require.Less(t, int(ty.HeapIndex), len(info.MemoryHeaps))
+	}
+	require.NotZero(t, info.MemoryHeaps[0].Size)
+	require.NotZero(t, info.MemoryHeaps[0].Budget)
+}
+
+func TestInfoText(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"info"}, &out, &errOut), errOut.String())
+	for _, want := range []string{"device", "memory heaps", "memory types", "bufferImageGranularity"} {
+		require.Contains(t, out.String(), want)
+	}
+}
+
+func TestSmokeValidated(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, runSmoke(&out, vktest.Logger(t), true))
+	s := out.String()
+	require.Contains(t, s, "identical")
+	require.Contains(t, s, "0 validation errors")
+	require.Contains(t, s, "destroyed image")
+}
+
+func TestUsageErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run(nil, &out, &errOut))
+	require.Equal(t, 2, run([]string{"frobnicate"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `unknown command "frobnicate"`)
+	require.Equal(t, 2, run([]string{"info", "--bogus"}, &out, &errOut))
+}
+
+func TestBadDeviceSelector(t *testing.T) {
+	t.Setenv("VKASSETS_DEVICE", "no-such-device")
+	var out, errOut bytes.Buffer
+	require.Equal(t, 1, run([]string{"info"}, &out, &errOut))
+	require.True(t, strings.Contains(errOut.String(), "matches none of the devices found"), errOut.String())
+}
+
+func TestBytesIEC(t *testing.T) {
+	require.Equal(t, "512 B", bytesIEC(512))
+	require.Equal(t, "2.0 GiB", bytesIEC(2<<30))
+	require.Equal(t, "1.5 KiB", bytesIEC(1536))
+}

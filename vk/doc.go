@@ -1,0 +1,50 @@
+// Package vk is vkassets' Vulkan layer, and the only package of the module
+// that uses cgo or github.com/vulkan-go/vulkan.
+//
+// It opens the loader (libvulkan.so.1, or a window system's
+// vkGetInstanceProcAddr), creates an instance and a device on the best
+// physical device — a discrete GPU, else an integrated one, else the CPU
+// (Mesa's lavapipe) — and exposes the calls the allocator, the frame
+// synchronisation and the assets need, with Go types and errors:
+//
+//	d, err := vk.Open(vk.Options{})
+//	if err != nil {
+//		log.Fatal(err) // names what to install when the loader, a device or the layer is missing
+//	}
+//	defer d.Close()
+//	buf, err := d.CreateBuffer(64<<10, vk.BufferUsageVertex|vk.BufferUsageTransferDst)
+//
+// # Validation
+//
+// InstanceOptions.Validation (or VKASSETS_VALIDATION=1) enables
+// VK_LAYER_KHRONOS_validation with a debug-utils messenger; its messages go to
+// the injected *slog.Logger and are counted by message ID in the Device's
+// Validator. SyncValidation (or VKASSETS_SYNC_VALIDATION=1) adds
+// synchronization validation. Package vktest opens validated devices for
+// tests and fails a test on any validation error.
+//
+// # Errors
+//
+// A failed call returns *Error{Op, Result}; match it with errors.Is against
+// ErrOutOfDeviceMemory, ErrDeviceLost and the other sentinels. Bootstrap
+// failures wrap ErrNoLoader, ErrNoDevice or ErrNoValidationLayer with the
+// package to install.
+//
+// # What vulkan-go lacks, and its pitfalls
+//
+// vulkan-go covers Vulkan 1.0 (header 1.1.88). A small C shim, compiled
+// against the system's headers, loads everything through
+// vkGetInstanceProcAddr and vkGetDeviceProcAddr: memory requirements with
+// VkMemoryDedicatedRequirements, VK_EXT_memory_budget, timeline semaphores,
+// debug-utils names. vulkan-go itself serves only the cold-path
+// physical-device queries, and every struct it copies to C there (PassRef) is
+// freed at once. The per-frame calls (command buffer begin/end, submit, fence
+// wait/reset, buffer create/destroy) build their structs on the C stack and
+// return handles by value: they neither grow C memory nor allocate in Go.
+//
+// # Handles
+//
+// Handles are plain integers (Buffer, Image, Fence, …; CommandBuffer holds the
+// driver's pointer as a uintptr). The raw VkInstance, VkPhysicalDevice and
+// VkDevice are available through Handle methods for interoperation.
+package vk
