@@ -1,0 +1,193 @@
+package alloc
+
+// linear allocates in order, like VMA's linear algorithm: each allocation
+// goes after the newest one, wrapping to the start of the block when the end
+// is reached and the oldest allocations there are gone. Space comes back when
+// the oldest allocations are freed (a ring: per-frame data, staging) or the
+// newest (a stack); a range freed in the middle is reclaimed once the ranges
+// between it and either end are freed too.
+//
+// Allocations are kept in a deque in allocation order; a handle is the
+// allocation's sequence number, so Free is O(1) and reclaiming is amortised
+// O(1).
+type linear struct {
+	size        uint64
+	granularity uint64
+
+	entries    []lentry // circular, len is a power of two
+	tail, head uint64   // sequence numbers: live entries are [tail, head)
+	used       uint64
+	count      int // live (not freed) entries
+}
+
+type lentry struct {
+	offset, size uint64
+	free         bool
+	kind         Kind
+}
+
+func (e *lentry) end() uint64 { return e.offset + e.size }
+
+func newLinear(size, granularity uint64) *linear {
+	return &linear{size: size, granularity: max(granularity, 1), entries: make([]lentry, 16)}
+}
+
+func (l *linear) at(seq uint64) *lentry { return &l.entries[seq&uint64(len(l.entries)-1)] }
+
+func (l *linear) empty() bool { return l.head == l.tail }
+
+// wrapped reports whether the newest entries sit below the oldest.
+func (l *linear) wrapped() bool {
+	return !l.empty() && l.at(l.head-1).offset < l.at(l.tail).offset
+}
+
+// place tries [off, off+size) after the entry prev (a sequence number, or
+// none for the block start) and below limit, where next (or none) begins.
+// Like TLSF's fit, the granularity check walks past KindAny and freed
+// entries sharing the page, at most maxProbes of them.
+func (l *linear) place(off, size, align, limit uint64, prev, next int64, kind Kind) (uint64, bool) {
+	off = alignUp(off, align)
+	g := l.granularity
+	check := g > 1 && kind != KindAny
+	if check {
+		for s, steps := prev, 0; s >= int64(l.tail); s-- {
+			e := l.at(uint64(s))
+			if e.offset > off || !samePage(e.end()-1, off, g) {
+				break
+			}
+			if (!e.free && conflicts(e.kind, kind)) || steps == maxProbes {
+				off = alignUp(off, g)
+				break
+			}
+			steps++
+		}
+	}
+	end := off + size
+	if end < off || end > limit {
+		return 0, false
+	}
+	if check {
+		for s, steps := next, 0; s >= 0 && s < int64(l.head); s++ {
+			e := l.at(uint64(s))
+			if e.offset < end || !samePage(end-1, e.offset, g) {
+				break
+			}
+			if (!e.free && conflicts(kind, e.kind)) || steps == maxProbes {
+				return 0, false
+			}
+			steps++
+		}
+	}
+	return off, true
+}
+
+func (l *linear) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
+	var off uint64
+	var ok bool
+	newest, oldest := int64(l.head)-1, int64(l.tail)
+	switch {
+	case l.empty():
+		off, ok = l.place(0, size, align, l.size, -1, -1, kind)
+	case l.wrapped():
+		off, ok = l.place(l.at(l.head-1).end(), size, align, l.at(l.tail).offset, newest, oldest, kind)
+	default:
+		if off, ok = l.place(l.at(l.head-1).end(), size, align, l.size, newest, -1, kind); !ok {
+			off, ok = l.place(0, size, align, l.at(l.tail).offset, -1, oldest, kind)
+		}
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if l.head-l.tail == uint64(len(l.entries)) {
+		l.grow()
+	}
+	*l.at(l.head) = lentry{offset: off, size: size, kind: kind}
+	seq := l.head
+	l.head++
+	l.used += size
+	l.count++
+	return seq, off, true
+}
+
+func (l *linear) grow() {
+	next := make([]lentry, 2*len(l.entries))
+	for s := l.tail; s != l.head; s++ {
+		next[s&uint64(len(next)-1)] = *l.at(s)
+	}
+	l.entries = next
+}
+
+func (l *linear) check(ref uint64) (uint64, uint64, bool) {
+	if ref < l.tail || ref >= l.head {
+		return 0, 0, false
+	}
+	e := l.at(ref)
+	if e.free {
+		return 0, 0, false
+	}
+	return e.offset, e.size, true
+}
+
+func (l *linear) free(ref uint64) {
+	e := l.at(ref)
+	e.free = true
+	l.used -= e.size
+	l.count--
+	for !l.empty() && l.at(l.tail).free {
+		l.tail++
+	}
+	for !l.empty() && l.at(l.head-1).free {
+		l.head--
+	}
+}
+
+func (l *linear) stats() blockStats {
+	s := blockStats{size: l.size, used: l.used, allocations: l.count, unusedRanges: l.size - l.used}
+	l.walk(func(_, size uint64, free bool, _ Kind) {
+		if free {
+			s.freeRanges++
+		}
+	})
+	switch {
+	case l.empty():
+		s.largestFree = l.size
+	case l.wrapped():
+		s.largestFree = l.at(l.tail).offset - l.at(l.head-1).end()
+	default:
+		s.largestFree = max(l.size-l.at(l.head-1).end(), l.at(l.tail).offset)
+	}
+	return s
+}
+
+// walk reports ranges in address order: entries (freed ones as free ranges)
+// and the gaps between them.
+func (l *linear) walk(f func(offset, size uint64, free bool, kind Kind)) {
+	pos := uint64(0)
+	emit := func(e *lentry) {
+		if e.offset > pos {
+			f(pos, e.offset-pos, true, KindAny)
+		}
+		f(e.offset, e.size, e.free, e.kind)
+		pos = e.end()
+	}
+	if l.wrapped() {
+		// In address order a wrapped deque starts at its first low entry.
+		first := l.tail + 1
+		for l.at(first).offset >= l.at(l.tail).offset {
+			first++
+		}
+		for s := first; s != l.head; s++ {
+			emit(l.at(s))
+		}
+		for s := l.tail; s != first; s++ {
+			emit(l.at(s))
+		}
+	} else {
+		for s := l.tail; s != l.head; s++ {
+			emit(l.at(s))
+		}
+	}
+	if pos < l.size {
+		f(pos, l.size-pos, true, KindAny)
+	}
+}

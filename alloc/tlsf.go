@@ -1,0 +1,375 @@
+package alloc
+
+import (
+	"math/bits"
+)
+
+// TLSF (two-level segregated fit) over the offsets of one block.
+//
+// Free ranges live in 64×32 size classes: the first level is the position of
+// the size's highest bit, the second the next 5 bits. Two bitmaps find the
+// first non-empty class at or above a size in O(1). Nodes are kept in a slice
+// and linked by index, both physically (address order, for coalescing) and
+// within their class's free list.
+//
+// Search is strictly bounded: at most maxProbes candidates are looked at,
+// whatever the size, the alignment and the number of free ranges. A request
+// whose worst-case padded size has a non-empty class always succeeds on that
+// class's first node; smaller candidates are only probed, never walked.
+const (
+	slBits    = 5
+	slCount   = 1 << slBits
+	flCount   = 64 - slBits + 1
+	maxProbes = 4
+	none      = int32(-1)
+)
+
+type nodeState uint8
+
+const (
+	stateUnused nodeState = iota // on the slot free list
+	stateFree                    // a free range, in a size class
+	stateUsed                    // an allocation
+)
+
+type node struct {
+	offset, size       uint64
+	prevPhys, nextPhys int32 // address-order neighbours
+	prevFree, nextFree int32 // size-class list (free), or slot list (unused)
+	gen                uint16
+	state              nodeState
+	kind               Kind
+}
+
+func (n *node) end() uint64 { return n.offset + n.size }
+
+type tlsf struct {
+	size        uint64
+	granularity uint64 // bufferImageGranularity; 1 when no kind conflicts matter
+	id          uint16
+
+	nodes    []node
+	unused   int32 // head of the unused-slot stack, linked by nextFree
+	flBitmap uint64
+	slBitmap [flCount]uint32
+	heads    [flCount * slCount]int32
+
+	used      uint64 // bytes in allocations
+	count     int    // allocations
+	freeCount int    // free ranges
+}
+
+func newTLSF(size, granularity uint64, id uint16) *tlsf {
+	t := &tlsf{size: size, granularity: max(granularity, 1), id: id, unused: none}
+	for i := range t.heads {
+		t.heads[i] = none
+	}
+	t.nodes = make([]node, 0, 64)
+	root := t.newNode()
+	t.nodes[root] = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
+	t.insertFree(root)
+	return t
+}
+
+// mapping is the size class a free range of size s is filed under.
+func mapping(s uint64) (fl, sl int) {
+	if s < slCount {
+		return 0, int(s)
+	}
+	f := bits.Len64(s) - 1
+	return f - slBits + 1, int(s>>(f-slBits)) - slCount
+}
+
+// mappingUp is the first class whose every range is at least s bytes.
+func mappingUp(s uint64) (fl, sl int) {
+	if s >= slCount {
+		f := bits.Len64(s) - 1
+		round := uint64(1)<<(f-slBits) - 1
+		if s+round < s {
+			return flCount, 0 // no class can hold it
+		}
+		s += round
+	}
+	return mapping(s)
+}
+
+// firstClass is the first non-empty class at or above (fl, sl), or -1.
+func (t *tlsf) firstClass(fl, sl int) int {
+	if fl >= flCount {
+		return -1
+	}
+	slMap := t.slBitmap[fl] & (^uint32(0) << sl)
+	if slMap == 0 {
+		flMap := t.flBitmap & (^uint64(0) << (fl + 1))
+		if fl+1 >= 64 || flMap == 0 {
+			return -1
+		}
+		fl = bits.TrailingZeros64(flMap)
+		slMap = t.slBitmap[fl]
+	}
+	return fl*slCount + bits.TrailingZeros32(slMap)
+}
+
+func (t *tlsf) newNode() int32 {
+	if i := t.unused; i != none {
+		t.unused = t.nodes[i].nextFree
+		return i
+	}
+	t.nodes = append(t.nodes, node{})
+	return int32(len(t.nodes) - 1)
+}
+
+func (t *tlsf) releaseNode(i int32) {
+	n := &t.nodes[i]
+	n.state = stateUnused
+	n.gen++
+	n.nextFree = t.unused
+	t.unused = i
+}
+
+func (t *tlsf) insertFree(i int32) {
+	n := &t.nodes[i]
+	fl, sl := mapping(n.size)
+	c := fl*slCount + sl
+	n.state = stateFree
+	n.prevFree = none
+	n.nextFree = t.heads[c]
+	if n.nextFree != none {
+		t.nodes[n.nextFree].prevFree = i
+	}
+	t.heads[c] = i
+	t.slBitmap[fl] |= 1 << sl
+	t.flBitmap |= 1 << fl
+	t.freeCount++
+}
+
+func (t *tlsf) removeFree(i int32) {
+	n := &t.nodes[i]
+	if n.prevFree != none {
+		t.nodes[n.prevFree].nextFree = n.nextFree
+	} else {
+		fl, sl := mapping(n.size)
+		c := fl*slCount + sl
+		t.heads[c] = n.nextFree
+		if n.nextFree == none {
+			t.slBitmap[fl] &^= 1 << sl
+			if t.slBitmap[fl] == 0 {
+				t.flBitmap &^= 1 << fl
+			}
+		}
+	}
+	if n.nextFree != none {
+		t.nodes[n.nextFree].prevFree = n.prevFree
+	}
+	t.freeCount--
+}
+
+// fit places an allocation in free node i: the offset, or false.
+//
+// With a granularity, the ranges sharing the first and the last page of the
+// placement are checked for a conflicting kind. Ranges of KindAny (and free
+// ones) between do not separate conflicting neighbours, so the check walks
+// past them, at most maxProbes ranges each way; past that it assumes a
+// conflict, which costs at most a page of padding.
+func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
+	n := &t.nodes[i]
+	off := alignUp(n.offset, align)
+	g := t.granularity
+	check := g > 1 && kind != KindAny
+	if check {
+		steps := 0
+		for p := n.prevPhys; p != none; p = t.nodes[p].prevPhys {
+			prev := &t.nodes[p]
+			if !samePage(prev.end()-1, off, g) {
+				break
+			}
+			if conflicts(prev.kind, kind) || steps == maxProbes {
+				off = alignUp(off, g)
+				break
+			}
+			steps++
+		}
+	}
+	end := off + size
+	if end < off || end > n.end() {
+		return 0, false
+	}
+	if check {
+		steps := 0
+		for q := n.nextPhys; q != none; q = t.nodes[q].nextPhys {
+			next := &t.nodes[q]
+			if !samePage(end-1, next.offset, g) {
+				break
+			}
+			if conflicts(kind, next.kind) || steps == maxProbes {
+				return 0, false
+			}
+			steps++
+		}
+	}
+	return off, true
+}
+
+// worstCase is the free range size that fits any placement of the request.
+func (t *tlsf) worstCase(size, align uint64, kind Kind) uint64 {
+	pad := align - 1
+	if t.granularity > 1 && kind != KindAny {
+		pad = max(align, t.granularity) - 1 + t.granularity - 1
+	}
+	if size+pad < size {
+		return ^uint64(0)
+	}
+	return size + pad
+}
+
+// alloc finds and takes a range. It returns the node index and offset, or
+// ok=false when no free range can hold the request.
+func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, ok bool) {
+	if size > t.size-t.used {
+		return none, 0, false
+	}
+	// 1. Good fit: the first class whose ranges all hold size bytes; its
+	//    first nodes may still miss once aligned.
+	if c := t.firstClass(mappingUp(size)); c >= 0 {
+		i := t.heads[c]
+		for p := 0; p < maxProbes && i != none; p++ {
+			if off, ok := t.fit(i, size, align, kind); ok {
+				return t.take(i, off, size, kind), off, true
+			}
+			i = t.nodes[i].nextFree
+		}
+	}
+	// 2. Guaranteed fit: a class whose ranges hold any padding.
+	if w := t.worstCase(size, align, kind); w != ^uint64(0) {
+		if c := t.firstClass(mappingUp(w)); c >= 0 {
+			i := t.heads[c]
+			if off, ok := t.fit(i, size, align, kind); ok {
+				return t.take(i, off, size, kind), off, true
+			}
+		}
+	}
+	// 3. Last resort: the class size itself falls in holds ranges both
+	//    smaller and larger than size; probe a few.
+	fl, sl := mapping(size)
+	i := t.heads[fl*slCount+sl]
+	for p := 0; p < maxProbes && i != none; p++ {
+		if off, ok := t.fit(i, size, align, kind); ok {
+			return t.take(i, off, size, kind), off, true
+		}
+		i = t.nodes[i].nextFree
+	}
+	return none, 0, false
+}
+
+// take turns free node i into an allocation at off, filing what is left on
+// either side as free ranges.
+func (t *tlsf) take(i int32, off, size uint64, kind Kind) int32 {
+	t.removeFree(i)
+	if off > t.nodes[i].offset {
+		f := t.newNode()
+		n := &t.nodes[i]
+		t.nodes[f] = node{offset: n.offset, size: off - n.offset, prevPhys: n.prevPhys, nextPhys: i, gen: t.nodes[f].gen}
+		if n.prevPhys != none {
+			t.nodes[n.prevPhys].nextPhys = f
+		}
+		n.prevPhys = f
+		n.size -= off - n.offset
+		n.offset = off
+		t.insertFree(f)
+	}
+	if n := &t.nodes[i]; n.size > size {
+		b := t.newNode()
+		n = &t.nodes[i] // newNode may have moved the slice
+		t.nodes[b] = node{offset: off + size, size: n.size - size, prevPhys: i, nextPhys: n.nextPhys, gen: t.nodes[b].gen}
+		if n.nextPhys != none {
+			t.nodes[n.nextPhys].prevPhys = b
+		}
+		n.nextPhys = b
+		n.size = size
+		t.insertFree(b)
+	}
+	n := &t.nodes[i]
+	n.state = stateUsed
+	n.kind = kind
+	t.used += size
+	t.count++
+	return i
+}
+
+// free returns allocation i and coalesces it with free neighbours.
+func (t *tlsf) free(i int32) {
+	n := &t.nodes[i]
+	t.used -= n.size
+	t.count--
+	n.kind = KindAny
+	n.gen++ // the handle that named this allocation is now stale
+	if p := n.prevPhys; p != none && t.nodes[p].state == stateFree {
+		t.removeFree(p)
+		prev := t.nodes[p]
+		n.offset = prev.offset
+		n.size += prev.size
+		n.prevPhys = prev.prevPhys
+		if prev.prevPhys != none {
+			t.nodes[prev.prevPhys].nextPhys = i
+		}
+		t.releaseNode(p)
+	}
+	if q := n.nextPhys; q != none && t.nodes[q].state == stateFree {
+		t.removeFree(q)
+		next := t.nodes[q]
+		n.size += next.size
+		n.nextPhys = next.nextPhys
+		if next.nextPhys != none {
+			t.nodes[next.nextPhys].prevPhys = i
+		}
+		t.releaseNode(q)
+	}
+	t.insertFree(i)
+}
+
+// lookup checks a handle's node index and generation.
+func (t *tlsf) lookup(index uint32, gen uint16) (int32, bool) {
+	if int(index) >= len(t.nodes) {
+		return none, false
+	}
+	n := &t.nodes[index]
+	return int32(index), n.state == stateUsed && n.gen == gen
+}
+
+// largestFree is the size of the largest free range (0 when full).
+func (t *tlsf) largestFree() uint64 {
+	if t.flBitmap == 0 {
+		return 0
+	}
+	fl := 63 - bits.LeadingZeros64(t.flBitmap)
+	sl := 31 - bits.LeadingZeros32(t.slBitmap[fl])
+	var largest uint64
+	for i := t.heads[fl*slCount+sl]; i != none; i = t.nodes[i].nextFree {
+		largest = max(largest, t.nodes[i].size)
+	}
+	return largest
+}
+
+// walk calls f for every range in address order, free or not.
+func (t *tlsf) walk(f func(offset, size uint64, free bool, kind Kind)) {
+	// The first range is the one with no physical predecessor; find it from
+	// any node by walking back (at most once per call).
+	if len(t.nodes) == 0 {
+		return
+	}
+	i := int32(0)
+	for t.nodes[i].state == stateUnused {
+		i++
+	}
+	for t.nodes[i].prevPhys != none {
+		i = t.nodes[i].prevPhys
+	}
+	for ; i != none; i = t.nodes[i].nextPhys {
+		n := &t.nodes[i]
+		f(n.offset, n.size, n.state == stateFree, n.kind)
+	}
+}
+
+func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
+
+func samePage(a, b, page uint64) bool { return a/page == b/page }

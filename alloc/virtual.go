@@ -1,0 +1,272 @@
+package alloc
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+)
+
+// Kind says what a range will hold, for bufferImageGranularity: linear
+// resources (buffers, linear images) and optimal-tiling images must not share
+// a granularity page. KindAny ranges never conflict.
+type Kind uint8
+
+// Kinds.
+const (
+	KindAny     Kind = iota // no granularity concern (virtual use)
+	KindLinear              // a buffer or a linear-tiling image
+	KindOptimal             // an optimal-tiling image
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindLinear:
+		return "linear"
+	case KindOptimal:
+		return "optimal"
+	}
+	return "any"
+}
+
+func conflicts(a, b Kind) bool { return a != b && a != KindAny && b != KindAny }
+
+// Algorithm is the sub-allocation algorithm of a block.
+type Algorithm uint8
+
+// Algorithms.
+const (
+	// AlgorithmTLSF is the general-purpose two-level segregated fit.
+	AlgorithmTLSF Algorithm = iota
+	// AlgorithmLinear allocates in order and reclaims space freed at either
+	// end: a stack (free the newest first) or a ring (free the oldest first),
+	// for staging and per-frame data.
+	AlgorithmLinear
+)
+
+func (a Algorithm) String() string {
+	if a == AlgorithmLinear {
+		return "Linear"
+	}
+	return "TLSF"
+}
+
+// Errors of the sub-allocator. Each is returned wrapped with the values
+// that were wrong; the block is unchanged.
+var (
+	ErrZeroSize         = errors.New("alloc: size is zero")
+	ErrBadAlignment     = errors.New("alloc: alignment is not a power of two")
+	ErrNoSpace          = errors.New("alloc: no free range large enough")
+	ErrInvalidFree      = errors.New("alloc: allocation is not live in this block (double free or stale handle)")
+	ErrForeignFree      = errors.New("alloc: allocation belongs to another block")
+	ErrBlockSize        = errors.New("alloc: block size is zero")
+	ErrBadGranularity   = errors.New("alloc: granularity is not a power of two")
+	ErrUnknownAlgorithm = errors.New("alloc: unknown algorithm")
+)
+
+// metadata is what a block's sub-allocator does; TLSF and linear implement it.
+type metadata interface {
+	alloc(size, align uint64, kind Kind) (ref uint64, offset uint64, ok bool)
+	// check validates ref and returns the allocation's offset and size.
+	check(ref uint64) (offset, size uint64, ok bool)
+	free(ref uint64)
+	stats() blockStats
+	walk(f func(offset, size uint64, free bool, kind Kind))
+}
+
+type blockStats struct {
+	size, used   uint64
+	allocations  int
+	freeRanges   int
+	largestFree  uint64
+	unusedRanges uint64 // bytes in free ranges
+}
+
+// tlsf as metadata: ref is the node index and generation.
+
+func (t *tlsf) allocRef(size, align uint64, kind Kind) (uint64, uint64, bool) {
+	i, off, ok := t.alloc(size, align, kind)
+	if !ok {
+		return 0, 0, false
+	}
+	return uint64(t.nodes[i].gen)<<32 | uint64(i), off, true
+}
+
+func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
+	i, ok := t.lookup(uint32(ref), uint16(ref>>32))
+	if !ok {
+		return 0, 0, false
+	}
+	n := &t.nodes[i]
+	return n.offset, n.size, true
+}
+
+type tlsfMeta struct{ *tlsf }
+
+func (m tlsfMeta) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
+	return m.allocRef(size, align, kind)
+}
+func (m tlsfMeta) check(ref uint64) (uint64, uint64, bool) { return m.checkRef(ref) }
+func (m tlsfMeta) free(ref uint64)                          { m.tlsf.free(int32(uint32(ref))) }
+func (m tlsfMeta) stats() blockStats {
+	return blockStats{size: m.size, used: m.used, allocations: m.count, freeRanges: m.freeCount,
+		largestFree: m.largestFree(), unusedRanges: m.size - m.used}
+}
+
+var blockIDs atomic.Uint32
+
+func nextBlockID() uint16 {
+	for {
+		if id := uint16(blockIDs.Add(1)); id != 0 {
+			return id
+		}
+	}
+}
+
+// VirtualBlockOptions configure NewVirtualBlock.
+type VirtualBlockOptions struct {
+	Size      uint64
+	Algorithm Algorithm
+	// Granularity, when above 1, keeps KindLinear and KindOptimal ranges
+	// off each other's pages (bufferImageGranularity).
+	Granularity uint64
+}
+
+// VirtualBlock allocates ranges of an abstract space of Size bytes, without
+// any memory behind it: VMA's VirtualBlock. It is what the device allocator
+// runs on each VkDeviceMemory block.
+//
+// A VirtualBlock is not safe for concurrent use.
+type VirtualBlock struct {
+	meta metadata
+	size uint64
+	id   uint16
+	algo Algorithm
+}
+
+// VirtualAllocation is a range of a VirtualBlock. The zero value is no
+// allocation.
+type VirtualAllocation struct {
+	Offset, Size uint64
+	handle       uint64 // block id (16) | metadata ref (48)
+}
+
+// IsZero reports whether a is the zero VirtualAllocation.
+func (a VirtualAllocation) IsZero() bool { return a.handle == 0 }
+
+// NewVirtualBlock creates a block.
+func NewVirtualBlock(opts VirtualBlockOptions) (*VirtualBlock, error) {
+	if opts.Size == 0 {
+		return nil, ErrBlockSize
+	}
+	g := max(opts.Granularity, 1)
+	if g&(g-1) != 0 {
+		return nil, fmt.Errorf("%w: %d", ErrBadGranularity, g)
+	}
+	b := &VirtualBlock{size: opts.Size, id: nextBlockID(), algo: opts.Algorithm}
+	switch opts.Algorithm {
+	case AlgorithmTLSF:
+		b.meta = tlsfMeta{newTLSF(opts.Size, g, b.id)}
+	case AlgorithmLinear:
+		b.meta = newLinear(opts.Size, g)
+	default:
+		return nil, fmt.Errorf("%w: %d", ErrUnknownAlgorithm, opts.Algorithm)
+	}
+	return b, nil
+}
+
+// checkRequest validates a size and an alignment (0 means 1).
+func checkRequest(size, align uint64) (uint64, error) {
+	if size == 0 {
+		return 0, ErrZeroSize
+	}
+	if align == 0 {
+		align = 1
+	}
+	if bits.OnesCount64(align) != 1 {
+		return 0, fmt.Errorf("%w: %d", ErrBadAlignment, align)
+	}
+	return align, nil
+}
+
+// Allocate reserves size bytes at an offset that is a multiple of align (0
+// means 1), kept off conflicting kinds' granularity pages. ErrNoSpace when
+// no free range holds it.
+func (b *VirtualBlock) Allocate(size, align uint64, kind Kind) (VirtualAllocation, error) {
+	align, err := checkRequest(size, align)
+	if err != nil {
+		return VirtualAllocation{}, err
+	}
+	ref, off, ok := b.meta.alloc(size, align, kind)
+	if !ok {
+		return VirtualAllocation{}, ErrNoSpace
+	}
+	return VirtualAllocation{Offset: off, Size: size, handle: uint64(b.id)<<48 | ref}, nil
+}
+
+// Free returns an allocation. A double free, a stale handle or another
+// block's allocation is an error and changes nothing.
+func (b *VirtualBlock) Free(a VirtualAllocation) error {
+	ref, err := b.ref(a)
+	if err != nil {
+		return err
+	}
+	b.meta.free(ref)
+	return nil
+}
+
+func (b *VirtualBlock) ref(a VirtualAllocation) (uint64, error) {
+	if a.handle == 0 {
+		return 0, fmt.Errorf("%w: zero VirtualAllocation", ErrInvalidFree)
+	}
+	if id := uint16(a.handle >> 48); id != b.id {
+		return 0, fmt.Errorf("%w: block %d, not %d", ErrForeignFree, id, b.id)
+	}
+	ref := a.handle & (1<<48 - 1)
+	off, size, ok := b.meta.check(ref)
+	if !ok || off != a.Offset || size != a.Size {
+		return 0, fmt.Errorf("%w: offset %d, size %d", ErrInvalidFree, a.Offset, a.Size)
+	}
+	return ref, nil
+}
+
+// Size is the block's size in bytes.
+func (b *VirtualBlock) Size() uint64 { return b.size }
+
+// Algorithm is the block's algorithm.
+func (b *VirtualBlock) Algorithm() Algorithm { return b.algo }
+
+// Used is the number of bytes allocated.
+func (b *VirtualBlock) Used() uint64 { return b.meta.stats().used }
+
+// IsEmpty reports whether nothing is allocated.
+func (b *VirtualBlock) IsEmpty() bool { return b.meta.stats().allocations == 0 }
+
+// VirtualStats summarise a block.
+type VirtualStats struct {
+	Size        uint64
+	Used        uint64
+	Allocations int
+	FreeRanges  int
+	LargestFree uint64
+}
+
+// Stats returns a snapshot.
+func (b *VirtualBlock) Stats() VirtualStats {
+	s := b.meta.stats()
+	return VirtualStats{Size: s.size, Used: s.used, Allocations: s.allocations, FreeRanges: s.freeRanges, LargestFree: s.largestFree}
+}
+
+// Range is one range of a block, allocated or free.
+type Range struct {
+	Offset, Size uint64
+	Free         bool
+	Kind         Kind
+}
+
+// Walk calls f for every range, in address order.
+func (b *VirtualBlock) Walk(f func(Range)) {
+	b.meta.walk(func(offset, size uint64, free bool, kind Kind) {
+		f(Range{Offset: offset, Size: size, Free: free, Kind: kind})
+	})
+}

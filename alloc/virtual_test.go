@@ -1,0 +1,443 @@
+package alloc
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// model is what a test believes is allocated in a block.
+type model struct {
+	live map[uint64]VirtualAllocation // by handle
+	kind map[uint64]Kind
+	used uint64
+}
+
+func newModel() *model {
+	return &model{live: map[uint64]VirtualAllocation{}, kind: map[uint64]Kind{}}
+}
+
+func (m *model) add(a VirtualAllocation, k Kind) {
+	m.live[a.handle] = a
+	m.kind[a.handle] = k
+	m.used += a.Size
+}
+
+func (m *model) remove(a VirtualAllocation) {
+	delete(m.live, a.handle)
+	delete(m.kind, a.handle)
+	m.used -= a.Size
+}
+
+// checkBlock verifies every invariant of a block against the model: live
+// allocations inside the block, not overlapping, aligned as asked, no
+// conflicting kinds on one granularity page, the walk covering the block
+// exactly with the same allocations, TLSF free ranges coalesced, and the
+// accounting.
+func checkBlock(b *VirtualBlock, m *model, aligns map[uint64]uint64, granularity uint64) error {
+	live := make([]VirtualAllocation, 0, len(m.live))
+	for _, a := range m.live {
+		live = append(live, a)
+	}
+	slices.SortFunc(live, func(x, y VirtualAllocation) int { return cmpU64(x.Offset, y.Offset) })
+	for i, a := range live {
+		if a.Offset+a.Size > b.Size() || a.Offset+a.Size < a.Offset {
+			return fmt.Errorf("allocation [%d,+%d) outside the block of %d", a.Offset, a.Size, b.Size())
+		}
+		if al := aligns[a.handle]; al > 1 && a.Offset%al != 0 {
+			return fmt.Errorf("allocation at %d not aligned to %d", a.Offset, al)
+		}
+		if i > 0 && live[i-1].Offset+live[i-1].Size > a.Offset {
+			return fmt.Errorf("allocations [%d,+%d) and [%d,+%d) overlap", live[i-1].Offset, live[i-1].Size, a.Offset, a.Size)
+		}
+		if granularity > 1 {
+			for j := i + 1; j < len(live) && live[j].Offset/granularity <= (a.Offset+a.Size-1)/granularity; j++ {
+				if conflicts(m.kind[a.handle], m.kind[live[j].handle]) {
+					return fmt.Errorf("%v at [%d,+%d) and %v at [%d,+%d) share a %d-byte page",
+						m.kind[a.handle], a.Offset, a.Size, m.kind[live[j].handle], live[j].Offset, live[j].Size, granularity)
+				}
+			}
+		}
+	}
+	var pos, used uint64
+	var walked []Range
+	prevFree := false
+	var err error
+	b.Walk(func(r Range) {
+		if err != nil {
+			return
+		}
+		if r.Offset != pos {
+			err = fmt.Errorf("walk: range at %d, expected %d", r.Offset, pos)
+		}
+		if r.Size == 0 {
+			err = fmt.Errorf("walk: empty range at %d", r.Offset)
+		}
+		if r.Free && prevFree && b.Algorithm() == AlgorithmTLSF {
+			err = fmt.Errorf("walk: adjacent free ranges at %d were not coalesced", r.Offset)
+		}
+		prevFree = r.Free
+		pos = r.Offset + r.Size
+		if !r.Free {
+			used += r.Size
+			walked = append(walked, r)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if pos != b.Size() {
+		return fmt.Errorf("walk covers %d bytes of %d", pos, b.Size())
+	}
+	if len(walked) != len(live) {
+		return fmt.Errorf("walk shows %d allocations, model %d", len(walked), len(live))
+	}
+	for i, r := range walked {
+		if r.Offset != live[i].Offset || r.Size != live[i].Size {
+			return fmt.Errorf("walk shows [%d,+%d), model [%d,+%d)", r.Offset, r.Size, live[i].Offset, live[i].Size)
+		}
+	}
+	s := b.Stats()
+	if s.Used != m.used || used != m.used {
+		return fmt.Errorf("used: stats %d, walk %d, model %d", s.Used, used, m.used)
+	}
+	if s.Allocations != len(m.live) {
+		return fmt.Errorf("allocations: stats %d, model %d", s.Allocations, len(m.live))
+	}
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// exercise runs ops random operations on a block, checking after each when
+// every is true (else every 64 steps and at the end).
+func exercise(t testing.TB, b *VirtualBlock, granularity uint64, ops []op, every bool) {
+	t.Helper()
+	m := newModel()
+	aligns := map[uint64]uint64{}
+	var order []VirtualAllocation // allocation order, for linear frees
+	for step, o := range ops {
+		switch {
+		case o.free && len(order) > 0:
+			i := int(o.pick % uint64(len(order)))
+			if b.Algorithm() == AlgorithmLinear {
+				// Free at one end most of the time, like a ring or a stack.
+				switch o.pick % 4 {
+				case 0, 1:
+					i = 0
+				case 2:
+					i = len(order) - 1
+				}
+			}
+			a := order[i]
+			order = slices.Delete(order, i, i+1)
+			if err := b.Free(a); err != nil {
+				t.Fatalf("step %d: free [%d,+%d): %v", step, a.Offset, a.Size, err)
+			}
+			m.remove(a)
+			delete(aligns, a.handle)
+			// The same handle again is a double free and changes nothing.
+			before := snapshot(b)
+			if err := b.Free(a); !errors.Is(err, ErrInvalidFree) {
+				t.Fatalf("step %d: double free returned %v", step, err)
+			}
+			if after := snapshot(b); !slices.Equal(before, after) {
+				t.Fatalf("step %d: a rejected double free changed the block", step)
+			}
+		case !o.free:
+			a, err := b.Allocate(o.size, o.align, o.kind)
+			if errors.Is(err, ErrNoSpace) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("step %d: allocate %d/%d: %v", step, o.size, o.align, err)
+			}
+			m.add(a, o.kind)
+			aligns[a.handle] = o.align
+			order = append(order, a)
+		}
+		if every || step%64 == 0 || step == len(ops)-1 {
+			if err := checkBlock(b, m, aligns, granularity); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		}
+	}
+	for _, a := range order {
+		if err := b.Free(a); err != nil {
+			t.Fatal(err)
+		}
+		m.remove(a)
+	}
+	if err := checkBlock(b, m, aligns, granularity); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.Stats(); s.Used != 0 || s.Allocations != 0 || s.LargestFree != b.Size() {
+		t.Fatalf("after freeing everything: %+v", s)
+	}
+}
+
+type op struct {
+	free  bool
+	size  uint64
+	align uint64
+	kind  Kind
+	pick  uint64
+}
+
+func snapshot(b *VirtualBlock) []Range {
+	var rs []Range
+	b.Walk(func(r Range) { rs = append(rs, r) })
+	return rs
+}
+
+// decodeOps turns fuzz bytes into operations: 6 bytes each.
+func decodeOps(data []byte, maxSize uint64) []op {
+	var ops []op
+	for len(data) >= 6 {
+		c := data[:6]
+		data = data[6:]
+		ops = append(ops, op{
+			free:  c[0]&1 == 1,
+			size:  1 + (uint64(c[1])|uint64(c[2])<<8|uint64(c[3])<<16)%maxSize,
+			align: 1 << (c[4] % 13),
+			kind:  Kind(c[5] % 3),
+			pick:  uint64(c[5]) | uint64(c[1])<<8,
+		})
+	}
+	return ops
+}
+
+func randomOps(r *rand.Rand, n int, maxSize uint64) []op {
+	ops := make([]op, n)
+	for i := range ops {
+		ops[i] = op{
+			free:  r.IntN(2) == 0,
+			size:  1 + r.Uint64N(maxSize),
+			align: 1 << r.IntN(13),
+			kind:  Kind(r.IntN(3)),
+			pick:  r.Uint64(),
+		}
+	}
+	return ops
+}
+
+func TestVirtualBlockRandom(t *testing.T) {
+	for _, algo := range []Algorithm{AlgorithmTLSF, AlgorithmLinear} {
+		for _, g := range []uint64{1, 64, 1024, 65536} {
+			t.Run(fmt.Sprintf("%v/granularity=%d", algo, g), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(g), uint64(algo)))
+				b, err := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 22, Algorithm: algo, Granularity: g})
+				if err != nil {
+					t.Fatal(err)
+				}
+				exercise(t, b, g, randomOps(r, 20_000, 1<<16), false)
+			})
+		}
+	}
+}
+
+func FuzzVirtualBlock(f *testing.F) {
+	f.Add([]byte{0, 10, 0, 0, 3, 1, 0, 20, 0, 0, 8, 2, 1, 0, 0, 0, 0, 0})
+	f.Add([]byte{0, 255, 255, 0, 12, 0, 0, 1, 0, 0, 0, 1, 1, 7, 0, 0, 0, 2, 0, 3, 3, 0, 4, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g := uint64(1) << (len(data) % 11)
+		algo := Algorithm(len(data) / 6 % 2)
+		b, err := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 20, Algorithm: algo, Granularity: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exercise(t, b, g, decodeOps(data, 1<<17), true)
+	})
+}
+
+// TestCheckBlockCatchesCorruption proves the oracle: planted corruptions of
+// a block's state must each be reported.
+func TestCheckBlockCatchesCorruption(t *testing.T) {
+	setup := func() (*VirtualBlock, *model, map[uint64]uint64, *tlsf) {
+		b, _ := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 16, Granularity: 256})
+		m, aligns := newModel(), map[uint64]uint64{}
+		for i, k := range []Kind{KindLinear, KindOptimal, KindLinear} {
+			a, err := b.Allocate(100+uint64(i), 64, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.add(a, k)
+			aligns[a.handle] = 64
+		}
+		if err := checkBlock(b, m, aligns, 256); err != nil {
+			t.Fatalf("clean block reported: %v", err)
+		}
+		return b, m, aligns, b.meta.(tlsfMeta).tlsf
+	}
+	cases := map[string]func(b *VirtualBlock, m *model, aligns map[uint64]uint64, tl *tlsf){
+		"overlap": func(b *VirtualBlock, m *model, _ map[uint64]uint64, _ *tlsf) {
+			for h, a := range m.live {
+				if a.Offset > 0 {
+					a.Offset -= 64
+					m.live[h] = a
+					break
+				}
+			}
+		},
+		"misaligned": func(_ *VirtualBlock, _ *model, aligns map[uint64]uint64, _ *tlsf) {
+			for h := range aligns {
+				aligns[h] = 1 << 20
+			}
+		},
+		"granularity": func(b *VirtualBlock, m *model, _ map[uint64]uint64, _ *tlsf) {
+			a, _ := b.Allocate(8, 1, KindAny)
+			m.add(a, KindOptimal) // the model says optimal; placed with no page check
+			b2, _ := b.Allocate(8, 1, KindAny)
+			m.add(b2, KindLinear)
+		},
+		"accounting": func(_ *VirtualBlock, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
+		"uncoalesced": func(_ *VirtualBlock, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			// Split the trailing free range in two without merging.
+			for i := range tl.nodes {
+				n := &tl.nodes[i]
+				if n.state == stateFree && n.nextPhys == none && n.size > 2 {
+					tl.removeFree(int32(i))
+					half := n.size / 2
+					f := tl.newNode()
+					n = &tl.nodes[i]
+					tl.nodes[f] = node{offset: n.offset + half, size: n.size - half, prevPhys: int32(i), nextPhys: none}
+					n.size = half
+					n.nextPhys = f
+					tl.insertFree(int32(i))
+					tl.insertFree(f)
+					return
+				}
+			}
+		},
+	}
+	for name, corrupt := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, m, aligns, tl := setup()
+			corrupt(b, m, aligns, tl)
+			if err := checkBlock(b, m, aligns, 256); err == nil {
+				t.Fatal("the corruption was not reported")
+			} else {
+				t.Logf("reported: %v", err)
+			}
+		})
+	}
+}
+
+func TestVirtualBlockBadInput(t *testing.T) {
+	for _, algo := range []Algorithm{AlgorithmTLSF, AlgorithmLinear} {
+		t.Run(algo.String(), func(t *testing.T) {
+			b, err := NewVirtualBlock(VirtualBlockOptions{Size: 4096, Algorithm: algo})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := b.Allocate(100, 16, KindAny)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(b)
+			other, _ := NewVirtualBlock(VirtualBlockOptions{Size: 4096, Algorithm: algo})
+			foreign, _ := other.Allocate(100, 16, KindAny)
+			checks := []struct {
+				name string
+				err  error
+				want error
+			}{
+				{"zero size", second(b.Allocate(0, 1, KindAny)), ErrZeroSize},
+				{"alignment 3", second(b.Allocate(10, 3, KindAny)), ErrBadAlignment},
+				{"too large", second(b.Allocate(8192, 1, KindAny)), ErrNoSpace},
+				{"zero allocation", b.Free(VirtualAllocation{}), ErrInvalidFree},
+				{"foreign", b.Free(foreign), ErrForeignFree},
+				{"forged offset", b.Free(VirtualAllocation{Offset: a.Offset + 1, Size: a.Size, handle: a.handle}), ErrInvalidFree},
+			}
+			for _, c := range checks {
+				if !errors.Is(c.err, c.want) {
+					t.Errorf("%s: got %v, want %v", c.name, c.err, c.want)
+				}
+			}
+			if after := snapshot(b); !slices.Equal(before, after) {
+				t.Fatal("bad input changed the block")
+			}
+			if err := b.Free(a); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Free(a); !errors.Is(err, ErrInvalidFree) {
+				t.Fatalf("double free: %v", err)
+			}
+		})
+	}
+	if _, err := NewVirtualBlock(VirtualBlockOptions{}); !errors.Is(err, ErrBlockSize) {
+		t.Errorf("size 0: %v", err)
+	}
+	if _, err := NewVirtualBlock(VirtualBlockOptions{Size: 10, Granularity: 3}); !errors.Is(err, ErrBadGranularity) {
+		t.Errorf("granularity 3: %v", err)
+	}
+	if _, err := NewVirtualBlock(VirtualBlockOptions{Size: 10, Algorithm: 9}); !errors.Is(err, ErrUnknownAlgorithm) {
+		t.Errorf("algorithm 9: %v", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// TestLinearRingAndStack: a ring reuses space freed at the front, a stack at
+// the back.
+func TestLinearRingAndStack(t *testing.T) {
+	b, _ := NewVirtualBlock(VirtualBlockOptions{Size: 1000, Algorithm: AlgorithmLinear})
+	var ring []VirtualAllocation
+	for i := range 10 {
+		a, err := b.Allocate(100, 1, KindAny)
+		if err != nil {
+			t.Fatalf("fill %d: %v", i, err)
+		}
+		ring = append(ring, a)
+	}
+	if _, err := b.Allocate(1, 1, KindAny); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("full block: %v", err)
+	}
+	// Ring: free the two oldest, the next allocation wraps to offset 0.
+	_ = b.Free(ring[0])
+	_ = b.Free(ring[1])
+	a, err := b.Allocate(150, 1, KindAny)
+	if err != nil || a.Offset != 0 {
+		t.Fatalf("wrap: %+v %v", a, err)
+	}
+	// Stack: free the newest, its space is reused at once.
+	_ = b.Free(a)
+	a2, err := b.Allocate(200, 1, KindAny)
+	if err != nil || a2.Offset != 0 {
+		t.Fatalf("stack reuse: %+v %v", a2, err)
+	}
+}
+
+func TestVirtualBlockZeroAllocs(t *testing.T) {
+	b, _ := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 28, Granularity: 1024})
+	r := rand.New(rand.NewPCG(1, 2))
+	live := make([]VirtualAllocation, 0, 1024)
+	for range 512 { // warm the node slice
+		a, _ := b.Allocate(1+r.Uint64N(1<<16), 256, KindLinear)
+		live = append(live, a)
+	}
+	allocs := testing.AllocsPerRun(10_000, func() {
+		i := r.IntN(len(live))
+		_ = b.Free(live[i])
+		a, err := b.Allocate(1+r.Uint64N(1<<16), 1<<r.IntN(13), Kind(r.IntN(3)))
+		if err == nil {
+			live[i] = a
+		} else {
+			live[i] = live[len(live)-1]
+			live = live[:len(live)-1]
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per alloc/free pair", allocs)
+	}
+}
