@@ -107,7 +107,7 @@ func (m tlsfMeta) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
 	return m.allocRef(size, align, kind)
 }
 func (m tlsfMeta) check(ref uint64) (uint64, uint64, bool) { return m.checkRef(ref) }
-func (m tlsfMeta) free(ref uint64)                          { m.tlsf.free(int32(uint32(ref))) }
+func (m tlsfMeta) free(ref uint64)                         { m.tlsf.free(int32(uint32(ref))) }
 func (m tlsfMeta) stats() blockStats {
 	return blockStats{size: m.size, used: m.used, allocations: m.count, freeRanges: m.freeCount,
 		largestFree: m.largestFree(), unusedRanges: m.size - m.used}
