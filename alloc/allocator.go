@@ -1,0 +1,530 @@
+package alloc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/bits"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vkassets/vkassets/vk"
+)
+
+// Usage is what an allocation is for; it picks the memory type.
+type Usage uint8
+
+// Usages.
+const (
+	// UsageAuto is UsageGPUOnly, or UsageUpload when the allocation is mapped.
+	UsageAuto Usage = iota
+	// UsageGPUOnly: read and written by the GPU only (textures, vertex
+	// buffers filled by a copy). Prefers DEVICE_LOCAL, avoids HOST_VISIBLE
+	// so as not to spend the small BAR heap.
+	UsageGPUOnly
+	// UsageUpload: written by the host sequentially, read by the GPU once
+	// (staging). Requires HOST_VISIBLE; prefers system memory to the BAR heap.
+	UsageUpload
+	// UsageDynamic: written by the host every frame and read by the GPU in
+	// place (uniform buffers). Requires HOST_VISIBLE; prefers DEVICE_LOCAL
+	// (the BAR heap) while its budget lasts.
+	UsageDynamic
+	// UsageReadback: written by the GPU, read by the host in any order.
+	// Requires HOST_VISIBLE; prefers HOST_CACHED.
+	UsageReadback
+	// UsageTransient: transient attachments; prefers LAZILY_ALLOCATED memory.
+	UsageTransient
+)
+
+func (u Usage) String() string {
+	return [...]string{"auto", "gpu-only", "upload", "dynamic", "readback", "transient"}[u]
+}
+
+// EmptyBlockPolicy says what happens to a block whose last allocation is freed.
+type EmptyBlockPolicy uint8
+
+// Empty block policies.
+const (
+	// KeepWhileUnderBudget keeps empty blocks for reuse while the heap's
+	// usage is within its budget (the default).
+	KeepWhileUnderBudget EmptyBlockPolicy = iota
+	// FreeEmptyBlocks frees a block as soon as it is empty.
+	FreeEmptyBlocks
+	// KeepEmptyBlocks never frees empty blocks; TrimEmptyBlocks does.
+	KeepEmptyBlocks
+)
+
+// Errors of the allocator; the sub-allocator's errors (ErrZeroSize,
+// ErrBadAlignment, ErrInvalidFree, ErrForeignFree) apply too.
+var (
+	// ErrBudgetExceeded: Options.StayWithinBudget is set and the allocation
+	// would take a heap over its budget.
+	ErrBudgetExceeded = errors.New("alloc: heap budget exceeded")
+	// ErrNoMemoryType: no memory type is allowed by the requirements' type
+	// bits and has the required flags.
+	ErrNoMemoryType = errors.New("alloc: no memory type matches")
+	// ErrAllocationCountLimit: a new device allocation would exceed
+	// maxMemoryAllocationCount and no existing block had room.
+	ErrAllocationCountLimit = errors.New("alloc: maxMemoryAllocationCount reached")
+	// ErrNotMappable: the allocation's memory type is not HOST_VISIBLE.
+	ErrNotMappable = errors.New("alloc: memory is not host-visible")
+	// ErrClosed: the allocator was closed.
+	ErrClosed = errors.New("alloc: allocator is closed")
+	// ErrLeaks: Close found live allocations; the error lists them by name.
+	ErrLeaks = errors.New("alloc: allocations still live at Close")
+)
+
+// Options configure New.
+type Options struct {
+	Device Device
+	// Logger receives block creation and leak reports; nil discards.
+	Logger *slog.Logger
+	// PreferredBlockSize is the largest block size; default 256 MiB, or
+	// heap size / 8 for heaps of 1 GiB or less. New blocks start at 1/8 of
+	// it and grow as blocks are added.
+	PreferredBlockSize uint64
+	// EmptyBlocks is the policy for empty blocks.
+	EmptyBlocks EmptyBlockPolicy
+	// StayWithinBudget fails allocations with ErrBudgetExceeded instead of
+	// going over a heap's budget.
+	StayWithinBudget bool
+}
+
+// AllocationOptions describe one allocation.
+type AllocationOptions struct {
+	Usage Usage
+	// Required and Preferred memory property flags, on top of Usage's.
+	Required, Preferred vk.MemoryPropertyFlags
+	// Mapped maps the allocation persistently; Allocation.Mapped is valid
+	// until it is freed.
+	Mapped bool
+	// Dedicated forces a VkDeviceMemory of its own.
+	Dedicated bool
+	// Kind is what the memory will be bound to, for bufferImageGranularity.
+	// KindAny (for raw Allocate) is treated as conflicting with everything:
+	// the allocation is padded to granularity pages.
+	Kind Kind
+	// Name is a debug name, shown in statistics and leak reports.
+	Name string
+	// Pool, when set, allocates from a custom pool.
+	Pool *Pool
+}
+
+// Allocation is a range of device memory. It is a value: keep it, and pass
+// it back to Free. The zero Allocation is no allocation.
+type Allocation struct {
+	Memory     vk.DeviceMemory
+	Offset     uint64 // within Memory
+	Size       uint64 // as requested
+	MemoryType uint32
+	// Mapped is the allocation's bytes when it is mapped, else nil.
+	Mapped []byte
+
+	block *block // nil for dedicated allocations
+	sub   VirtualAllocation
+}
+
+// IsZero reports whether a is the zero Allocation.
+func (a Allocation) IsZero() bool { return a.Memory == 0 }
+
+// Dedicated reports whether the allocation has a VkDeviceMemory of its own.
+func (a Allocation) Dedicated() bool { return a.Memory != 0 && a.block == nil }
+
+// Allocator sub-allocates VkDeviceMemory blocks. It is safe for concurrent
+// use; each memory type has its own lock, so allocations of different types
+// do not contend.
+type Allocator struct {
+	dev       Device
+	phys      *vk.PhysicalDevice
+	logger    *slog.Logger
+	opts      Options
+	types     []*blockList // default pools, one per memory type
+	heaps     []heapState
+	maxAllocs int64
+	deviceN   atomic.Int64 // live vkAllocateMemory allocations
+	calls     atomic.Int64 // vkAllocateMemory calls made
+	closed    atomic.Bool
+
+	poolsMu sync.Mutex // guards pools
+	pools   []*Pool
+}
+
+type heapState struct {
+	size       uint64
+	blockBytes atomic.Int64 // bytes of device memory allocated from this heap
+	allocBytes atomic.Int64 // bytes of allocations
+}
+
+// New creates an allocator on a device.
+func New(opts Options) (*Allocator, error) {
+	if opts.Device == nil {
+		return nil, errors.New("alloc: Options.Device is nil")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	p := opts.Device.Physical()
+	a := &Allocator{dev: opts.Device, phys: p, logger: opts.Logger, opts: opts,
+		maxAllocs: int64(p.Limits.MaxMemoryAllocationCount)}
+	if a.maxAllocs == 0 {
+		a.maxAllocs = 4096 // the spec's minimum
+	}
+	a.heaps = make([]heapState, len(p.Memory.Heaps))
+	for i, h := range p.Memory.Heaps {
+		a.heaps[i].size = h.Size
+	}
+	for i := range p.Memory.Types {
+		a.types = append(a.types, a.newBlockList(uint32(i), a.preferredBlockSize(uint32(i)), AlgorithmTLSF, 0, 0, nil))
+	}
+	return a, nil
+}
+
+func (a *Allocator) preferredBlockSize(typeIndex uint32) uint64 {
+	if a.opts.PreferredBlockSize != 0 {
+		return a.opts.PreferredBlockSize
+	}
+	heap := a.phys.Memory.Heaps[a.phys.Memory.Types[typeIndex].HeapIndex].Size
+	if heap <= 1<<30 {
+		return max(heap/8, 1<<20)
+	}
+	return 256 << 20
+}
+
+// Physical is the device's description.
+func (a *Allocator) Physical() *vk.PhysicalDevice { return a.phys }
+
+// memoryTypeCost ranks a type for a request: -1 when not allowed, else
+// lower is better.
+func (a *Allocator) memoryTypeCost(i int, typeBits uint32, required, preferred, avoid vk.MemoryPropertyFlags) int {
+	t := a.phys.Memory.Types[i]
+	if typeBits&(1<<i) == 0 || t.Flags&required != required || t.Flags&vk.MemoryProtected != 0 {
+		return -1
+	}
+	return bits.OnesCount32(uint32(preferred&^t.Flags)) + bits.OnesCount32(uint32(t.Flags&avoid))
+}
+
+// flagsFor turns a usage into required, preferred and avoided flags.
+func flagsFor(o AllocationOptions) (required, preferred, avoid vk.MemoryPropertyFlags) {
+	required, preferred = o.Required, o.Preferred
+	usage := o.Usage
+	if usage == UsageAuto {
+		usage = UsageGPUOnly
+		if o.Mapped {
+			usage = UsageUpload
+		}
+	}
+	switch usage {
+	case UsageGPUOnly:
+		preferred |= vk.MemoryDeviceLocal
+		avoid |= vk.MemoryHostVisible | vk.MemoryLazilyAllocated
+	case UsageUpload:
+		required |= vk.MemoryHostVisible
+		preferred |= vk.MemoryHostCoherent
+		avoid |= vk.MemoryDeviceLocal | vk.MemoryHostCached | vk.MemoryLazilyAllocated
+	case UsageDynamic:
+		required |= vk.MemoryHostVisible
+		preferred |= vk.MemoryDeviceLocal | vk.MemoryHostCoherent
+		avoid |= vk.MemoryHostCached | vk.MemoryLazilyAllocated
+	case UsageReadback:
+		required |= vk.MemoryHostVisible
+		preferred |= vk.MemoryHostCached | vk.MemoryHostCoherent
+		avoid |= vk.MemoryLazilyAllocated
+	case UsageTransient:
+		preferred |= vk.MemoryDeviceLocal | vk.MemoryLazilyAllocated
+		avoid |= vk.MemoryHostVisible
+	}
+	if o.Mapped {
+		required |= vk.MemoryHostVisible
+	}
+	avoid &^= required | preferred
+	return required, preferred, avoid
+}
+
+// typeList is the allowed memory types of a request, best first.
+type typeList struct {
+	idx [32]uint32
+	n   int
+}
+
+// memoryTypes ranks the allowed types for a request (without allocating:
+// it is on every allocation's path).
+func (a *Allocator) memoryTypes(typeBits uint32, o AllocationOptions) typeList {
+	required, preferred, avoid := flagsFor(o)
+	var tl typeList
+	var cost [32]int
+	for i := range a.phys.Memory.Types {
+		c := a.memoryTypeCost(i, typeBits, required, preferred, avoid)
+		if c < 0 {
+			continue
+		}
+		// Insertion keeps equal costs in index order.
+		j := tl.n
+		for j > 0 && cost[j-1] > c {
+			tl.idx[j], cost[j] = tl.idx[j-1], cost[j-1]
+			j--
+		}
+		tl.idx[j], cost[j] = uint32(i), c
+		tl.n++
+	}
+	return tl
+}
+
+// FindMemoryType is the best memory type for the type bits and options, as
+// Allocate would choose it.
+func (a *Allocator) FindMemoryType(typeBits uint32, o AllocationOptions) (uint32, error) {
+	ts := a.memoryTypes(typeBits, o)
+	if ts.n == 0 {
+		return 0, a.noTypeError(typeBits, o)
+	}
+	return ts.idx[0], nil
+}
+
+func (a *Allocator) noTypeError(typeBits uint32, o AllocationOptions) error {
+	required, _, _ := flagsFor(o)
+	return fmt.Errorf("%w: type bits %#b, required flags %v, usage %v, device types %v",
+		ErrNoMemoryType, typeBits, required, o.Usage, a.phys.Memory.Types)
+}
+
+// Allocate sub-allocates memory for requirements (from BufferRequirements or
+// ImageRequirements of a device).
+func (a *Allocator) Allocate(req vk.MemoryRequirements, o AllocationOptions) (Allocation, error) {
+	return a.allocate(req, o, 0, 0)
+}
+
+func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	if a.closed.Load() {
+		return Allocation{}, ErrClosed
+	}
+	align, err := checkRequest(req.Size, req.Alignment)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
+	}
+	req.Alignment = align
+	if o.Pool != nil {
+		if req.TypeBits&(1<<o.Pool.list.typeIndex) == 0 {
+			return Allocation{}, fmt.Errorf("allocate %q: %w: pool %q has type %d, type bits %#b",
+				o.Name, ErrNoMemoryType, o.Pool.name, o.Pool.list.typeIndex, req.TypeBits)
+		}
+		return o.Pool.list.allocate(req, o, buf, img)
+	}
+	types := a.memoryTypes(req.TypeBits, o)
+	if types.n == 0 {
+		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, a.noTypeError(req.TypeBits, o))
+	}
+	var firstErr error
+	for _, t := range types.idx[:types.n] {
+		al, err := a.types[t].allocate(req, o, buf, img)
+		if err == nil {
+			return al, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if !retryable(err) {
+			break
+		}
+	}
+	return Allocation{}, firstErr
+}
+
+// retryable errors let Allocate try the next memory type.
+func retryable(err error) bool {
+	return errors.Is(err, vk.ErrOutOfDeviceMemory) || errors.Is(err, vk.ErrOutOfHostMemory) ||
+		errors.Is(err, ErrBudgetExceeded) || errors.Is(err, ErrAllocationCountLimit)
+}
+
+// Free returns an allocation. A double free or another allocator's
+// allocation is an error and changes nothing.
+func (a *Allocator) Free(al Allocation) error {
+	if al.Memory == 0 {
+		return fmt.Errorf("%w: zero Allocation", ErrInvalidFree)
+	}
+	if al.block != nil {
+		if al.block.list.owner != a {
+			return fmt.Errorf("%w: block of another allocator", ErrForeignFree)
+		}
+		return al.block.list.free(al)
+	}
+	if int(al.MemoryType) >= len(a.types) {
+		return fmt.Errorf("%w: memory type %d", ErrForeignFree, al.MemoryType)
+	}
+	if err := a.types[al.MemoryType].freeDedicated(al); err == nil || !errors.Is(err, ErrInvalidFree) {
+		return err
+	}
+	// A dedicated allocation of a custom pool.
+	a.poolsMu.Lock()
+	pools := append([]*Pool(nil), a.pools...)
+	a.poolsMu.Unlock()
+	for _, p := range pools {
+		if p.list.typeIndex == al.MemoryType {
+			if err := p.list.freeDedicated(al); err == nil {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: dedicated memory %#x", ErrInvalidFree, uint64(al.Memory))
+}
+
+// Flush makes host writes to [offset, offset+size) of the allocation visible
+// to the device. On HOST_COHERENT memory it does nothing. The range is
+// widened to nonCoherentAtomSize as Vulkan requires; size ^uint64(0) means
+// to the end of the allocation.
+func (a *Allocator) Flush(al Allocation, offset, size uint64) error {
+	m, off, n, ok := a.atomRange(al, offset, size)
+	if !ok {
+		return nil
+	}
+	return a.dev.FlushMemory(m, off, n)
+}
+
+// Invalidate makes device writes to the range visible to the host; like Flush.
+func (a *Allocator) Invalidate(al Allocation, offset, size uint64) error {
+	m, off, n, ok := a.atomRange(al, offset, size)
+	if !ok {
+		return nil
+	}
+	return a.dev.InvalidateMemory(m, off, n)
+}
+
+// atomRange widens a range of an allocation to nonCoherentAtomSize within
+// its memory; ok is false when the memory is coherent (nothing to do).
+func (a *Allocator) atomRange(al Allocation, offset, size uint64) (vk.DeviceMemory, uint64, uint64, bool) {
+	flags := a.phys.Memory.Types[al.MemoryType].Flags
+	if flags&vk.MemoryHostCoherent != 0 || flags&vk.MemoryHostVisible == 0 {
+		return 0, 0, 0, false
+	}
+	if size == ^uint64(0) || offset+size > al.Size {
+		size = al.Size - min(offset, al.Size)
+	}
+	memSize := al.Size + al.Offset
+	if al.block != nil {
+		memSize = al.block.size
+	}
+	atom := max(a.phys.Limits.NonCoherentAtomSize, 1)
+	start := (al.Offset + offset) / atom * atom
+	end := min(alignUp(al.Offset+offset+size, atom), memSize)
+	return al.Memory, start, end - start, true
+}
+
+// Map maps an allocation (persistently) and returns its bytes.
+func (a *Allocator) Map(al Allocation) ([]byte, error) {
+	if al.Mapped != nil {
+		return al.Mapped, nil
+	}
+	if al.block != nil {
+		return al.block.list.mapRange(al)
+	}
+	return nil, fmt.Errorf("alloc: map a dedicated allocation: allocate it with Mapped")
+}
+
+// TrimEmptyBlocks frees every empty block now, whatever the policy.
+func (a *Allocator) TrimEmptyBlocks() int {
+	n := 0
+	for _, l := range a.lists() {
+		n += l.trim()
+	}
+	return n
+}
+
+func (a *Allocator) lists() []*blockList {
+	a.poolsMu.Lock()
+	defer a.poolsMu.Unlock()
+	ls := append([]*blockList(nil), a.types...)
+	for _, p := range a.pools {
+		ls = append(ls, p.list)
+	}
+	return ls
+}
+
+// DeviceAllocations is the number of live VkDeviceMemory objects.
+func (a *Allocator) DeviceAllocations() int { return int(a.deviceN.Load()) }
+
+// AllocateCalls is the number of vkAllocateMemory calls made, failed ones included.
+func (a *Allocator) AllocateCalls() int { return int(a.calls.Load()) }
+
+// Leak is one allocation live at Close.
+type Leak struct {
+	Name       string
+	Size       uint64
+	MemoryType uint32
+	Dedicated  bool
+}
+
+// Leaks lists live allocations.
+func (a *Allocator) Leaks() []Leak {
+	var out []Leak
+	for _, l := range a.lists() {
+		out = append(out, l.leaks()...)
+	}
+	return out
+}
+
+// Close frees every block. Live allocations are leaks: they are logged by
+// name and reported as an error wrapping ErrLeaks; their memory is freed all
+// the same. Close is idempotent.
+func (a *Allocator) Close() error {
+	if a.closed.Swap(true) {
+		return nil
+	}
+	leaks := a.Leaks()
+	for _, l := range a.lists() {
+		l.destroy()
+	}
+	if len(leaks) == 0 {
+		return nil
+	}
+	names := make([]string, len(leaks))
+	for i, l := range leaks {
+		a.logger.Warn("allocation leaked", "name", l.Name, "size", l.Size, "memory_type", l.MemoryType, "dedicated", l.Dedicated)
+		names[i] = fmt.Sprintf("%q (%d bytes, type %d)", l.Name, l.Size, l.MemoryType)
+	}
+	return fmt.Errorf("%w: %d: %s", ErrLeaks, len(leaks), strings.Join(names, ", "))
+}
+
+// budgetAllows reports whether size more bytes fit a heap's budget.
+func (a *Allocator) budgetAllows(heap uint32, size uint64) error {
+	budgets := a.dev.MemoryBudget()
+	b := budgets[heap]
+	used := uint64(a.heaps[heap].blockBytes.Load())
+	if b.FromExtension {
+		used = max(used, b.Usage)
+	}
+	if used+size > b.Budget {
+		return fmt.Errorf("%w: heap %d: %d bytes in use + %d > budget %d", ErrBudgetExceeded, heap, used, size, b.Budget)
+	}
+	return nil
+}
+
+// underBudget reports whether a heap's usage is within its budget.
+func (a *Allocator) underBudget(heap uint32) bool { return a.budgetAllows(heap, 0) == nil }
+
+// allocateDeviceMemory is every vkAllocateMemory the allocator makes: it
+// enforces maxMemoryAllocationCount and the budget mode, and counts.
+func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image) (vk.DeviceMemory, error) {
+	heap := a.phys.Memory.Types[typeIndex].HeapIndex
+	if a.opts.StayWithinBudget {
+		if err := a.budgetAllows(heap, size); err != nil {
+			return 0, err
+		}
+	}
+	if a.deviceN.Add(1) > a.maxAllocs {
+		a.deviceN.Add(-1)
+		return 0, fmt.Errorf("%w: %d", ErrAllocationCountLimit, a.maxAllocs)
+	}
+	a.calls.Add(1)
+	m, err := a.dev.AllocateMemory(vk.MemoryAllocateInfo{Size: size, TypeIndex: typeIndex, DedicatedBuffer: buf, DedicatedImage: img})
+	if err != nil {
+		a.deviceN.Add(-1)
+		return 0, err
+	}
+	a.heaps[heap].blockBytes.Add(int64(size))
+	return m, nil
+}
+
+func (a *Allocator) freeDeviceMemory(typeIndex uint32, m vk.DeviceMemory, size uint64) {
+	a.dev.FreeMemory(m)
+	a.deviceN.Add(-1)
+	a.heaps[a.phys.Memory.Types[typeIndex].HeapIndex].blockBytes.Add(-int64(size))
+}

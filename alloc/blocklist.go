@@ -1,0 +1,389 @@
+package alloc
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vkassets/vkassets/vk"
+)
+
+// blockList owns the VkDeviceMemory blocks of one memory type: a default
+// pool or a custom one. Its mutex is the only lock an allocation takes.
+type blockList struct {
+	owner       *Allocator
+	typeIndex   uint32
+	heap        uint32
+	preferred   uint64
+	fixedSize   bool // custom pool: every block is preferred bytes
+	algo        Algorithm
+	minBlocks   int
+	maxBlocks   int // 0: no limit
+	granularity uint64
+	pool        *Pool
+
+	mu        sync.Mutex                        // guards the fields below
+	blocks    []*block                          // in creation order
+	dedicated map[vk.DeviceMemory]*dedicatedMem // this type's dedicated allocations
+	nextID    int
+}
+
+// block is one VkDeviceMemory sub-allocated by a VirtualBlock.
+type block struct {
+	list   *blockList
+	memory vk.DeviceMemory
+	size   uint64
+	vb     *VirtualBlock
+	mapped []byte            // the whole block, once mapped
+	names  map[uint64]string // debug names by sub-allocation handle
+	id     int
+}
+
+type dedicatedMem struct {
+	size   uint64
+	name   string
+	mapped []byte
+	buffer bool
+}
+
+func (a *Allocator) newBlockList(typeIndex uint32, preferred uint64, algo Algorithm, minBlocks, maxBlocks int, pool *Pool) *blockList {
+	return &blockList{
+		owner: a, typeIndex: typeIndex, heap: a.phys.Memory.Types[typeIndex].HeapIndex,
+		preferred: preferred, algo: algo, minBlocks: minBlocks, maxBlocks: maxBlocks, pool: pool,
+		fixedSize: pool != nil, granularity: max(a.phys.Limits.BufferImageGranularity, 1),
+		dedicated: map[vk.DeviceMemory]*dedicatedMem{},
+	}
+}
+
+func (l *blockList) hostVisible() bool {
+	return l.owner.phys.Memory.Types[l.typeIndex].Flags&vk.MemoryHostVisible != 0
+}
+
+// placement is the size, alignment and kind the sub-allocator sees: an
+// allocation of unknown kind is given whole granularity pages.
+func (l *blockList) placement(req vk.MemoryRequirements, kind Kind) (uint64, uint64) {
+	if kind == KindAny && l.granularity > 1 {
+		return alignUp(req.Size, l.granularity), max(req.Alignment, l.granularity)
+	}
+	return req.Size, req.Alignment
+}
+
+func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o AllocationOptions) bool {
+	if req.RequiresDedicated || o.Dedicated {
+		return true
+	}
+	if l.pool != nil {
+		return false
+	}
+	return req.PrefersDedicated || req.Size > l.preferred/2
+}
+
+func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	if l.wantsDedicated(req, o) {
+		al, err := l.allocateDedicated(req, o, buf, img)
+		if err == nil || req.RequiresDedicated || o.Dedicated {
+			return al, err
+		}
+		// Preferred, not required: a block may still have room.
+	}
+	size, align := l.placement(req, o.Kind)
+	if size > l.preferred && l.fixedSize {
+		return Allocation{}, fmt.Errorf("allocate %q: %d bytes: %w: larger than pool %q's blocks of %d",
+			o.Name, req.Size, ErrNoSpace, l.pool.name, l.preferred)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.blocks {
+		if sub, err := b.vb.Allocate(size, align, o.Kind); err == nil {
+			return l.finish(b, sub, req.Size, o)
+		}
+	}
+	b, err := l.newBlock(size)
+	if err != nil {
+		if l.pool == nil && !errors.Is(err, ErrAllocationCountLimit) {
+			// No block could be made: one exact-size dedicated allocation may still fit.
+			l.mu.Unlock()
+			al, derr := l.allocateDedicated(req, o, buf, img)
+			l.mu.Lock()
+			if derr == nil {
+				return al, nil
+			}
+		}
+		return Allocation{}, fmt.Errorf("allocate %q: %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
+	}
+	sub, err := b.vb.Allocate(size, align, o.Kind)
+	if err != nil { // cannot happen: the block was sized for it
+		return Allocation{}, fmt.Errorf("allocate %q in a new block: %w", o.Name, err)
+	}
+	return l.finish(b, sub, req.Size, o)
+}
+
+// finish records a sub-allocation; l.mu is held.
+func (l *blockList) finish(b *block, sub VirtualAllocation, size uint64, o AllocationOptions) (Allocation, error) {
+	al := Allocation{Memory: b.memory, Offset: sub.Offset, Size: size, MemoryType: l.typeIndex, block: b, sub: sub}
+	if o.Mapped {
+		if err := b.mapBlock(); err != nil {
+			_ = b.vb.Free(sub)
+			return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
+		}
+		al.Mapped = b.mapped[sub.Offset : sub.Offset+size : sub.Offset+size]
+	}
+	if o.Name != "" {
+		if b.names == nil {
+			b.names = map[uint64]string{}
+		}
+		b.names[sub.handle] = o.Name
+	}
+	l.owner.heaps[l.heap].allocBytes.Add(int64(size))
+	return al, nil
+}
+
+// newBlockSize follows VMA: start at 1/8 of the preferred size and double
+// as blocks are added, never below what the request needs.
+func (l *blockList) newBlockSize(need uint64) uint64 {
+	if l.fixedSize {
+		return l.preferred
+	}
+	size := l.preferred
+	var largest uint64
+	for _, b := range l.blocks {
+		largest = max(largest, b.size)
+	}
+	for range 3 {
+		smaller := size / 2
+		if smaller > largest && smaller >= need*2 {
+			size = smaller
+		}
+	}
+	return max(size, need)
+}
+
+// newBlock allocates a block for a request of need bytes; l.mu is held.
+// When vkAllocateMemory fails it retries with halved sizes, down to need.
+func (l *blockList) newBlock(need uint64) (*block, error) {
+	if l.maxBlocks > 0 && len(l.blocks) >= l.maxBlocks {
+		return nil, fmt.Errorf("%w: pool %q is at its maximum of %d blocks", ErrNoSpace, l.pool.name, l.maxBlocks)
+	}
+	size := l.newBlockSize(need)
+	var err error
+	for try := 0; try < 4; try++ {
+		var m vk.DeviceMemory
+		m, err = l.owner.allocateDeviceMemory(l.typeIndex, size, 0, 0)
+		if err == nil {
+			return l.addBlock(m, size)
+		}
+		if !errors.Is(err, vk.ErrOutOfDeviceMemory) && !errors.Is(err, vk.ErrOutOfHostMemory) {
+			break
+		}
+		if l.fixedSize || size/2 < need {
+			break
+		}
+		size /= 2
+	}
+	return nil, err
+}
+
+func (l *blockList) addBlock(m vk.DeviceMemory, size uint64) (*block, error) {
+	vb, err := NewVirtualBlock(VirtualBlockOptions{Size: size, Algorithm: l.algo, Granularity: l.granularity})
+	if err != nil {
+		l.owner.freeDeviceMemory(l.typeIndex, m, size)
+		return nil, err
+	}
+	b := &block{list: l, memory: m, size: size, vb: vb, id: l.nextID}
+	l.nextID++
+	l.blocks = append(l.blocks, b)
+	l.owner.logger.Debug("block allocated", "memory_type", l.typeIndex, "size", size, "blocks", len(l.blocks))
+	return b, nil
+}
+
+func (b *block) mapBlock() error {
+	if b.mapped != nil {
+		return nil
+	}
+	if !b.list.hostVisible() {
+		return fmt.Errorf("%w: memory type %d", ErrNotMappable, b.list.typeIndex)
+	}
+	m, err := b.list.owner.dev.MapMemory(b.memory, 0, b.size)
+	if err != nil {
+		return err
+	}
+	b.mapped = m
+	return nil
+}
+
+func (l *blockList) mapRange(al Allocation) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := al.block.mapBlock(); err != nil {
+		return nil, err
+	}
+	return al.block.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size], nil
+}
+
+func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
+	}
+	d := &dedicatedMem{size: req.Size, name: o.Name, buffer: buf != 0}
+	al := Allocation{Memory: m, Size: req.Size, MemoryType: l.typeIndex}
+	if o.Mapped {
+		if !l.hostVisible() {
+			l.owner.freeDeviceMemory(l.typeIndex, m, req.Size)
+			return Allocation{}, fmt.Errorf("allocate %q: %w: memory type %d", o.Name, ErrNotMappable, l.typeIndex)
+		}
+		mapped, err := l.owner.dev.MapMemory(m, 0, req.Size)
+		if err != nil {
+			l.owner.freeDeviceMemory(l.typeIndex, m, req.Size)
+			return Allocation{}, fmt.Errorf("allocate %q: map: %w", o.Name, err)
+		}
+		d.mapped, al.Mapped = mapped, mapped
+	}
+	l.mu.Lock()
+	l.dedicated[m] = d
+	l.mu.Unlock()
+	l.owner.heaps[l.heap].allocBytes.Add(int64(req.Size))
+	return al, nil
+}
+
+func (l *blockList) free(al Allocation) error {
+	l.mu.Lock()
+	b := al.block
+	if b.memory != al.Memory || b.vb == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: block %d is gone or the allocation was altered", ErrInvalidFree, b.id)
+	}
+	if err := b.vb.Free(al.sub); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	delete(b.names, al.sub.handle)
+	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.Size))
+	var release *block
+	if b.vb.IsEmpty() && len(l.blocks) > l.minBlocks && l.releaseEmpty() {
+		release = l.remove(b)
+	}
+	l.mu.Unlock()
+	if release != nil {
+		release.destroy()
+	}
+	return nil
+}
+
+// releaseEmpty applies the empty-block policy.
+func (l *blockList) releaseEmpty() bool {
+	switch l.owner.opts.EmptyBlocks {
+	case FreeEmptyBlocks:
+		return true
+	case KeepEmptyBlocks:
+		return false
+	}
+	return !l.owner.underBudget(l.heap)
+}
+
+// remove takes b out of the list; l.mu is held.
+func (l *blockList) remove(b *block) *block {
+	for i, x := range l.blocks {
+		if x == b {
+			l.blocks = append(l.blocks[:i], l.blocks[i+1:]...)
+			return b
+		}
+	}
+	return nil
+}
+
+func (b *block) destroy() {
+	if b.mapped != nil {
+		b.list.owner.dev.UnmapMemory(b.memory)
+		b.mapped = nil
+	}
+	b.list.owner.freeDeviceMemory(b.list.typeIndex, b.memory, b.size)
+	b.vb = nil
+}
+
+func (l *blockList) freeDedicated(al Allocation) error {
+	l.mu.Lock()
+	d, ok := l.dedicated[al.Memory]
+	if ok {
+		delete(l.dedicated, al.Memory)
+	}
+	l.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: dedicated memory %#x", ErrInvalidFree, uint64(al.Memory))
+	}
+	if d.mapped != nil {
+		l.owner.dev.UnmapMemory(al.Memory)
+	}
+	l.owner.freeDeviceMemory(l.typeIndex, al.Memory, d.size)
+	l.owner.heaps[l.heap].allocBytes.Add(-int64(d.size))
+	return nil
+}
+
+// trim frees every empty block beyond minBlocks.
+func (l *blockList) trim() int {
+	l.mu.Lock()
+	var gone []*block
+	for i := 0; i < len(l.blocks) && len(l.blocks) > l.minBlocks; {
+		if b := l.blocks[i]; b.vb.IsEmpty() {
+			gone = append(gone, l.remove(b))
+			continue
+		}
+		i++
+	}
+	l.mu.Unlock()
+	for _, b := range gone {
+		b.destroy()
+	}
+	return len(gone)
+}
+
+func (l *blockList) leaks() []Leak {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Leak
+	for _, b := range l.blocks {
+		b.vb.Walk(func(r Range) {
+			if !r.Free {
+				out = append(out, Leak{Name: b.nameAt(r.Offset), Size: r.Size, MemoryType: l.typeIndex})
+			}
+		})
+	}
+	for _, d := range l.dedicated {
+		out = append(out, Leak{Name: nameOr(d.name), Size: d.size, MemoryType: l.typeIndex, Dedicated: true})
+	}
+	return out
+}
+
+// nameAt finds the debug name of the allocation at offset; l.mu is held.
+func (b *block) nameAt(offset uint64) string {
+	for h, n := range b.names {
+		if off, _, ok := b.vb.meta.check(h & (1<<48 - 1)); ok && off == offset {
+			return n
+		}
+	}
+	return "unnamed"
+}
+
+func nameOr(n string) string {
+	if n == "" {
+		return "unnamed"
+	}
+	return n
+}
+
+// destroy frees every block and dedicated allocation of the list.
+func (l *blockList) destroy() {
+	l.mu.Lock()
+	blocks, dedicated := l.blocks, l.dedicated
+	l.blocks, l.dedicated = nil, map[vk.DeviceMemory]*dedicatedMem{}
+	l.mu.Unlock()
+	for _, b := range blocks {
+		b.destroy()
+	}
+	for m, d := range dedicated {
+		if d.mapped != nil {
+			l.owner.dev.UnmapMemory(m)
+		}
+		l.owner.freeDeviceMemory(l.typeIndex, m, d.size)
+	}
+}

@@ -1,0 +1,73 @@
+package alloc
+
+import (
+	"fmt"
+
+	"github.com/vkassets/vkassets/vk"
+)
+
+// CreateBuffer creates a buffer, allocates memory for it and binds it. On
+// any failure nothing is left behind.
+func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o AllocationOptions) (vk.Buffer, Allocation, error) {
+	if size == 0 {
+		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, ErrZeroSize)
+	}
+	b, err := a.dev.CreateBuffer(size, usage)
+	if err != nil {
+		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, err)
+	}
+	o.Kind = KindLinear
+	al, err := a.allocate(a.dev.BufferRequirements(b), o, b, 0)
+	if err == nil {
+		if err = a.dev.BindBufferMemory(b, al.Memory, al.Offset); err != nil {
+			_ = a.Free(al)
+		}
+	}
+	if err != nil {
+		a.dev.DestroyBuffer(b)
+		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, err)
+	}
+	return b, al, nil
+}
+
+// DestroyBuffer destroys the buffer, then frees its memory.
+func (a *Allocator) DestroyBuffer(b vk.Buffer, al Allocation) error {
+	a.dev.DestroyBuffer(b)
+	return a.Free(al)
+}
+
+// CreateImage creates an image, allocates memory for it and binds it. On
+// any failure nothing is left behind.
+func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Image, Allocation, error) {
+	if info.Width == 0 || info.Height == 0 {
+		return 0, Allocation{}, fmt.Errorf("create image %q: %w: %dx%d", o.Name, ErrZeroSize, info.Width, info.Height)
+	}
+	img, err := a.dev.CreateImage(info)
+	if err != nil {
+		return 0, Allocation{}, fmt.Errorf("create image %q: %w", o.Name, err)
+	}
+	o.Kind = KindOptimal
+	if info.Tiling == vk.TilingLinear {
+		o.Kind = KindLinear
+	}
+	if info.Usage&vk.ImageUsageTransientAttachment != 0 && o.Usage == UsageAuto {
+		o.Usage = UsageTransient
+	}
+	al, err := a.allocate(a.dev.ImageRequirements(img), o, 0, img)
+	if err == nil {
+		if err = a.dev.BindImageMemory(img, al.Memory, al.Offset); err != nil {
+			_ = a.Free(al)
+		}
+	}
+	if err != nil {
+		a.dev.DestroyImage(img)
+		return 0, Allocation{}, fmt.Errorf("create image %q: %w", o.Name, err)
+	}
+	return img, al, nil
+}
+
+// DestroyImage destroys the image, then frees its memory.
+func (a *Allocator) DestroyImage(img vk.Image, al Allocation) error {
+	a.dev.DestroyImage(img)
+	return a.Free(al)
+}
