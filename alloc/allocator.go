@@ -3,6 +3,7 @@ package alloc
 import (
 	"errors"
 	"fmt"
+	"github.com/vkassets/vkassets/alloc/virtual"
 	"io"
 	"log/slog"
 	"math/bits"
@@ -123,7 +124,7 @@ type Allocation struct {
 	Mapped []byte
 
 	block *block // nil for dedicated allocations
-	sub   VirtualAllocation
+	sub   virtual.Allocation
 }
 
 // IsZero reports whether a is the zero Allocation.
@@ -176,7 +177,7 @@ func New(opts Options) (*Allocator, error) {
 		a.heaps[i].size = h.Size
 	}
 	for i := range p.Memory.Types {
-		a.types = append(a.types, a.newBlockList(uint32(i), a.preferredBlockSize(uint32(i)), AlgorithmTLSF, 0, 0, nil))
+		a.types = append(a.types, a.newBlockList(uint32(i), a.preferredBlockSize(uint32(i)), virtual.AlgorithmTLSF, 0, 0, nil))
 	}
 	return a, nil
 }
@@ -297,7 +298,7 @@ func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 	if a.closed.Load() {
 		return Allocation{}, ErrClosed
 	}
-	align, err := checkRequest(req.Size, req.Alignment)
+	align, err := virtual.CheckRequest(req.Size, req.Alignment)
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
 	}
@@ -404,7 +405,7 @@ func (a *Allocator) atomRange(al Allocation, offset, size uint64) (vk.DeviceMemo
 	}
 	atom := max(a.phys.Limits.NonCoherentAtomSize, 1)
 	start := (al.Offset + offset) / atom * atom
-	end := min(alignUp(al.Offset+offset+size, atom), memSize)
+	end := min(alignUp64(al.Offset+offset+size, atom), memSize)
 	return al.Memory, start, end - start, true
 }
 

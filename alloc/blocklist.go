@@ -3,6 +3,7 @@ package alloc
 import (
 	"errors"
 	"fmt"
+	"github.com/vkassets/vkassets/alloc/virtual"
 	"sync"
 
 	"github.com/vkassets/vkassets/vk"
@@ -33,9 +34,9 @@ type block struct {
 	list   *blockList
 	memory vk.DeviceMemory
 	size   uint64
-	vb     *VirtualBlock
+	vb     *virtual.Block
 	mapped []byte            // the whole block, once mapped
-	names  map[uint64]string // debug names by sub-allocation handle
+	names  map[uint64]string // debug names by offset
 	id     int
 }
 
@@ -63,7 +64,7 @@ func (l *blockList) hostVisible() bool {
 // allocation of unknown kind is given whole granularity pages.
 func (l *blockList) placement(req vk.MemoryRequirements, kind Kind) (uint64, uint64) {
 	if kind == KindAny && l.granularity > 1 {
-		return alignUp(req.Size, l.granularity), max(req.Alignment, l.granularity)
+		return alignUp64(req.Size, l.granularity), max(req.Alignment, l.granularity)
 	}
 	return req.Size, req.Alignment
 }
@@ -119,7 +120,7 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 }
 
 // finish records a sub-allocation; l.mu is held.
-func (l *blockList) finish(b *block, sub VirtualAllocation, size uint64, o AllocationOptions) (Allocation, error) {
+func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o AllocationOptions) (Allocation, error) {
 	al := Allocation{Memory: b.memory, Offset: sub.Offset, Size: size, MemoryType: l.typeIndex, block: b, sub: sub}
 	if o.Mapped {
 		if err := b.mapBlock(); err != nil {
@@ -132,7 +133,7 @@ func (l *blockList) finish(b *block, sub VirtualAllocation, size uint64, o Alloc
 		if b.names == nil {
 			b.names = map[uint64]string{}
 		}
-		b.names[sub.handle] = o.Name
+		b.names[sub.Offset] = o.Name
 	}
 	l.owner.heaps[l.heap].allocBytes.Add(int64(size))
 	return al, nil
@@ -184,7 +185,7 @@ func (l *blockList) newBlock(need uint64) (*block, error) {
 }
 
 func (l *blockList) addBlock(m vk.DeviceMemory, size uint64) (*block, error) {
-	vb, err := NewVirtualBlock(VirtualBlockOptions{Size: size, Algorithm: l.algo, Granularity: l.granularity})
+	vb, err := virtual.New(virtual.Options{Size: size, Algorithm: l.algo, Granularity: l.granularity})
 	if err != nil {
 		l.owner.freeDeviceMemory(l.typeIndex, m, size)
 		return nil, err
@@ -257,7 +258,7 @@ func (l *blockList) free(al Allocation) error {
 		l.mu.Unlock()
 		return err
 	}
-	delete(b.names, al.sub.handle)
+	delete(b.names, al.sub.Offset)
 	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.Size))
 	var release *block
 	if b.vb.IsEmpty() && len(l.blocks) > l.minBlocks && l.releaseEmpty() {
@@ -342,7 +343,7 @@ func (l *blockList) leaks() []Leak {
 	defer l.mu.Unlock()
 	var out []Leak
 	for _, b := range l.blocks {
-		b.vb.Walk(func(r Range) {
+		b.vb.Walk(func(r virtual.Range) {
 			if !r.Free {
 				out = append(out, Leak{Name: b.nameAt(r.Offset), Size: r.Size, MemoryType: l.typeIndex})
 			}
@@ -354,15 +355,8 @@ func (l *blockList) leaks() []Leak {
 	return out
 }
 
-// nameAt finds the debug name of the allocation at offset; l.mu is held.
-func (b *block) nameAt(offset uint64) string {
-	for h, n := range b.names {
-		if off, _, ok := b.vb.meta.check(h & (1<<48 - 1)); ok && off == offset {
-			return n
-		}
-	}
-	return "unnamed"
-}
+// nameAt is the debug name of the allocation at offset; l.mu is held.
+func (b *block) nameAt(offset uint64) string { return nameOr(b.names[offset]) }
 
 func nameOr(n string) string {
 	if n == "" {

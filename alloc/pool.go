@@ -2,6 +2,7 @@ package alloc
 
 import (
 	"fmt"
+	"github.com/vkassets/vkassets/alloc/virtual"
 )
 
 // PoolOptions configure a custom pool: blocks of one memory type and a
@@ -33,7 +34,7 @@ func (a *Allocator) NewPool(o PoolOptions) (*Pool, error) {
 	if o.MaxBlocks > 0 && o.MinBlocks > o.MaxBlocks {
 		return nil, fmt.Errorf("alloc: pool %q: MinBlocks %d > MaxBlocks %d", o.Name, o.MinBlocks, o.MaxBlocks)
 	}
-	if o.Algorithm > AlgorithmLinear {
+	if o.Algorithm > virtual.AlgorithmLinear {
 		return nil, fmt.Errorf("alloc: pool %q: %w: %d", o.Name, ErrUnknownAlgorithm, o.Algorithm)
 	}
 	size := o.BlockSize

@@ -1,6 +1,7 @@
 package alloc
 
 import (
+	"github.com/vkassets/vkassets/alloc/virtual"
 	"github.com/vkassets/vkassets/vk"
 )
 
@@ -158,16 +159,10 @@ func (l *blockList) describe() []BlockInfo {
 	var out []BlockInfo
 	for _, b := range l.blocks {
 		info := BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: b.id, Size: b.size, Mapped: b.mapped != nil, PreferredBlockSize: l.preferred}
-		names := make(map[uint64]string, len(b.names))
-		for h, n := range b.names {
-			if off, _, ok := b.vb.meta.check(h & (1<<48 - 1)); ok {
-				names[off] = n
-			}
-		}
-		b.vb.Walk(func(r Range) {
+		b.vb.Walk(func(r virtual.Range) {
 			ri := RangeInfo{Offset: r.Offset, Size: r.Size, Free: r.Free, Kind: r.Kind}
 			if !r.Free {
-				ri.Name = names[r.Offset]
+				ri.Name = b.names[r.Offset]
 			}
 			info.Ranges = append(info.Ranges, ri)
 		})

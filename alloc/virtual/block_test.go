@@ -1,4 +1,4 @@
-package alloc
+package virtual
 
 import (
 	"errors"
@@ -10,22 +10,22 @@ import (
 
 // model is what a test believes is allocated in a block.
 type model struct {
-	live map[uint64]VirtualAllocation // by handle
+	live map[uint64]Allocation // by handle
 	kind map[uint64]Kind
 	used uint64
 }
 
 func newModel() *model {
-	return &model{live: map[uint64]VirtualAllocation{}, kind: map[uint64]Kind{}}
+	return &model{live: map[uint64]Allocation{}, kind: map[uint64]Kind{}}
 }
 
-func (m *model) add(a VirtualAllocation, k Kind) {
+func (m *model) add(a Allocation, k Kind) {
 	m.live[a.handle] = a
 	m.kind[a.handle] = k
 	m.used += a.Size
 }
 
-func (m *model) remove(a VirtualAllocation) {
+func (m *model) remove(a Allocation) {
 	delete(m.live, a.handle)
 	delete(m.kind, a.handle)
 	m.used -= a.Size
@@ -36,12 +36,12 @@ func (m *model) remove(a VirtualAllocation) {
 // conflicting kinds on one granularity page, the walk covering the block
 // exactly with the same allocations, TLSF free ranges coalesced, and the
 // accounting.
-func checkBlock(b *VirtualBlock, m *model, aligns map[uint64]uint64, granularity uint64) error {
-	live := make([]VirtualAllocation, 0, len(m.live))
+func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64) error {
+	live := make([]Allocation, 0, len(m.live))
 	for _, a := range m.live {
 		live = append(live, a)
 	}
-	slices.SortFunc(live, func(x, y VirtualAllocation) int { return cmpU64(x.Offset, y.Offset) })
+	slices.SortFunc(live, func(x, y Allocation) int { return cmpU64(x.Offset, y.Offset) })
 	for i, a := range live {
 		if a.Offset+a.Size > b.Size() || a.Offset+a.Size < a.Offset {
 			return fmt.Errorf("allocation [%d,+%d) outside the block of %d", a.Offset, a.Size, b.Size())
@@ -121,11 +121,11 @@ func cmpU64(a, b uint64) int {
 
 // exercise runs ops random operations on a block, checking after each when
 // every is true (else every 64 steps and at the end).
-func exercise(t testing.TB, b *VirtualBlock, granularity uint64, ops []op, every bool) {
+func exercise(t testing.TB, b *Block, granularity uint64, ops []op, every bool) {
 	t.Helper()
 	m := newModel()
 	aligns := map[uint64]uint64{}
-	var order []VirtualAllocation // allocation order, for linear frees
+	var order []Allocation // allocation order, for linear frees
 	for step, o := range ops {
 		switch {
 		case o.free && len(order) > 0:
@@ -194,7 +194,7 @@ type op struct {
 	pick  uint64
 }
 
-func snapshot(b *VirtualBlock) []Range {
+func snapshot(b *Block) []Range {
 	var rs []Range
 	b.Walk(func(r Range) { rs = append(rs, r) })
 	return rs
@@ -236,7 +236,7 @@ func TestVirtualBlockRandom(t *testing.T) {
 		for _, g := range []uint64{1, 64, 1024, 65536} {
 			t.Run(fmt.Sprintf("%v/granularity=%d", algo, g), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(g), uint64(algo)))
-				b, err := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 22, Algorithm: algo, Granularity: g})
+				b, err := New(Options{Size: 1 << 22, Algorithm: algo, Granularity: g})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -252,7 +252,7 @@ func FuzzVirtualBlock(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g := uint64(1) << (len(data) % 11)
 		algo := Algorithm(len(data) / 6 % 2)
-		b, err := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 20, Algorithm: algo, Granularity: g})
+		b, err := New(Options{Size: 1 << 20, Algorithm: algo, Granularity: g})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,8 +263,8 @@ func FuzzVirtualBlock(f *testing.F) {
 // TestCheckBlockCatchesCorruption proves the oracle: planted corruptions of
 // a block's state must each be reported.
 func TestCheckBlockCatchesCorruption(t *testing.T) {
-	setup := func() (*VirtualBlock, *model, map[uint64]uint64, *tlsf) {
-		b, _ := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 16, Granularity: 256})
+	setup := func() (*Block, *model, map[uint64]uint64, *tlsf) {
+		b, _ := New(Options{Size: 1 << 16, Granularity: 256})
 		m, aligns := newModel(), map[uint64]uint64{}
 		for i, k := range []Kind{KindLinear, KindOptimal, KindLinear} {
 			a, err := b.Allocate(100+uint64(i), 64, k)
@@ -279,8 +279,8 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 		}
 		return b, m, aligns, b.meta.(tlsfMeta).tlsf
 	}
-	cases := map[string]func(b *VirtualBlock, m *model, aligns map[uint64]uint64, tl *tlsf){
-		"overlap": func(b *VirtualBlock, m *model, _ map[uint64]uint64, _ *tlsf) {
+	cases := map[string]func(b *Block, m *model, aligns map[uint64]uint64, tl *tlsf){
+		"overlap": func(b *Block, m *model, _ map[uint64]uint64, _ *tlsf) {
 			for h, a := range m.live {
 				if a.Offset > 0 {
 					a.Offset -= 64
@@ -289,28 +289,28 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 				}
 			}
 		},
-		"misaligned": func(_ *VirtualBlock, _ *model, aligns map[uint64]uint64, _ *tlsf) {
+		"misaligned": func(_ *Block, _ *model, aligns map[uint64]uint64, _ *tlsf) {
 			for h := range aligns {
 				aligns[h] = 1 << 20
 			}
 		},
-		"granularity": func(b *VirtualBlock, m *model, _ map[uint64]uint64, _ *tlsf) {
+		"granularity": func(b *Block, m *model, _ map[uint64]uint64, _ *tlsf) {
 			a, _ := b.Allocate(8, 1, KindAny)
 			m.add(a, KindOptimal) // the model says optimal; placed with no page check
 			b2, _ := b.Allocate(8, 1, KindAny)
 			m.add(b2, KindLinear)
 		},
-		"accounting": func(_ *VirtualBlock, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
-		"uncoalesced": func(_ *VirtualBlock, _ *model, _ map[uint64]uint64, tl *tlsf) {
+		"accounting": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
+		"uncoalesced": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			// Split the trailing free range in two without merging.
-			for i := range tl.nodes {
-				n := &tl.nodes[i]
+			for i := range tl.nnodes {
+				n := tl.n(int32(i))
 				if n.state == stateFree && n.nextPhys == none && n.size > 2 {
 					tl.removeFree(int32(i))
 					half := n.size / 2
 					f := tl.newNode()
-					n = &tl.nodes[i]
-					tl.nodes[f] = node{offset: n.offset + half, size: n.size - half, prevPhys: int32(i), nextPhys: none}
+					n = tl.n(int32(i))
+					*tl.n(f) = node{offset: n.offset + half, size: n.size - half, prevPhys: int32(i), nextPhys: none}
 					n.size = half
 					n.nextPhys = f
 					tl.insertFree(int32(i))
@@ -336,7 +336,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 func TestVirtualBlockBadInput(t *testing.T) {
 	for _, algo := range []Algorithm{AlgorithmTLSF, AlgorithmLinear} {
 		t.Run(algo.String(), func(t *testing.T) {
-			b, err := NewVirtualBlock(VirtualBlockOptions{Size: 4096, Algorithm: algo})
+			b, err := New(Options{Size: 4096, Algorithm: algo})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,7 +345,7 @@ func TestVirtualBlockBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := snapshot(b)
-			other, _ := NewVirtualBlock(VirtualBlockOptions{Size: 4096, Algorithm: algo})
+			other, _ := New(Options{Size: 4096, Algorithm: algo})
 			foreign, _ := other.Allocate(100, 16, KindAny)
 			checks := []struct {
 				name string
@@ -355,9 +355,9 @@ func TestVirtualBlockBadInput(t *testing.T) {
 				{"zero size", second(b.Allocate(0, 1, KindAny)), ErrZeroSize},
 				{"alignment 3", second(b.Allocate(10, 3, KindAny)), ErrBadAlignment},
 				{"too large", second(b.Allocate(8192, 1, KindAny)), ErrNoSpace},
-				{"zero allocation", b.Free(VirtualAllocation{}), ErrInvalidFree},
+				{"zero allocation", b.Free(Allocation{}), ErrInvalidFree},
 				{"foreign", b.Free(foreign), ErrForeignFree},
-				{"forged offset", b.Free(VirtualAllocation{Offset: a.Offset + 1, Size: a.Size, handle: a.handle}), ErrInvalidFree},
+				{"forged offset", b.Free(Allocation{Offset: a.Offset + 1, Size: a.Size, handle: a.handle}), ErrInvalidFree},
 			}
 			for _, c := range checks {
 				if !errors.Is(c.err, c.want) {
@@ -375,13 +375,13 @@ func TestVirtualBlockBadInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewVirtualBlock(VirtualBlockOptions{}); !errors.Is(err, ErrBlockSize) {
+	if _, err := New(Options{}); !errors.Is(err, ErrBlockSize) {
 		t.Errorf("size 0: %v", err)
 	}
-	if _, err := NewVirtualBlock(VirtualBlockOptions{Size: 10, Granularity: 3}); !errors.Is(err, ErrBadGranularity) {
+	if _, err := New(Options{Size: 10, Granularity: 3}); !errors.Is(err, ErrBadGranularity) {
 		t.Errorf("granularity 3: %v", err)
 	}
-	if _, err := NewVirtualBlock(VirtualBlockOptions{Size: 10, Algorithm: 9}); !errors.Is(err, ErrUnknownAlgorithm) {
+	if _, err := New(Options{Size: 10, Algorithm: 9}); !errors.Is(err, ErrUnknownAlgorithm) {
 		t.Errorf("algorithm 9: %v", err)
 	}
 }
@@ -391,8 +391,8 @@ func second[T any](_ T, err error) error { return err }
 // TestLinearRingAndStack: a ring reuses space freed at the front, a stack at
 // the back.
 func TestLinearRingAndStack(t *testing.T) {
-	b, _ := NewVirtualBlock(VirtualBlockOptions{Size: 1000, Algorithm: AlgorithmLinear})
-	var ring []VirtualAllocation
+	b, _ := New(Options{Size: 1000, Algorithm: AlgorithmLinear})
+	var ring []Allocation
 	for i := range 10 {
 		a, err := b.Allocate(100, 1, KindAny)
 		if err != nil {
@@ -419,9 +419,9 @@ func TestLinearRingAndStack(t *testing.T) {
 }
 
 func TestVirtualBlockZeroAllocs(t *testing.T) {
-	b, _ := NewVirtualBlock(VirtualBlockOptions{Size: 1 << 28, Granularity: 1024})
+	b, _ := New(Options{Size: 1 << 28, Granularity: 1024})
 	r := rand.New(rand.NewPCG(1, 2))
-	live := make([]VirtualAllocation, 0, 1024)
+	live := make([]Allocation, 0, 1024)
 	for range 512 { // warm the node slice
 		a, _ := b.Allocate(1+r.Uint64N(1<<16), 256, KindLinear)
 		live = append(live, a)

@@ -1,4 +1,4 @@
-package alloc
+package virtual
 
 import (
 	"errors"
@@ -54,14 +54,14 @@ func (a Algorithm) String() string {
 // Errors of the sub-allocator. Each is returned wrapped with the values
 // that were wrong; the block is unchanged.
 var (
-	ErrZeroSize         = errors.New("alloc: size is zero")
-	ErrBadAlignment     = errors.New("alloc: alignment is not a power of two")
-	ErrNoSpace          = errors.New("alloc: no free range large enough")
-	ErrInvalidFree      = errors.New("alloc: allocation is not live in this block (double free or stale handle)")
-	ErrForeignFree      = errors.New("alloc: allocation belongs to another block")
-	ErrBlockSize        = errors.New("alloc: block size is zero")
-	ErrBadGranularity   = errors.New("alloc: granularity is not a power of two")
-	ErrUnknownAlgorithm = errors.New("alloc: unknown algorithm")
+	ErrZeroSize         = errors.New("virtual: size is zero")
+	ErrBadAlignment     = errors.New("virtual: alignment is not a power of two")
+	ErrNoSpace          = errors.New("virtual: no free range large enough")
+	ErrInvalidFree      = errors.New("virtual: allocation is not live in this block (double free or stale handle)")
+	ErrForeignFree      = errors.New("virtual: allocation belongs to another block")
+	ErrBlockSize        = errors.New("virtual: block size is zero")
+	ErrBadGranularity   = errors.New("virtual: granularity is not a power of two")
+	ErrUnknownAlgorithm = errors.New("virtual: unknown algorithm")
 )
 
 // metadata is what a block's sub-allocator does; TLSF and linear implement it.
@@ -70,6 +70,8 @@ type metadata interface {
 	// check validates ref and returns the allocation's offset and size.
 	check(ref uint64) (offset, size uint64, ok bool)
 	free(ref uint64)
+	// usage is cheap: it is asked on every free.
+	usage() (used uint64, allocations int)
 	stats() blockStats
 	walk(f func(offset, size uint64, free bool, kind Kind))
 }
@@ -89,7 +91,7 @@ func (t *tlsf) allocRef(size, align uint64, kind Kind) (uint64, uint64, bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	return uint64(t.nodes[i].gen)<<32 | uint64(i), off, true
+	return uint64(t.n(i).gen)<<32 | uint64(i), off, true
 }
 
 func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
@@ -97,7 +99,7 @@ func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	n := &t.nodes[i]
+	n := t.n(i)
 	return n.offset, n.size, true
 }
 
@@ -108,6 +110,7 @@ func (m tlsfMeta) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
 }
 func (m tlsfMeta) check(ref uint64) (uint64, uint64, bool) { return m.checkRef(ref) }
 func (m tlsfMeta) free(ref uint64)                         { m.tlsf.free(int32(uint32(ref))) }
+func (m tlsfMeta) usage() (uint64, int)                    { return m.used, m.count }
 func (m tlsfMeta) stats() blockStats {
 	return blockStats{size: m.size, used: m.used, allocations: m.count, freeRanges: m.freeCount,
 		largestFree: m.largestFree(), unusedRanges: m.size - m.used}
@@ -123,8 +126,8 @@ func nextBlockID() uint16 {
 	}
 }
 
-// VirtualBlockOptions configure NewVirtualBlock.
-type VirtualBlockOptions struct {
+// Options configure New.
+type Options struct {
 	Size      uint64
 	Algorithm Algorithm
 	// Granularity, when above 1, keeps KindLinear and KindOptimal ranges
@@ -132,30 +135,30 @@ type VirtualBlockOptions struct {
 	Granularity uint64
 }
 
-// VirtualBlock allocates ranges of an abstract space of Size bytes, without
-// any memory behind it: VMA's VirtualBlock. It is what the device allocator
+// Block allocates ranges of an abstract space of Size bytes, without
+// any memory behind it: VMA's Block. It is what the device allocator
 // runs on each VkDeviceMemory block.
 //
-// A VirtualBlock is not safe for concurrent use.
-type VirtualBlock struct {
+// A Block is not safe for concurrent use.
+type Block struct {
 	meta metadata
 	size uint64
 	id   uint16
 	algo Algorithm
 }
 
-// VirtualAllocation is a range of a VirtualBlock. The zero value is no
+// Allocation is a range of a Block. The zero value is no
 // allocation.
-type VirtualAllocation struct {
+type Allocation struct {
 	Offset, Size uint64
 	handle       uint64 // block id (16) | metadata ref (48)
 }
 
-// IsZero reports whether a is the zero VirtualAllocation.
-func (a VirtualAllocation) IsZero() bool { return a.handle == 0 }
+// IsZero reports whether a is the zero Allocation.
+func (a Allocation) IsZero() bool { return a.handle == 0 }
 
-// NewVirtualBlock creates a block.
-func NewVirtualBlock(opts VirtualBlockOptions) (*VirtualBlock, error) {
+// New creates a block.
+func New(opts Options) (*Block, error) {
 	if opts.Size == 0 {
 		return nil, ErrBlockSize
 	}
@@ -163,10 +166,10 @@ func NewVirtualBlock(opts VirtualBlockOptions) (*VirtualBlock, error) {
 	if g&(g-1) != 0 {
 		return nil, fmt.Errorf("%w: %d", ErrBadGranularity, g)
 	}
-	b := &VirtualBlock{size: opts.Size, id: nextBlockID(), algo: opts.Algorithm}
+	b := &Block{size: opts.Size, id: nextBlockID(), algo: opts.Algorithm}
 	switch opts.Algorithm {
 	case AlgorithmTLSF:
-		b.meta = tlsfMeta{newTLSF(opts.Size, g, b.id)}
+		b.meta = tlsfMeta{newTLSF(opts.Size, g)}
 	case AlgorithmLinear:
 		b.meta = newLinear(opts.Size, g)
 	default:
@@ -175,8 +178,9 @@ func NewVirtualBlock(opts VirtualBlockOptions) (*VirtualBlock, error) {
 	return b, nil
 }
 
-// checkRequest validates a size and an alignment (0 means 1).
-func checkRequest(size, align uint64) (uint64, error) {
+// CheckRequest validates a size and an alignment (0 means 1) and returns
+// the alignment to use.
+func CheckRequest(size, align uint64) (uint64, error) {
 	if size == 0 {
 		return 0, ErrZeroSize
 	}
@@ -192,21 +196,21 @@ func checkRequest(size, align uint64) (uint64, error) {
 // Allocate reserves size bytes at an offset that is a multiple of align (0
 // means 1), kept off conflicting kinds' granularity pages. ErrNoSpace when
 // no free range holds it.
-func (b *VirtualBlock) Allocate(size, align uint64, kind Kind) (VirtualAllocation, error) {
-	align, err := checkRequest(size, align)
+func (b *Block) Allocate(size, align uint64, kind Kind) (Allocation, error) {
+	align, err := CheckRequest(size, align)
 	if err != nil {
-		return VirtualAllocation{}, err
+		return Allocation{}, err
 	}
 	ref, off, ok := b.meta.alloc(size, align, kind)
 	if !ok {
-		return VirtualAllocation{}, ErrNoSpace
+		return Allocation{}, ErrNoSpace
 	}
-	return VirtualAllocation{Offset: off, Size: size, handle: uint64(b.id)<<48 | ref}, nil
+	return Allocation{Offset: off, Size: size, handle: uint64(b.id)<<48 | ref}, nil
 }
 
 // Free returns an allocation. A double free, a stale handle or another
 // block's allocation is an error and changes nothing.
-func (b *VirtualBlock) Free(a VirtualAllocation) error {
+func (b *Block) Free(a Allocation) error {
 	ref, err := b.ref(a)
 	if err != nil {
 		return err
@@ -215,9 +219,9 @@ func (b *VirtualBlock) Free(a VirtualAllocation) error {
 	return nil
 }
 
-func (b *VirtualBlock) ref(a VirtualAllocation) (uint64, error) {
+func (b *Block) ref(a Allocation) (uint64, error) {
 	if a.handle == 0 {
-		return 0, fmt.Errorf("%w: zero VirtualAllocation", ErrInvalidFree)
+		return 0, fmt.Errorf("%w: zero Allocation", ErrInvalidFree)
 	}
 	if id := uint16(a.handle >> 48); id != b.id {
 		return 0, fmt.Errorf("%w: block %d, not %d", ErrForeignFree, id, b.id)
@@ -231,19 +235,25 @@ func (b *VirtualBlock) ref(a VirtualAllocation) (uint64, error) {
 }
 
 // Size is the block's size in bytes.
-func (b *VirtualBlock) Size() uint64 { return b.size }
+func (b *Block) Size() uint64 { return b.size }
 
 // Algorithm is the block's algorithm.
-func (b *VirtualBlock) Algorithm() Algorithm { return b.algo }
+func (b *Block) Algorithm() Algorithm { return b.algo }
 
 // Used is the number of bytes allocated.
-func (b *VirtualBlock) Used() uint64 { return b.meta.stats().used }
+func (b *Block) Used() uint64 {
+	u, _ := b.meta.usage()
+	return u
+}
 
 // IsEmpty reports whether nothing is allocated.
-func (b *VirtualBlock) IsEmpty() bool { return b.meta.stats().allocations == 0 }
+func (b *Block) IsEmpty() bool {
+	_, n := b.meta.usage()
+	return n == 0
+}
 
-// VirtualStats summarise a block.
-type VirtualStats struct {
+// Stats summarise a block.
+type Stats struct {
 	Size        uint64
 	Used        uint64
 	Allocations int
@@ -252,9 +262,9 @@ type VirtualStats struct {
 }
 
 // Stats returns a snapshot.
-func (b *VirtualBlock) Stats() VirtualStats {
+func (b *Block) Stats() Stats {
 	s := b.meta.stats()
-	return VirtualStats{Size: s.size, Used: s.used, Allocations: s.allocations, FreeRanges: s.freeRanges, LargestFree: s.largestFree}
+	return Stats{Size: s.size, Used: s.used, Allocations: s.allocations, FreeRanges: s.freeRanges, LargestFree: s.largestFree}
 }
 
 // Range is one range of a block, allocated or free.
@@ -265,7 +275,7 @@ type Range struct {
 }
 
 // Walk calls f for every range, in address order.
-func (b *VirtualBlock) Walk(f func(Range)) {
+func (b *Block) Walk(f func(Range)) {
 	b.meta.walk(func(offset, size uint64, free bool, kind Kind) {
 		f(Range{Offset: offset, Size: size, Free: free, Kind: kind})
 	})

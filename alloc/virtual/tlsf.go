@@ -1,4 +1,4 @@
-package alloc
+package virtual
 
 import (
 	"math/bits"
@@ -21,6 +21,8 @@ const (
 	slCount   = 1 << slBits
 	flCount   = 64 - slBits + 1
 	maxProbes = 4
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
 	none      = int32(-1)
 )
 
@@ -46,9 +48,9 @@ func (n *node) end() uint64 { return n.offset + n.size }
 type tlsf struct {
 	size        uint64
 	granularity uint64 // bufferImageGranularity; 1 when no kind conflicts matter
-	id          uint16
 
-	nodes    []node
+	chunks   [][]node // nodes, in chunks that never move: growth copies no node
+	nnodes   int32
 	unused   int32 // head of the unused-slot stack, linked by nextFree
 	flBitmap uint64
 	slBitmap [flCount]uint32
@@ -59,14 +61,13 @@ type tlsf struct {
 	freeCount int    // free ranges
 }
 
-func newTLSF(size, granularity uint64, id uint16) *tlsf {
-	t := &tlsf{size: size, granularity: max(granularity, 1), id: id, unused: none}
+func newTLSF(size, granularity uint64) *tlsf {
+	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none}
 	for i := range t.heads {
 		t.heads[i] = none
 	}
-	t.nodes = make([]node, 0, 64)
 	root := t.newNode()
-	t.nodes[root] = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
+	*t.n(root) = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
 	t.insertFree(root)
 	return t
 }
@@ -112,15 +113,21 @@ func (t *tlsf) firstClass(fl, sl int) int {
 
 func (t *tlsf) newNode() int32 {
 	if i := t.unused; i != none {
-		t.unused = t.nodes[i].nextFree
+		t.unused = t.n(i).nextFree
 		return i
 	}
-	t.nodes = append(t.nodes, node{})
-	return int32(len(t.nodes) - 1)
+	if int(t.nnodes)>>chunkBits == len(t.chunks) {
+		t.chunks = append(t.chunks, make([]node, chunkSize))
+	}
+	t.nnodes++
+	return t.nnodes - 1
 }
 
+// n is node i.
+func (t *tlsf) n(i int32) *node { return &t.chunks[i>>chunkBits][i&(chunkSize-1)] }
+
 func (t *tlsf) releaseNode(i int32) {
-	n := &t.nodes[i]
+	n := t.n(i)
 	n.state = stateUnused
 	n.gen++
 	n.nextFree = t.unused
@@ -128,14 +135,14 @@ func (t *tlsf) releaseNode(i int32) {
 }
 
 func (t *tlsf) insertFree(i int32) {
-	n := &t.nodes[i]
+	n := t.n(i)
 	fl, sl := mapping(n.size)
 	c := fl*slCount + sl
 	n.state = stateFree
 	n.prevFree = none
 	n.nextFree = t.heads[c]
 	if n.nextFree != none {
-		t.nodes[n.nextFree].prevFree = i
+		t.n(n.nextFree).prevFree = i
 	}
 	t.heads[c] = i
 	t.slBitmap[fl] |= 1 << sl
@@ -144,9 +151,9 @@ func (t *tlsf) insertFree(i int32) {
 }
 
 func (t *tlsf) removeFree(i int32) {
-	n := &t.nodes[i]
+	n := t.n(i)
 	if n.prevFree != none {
-		t.nodes[n.prevFree].nextFree = n.nextFree
+		t.n(n.prevFree).nextFree = n.nextFree
 	} else {
 		fl, sl := mapping(n.size)
 		c := fl*slCount + sl
@@ -159,7 +166,7 @@ func (t *tlsf) removeFree(i int32) {
 		}
 	}
 	if n.nextFree != none {
-		t.nodes[n.nextFree].prevFree = n.prevFree
+		t.n(n.nextFree).prevFree = n.prevFree
 	}
 	t.freeCount--
 }
@@ -172,14 +179,14 @@ func (t *tlsf) removeFree(i int32) {
 // past them, at most maxProbes ranges each way; past that it assumes a
 // conflict, which costs at most a page of padding.
 func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
-	n := &t.nodes[i]
+	n := t.n(i)
 	off := alignUp(n.offset, align)
 	g := t.granularity
 	check := g > 1 && kind != KindAny
 	if check {
 		steps := 0
-		for p := n.prevPhys; p != none; p = t.nodes[p].prevPhys {
-			prev := &t.nodes[p]
+		for p := n.prevPhys; p != none; p = t.n(p).prevPhys {
+			prev := t.n(p)
 			if !samePage(prev.end()-1, off, g) {
 				break
 			}
@@ -196,8 +203,8 @@ func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
 	}
 	if check {
 		steps := 0
-		for q := n.nextPhys; q != none; q = t.nodes[q].nextPhys {
-			next := &t.nodes[q]
+		for q := n.nextPhys; q != none; q = t.n(q).nextPhys {
+			next := t.n(q)
 			if !samePage(end-1, next.offset, g) {
 				break
 			}
@@ -236,7 +243,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, o
 			if off, ok := t.fit(i, size, align, kind); ok {
 				return t.take(i, off, size, kind), off, true
 			}
-			i = t.nodes[i].nextFree
+			i = t.n(i).nextFree
 		}
 	}
 	// 2. Guaranteed fit: a class whose ranges hold any padding.
@@ -256,7 +263,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, o
 		if off, ok := t.fit(i, size, align, kind); ok {
 			return t.take(i, off, size, kind), off, true
 		}
-		i = t.nodes[i].nextFree
+		i = t.n(i).nextFree
 	}
 	return none, 0, false
 }
@@ -265,30 +272,29 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, o
 // either side as free ranges.
 func (t *tlsf) take(i int32, off, size uint64, kind Kind) int32 {
 	t.removeFree(i)
-	if off > t.nodes[i].offset {
+	if off > t.n(i).offset {
 		f := t.newNode()
-		n := &t.nodes[i]
-		t.nodes[f] = node{offset: n.offset, size: off - n.offset, prevPhys: n.prevPhys, nextPhys: i, gen: t.nodes[f].gen}
+		n := t.n(i)
+		*t.n(f) = node{offset: n.offset, size: off - n.offset, prevPhys: n.prevPhys, nextPhys: i, gen: t.n(f).gen}
 		if n.prevPhys != none {
-			t.nodes[n.prevPhys].nextPhys = f
+			t.n(n.prevPhys).nextPhys = f
 		}
 		n.prevPhys = f
 		n.size -= off - n.offset
 		n.offset = off
 		t.insertFree(f)
 	}
-	if n := &t.nodes[i]; n.size > size {
+	if n := t.n(i); n.size > size {
 		b := t.newNode()
-		n = &t.nodes[i] // newNode may have moved the slice
-		t.nodes[b] = node{offset: off + size, size: n.size - size, prevPhys: i, nextPhys: n.nextPhys, gen: t.nodes[b].gen}
+		*t.n(b) = node{offset: off + size, size: n.size - size, prevPhys: i, nextPhys: n.nextPhys, gen: t.n(b).gen}
 		if n.nextPhys != none {
-			t.nodes[n.nextPhys].prevPhys = b
+			t.n(n.nextPhys).prevPhys = b
 		}
 		n.nextPhys = b
 		n.size = size
 		t.insertFree(b)
 	}
-	n := &t.nodes[i]
+	n := t.n(i)
 	n.state = stateUsed
 	n.kind = kind
 	t.used += size
@@ -298,29 +304,29 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) int32 {
 
 // free returns allocation i and coalesces it with free neighbours.
 func (t *tlsf) free(i int32) {
-	n := &t.nodes[i]
+	n := t.n(i)
 	t.used -= n.size
 	t.count--
 	n.kind = KindAny
 	n.gen++ // the handle that named this allocation is now stale
-	if p := n.prevPhys; p != none && t.nodes[p].state == stateFree {
+	if p := n.prevPhys; p != none && t.n(p).state == stateFree {
 		t.removeFree(p)
-		prev := t.nodes[p]
+		prev := *t.n(p)
 		n.offset = prev.offset
 		n.size += prev.size
 		n.prevPhys = prev.prevPhys
 		if prev.prevPhys != none {
-			t.nodes[prev.prevPhys].nextPhys = i
+			t.n(prev.prevPhys).nextPhys = i
 		}
 		t.releaseNode(p)
 	}
-	if q := n.nextPhys; q != none && t.nodes[q].state == stateFree {
+	if q := n.nextPhys; q != none && t.n(q).state == stateFree {
 		t.removeFree(q)
-		next := t.nodes[q]
+		next := *t.n(q)
 		n.size += next.size
 		n.nextPhys = next.nextPhys
 		if next.nextPhys != none {
-			t.nodes[next.nextPhys].prevPhys = i
+			t.n(next.nextPhys).prevPhys = i
 		}
 		t.releaseNode(q)
 	}
@@ -329,10 +335,10 @@ func (t *tlsf) free(i int32) {
 
 // lookup checks a handle's node index and generation.
 func (t *tlsf) lookup(index uint32, gen uint16) (int32, bool) {
-	if int(index) >= len(t.nodes) {
+	if index >= uint32(t.nnodes) {
 		return none, false
 	}
-	n := &t.nodes[index]
+	n := t.n(int32(index))
 	return int32(index), n.state == stateUsed && n.gen == gen
 }
 
@@ -344,8 +350,8 @@ func (t *tlsf) largestFree() uint64 {
 	fl := 63 - bits.LeadingZeros64(t.flBitmap)
 	sl := 31 - bits.LeadingZeros32(t.slBitmap[fl])
 	var largest uint64
-	for i := t.heads[fl*slCount+sl]; i != none; i = t.nodes[i].nextFree {
-		largest = max(largest, t.nodes[i].size)
+	for i := t.heads[fl*slCount+sl]; i != none; i = t.n(i).nextFree {
+		largest = max(largest, t.n(i).size)
 	}
 	return largest
 }
@@ -354,18 +360,15 @@ func (t *tlsf) largestFree() uint64 {
 func (t *tlsf) walk(f func(offset, size uint64, free bool, kind Kind)) {
 	// The first range is the one with no physical predecessor; find it from
 	// any node by walking back (at most once per call).
-	if len(t.nodes) == 0 {
-		return
-	}
 	i := int32(0)
-	for t.nodes[i].state == stateUnused {
+	for t.n(i).state == stateUnused {
 		i++
 	}
-	for t.nodes[i].prevPhys != none {
-		i = t.nodes[i].prevPhys
+	for t.n(i).prevPhys != none {
+		i = t.n(i).prevPhys
 	}
-	for ; i != none; i = t.nodes[i].nextPhys {
-		n := &t.nodes[i]
+	for ; i != none; i = t.n(i).nextPhys {
+		n := t.n(i)
 		f(n.offset, n.size, n.state == stateFree, n.kind)
 	}
 }

@@ -1,4 +1,4 @@
-package alloc
+package virtual
 
 // linear allocates in order, like VMA's linear algorithm: each allocation
 // goes after the newest one, wrapping to the start of the block when the end
@@ -140,6 +140,8 @@ func (l *linear) free(ref uint64) {
 		l.head--
 	}
 }
+
+func (l *linear) usage() (uint64, int) { return l.used, l.count }
 
 func (l *linear) stats() blockStats {
 	s := blockStats{size: l.size, used: l.used, allocations: l.count, unusedRanges: l.size - l.used}

@@ -1,0 +1,41 @@
+// Package alloc is vkassets' device-memory allocator: the job VMA does in
+// C++, with a pure-Go core.
+//
+// It has two layers, as VMA does.
+//
+// The core, package alloc/virtual, is a pure-Go sub-allocator of offsets,
+// usable on its own as a virtual block: TLSF for general use and a linear
+// ring/stack for staging and per-frame data, with no allocation per
+// operation and a strictly bounded search.
+//
+// The Allocator runs those blocks on VkDeviceMemory through an alloc.Device
+// (a *vk.Device, or a simulated one from alloc/simdev):
+//
+//   - memory types are chosen from intent (Usage: GPU-only, upload, dynamic,
+//     readback, transient) plus required and preferred flags, keeping staging
+//     out of the small device-local host-visible BAR heap;
+//   - each memory type has a list of blocks whose sizes grow from 1/8 of the
+//     preferred size (256 MiB, or heap/8 on heaps of 1 GiB or less);
+//   - dedicated allocations are made when the driver requires or prefers them
+//     or the request is larger than half a block;
+//   - bufferImageGranularity is respected between linear and optimal
+//     resources; mappings are persistent; Flush and Invalidate widen ranges
+//     to nonCoherentAtomSize on non-coherent memory;
+//   - custom pools have a fixed block size, a block count range and either
+//     algorithm; empty blocks are kept while the heap is under budget;
+//   - budgets come from VK_EXT_memory_budget, else 80% of the heap;
+//     StayWithinBudget fails with ErrBudgetExceeded instead of going over;
+//   - never more than maxMemoryAllocationCount device allocations; when
+//     vkAllocateMemory fails the allocator retries smaller blocks, then a
+//     dedicated allocation, then the next allowed memory type, and only then
+//     returns the error, having leaked nothing;
+//   - each allocation may carry a debug name; Close reports leaks by name.
+//
+// Stats, WriteStatsJSON (VMA's statistics-string format, which VMA's
+// GpuMemDumpVis.py draws) and WriteBlockMapPNG show the state.
+//
+// An Allocation is a value. Keep it and hand it back to Free; a double free
+// or another allocator's allocation is an error that changes nothing. The
+// Allocator is safe for concurrent use with one lock per memory type; a
+// VirtualBlock is not.
+package alloc

@@ -1,0 +1,28 @@
+// Package virtual is the pure-Go core of vkassets' allocator: a
+// sub-allocator of offsets within one block, with no memory behind it. It is
+// what VMA calls a virtual block, and what package alloc runs on each
+// VkDeviceMemory. It uses no cgo and allocates nothing per operation.
+//
+// Two algorithms:
+//
+//   - TLSF (two-level segregated fit), for general use. Free ranges are filed
+//     in 60×32 size classes found through two bitmaps; nodes live in a slice
+//     and are linked by index. Search is strictly bounded: a request looks at
+//     no more than a few candidates, whatever its size and alignment and
+//     however many free ranges there are. (VMA's TLSF walks a whole free list
+//     when aligned requests misfit; on adversarial traces that is its
+//     millisecond tail.)
+//   - Linear, for staging and per-frame data: allocations go in order and
+//     space comes back when the oldest are freed (a ring) or the newest (a
+//     stack).
+//
+// A granularity (Vulkan's bufferImageGranularity) keeps ranges of
+// KindLinear and KindOptimal off each other's pages.
+//
+//	b, _ := virtual.New(virtual.Options{Size: 1 << 20})
+//	a, _ := b.Allocate(4096, 256, virtual.KindAny)
+//	fmt.Println(a.Offset)
+//	_ = b.Free(a)
+//
+// A Block is not safe for concurrent use.
+package virtual
