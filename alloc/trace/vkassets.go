@@ -26,7 +26,7 @@ type vkImpl struct {
 	b      *virtual.Block
 	size   uint64
 	allocs []virtual.Allocation // by handle
-	spare  []uint32                  // free handles
+	spare  []uint32             // free handles
 }
 
 func (v *vkImpl) BlockSize() uint64 { return v.size }
