@@ -73,7 +73,7 @@ type metadata interface {
 	// usage is cheap: it is asked on every free.
 	usage() (used uint64, allocations int)
 	stats() blockStats
-	walk(f func(offset, size uint64, free bool, kind Kind))
+	walk(f func(r Range))
 }
 
 type blockStats struct {
@@ -100,7 +100,7 @@ func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
 		return 0, 0, false
 	}
 	n := t.n(i)
-	return n.offset, n.size, true
+	return n.offset, n.size - uint64(n.pad), true
 }
 
 type tlsfMeta struct{ *tlsf }
@@ -142,6 +142,7 @@ type Options struct {
 // A Block is not safe for concurrent use.
 type Block struct {
 	meta metadata
+	tlsf *tlsf // meta's TLSF, when it is one: the hot path skips the interface
 	size uint64
 	id   uint16
 	algo Algorithm
@@ -169,7 +170,8 @@ func New(opts Options) (*Block, error) {
 	b := &Block{size: opts.Size, id: nextBlockID(), algo: opts.Algorithm}
 	switch opts.Algorithm {
 	case AlgorithmTLSF:
-		b.meta = tlsfMeta{newTLSF(opts.Size, g)}
+		b.tlsf = newTLSF(opts.Size, g)
+		b.meta = tlsfMeta{b.tlsf}
 	case AlgorithmLinear:
 		b.meta = newLinear(opts.Size, g)
 	default:
@@ -201,7 +203,13 @@ func (b *Block) Allocate(size, align uint64, kind Kind) (Allocation, error) {
 	if err != nil {
 		return Allocation{}, err
 	}
-	ref, off, ok := b.meta.alloc(size, align, kind)
+	var ref, off uint64
+	var ok bool
+	if b.tlsf != nil { // the common case, called directly so it can inline
+		ref, off, ok = b.tlsf.allocRef(size, align, kind)
+	} else {
+		ref, off, ok = b.meta.alloc(size, align, kind)
+	}
 	if !ok {
 		return Allocation{}, ErrNoSpace
 	}
@@ -215,7 +223,11 @@ func (b *Block) Free(a Allocation) error {
 	if err != nil {
 		return err
 	}
-	b.meta.free(ref)
+	if b.tlsf != nil {
+		b.tlsf.free(int32(uint32(ref)))
+	} else {
+		b.meta.free(ref)
+	}
 	return nil
 }
 
@@ -227,7 +239,13 @@ func (b *Block) ref(a Allocation) (uint64, error) {
 		return 0, fmt.Errorf("%w: block %d, not %d", ErrForeignFree, id, b.id)
 	}
 	ref := a.handle & (1<<48 - 1)
-	off, size, ok := b.meta.check(ref)
+	var off, size uint64
+	var ok bool
+	if b.tlsf != nil {
+		off, size, ok = b.tlsf.checkRef(ref)
+	} else {
+		off, size, ok = b.meta.check(ref)
+	}
 	if !ok || off != a.Offset || size != a.Size {
 		return 0, fmt.Errorf("%w: offset %d, size %d", ErrInvalidFree, a.Offset, a.Size)
 	}
@@ -272,11 +290,10 @@ type Range struct {
 	Offset, Size uint64
 	Free         bool
 	Kind         Kind
+	// Padding marks a free range that is an allocation's alignment
+	// padding: it comes back when that allocation is freed.
+	Padding bool
 }
 
 // Walk calls f for every range, in address order.
-func (b *Block) Walk(f func(Range)) {
-	b.meta.walk(func(offset, size uint64, free bool, kind Kind) {
-		f(Range{Offset: offset, Size: size, Free: free, Kind: kind})
-	})
-}
+func (b *Block) Walk(f func(Range)) { b.meta.walk(f) }

@@ -75,10 +75,10 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 		if r.Size == 0 {
 			err = fmt.Errorf("walk: empty range at %d", r.Offset)
 		}
-		if r.Free && prevFree && b.Algorithm() == AlgorithmTLSF {
+		if r.Free && !r.Padding && prevFree && b.Algorithm() == AlgorithmTLSF {
 			err = fmt.Errorf("walk: adjacent free ranges at %d were not coalesced", r.Offset)
 		}
-		prevFree = r.Free
+		prevFree = r.Free && !r.Padding
 		pos = r.Offset + r.Size
 		if !r.Free {
 			used += r.Size
@@ -302,15 +302,18 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 		},
 		"accounting": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
 		"uncoalesced": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
-			// Split the trailing free range in two without merging.
+			// Split a free range in two without merging.
 			for i := range tl.nnodes {
 				n := tl.n(int32(i))
-				if n.state == stateFree && n.nextPhys == none && n.size > 2 {
+				if n.state == stateFree && n.size > 2 {
 					tl.removeFree(int32(i))
 					half := n.size / 2
 					f := tl.newNode()
 					n = tl.n(int32(i))
-					*tl.n(f) = node{offset: n.offset + half, size: n.size - half, prevPhys: int32(i), nextPhys: none}
+					*tl.n(f) = node{offset: n.offset + half, size: n.size - half, prevPhys: int32(i), nextPhys: n.nextPhys}
+					if n.nextPhys != none {
+						tl.n(n.nextPhys).prevPhys = f
+					}
 					n.size = half
 					n.nextPhys = f
 					tl.insertFree(int32(i))

@@ -145,8 +145,8 @@ func (l *linear) usage() (uint64, int) { return l.used, l.count }
 
 func (l *linear) stats() blockStats {
 	s := blockStats{size: l.size, used: l.used, allocations: l.count, unusedRanges: l.size - l.used}
-	l.walk(func(_, size uint64, free bool, _ Kind) {
-		if free {
+	l.walk(func(r Range) {
+		if r.Free {
 			s.freeRanges++
 		}
 	})
@@ -163,13 +163,13 @@ func (l *linear) stats() blockStats {
 
 // walk reports ranges in address order: entries (freed ones as free ranges)
 // and the gaps between them.
-func (l *linear) walk(f func(offset, size uint64, free bool, kind Kind)) {
+func (l *linear) walk(f func(Range)) {
 	pos := uint64(0)
 	emit := func(e *lentry) {
 		if e.offset > pos {
-			f(pos, e.offset-pos, true, KindAny)
+			f(Range{Offset: pos, Size: e.offset - pos, Free: true})
 		}
-		f(e.offset, e.size, e.free, e.kind)
+		f(Range{Offset: e.offset, Size: e.size, Free: e.free, Kind: e.kind})
 		pos = e.end()
 	}
 	if l.wrapped() {
@@ -190,6 +190,6 @@ func (l *linear) walk(f func(offset, size uint64, free bool, kind Kind)) {
 		}
 	}
 	if pos < l.size {
-		f(pos, l.size-pos, true, KindAny)
+		f(Range{Offset: pos, Size: l.size - pos, Free: true})
 	}
 }

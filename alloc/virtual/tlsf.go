@@ -35,9 +35,10 @@ const (
 )
 
 type node struct {
-	offset, size       uint64
-	prevPhys, nextPhys int32 // address-order neighbours
-	prevFree, nextFree int32 // size-class list (free), or slot list (unused)
+	offset, size       uint64 // size is the span: an allocation's size plus pad
+	prevPhys, nextPhys int32  // address-order neighbours
+	prevFree, nextFree int32  // size-class list (free), or slot list (unused)
+	pad                uint32 // an allocation's trailing alignment padding
 	gen                uint16
 	state              nodeState
 	kind               Kind
@@ -49,7 +50,7 @@ type tlsf struct {
 	size        uint64
 	granularity uint64 // bufferImageGranularity; 1 when no kind conflicts matter
 
-	chunks   [][]node // nodes, in chunks that never move: growth copies no node
+	chunks   []*[chunkSize]node // nodes, in chunks that never move: growth copies no node
 	nnodes   int32
 	unused   int32 // head of the unused-slot stack, linked by nextFree
 	flBitmap uint64
@@ -117,14 +118,14 @@ func (t *tlsf) newNode() int32 {
 		return i
 	}
 	if int(t.nnodes)>>chunkBits == len(t.chunks) {
-		t.chunks = append(t.chunks, make([]node, chunkSize))
+		t.chunks = append(t.chunks, new([chunkSize]node))
 	}
 	t.nnodes++
 	return t.nnodes - 1
 }
 
 // n is node i.
-func (t *tlsf) n(i int32) *node { return &t.chunks[i>>chunkBits][i&(chunkSize-1)] }
+func (t *tlsf) n(i int32) *node { return &t.chunks[uint32(i)>>chunkBits][uint32(i)&(chunkSize-1)] }
 
 func (t *tlsf) releaseNode(i int32) {
 	n := t.n(i)
@@ -151,11 +152,16 @@ func (t *tlsf) insertFree(i int32) {
 }
 
 func (t *tlsf) removeFree(i int32) {
+	fl, sl := mapping(t.n(i).size)
+	t.unlink(i, fl, sl)
+}
+
+// unlink takes free node i out of class (fl, sl).
+func (t *tlsf) unlink(i int32, fl, sl int) {
 	n := t.n(i)
 	if n.prevFree != none {
 		t.n(n.prevFree).nextFree = n.nextFree
 	} else {
-		fl, sl := mapping(n.size)
 		c := fl*slCount + sl
 		t.heads[c] = n.nextFree
 		if n.nextFree == none {
@@ -171,36 +177,34 @@ func (t *tlsf) removeFree(i int32) {
 	t.freeCount--
 }
 
-// fit places an allocation in free node i: the offset, or false.
+// resized refiles free node i, whose size was old, if its class changed.
+// Most splits and merges keep the class: then no list is touched.
+func (t *tlsf) resized(i int32, old uint64) {
+	ofl, osl := mapping(old)
+	fl, sl := mapping(t.n(i).size)
+	if ofl != fl || osl != sl {
+		t.unlink(i, ofl, osl)
+		t.insertFree(i)
+	}
+}
+
+// fit places an allocation at the end of free node i: the offset, or false.
+// Taking the end leaves the front of the range free in the same node,
+// usually in the same size class, so no list has to change.
 //
 // With a granularity, the ranges sharing the first and the last page of the
 // placement are checked for a conflicting kind. Ranges of KindAny (and free
 // ones) between do not separate conflicting neighbours, so the check walks
 // past them, at most maxProbes ranges each way; past that it assumes a
-// conflict, which costs at most a page of padding.
+// conflict, which costs at most a page.
 func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
 	n := t.n(i)
-	off := alignUp(n.offset, align)
-	g := t.granularity
-	check := g > 1 && kind != KindAny
-	if check {
-		steps := 0
-		for p := n.prevPhys; p != none; p = t.n(p).prevPhys {
-			prev := t.n(p)
-			if !samePage(prev.end()-1, off, g) {
-				break
-			}
-			if conflicts(prev.kind, kind) || steps == maxProbes {
-				off = alignUp(off, g)
-				break
-			}
-			steps++
-		}
-	}
-	end := off + size
-	if end < off || end > n.end() {
+	if size > n.size {
 		return 0, false
 	}
+	end := n.end()
+	g := t.granularity
+	check := g > 1 && kind != KindAny
 	if check {
 		steps := 0
 		for q := n.nextPhys; q != none; q = t.n(q).nextPhys {
@@ -209,6 +213,27 @@ func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
 				break
 			}
 			if conflicts(kind, next.kind) || steps == maxProbes {
+				end = end / g * g
+				break
+			}
+			steps++
+		}
+	}
+	if end < n.offset+size {
+		return 0, false
+	}
+	off := (end - size) &^ (align - 1)
+	if off < n.offset {
+		return 0, false
+	}
+	if check {
+		steps := 0
+		for p := n.prevPhys; p != none; p = t.n(p).prevPhys {
+			prev := t.n(p)
+			if !samePage(prev.end()-1, off, g) {
+				break
+			}
+			if conflicts(prev.kind, kind) || steps == maxProbes {
 				return 0, false
 			}
 			steps++
@@ -221,7 +246,7 @@ func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
 func (t *tlsf) worstCase(size, align uint64, kind Kind) uint64 {
 	pad := align - 1
 	if t.granularity > 1 && kind != KindAny {
-		pad = max(align, t.granularity) - 1 + t.granularity - 1
+		pad += 2 * (t.granularity - 1)
 	}
 	if size+pad < size {
 		return ^uint64(0)
@@ -268,69 +293,104 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, o
 	return none, 0, false
 }
 
-// take turns free node i into an allocation at off, filing what is left on
-// either side as free ranges.
+// take turns [off, end of free node i) into an allocation of size bytes;
+// what lies between off+size and the end is its padding. The front of the
+// range, if any, stays free in node i.
 func (t *tlsf) take(i int32, off, size uint64, kind Kind) int32 {
-	t.removeFree(i)
-	if off > t.n(i).offset {
-		f := t.newNode()
-		n := t.n(i)
-		*t.n(f) = node{offset: n.offset, size: off - n.offset, prevPhys: n.prevPhys, nextPhys: i, gen: t.n(f).gen}
-		if n.prevPhys != none {
-			t.n(n.prevPhys).nextPhys = f
-		}
-		n.prevPhys = f
-		n.size -= off - n.offset
-		n.offset = off
-		t.insertFree(f)
-	}
-	if n := t.n(i); n.size > size {
-		b := t.newNode()
-		*t.n(b) = node{offset: off + size, size: n.size - size, prevPhys: i, nextPhys: n.nextPhys, gen: t.n(b).gen}
-		if n.nextPhys != none {
-			t.n(n.nextPhys).prevPhys = b
-		}
-		n.nextPhys = b
-		n.size = size
-		t.insertFree(b)
-	}
 	n := t.n(i)
-	n.state = stateUsed
-	n.kind = kind
+	span := n.end() - off
+	if span-size > 1<<32-1 { // too much to carry as padding: file it as free
+		t.split(i, off+size)
+		span = size
+	}
+	u := i
+	if off == n.offset {
+		t.removeFree(i)
+	} else {
+		u = t.newNode()
+		n = t.n(i) // (chunks never move; this is for clarity)
+		un := t.n(u)
+		*un = node{offset: off, size: span, prevPhys: i, nextPhys: n.nextPhys, gen: un.gen}
+		if n.nextPhys != none {
+			t.n(n.nextPhys).prevPhys = u
+		}
+		n.nextPhys = u
+		old := n.size
+		n.size = off - n.offset
+		t.resized(i, old)
+	}
+	un := t.n(u)
+	un.state = stateUsed
+	un.kind = kind
+	un.pad = uint32(span - size)
 	t.used += size
 	t.count++
-	return i
+	return u
 }
 
-// free returns allocation i and coalesces it with free neighbours.
+// split cuts free node i at, filing [at, end) as a new free node.
+func (t *tlsf) split(i int32, at uint64) {
+	n := t.n(i)
+	f := t.newNode()
+	fn := t.n(f)
+	*fn = node{offset: at, size: n.end() - at, prevPhys: i, nextPhys: n.nextPhys, gen: fn.gen}
+	if n.nextPhys != none {
+		t.n(n.nextPhys).prevPhys = f
+	}
+	n.nextPhys = f
+	old := n.size
+	n.size = at - n.offset
+	t.resized(i, old)
+	t.insertFree(f)
+}
+
+// free returns allocation i, merging it into free neighbours. A merge keeps
+// the neighbour's node, whose class usually does not change.
 func (t *tlsf) free(i int32) {
 	n := t.n(i)
-	t.used -= n.size
+	t.used -= n.size - uint64(n.pad)
 	t.count--
 	n.kind = KindAny
-	n.gen++ // the handle that named this allocation is now stale
-	if p := n.prevPhys; p != none && t.n(p).state == stateFree {
-		t.removeFree(p)
-		prev := *t.n(p)
-		n.offset = prev.offset
-		n.size += prev.size
-		n.prevPhys = prev.prevPhys
-		if prev.prevPhys != none {
-			t.n(prev.prevPhys).nextPhys = i
+	n.pad = 0
+	p, q := n.prevPhys, n.nextPhys
+	prevFree := p != none && t.n(p).state == stateFree
+	nextFree := q != none && t.n(q).state == stateFree
+	switch {
+	case prevFree:
+		prev := t.n(p)
+		old := prev.size
+		prev.size += n.size
+		prev.nextPhys = q
+		if q != none {
+			t.n(q).prevPhys = p
 		}
-		t.releaseNode(p)
-	}
-	if q := n.nextPhys; q != none && t.n(q).state == stateFree {
-		t.removeFree(q)
-		next := *t.n(q)
-		n.size += next.size
-		n.nextPhys = next.nextPhys
-		if next.nextPhys != none {
-			t.n(next.nextPhys).prevPhys = i
+		t.releaseNode(i)
+		if nextFree {
+			next := t.n(q)
+			t.removeFree(q)
+			prev.size += next.size
+			prev.nextPhys = next.nextPhys
+			if next.nextPhys != none {
+				t.n(next.nextPhys).prevPhys = p
+			}
+			t.releaseNode(q)
 		}
-		t.releaseNode(q)
+		t.resized(p, old)
+	case nextFree:
+		next := t.n(q)
+		old := next.size
+		next.offset = n.offset
+		next.size += n.size
+		next.prevPhys = p
+		if p != none {
+			t.n(p).nextPhys = q
+		}
+		t.releaseNode(i)
+		t.resized(q, old)
+	default:
+		n.gen++ // the handle that named this allocation is now stale
+		t.insertFree(i)
 	}
-	t.insertFree(i)
 }
 
 // lookup checks a handle's node index and generation.
@@ -356,8 +416,9 @@ func (t *tlsf) largestFree() uint64 {
 	return largest
 }
 
-// walk calls f for every range in address order, free or not.
-func (t *tlsf) walk(f func(offset, size uint64, free bool, kind Kind)) {
+// walk calls f for every range in address order, free or not. An
+// allocation's padding is reported as a free range after it.
+func (t *tlsf) walk(f func(Range)) {
 	// The first range is the one with no physical predecessor; find it from
 	// any node by walking back (at most once per call).
 	i := int32(0)
@@ -369,7 +430,12 @@ func (t *tlsf) walk(f func(offset, size uint64, free bool, kind Kind)) {
 	}
 	for ; i != none; i = t.n(i).nextPhys {
 		n := t.n(i)
-		f(n.offset, n.size, n.state == stateFree, n.kind)
+		if n.state == stateUsed && n.pad > 0 {
+			f(Range{Offset: n.offset, Size: n.size - uint64(n.pad), Kind: n.kind})
+			f(Range{Offset: n.end() - uint64(n.pad), Size: uint64(n.pad), Free: true, Padding: true})
+			continue
+		}
+		f(Range{Offset: n.offset, Size: n.size, Free: n.state == stateFree, Kind: n.kind})
 	}
 }
 
