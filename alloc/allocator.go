@@ -48,8 +48,10 @@ type EmptyBlockPolicy uint8
 
 // Empty block policies.
 const (
-	// KeepWhileUnderBudget keeps empty blocks for reuse while the heap's
-	// usage is within its budget (the default).
+	// KeepWhileUnderBudget keeps an empty block for reuse while the heap's
+	// usage is within its budget and the memory type's other blocks hold
+	// less than a block's worth of free space (the default): no
+	// vkAllocateMemory/vkFreeMemory churn at a boundary, no hoarding.
 	KeepWhileUnderBudget EmptyBlockPolicy = iota
 	// FreeEmptyBlocks frees a block as soon as it is empty.
 	FreeEmptyBlocks

@@ -261,7 +261,7 @@ func (l *blockList) free(al Allocation) error {
 	delete(b.names, al.sub.Offset)
 	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.Size))
 	var release *block
-	if b.vb.IsEmpty() && len(l.blocks) > l.minBlocks && l.releaseEmpty() {
+	if b.vb.IsEmpty() && len(l.blocks) > l.minBlocks && l.releaseEmpty(b) {
 		release = l.remove(b)
 	}
 	l.mu.Unlock()
@@ -271,15 +271,24 @@ func (l *blockList) free(al Allocation) error {
 	return nil
 }
 
-// releaseEmpty applies the empty-block policy.
-func (l *blockList) releaseEmpty() bool {
+// releaseEmpty applies the empty-block policy to empty block b; l.mu is held.
+func (l *blockList) releaseEmpty(b *block) bool {
 	switch l.owner.opts.EmptyBlocks {
 	case FreeEmptyBlocks:
 		return true
 	case KeepEmptyBlocks:
 		return false
 	}
-	return !l.owner.underBudget(l.heap)
+	// Keep the block for the next allocations unless the other blocks
+	// already hold a block's worth of free space (then it is hoarding) or
+	// the heap is over budget.
+	var free uint64
+	for _, o := range l.blocks {
+		if o != b {
+			free += o.size - o.vb.Used()
+		}
+	}
+	return free >= b.size || !l.owner.underBudget(l.heap)
 }
 
 // remove takes b out of the list; l.mu is held.

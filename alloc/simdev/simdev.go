@@ -27,6 +27,10 @@ type Options struct {
 	// BudgetFraction is the part of each heap reported as the budget when
 	// Budget is set; 0 means 0.9.
 	BudgetFraction float64
+	// Unchecked skips the per-bind overlap and granularity scan and the
+	// record of destroyed handles, so that the fake driver costs little in
+	// benchmarks of the allocator. The other checks stay.
+	Unchecked bool
 }
 
 // Range is one FlushMemory or InvalidateMemory call, as the caller passed it
@@ -52,10 +56,11 @@ type MemoryInfo struct {
 // no GPU state: memory is bookkeeping plus a Go slice made when the memory is
 // first mapped. Every call is safe for concurrent use.
 type Device struct {
-	mu       sync.Mutex
-	phys     *vk.PhysicalDevice
-	budget   bool
-	fraction float64
+	mu        sync.Mutex
+	phys      *vk.PhysicalDevice
+	budget    bool
+	fraction  float64
+	unchecked bool
 
 	next     uint64 // last handle given out; handles are unique across kinds
 	memories map[vk.DeviceMemory]*memory
@@ -174,6 +179,7 @@ func newDevice(tmpl *vk.PhysicalDevice, opts Options) *Device {
 	return &Device{
 		phys:      p,
 		budget:    opts.Budget,
+		unchecked: opts.Unchecked,
 		fraction:  opts.BudgetFraction,
 		next:      0x1000,
 		memories:  map[vk.DeviceMemory]*memory{},
