@@ -4,6 +4,7 @@
 //
 //	vkassets info [--json]   the chosen device, its memory heaps and types, limits, budgets
 //	vkassets smoke           create a buffer and an image, copy, submit, wait, destroy
+//	vkassets bench alloc     the allocator traces, against arsenal when bench/peer is at hand
 //
 // VKASSETS_DEVICE picks a device by index or name; VKASSETS_VALIDATION=1
 // turns the Khronos validation layer on.
@@ -27,6 +28,10 @@ const usage = `usage: vkassets <command> [flags]
 commands:
   info     describe the Vulkan device vkassets chooses (--json for JSON)
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
+  bench alloc [--json] [--ops N] [--seed S] [--peer DIR]
+           replay the allocator traces (random, adversarial, gpumix) on vkassets,
+           and on arsenal (VMA's TLSF in Go) in the same process when DIR
+           (default bench/peer) holds the peer module
 
 environment:
   VKASSETS_DEVICE=<index|name>   choose a device
@@ -58,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		err = runSmoke(stdout, logger, false)
+	case "bench":
+		return runBench(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

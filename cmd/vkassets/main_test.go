@@ -68,3 +68,22 @@ func TestBytesIEC(t *testing.T) {
 	require.Equal(t, "2.0 GiB", bytesIEC(2<<30))
 	require.Equal(t, "1.5 KiB", bytesIEC(1536))
 }
+
+func TestBenchAllocJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "alloc", "--json", "--ops", "20000", "--peer", ""}, &out, &errOut), errOut.String())
+	var res struct {
+		Results []map[string]any `json:"results"`
+		Peer    string           `json:"peer"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	require.Len(t, res.Results, 3)
+	for _, r := range res.Results {
+		for _, k := range []string{"trace", "impl", "ns_per_op", "p999_ns", "allocs_per_op", "failed", "utilization"} {
+			require.Contains(t, r, k)
+		}
+		require.Equal(t, "vkassets", r["impl"])
+		require.Greater(t, r["ns_per_op"].(float64), 0.0)
+	}
+	require.Equal(t, 2, run([]string{"bench", "nonsense"}, &out, &errOut))
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vkassets/vkassets/alloc/trace"
+)
+
+// benchResults is what `vkassets bench alloc --json` prints.
+type benchResults struct {
+	Results []trace.Result `json:"results"`
+	// Peer says where the arsenal figures came from, or why there are none.
+	Peer string `json:"peer"`
+}
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, `print {"results":[...]}`)
+	ops := fs.Int("ops", 0, "operations per trace (0: each trace's default)")
+	seed := fs.Uint64("seed", 1, "trace seed")
+	peerDir := fs.String("peer", "bench/peer", "the peer benchmark module (arsenal); empty to skip it")
+	what := "alloc"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		what, args = args[0], args[1:]
+	}
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	if what != "alloc" {
+		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc)\n", what)
+		return 2
+	}
+	res, err := benchAlloc(stderr, *ops, *seed, *peerDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "vkassets bench alloc: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+		return 0
+	}
+	printBench(stdout, res)
+	return 0
+}
+
+// benchAlloc replays the allocator traces. With the peer module at hand
+// (a checkout of the repository and a Go toolchain), it runs there, so that
+// vkassets and arsenal are measured in one process; otherwise vkassets runs
+// alone, here.
+func benchAlloc(progress io.Writer, ops int, seed uint64, peerDir string) (benchResults, error) {
+	if peerDir != "" {
+		if _, err := os.Stat(filepath.Join(peerDir, "go.mod")); err == nil {
+			fmt.Fprintf(progress, "running the traces on vkassets and arsenal in %s ...\n", peerDir)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "go", "run", ".", "--json", fmt.Sprintf("--ops=%d", ops), fmt.Sprintf("--seed=%d", seed))
+			cmd.Dir = peerDir
+			cmd.Stderr = progress
+			out, err := cmd.Output()
+			if err != nil {
+				return benchResults{}, fmt.Errorf("peer benchmark in %s: %w", peerDir, err)
+			}
+			var res benchResults
+			if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+				return benchResults{}, fmt.Errorf("peer benchmark output: %w", err)
+			}
+			res.Peer = "arsenal memutils v1.1.3, same process (" + peerDir + ")"
+			return res, nil
+		}
+	}
+	res := benchResults{Peer: "none: the peer module " + peerDir + " was not found (run from the repository root)"}
+	for _, s := range trace.Specs {
+		n := ops
+		if n == 0 {
+			n = s.DefaultOps
+		}
+		fmt.Fprintf(progress, "%s: %d operations ...\n", s.Name, n)
+		res.Results = append(res.Results, trace.Run(s.Name, "vkassets", s.Generate(seed, n), trace.VKAssets(s.BlockSize)))
+	}
+	if len(res.Results) == 0 {
+		return res, errors.New("no traces")
+	}
+	return res, nil
+}
+
+func printBench(w io.Writer, res benchResults) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "trace\timpl\tops\tns/op\tp99.9 ns\tallocs/op\tfailed\tutilization\t")
+	for _, r := range res.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.4f\t%d\t%.3f\t\n", r.Trace, r.Impl, r.Ops, r.NsPerOp, r.P999Ns, r.AllocsPerOp, r.Failed, r.Utilization)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "peer: %s\n", res.Peer)
+}
