@@ -152,6 +152,9 @@ func (r *Replayer) ReplayTimed(impl Impl) []int64 {
 		r.lat = make([]int64, len(r.ops))
 	}
 	lat := r.lat[:len(r.ops)]
+	// Touch every page of the latency table first: a page fault on first
+	// write would otherwise land in every 512th latency.
+	clear(lat)
 	handles, sizes := r.handles, r.sizes
 	base := time.Now()
 	prev := time.Since(base)

@@ -158,6 +158,21 @@ type Allocation struct {
 // IsZero reports whether a is the zero Allocation.
 func (a Allocation) IsZero() bool { return a.handle == 0 }
 
+// Handle is the allocation's handle alone, for callers that keep offsets
+// and sizes in tables of their own; FreeHandle takes it back.
+func (a Allocation) Handle() uint64 { return a.handle }
+
+// FreeHandle frees the allocation a Handle names. Like Free, a stale handle
+// or another block's is an error that changes nothing.
+func (b *Block) FreeHandle(h uint64) error {
+	ref, err := b.ref(h, nil)
+	if err != nil {
+		return err
+	}
+	b.release(ref)
+	return nil
+}
+
 // New creates a block.
 func New(opts Options) (*Block, error) {
 	if opts.Size == 0 {
@@ -219,26 +234,32 @@ func (b *Block) Allocate(size, align uint64, kind Kind) (Allocation, error) {
 // Free returns an allocation. A double free, a stale handle or another
 // block's allocation is an error and changes nothing.
 func (b *Block) Free(a Allocation) error {
-	ref, err := b.ref(a)
+	ref, err := b.ref(a.handle, &a)
 	if err != nil {
 		return err
 	}
+	b.release(ref)
+	return nil
+}
+
+func (b *Block) release(ref uint64) {
 	if b.tlsf != nil {
 		b.tlsf.free(int32(uint32(ref)))
 	} else {
 		b.meta.free(ref)
 	}
-	return nil
 }
 
-func (b *Block) ref(a Allocation) (uint64, error) {
-	if a.handle == 0 {
+// ref checks handle h (and, when a is not nil, that a's offset and size
+// are the allocation's) and returns the metadata's reference.
+func (b *Block) ref(h uint64, a *Allocation) (uint64, error) {
+	if h == 0 {
 		return 0, fmt.Errorf("%w: zero Allocation", ErrInvalidFree)
 	}
-	if id := uint16(a.handle >> 48); id != b.id {
+	if id := uint16(h >> 48); id != b.id {
 		return 0, fmt.Errorf("%w: block %d, not %d", ErrForeignFree, id, b.id)
 	}
-	ref := a.handle & (1<<48 - 1)
+	ref := h & (1<<48 - 1)
 	var off, size uint64
 	var ok bool
 	if b.tlsf != nil {
@@ -246,7 +267,10 @@ func (b *Block) ref(a Allocation) (uint64, error) {
 	} else {
 		off, size, ok = b.meta.check(ref)
 	}
-	if !ok || off != a.Offset || size != a.Size {
+	if !ok {
+		return 0, fmt.Errorf("%w: handle %#x", ErrInvalidFree, h)
+	}
+	if a != nil && (off != a.Offset || size != a.Size) {
 		return 0, fmt.Errorf("%w: offset %d, size %d", ErrInvalidFree, a.Offset, a.Size)
 	}
 	return ref, nil

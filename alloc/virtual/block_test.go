@@ -444,3 +444,24 @@ func TestVirtualBlockZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per alloc/free pair", allocs)
 	}
 }
+
+func TestFreeHandle(t *testing.T) {
+	b, _ := New(Options{Size: 4096})
+	a, err := b.Allocate(100, 16, KindAny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := New(Options{Size: 4096})
+	if err := other.FreeHandle(a.Handle()); !errors.Is(err, ErrForeignFree) {
+		t.Fatalf("foreign handle: %v", err)
+	}
+	if err := b.FreeHandle(a.Handle()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FreeHandle(a.Handle()); !errors.Is(err, ErrInvalidFree) {
+		t.Fatalf("stale handle: %v", err)
+	}
+	if err := b.FreeHandle(0); !errors.Is(err, ErrInvalidFree) {
+		t.Fatalf("zero handle: %v", err)
+	}
+}
