@@ -122,3 +122,35 @@ func BenchmarkGPUMix(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAllocateFree is the allocator without the driver: one Allocate
+// and one Free of random sizes per op, about 1,000 live, on the simulated
+// 1080 Ti (no device call happens once the blocks exist).
+func BenchmarkAllocateFree(b *testing.B) {
+	d, _ := simdev.LoadWith("1080 Ti", simdev.Options{Unchecked: true})
+	a, _ := alloc.New(alloc.Options{Device: d})
+	r := rand.New(rand.NewPCG(1, 1))
+	req := func() vk.MemoryRequirements {
+		return vk.MemoryRequirements{Size: uint64(256 + r.IntN(1<<18)), Alignment: 256, TypeBits: 1<<7 | 1<<8}
+	}
+	live := make([]alloc.Allocation, 0, 1024)
+	for range 1000 {
+		al, err := a.Allocate(req(), alloc.AllocationOptions{Kind: alloc.KindLinear})
+		if err != nil {
+			b.Fatal(err)
+		}
+		live = append(live, al)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		k := r.IntN(len(live))
+		if err := a.Free(live[k]); err != nil {
+			b.Fatal(err)
+		}
+		al, err := a.Allocate(req(), alloc.AllocationOptions{Kind: alloc.KindLinear})
+		if err != nil {
+			b.Fatal(err)
+		}
+		live[k] = al
+	}
+}
