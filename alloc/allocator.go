@@ -152,6 +152,21 @@ type Allocator struct {
 
 	poolsMu sync.Mutex // guards pools
 	pools   []*Pool
+
+	// typeCache remembers memoryTypes' answers: requests repeat a few
+	// (type bits, flags) combinations, and ranking every type costs more
+	// than the rest of an allocation's bookkeeping.
+	typeCache [64]atomic.Pointer[typeCacheEntry]
+}
+
+type typeCacheKey struct {
+	typeBits                   uint32
+	required, preferred, avoid vk.MemoryPropertyFlags
+}
+
+type typeCacheEntry struct {
+	key  typeCacheKey
+	list typeList
 }
 
 type heapState struct {
@@ -251,10 +266,22 @@ type typeList struct {
 	n   int
 }
 
-// memoryTypes ranks the allowed types for a request (without allocating:
-// it is on every allocation's path).
+// memoryTypes ranks the allowed types for a request. It is on every
+// allocation's path: answers are cached, and a miss allocates one entry.
 func (a *Allocator) memoryTypes(typeBits uint32, o AllocationOptions) typeList {
 	required, preferred, avoid := flagsFor(o)
+	key := typeCacheKey{typeBits, required, preferred, avoid}
+	slot := &a.typeCache[(typeBits*31+uint32(required)*7+uint32(preferred)*3+uint32(avoid))%uint32(len(a.typeCache))]
+	if e := slot.Load(); e != nil && e.key == key {
+		return e.list
+	}
+	tl := a.rankTypes(key)
+	slot.Store(&typeCacheEntry{key: key, list: tl})
+	return tl
+}
+
+func (a *Allocator) rankTypes(k typeCacheKey) typeList {
+	typeBits, required, preferred, avoid := k.typeBits, k.required, k.preferred, k.avoid
 	var tl typeList
 	var cost [32]int
 	for i := range a.phys.Memory.Types {
