@@ -4,7 +4,9 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all deps run test bench lint examples
+FUZZTIME ?= 30s
+
+.PHONY: all deps run test bench fuzz lint
 
 all: test
 
@@ -22,8 +24,15 @@ test: deps
 	$(GO) vet ./...
 	VKASSETS_VALIDATION=1 xvfb-run -a $(GO) test -race -count=1 ./...
 
+# Go benchmarks of every package, then the allocator traces against the
+# peer (arsenal) in one process.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./...
+	$(GO) run ./cmd/vkassets bench alloc
+
+# Each fuzz target for FUZZTIME (default 30s).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzVirtualBlock$$' -fuzztime $(FUZZTIME) ./alloc/virtual
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
