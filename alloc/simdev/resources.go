@@ -1,6 +1,7 @@
 package simdev
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -319,6 +320,6 @@ func (d *Device) resourcesLocked() []*resource {
 	for _, r := range d.images {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *resource) int { return cmpHandle(a.handle, b.handle) })
+	slices.SortFunc(out, func(a, b *resource) int { return cmp.Compare(a.handle, b.handle) })
 	return out
 }

@@ -1,6 +1,7 @@
 package simdev
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -563,7 +564,7 @@ func (d *Device) Memories() []MemoryInfo {
 	for _, mem := range d.memories {
 		out = append(out, mem.info())
 	}
-	slices.SortFunc(out, func(a, b MemoryInfo) int { return cmpHandle(uint64(a.Memory), uint64(b.Memory)) })
+	slices.SortFunc(out, func(a, b MemoryInfo) int { return cmp.Compare(uint64(a.Memory), uint64(b.Memory)) })
 	return out
 }
 
@@ -572,16 +573,6 @@ func (mem *memory) info() MemoryInfo {
 		Memory: mem.handle, Size: mem.size, TypeIndex: mem.typeIndex, Heap: mem.heap,
 		DedicatedBuffer: mem.dedBuffer, DedicatedImage: mem.dedImage, Mapped: mem.mapped, Bound: len(mem.bound),
 	}
-}
-
-func cmpHandle(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Flushes lists the FlushMemory calls, in order.
@@ -642,6 +633,6 @@ func (d *Device) memoriesLocked() []*memory {
 	for _, m := range d.memories {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b *memory) int { return cmpHandle(uint64(a.handle), uint64(b.handle)) })
+	slices.SortFunc(out, func(a, b *memory) int { return cmp.Compare(uint64(a.handle), uint64(b.handle)) })
 	return out
 }

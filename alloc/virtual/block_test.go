@@ -1,6 +1,7 @@
 package virtual
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -41,7 +42,7 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 	for _, a := range m.live {
 		live = append(live, a)
 	}
-	slices.SortFunc(live, func(x, y Allocation) int { return cmpU64(x.Offset, y.Offset) })
+	slices.SortFunc(live, func(x, y Allocation) int { return cmp.Compare(x.Offset, y.Offset) })
 	for i, a := range live {
 		if a.Offset+a.Size > b.Size() || a.Offset+a.Size < a.Offset {
 			return fmt.Errorf("allocation [%d,+%d) outside the block of %d", a.Offset, a.Size, b.Size())
@@ -107,16 +108,6 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 		return fmt.Errorf("allocations: stats %d, model %d", s.Allocations, len(m.live))
 	}
 	return nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // exercise runs ops random operations on a block, checking after each when
