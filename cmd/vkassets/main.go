@@ -32,6 +32,9 @@ commands:
            replay the allocator traces (random, adversarial, gpumix) on vkassets,
            and on arsenal (VMA's TLSF in Go) in the same process when DIR
            (default bench/peer) holds the peer module
+  bench retire [--json]
+           framesync: Poll with 1,000,000 pending and none due, and retiring
+           10,000 due buffers, on the chosen device
 
 environment:
   VKASSETS_DEVICE=<index|name>   choose a device

@@ -87,3 +87,15 @@ func TestBenchAllocJSON(t *testing.T) {
 	}
 	require.Equal(t, 2, run([]string{"bench", "nonsense"}, &out, &errOut))
 }
+
+func TestBenchRetireJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "retire", "--json"}, &out, &errOut), errOut.String())
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	for _, k := range []string{"poll_idle_ns", "retire_10k_ms", "pending"} {
+		require.Contains(t, res, k)
+	}
+	require.EqualValues(t, 1_000_000, res["pending"])
+	require.Greater(t, res["retire_10k_ms"].(float64), 0.0)
+}
