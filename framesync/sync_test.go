@@ -424,4 +424,3 @@ func TestFrameLoopAllocatesNothing(t *testing.T) {
 		})
 	}
 }
-
