@@ -1,0 +1,200 @@
+package assets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// Bundle is a file system of assets (an embed.FS, an os.DirFS) under a
+// name. Keys are "name:path" plus a "#kind" suffix for what a file yields:
+// an image file gives "#image" (ImageAsset), "#texture" (Texture2D) and
+// "#sprite" (SpriteFrame, what Load returns); a glTF file gives "#scene".
+type Bundle struct {
+	m    *Manager
+	name string
+	fsys fs.FS
+}
+
+// AddBundle registers a file system under a name.
+func (m *Manager) AddBundle(name string, fsys fs.FS) (*Bundle, error) {
+	if name == "" || strings.ContainsAny(name, ":#") {
+		return nil, fmt.Errorf("assets: bundle name %q: must be non-empty, without ':' or '#'", name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.bundles[name]; ok {
+		return nil, fmt.Errorf("assets: bundle %q already exists", name)
+	}
+	b := &Bundle{m: m, name: name, fsys: fsys}
+	m.bundles[name] = b
+	return b, nil
+}
+
+// Bundle returns a registered bundle.
+func (m *Manager) Bundle(name string) (*Bundle, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.bundles[name]
+	return b, ok
+}
+
+// Load loads "bundle:path" (see Bundle.Load).
+func (m *Manager) Load(ctx context.Context, key string) (Asset, error) {
+	name, p, ok := strings.Cut(key, ":")
+	if !ok {
+		return nil, fmt.Errorf("load %q: %w: a key is bundle:path", key, ErrNotFound)
+	}
+	b, ok := m.Bundle(name)
+	if !ok {
+		return nil, fmt.Errorf("load %q: %w: no bundle %q", key, ErrNotFound, name)
+	}
+	return b.Load(ctx, p)
+}
+
+// Name is the bundle's name.
+func (b *Bundle) Name() string { return b.name }
+
+func (b *Bundle) key(p string) string { return b.name + ":" + p }
+
+// Load returns the asset a file yields, from the cache or loaded once:
+// a SpriteFrame for PNG and JPEG files (with its Texture2D and ImageAsset),
+// a Scene for glTF (.gltf, .glb).
+func (b *Bundle) Load(ctx context.Context, p string) (Asset, error) {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".png", ".jpg", ".jpeg":
+		return b.LoadSpriteFrame(ctx, p)
+	case ".gltf", ".glb":
+		return b.LoadScene(ctx, p)
+	}
+	return nil, fmt.Errorf("load %q: %w", b.key(p), ErrUnknownKind)
+}
+
+func (b *Bundle) read(ctx context.Context, p string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := fs.ReadFile(b.fsys, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, p)
+	}
+	return data, err
+}
+
+// LoadImage loads an image file's decoded pixels.
+func (b *Bundle) LoadImage(ctx context.Context, p string) (*ImageAsset, error) {
+	return b.m.loadImage(ctx, b.key(p), p, func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
+}
+
+// LoadTexture loads an image file as a Texture2D (and its ImageAsset).
+func (b *Bundle) LoadTexture(ctx context.Context, p string) (*Texture2D, error) {
+	return b.m.loadTexture(ctx, b.key(p), p, func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
+}
+
+// LoadSpriteFrame loads an image file as a whole-texture SpriteFrame (and
+// its Texture2D and ImageAsset).
+func (b *Bundle) LoadSpriteFrame(ctx context.Context, p string) (*SpriteFrame, error) {
+	return b.m.loadSprite(ctx, b.key(p), p, func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
+}
+
+// The image chain, shared by bundle files and remote URLs: base is the key
+// without its "#kind".
+
+func (m *Manager) loadImage(ctx context.Context, base, name string, read func(context.Context) ([]byte, error)) (*ImageAsset, error) {
+	a, err := m.load(ctx, base+"#image", func(ctx context.Context) (Asset, error) {
+		data, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return m.decodeImage(data, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.(*ImageAsset), nil
+}
+
+func (m *Manager) loadTexture(ctx context.Context, base, name string, read func(context.Context) ([]byte, error)) (*Texture2D, error) {
+	a, err := m.load(ctx, base+"#texture", func(ctx context.Context) (Asset, error) {
+		im, err := m.loadImage(ctx, base, name, read)
+		if err != nil {
+			return nil, err
+		}
+		pixels := im.Pixels()
+		if pixels == nil { // dropped after an earlier upload: decode again
+			data, err := read(ctx)
+			if err != nil {
+				return nil, err
+			}
+			again, err := m.decodeImage(data, name)
+			if err != nil {
+				return nil, err
+			}
+			pixels = again.pixels
+		}
+		return m.newTexture(im, pixels, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.(*Texture2D), nil
+}
+
+func (m *Manager) loadSprite(ctx context.Context, base, name string, read func(context.Context) ([]byte, error)) (*SpriteFrame, error) {
+	a, err := m.load(ctx, base+"#sprite", func(ctx context.Context) (Asset, error) {
+		t, err := m.loadTexture(ctx, base, name, read)
+		if err != nil {
+			return nil, err
+		}
+		return m.newSpriteFrame(t, image.Rect(0, 0, int(t.Width), int(t.Height)), name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.(*SpriteFrame), nil
+}
+
+// inBundle reports whether an asset's key belongs to the bundle.
+func (b *Bundle) inBundle(a Asset) bool { return strings.HasPrefix(a.base().key, b.name+":") }
+
+// Assets lists the bundle's cached assets.
+func (b *Bundle) Assets() []Asset {
+	var out []Asset
+	for _, a := range b.m.Assets() {
+		if b.inBundle(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Release releases what the file at p yields (its root: the sprite frame of
+// an image, the scene of a glTF) with the simple rule of Manager.Release:
+// only at count 0, dependencies left unreferenced go with it.
+func (b *Bundle) Release(p string) (bool, error) {
+	for _, suffix := range []string{"#sprite", "#scene", "#texture", "#image"} {
+		if a, ok := b.m.Lookup(b.key(p) + suffix); ok {
+			return b.m.Release(a)
+		}
+	}
+	return false, fmt.Errorf("release %q: %w", b.key(p), ErrNotFound)
+}
+
+// ReleaseUnused releases the bundle's assets whose count is 0.
+func (b *Bundle) ReleaseUnused() int { return b.m.releaseUnused(b.inBundle) }
+
+// ReleaseAll unloads every asset of the bundle, whatever its count, and
+// returns how many.
+func (b *Bundle) ReleaseAll() int {
+	n := 0
+	for _, a := range b.Assets() {
+		if b.m.Unload(a) == nil {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,97 @@
+package assets
+
+import (
+	"fmt"
+
+	"github.com/vkassets/vkassets/alloc"
+	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/vk"
+)
+
+// Buffer is a device-local VkBuffer (vertex, index, uniform or storage)
+// with its memory.
+type Buffer struct {
+	Base
+	Buffer vk.Buffer
+	Memory alloc.Allocation
+	Size   uint64
+	Usage  vk.BufferUsage
+}
+
+// GPUObjects is the buffer with its memory.
+func (b *Buffer) GPUObjects() []framesync.Object {
+	return []framesync.Object{framesync.Buffer(b.Buffer, b.Memory).Named(b.name)}
+}
+
+// newBuffer uploads data to a new device-local buffer.
+func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("buffer %q: no data", name)
+	}
+	buf, mem, err := m.alloc.CreateBuffer(uint64(len(data)), usage|vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("buffer %q: %w", name, err)
+	}
+	serial, err := m.upload.buffer(buf, data, name)
+	if err != nil {
+		_ = m.alloc.DestroyBuffer(buf, mem)
+		return nil, fmt.Errorf("buffer %q: %w", name, err)
+	}
+	b := &Buffer{Buffer: buf, Memory: mem, Size: uint64(len(data)), Usage: usage}
+	m.newBase(&b.Base, "buffer", name, b)
+	b.markUse(uint64(serial))
+	return b, nil
+}
+
+// NewBuffer uploads data to a buffer made at run time (an ID, no key, count 0).
+func (m *Manager) NewBuffer(name string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
+	b, err := m.newBuffer(name, usage, data)
+	if err != nil {
+		return nil, err
+	}
+	m.adopt(b)
+	return b, nil
+}
+
+// Material is shading parameters and the textures they use, on which it
+// depends.
+type Material struct {
+	Base
+	BaseColor   [4]float32
+	BaseTexture *Texture2D // nil: untextured
+}
+
+func (m *Manager) newMaterial(name string, color [4]float32, tex *Texture2D) *Material {
+	mat := &Material{BaseColor: color, BaseTexture: tex}
+	if tex != nil {
+		m.newBase(&mat.Base, "material", name, nil, tex)
+	} else {
+		m.newBase(&mat.Base, "material", name, nil)
+	}
+	return mat
+}
+
+// Mesh is indexed geometry: interleaved vertices (position xyz, texture
+// coordinates uv: 5 float32s) and uint32 indices, drawn with a material.
+// It depends on its two buffers and its material.
+type Mesh struct {
+	Base
+	Vertices    *Buffer
+	Indices     *Buffer
+	IndexCount  uint32
+	VertexCount uint32
+	Material    *Material // may be nil
+}
+
+// VertexStride is the size of one vertex of a Mesh in bytes.
+const VertexStride = 5 * 4
+
+func (m *Manager) newMesh(name string, vertices, indices *Buffer, vertexCount, indexCount uint32, mat *Material) *Mesh {
+	mesh := &Mesh{Vertices: vertices, Indices: indices, VertexCount: vertexCount, IndexCount: indexCount, Material: mat}
+	deps := []Asset{vertices, indices}
+	if mat != nil {
+		deps = append(deps, mat)
+	}
+	m.newBase(&mesh.Base, "mesh", name, nil, deps...)
+	return mesh
+}
