@@ -2,10 +2,10 @@ package assets_test
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -518,4 +518,3 @@ func Example() {
 	// released: true texture: retiring
 	// leaks: <nil>
 }
-

@@ -8,7 +8,6 @@ import (
 	_ "image/jpeg" // JPEG decoding
 	_ "image/png"  // PNG decoding
 	"sync"
-
 )
 
 // ImageAsset is decoded pixels in CPU memory (RGBA8). A Texture2D made from
@@ -82,4 +81,3 @@ func (m *Manager) NewImage(name string, width, height uint32, pixels []byte) (*I
 	m.adopt(im)
 	return im, nil
 }
-
