@@ -272,8 +272,8 @@ func (m *Manager) DecRef(a Asset) error {
 			return fmt.Errorf("dec ref of %v: %w", b, ErrRefCount)
 		}
 		if b.refs.CompareAndSwap(n, n-1) {
-			if n == 1 && m.opts.Releaser != nil {
-				m.opts.Releaser.Unreferenced(a)
+			if r := m.releaser(); n == 1 && r != nil {
+				r.Unreferenced(a)
 			}
 			return nil
 		}
@@ -393,4 +393,50 @@ func (m *Manager) Close() error {
 		return fmt.Errorf("assets: close: %w", err)
 	}
 	return m.upload.close()
+}
+
+// SetReleaser sets the release policy's hook (package finalizer calls it,
+// since the policy is made after the manager).
+func (m *Manager) SetReleaser(r Releaser) {
+	m.mu.Lock()
+	m.opts.Releaser = r
+	m.mu.Unlock()
+}
+
+func (m *Manager) releaser() Releaser {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.opts.Releaser
+}
+
+// AddDependency records at run time that a depends on dep (a material given
+// a new texture, a user kind referring to another asset): dep gains one
+// reference, released with a, and a's use marks reach dep's GPU objects.
+// Such edges can make cycles, which the release policy detects.
+func (m *Manager) AddDependency(a, dep Asset) error {
+	b, d := a.base(), dep.base()
+	if b.State() != Ready || d.State() != Ready {
+		return fmt.Errorf("add dependency %v → %v: %w", b, d, ErrReleased)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b.deps = append(slices.Clip(b.deps), dep)
+	d.refs.Add(1)
+	for _, mk := range d.marks {
+		if !slices.Contains(b.marks, mk) {
+			b.marks = append(slices.Clip(b.marks), mk)
+		}
+	}
+	return nil
+}
+
+// Bytes is the device memory an asset's own GPU objects hold.
+func Bytes(a Asset) uint64 {
+	switch t := a.(type) {
+	case *Texture2D:
+		return t.Memory.Size
+	case *Buffer:
+		return t.Memory.Size
+	}
+	return 0
 }
