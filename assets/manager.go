@@ -440,3 +440,23 @@ func Bytes(a Asset) uint64 {
 	}
 	return 0
 }
+
+// Register adds an asset of a user-defined kind, made at run time: a
+// embeds assets.Base (as *Base or Base) and, if it owns Vulkan objects,
+// implements GPUOwner. It gets an ID, its dependencies one reference each,
+// and a count of 0, like a loaded root.
+func (m *Manager) Register(a Asset, kind, name string, deps ...Asset) error {
+	b := a.base()
+	if b.id != 0 {
+		return fmt.Errorf("register %v: already registered", b)
+	}
+	for _, d := range deps {
+		if d.base().State() != Ready {
+			return fmt.Errorf("register %q: dependency %v: %w", name, d.base(), ErrReleased)
+		}
+	}
+	owner, _ := a.(GPUOwner)
+	m.newBase(b, kind, name, owner, deps...)
+	m.adopt(a)
+	return nil
+}

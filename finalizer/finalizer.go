@@ -200,7 +200,9 @@ func (f *Finalizer) unload(a assets.Asset) int {
 // ReleaseUnused releases now every cached asset whose count is 0 and that
 // is neither locked nor ignored, and what they leave unreferenced
 // (Galacean's gc, Cocos's releaseUnusedAssets). It returns how many.
-func (f *Finalizer) ReleaseUnused() int { return f.releaseUnusedIf(func(assets.Asset) bool { return true }) }
+func (f *Finalizer) ReleaseUnused() int {
+	return f.releaseUnusedIf(func(assets.Asset) bool { return true })
+}
 
 // ReleaseUnusedIn is ReleaseUnused for one bundle's assets.
 func (f *Finalizer) ReleaseUnusedIn(b *assets.Bundle) int {
@@ -266,6 +268,10 @@ func onlyCyclic(a assets.Asset) bool {
 	}
 	return internal > 0 && root.RefCount() <= internal
 }
+
+// IsCycleOnly reports whether every remaining reference to a comes from
+// the subgraph reachable from a (the cycle check of a non-forced release).
+func (f *Finalizer) IsCycleOnly(a assets.Asset) bool { return onlyCyclic(a) }
 
 // SetAutoRelease sets a scene's auto-release switch (on by default). With
 // it off — a scene switched to often — leaving the scene drops its

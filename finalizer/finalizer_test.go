@@ -27,7 +27,11 @@ type env struct {
 	fin  *finalizer.Finalizer
 }
 
-func open(t *testing.T, frames int) *env {
+func open(t *testing.T, frames int) *env { return openTB(t, frames) }
+
+func openB(b *testing.B) *env { return openTB(b, 2) }
+
+func openTB(t testing.TB, frames int) *env {
 	t.Helper()
 	d := vktest.Open(t)
 	a, err := alloc.New(alloc.Options{Device: d})

@@ -56,8 +56,25 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			res.Retire10kMs, res.Destroy10kMs, res.QueueRetire10kMs)
 		return 0
 	}
+	if what == "release" {
+		res, err := benchRelease(stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "vkassets bench release: %v\n", err)
+			return 1
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(res)
+			return 0
+		}
+		fmt.Fprintf(stdout, "ReleaseUnused, 1,000,000 cached assets  %10.1f ms\n", res.ReleaseUnused1MMs)
+		fmt.Fprintf(stdout, "cycle check, 100,000-asset cycle        %10.2f ms\n", res.CycleCheck100kMs)
+		fmt.Fprintf(stdout, "non-forced release of a leaf            %10.0f ns\n", res.ReleaseLeafNs)
+		return 0
+	}
 	if what != "alloc" {
-		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire)\n", what)
+		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release)\n", what)
 		return 2
 	}
 	res, err := benchAlloc(stderr, *ops, *seed, *peerDir)

@@ -35,6 +35,9 @@ commands:
   bench retire [--json]
            framesync: Poll with 1,000,000 pending and none due, and retiring
            10,000 due buffers, on the chosen device
+  bench release [--json]
+           finalizer: ReleaseUnused over 1,000,000 assets, the cycle check on
+           100,000, a non-forced release of a leaf
 
 environment:
   VKASSETS_DEVICE=<index|name>   choose a device

@@ -99,3 +99,13 @@ func TestBenchRetireJSON(t *testing.T) {
 	require.EqualValues(t, 1_000_000, res["pending"])
 	require.Greater(t, res["retire_10k_ms"].(float64), 0.0)
 }
+
+func TestBenchReleaseJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "release", "--json"}, &out, &errOut), errOut.String())
+	var res map[string]float64
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	for _, k := range []string{"release_unused_1m_ms", "cycle_check_100k_ms", "release_leaf_ns"} {
+		require.Greater(t, res[k], 0.0, k)
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/vkassets/vkassets/alloc"
+	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/finalizer"
+	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/vk"
+)
+
+// releaseResults is what `vkassets bench release --json` prints.
+type releaseResults struct {
+	ReleaseUnused1MMs float64 `json:"release_unused_1m_ms"`
+	CycleCheck100kMs  float64 `json:"cycle_check_100k_ms"`
+	ReleaseLeafNs     float64 `json:"release_leaf_ns"`
+}
+
+// graphNode is an asset kind with no GPU object, for graph benchmarks.
+type graphNode struct{ assets.Base }
+
+func benchRelease(progress io.Writer) (releaseResults, error) {
+	var res releaseResults
+	d, err := vk.Open(vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets bench release"}})
+	if err != nil {
+		return res, err
+	}
+	defer d.Close()
+	a, err := alloc.New(alloc.Options{Device: d})
+	if err != nil {
+		return res, err
+	}
+	defer a.Close()
+	s, err := framesync.New(framesync.Options{Device: d, Allocator: a})
+	if err != nil {
+		return res, err
+	}
+	defer s.Close()
+	m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s})
+	if err != nil {
+		return res, err
+	}
+	defer m.Close()
+	fin := finalizer.New(m)
+
+	fmt.Fprintln(progress, "ReleaseUnused over 1,000,000 cached assets ...")
+	for range 1_000_000 {
+		if err := m.Register(&graphNode{}, "node", "n"); err != nil {
+			return res, err
+		}
+	}
+	t0 := time.Now()
+	if n := fin.ReleaseUnused(); n != 1_000_000 {
+		return res, fmt.Errorf("released %d of 1,000,000", n)
+	}
+	res.ReleaseUnused1MMs = time.Since(t0).Seconds() * 1000
+
+	fmt.Fprintln(progress, "cycle check of a 100,000-asset cycle ...")
+	head := &graphNode{}
+	_ = m.Register(head, "node", "head")
+	prev := assets.Asset(head)
+	for range 99_999 {
+		n := &graphNode{}
+		_ = m.Register(n, "node", "n", prev)
+		prev = n
+	}
+	_ = m.AddDependency(head, prev)
+	t0 = time.Now()
+	if !fin.IsCycleOnly(prev) {
+		return res, fmt.Errorf("the cycle was not found")
+	}
+	res.CycleCheck100kMs = time.Since(t0).Seconds() * 1000
+	fin.ReleaseAll()
+
+	fmt.Fprintln(progress, "non-forced release of a leaf ...")
+	const leaves = 100_000
+	nodes := make([]*graphNode, leaves)
+	for i := range nodes {
+		nodes[i] = &graphNode{}
+		_ = m.Register(nodes[i], "node", "leaf")
+	}
+	t0 = time.Now()
+	for _, n := range nodes {
+		_ = fin.Release(n)
+		fin.Collect()
+	}
+	res.ReleaseLeafNs = float64(time.Since(t0).Nanoseconds()) / leaves
+	return res, nil
+}
