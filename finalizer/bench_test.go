@@ -69,4 +69,3 @@ func BenchmarkReleaseLeaf(b *testing.B) {
 		}
 	}
 }
-
