@@ -75,11 +75,14 @@ func (m *Manager) NewTexture(im *ImageAsset) (*Texture2D, error) {
 	return t, nil
 }
 
-// SpriteFrame is a rectangle of a Texture2D, on which it depends.
+// SpriteFrame is a rectangle of a Texture2D, on which it depends. Once
+// packed into a dynamic atlas, Texture and Rect name the atlas page and the
+// frame's cell in it, and Source remains the texture it came from.
 type SpriteFrame struct {
 	Base
 	Texture *Texture2D
 	Rect    image.Rectangle
+	Source  *Texture2D
 }
 
 // ErrBadRect: a sprite frame's rectangle is empty or outside its texture.
@@ -89,7 +92,7 @@ func (m *Manager) newSpriteFrame(t *Texture2D, r image.Rectangle, name string) (
 	if r.Empty() || !r.In(image.Rect(0, 0, int(t.Width), int(t.Height))) {
 		return nil, fmt.Errorf("sprite frame %q: %v in a %dx%d texture: %w", name, r, t.Width, t.Height, ErrBadRect)
 	}
-	s := &SpriteFrame{Texture: t, Rect: r}
+	s := &SpriteFrame{Texture: t, Rect: r, Source: t}
 	m.newBase(&s.Base, "sprite", name, nil, t)
 	return s, nil
 }
@@ -107,4 +110,36 @@ func (m *Manager) NewSpriteFrame(name string, t *Texture2D, r image.Rectangle) (
 	}
 	m.adopt(s)
 	return s, nil
+}
+
+// NewEmptyTexture makes a device-local RGBA8 texture of undefined contents
+// in the shader-read layout (an atlas page, a render target's copy): an ID,
+// no key, count 0.
+func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D, error) {
+	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Unorm}
+	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: width, Height: height,
+		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("texture %q: %w", name, err)
+	}
+	view, err := m.dev.CreateImageView(img, t.Format, vk.AspectColor, 1)
+	if err != nil {
+		_ = m.alloc.DestroyImage(img, mem)
+		return nil, fmt.Errorf("texture %q: %w", name, err)
+	}
+	serial, err := m.sync.OneShot(func(cmd vk.CommandBuffer) error {
+		m.dev.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageFragmentShader, DstAccess: vk.AccessShaderRead,
+			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		return nil
+	})
+	if err != nil {
+		m.dev.DestroyImageView(view)
+		_ = m.alloc.DestroyImage(img, mem)
+		return nil, fmt.Errorf("texture %q: %w", name, err)
+	}
+	t.Image, t.View, t.Memory = img, view, mem
+	m.newBase(&t.Base, "texture", name, t)
+	t.markUse(uint64(serial))
+	m.adopt(t)
+	return t, nil
 }

@@ -37,6 +37,7 @@ type Finalizer struct {
 	noAuto  map[assets.ID]bool // scenes whose auto-release is off
 	scene   *assets.Scene      // the current scene, held with one reference
 	persist []assets.Asset     // the persistent roots, held with one reference each
+	atlases []*Atlas
 }
 
 // New makes the policy and hooks it to the manager: a DecRef to 0 asks for
@@ -121,10 +122,18 @@ func (f *Finalizer) ForceRelease(a assets.Asset) error {
 	if err := f.m.Unload(a); err != nil {
 		return fmt.Errorf("force release: %w", err)
 	}
+	f.unpack(a)
 	for _, d := range b.Deps() {
 		f.enqueue(d)
 	}
 	return nil
+}
+
+// unpack frees a released frame's atlas cell; f.mu is held.
+func (f *Finalizer) unpack(a assets.Asset) {
+	for _, at := range f.atlases {
+		at.released(a)
+	}
 }
 
 // Collect decides every release asked for since the last Collect (call it
@@ -191,6 +200,7 @@ func (f *Finalizer) unload(a assets.Asset) int {
 	if f.m.Unload(a) != nil {
 		return 0
 	}
+	f.unpack(a)
 	for _, d := range assets.BaseOf(a).Deps() {
 		f.enqueue(d)
 	}

@@ -20,16 +20,22 @@ import (
 )
 
 type env struct {
-	dev  *vk.Device
-	sync *framesync.Sync
-	m    *assets.Manager
-	b    *assets.Bundle
-	fin  *finalizer.Finalizer
+	alloc *alloc.Allocator
+	dev   *vk.Device
+	sync  *framesync.Sync
+	m     *assets.Manager
+	b     *assets.Bundle
+	fin   *finalizer.Finalizer
 }
 
 func open(t *testing.T, frames int) *env { return openTB(t, frames) }
 
 func openB(b *testing.B) *env { return openTB(b, 2) }
+
+func openWithAlloc(t *testing.T) (*env, *alloc.Allocator) {
+	e := openTB(t, 2)
+	return e, e.alloc
+}
 
 func openTB(t testing.TB, frames int) *env {
 	t.Helper()
@@ -47,7 +53,7 @@ func openTB(t testing.TB, frames int) *env {
 		require.NoError(t, s.Close())
 		require.NoError(t, a.Close(), "shutdown: nothing alive")
 	})
-	return &env{dev: d, sync: s, m: m, b: b, fin: finalizer.New(m)}
+	return &env{alloc: a, dev: d, sync: s, m: m, b: b, fin: finalizer.New(m)}
 }
 
 func (e *env) sprite(t *testing.T, p string) *assets.SpriteFrame {
@@ -247,7 +253,7 @@ func TestSwitchScene(t *testing.T) {
 }
 
 // TestModel is model-based: random loads, AddRef, DecRef, releases, forced
-// releases, locks, ReleaseUnused, scene switches and frames with 1–3 in
+// releases, locks, ReleaseUnused, atlas packing and frames with 1–3 in
 // flight, against a small reference model of counts, checked after every
 // step; the validation layer checks that nothing is destroyed while the GPU
 // may read it, and the shutdown that nothing survives.
@@ -262,13 +268,23 @@ func TestModel(t *testing.T) {
 			live := map[assets.ID]assets.Asset{}
 			locked := map[assets.ID]bool{}
 			var frame *framesync.Frame
+			atlas := e.fin.NewAtlas(e.m, e.dev, finalizer.AtlasOptions{PageSize: 64, MaxFrame: 32})
 			for step := range 400 {
 				if frame == nil {
 					var err error
 					frame, err = e.sync.BeginFrame(ctx)
 					require.NoError(t, err)
 				}
-				switch op := r.IntN(10); {
+				switch op := r.IntN(11); {
+				case op == 10 && len(live) > 0:
+					if sf, ok := pick(r, live).(*assets.SpriteFrame); ok && sf.State() == assets.Ready {
+						err := atlas.Pack(sf)
+						if sf.Rect.Dx() > 32 {
+							require.ErrorIs(t, err, finalizer.ErrTooBig)
+						} else {
+							require.NoError(t, err)
+						}
+					}
 				case op < 3:
 					a, err := e.m.Load(ctx, "content:"+files[r.IntN(len(files))])
 					require.NoError(t, err)
@@ -319,7 +335,7 @@ func TestModel(t *testing.T) {
 							delete(holds, assets.BaseOf(a).ID())
 						}
 					}
-				default:
+				case op == 9:
 					require.NoError(t, e.sync.EndFrame(frame))
 					frame = nil
 					e.fin.Collect()

@@ -550,3 +550,10 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 	}
 	C.vka_cmd_barrier(d.table, C.uintptr_t(c), cb)
 }
+
+// CmdCopyImage records a copy of a w×h colour region between images (mip 0,
+// layer 0), each in the layout given.
+func (d *Device) CmdCopyImage(c CommandBuffer, src Image, srcLayout ImageLayout, sx, sy int32, dst Image, dstLayout ImageLayout, dx, dy int32, w, h uint32) {
+	C.vka_cmd_copy_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(srcLayout), C.uint64_t(dst), C.uint32_t(dstLayout),
+		C.int32_t(sx), C.int32_t(sy), C.int32_t(dx), C.int32_t(dy), C.uint32_t(w), C.uint32_t(h))
+}

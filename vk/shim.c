@@ -688,3 +688,21 @@ void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv) {
 	d->vkCmdPipelineBarrier((VkCommandBuffer)cmd, b->srcStage, b->dstStage, 0,
 		nm, &mb, nb, &bb, ni, &ib);
 }
+
+void vka_cmd_copy_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
+	int32_t sx, int32_t sy, int32_t dx, int32_t dy, uint32_t w, uint32_t h) {
+	DEV;
+	VkImageCopy r;
+	memset(&r, 0, sizeof r);
+	r.srcSubresource.aspectMask = VK_IMAGE_ASPECT_COLOR_BIT;
+	r.srcSubresource.layerCount = 1;
+	r.dstSubresource = r.srcSubresource;
+	r.srcOffset.x = sx;
+	r.srcOffset.y = sy;
+	r.dstOffset.x = dx;
+	r.dstOffset.y = dy;
+	r.extent.width = w;
+	r.extent.height = h;
+	r.extent.depth = 1;
+	d->vkCmdCopyImage((VkCommandBuffer)cmd, (VkImage)src, (VkImageLayout)srcLayout, (VkImage)dst, (VkImageLayout)dstLayout, 1, &r);
+}

@@ -70,6 +70,7 @@
 	X(vkCmdCopyBuffer)                     \
 	X(vkCmdCopyBufferToImage)              \
 	X(vkCmdCopyImageToBuffer)              \
+	X(vkCmdCopyImage)                      \
 	X(vkCmdFillBuffer)                     \
 	X(vkCmdPipelineBarrier)
 
@@ -218,6 +219,9 @@ void vka_cmd_copy_buffer_to_image(uintptr_t dev, uintptr_t cmd, uint64_t buf, ui
 	uint32_t layout, vka_buffer_image_copy region);
 void vka_cmd_copy_image_to_buffer(uintptr_t dev, uintptr_t cmd, uint64_t img, uint32_t layout,
 	uint64_t buf, vka_buffer_image_copy region);
+
+void vka_cmd_copy_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
+	int32_t sx, int32_t sy, int32_t dx, int32_t dy, uint32_t w, uint32_t h);
 
 typedef struct vka_barrier {
 	uint32_t srcStage, dstStage, srcAccess, dstAccess;

@@ -1,0 +1,201 @@
+package finalizer
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math/bits"
+	"sync"
+
+	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/vk"
+)
+
+// ErrTooBig: the sprite frame is larger than AtlasOptions.MaxFrame.
+var ErrTooBig = errors.New("finalizer: sprite frame too big for the atlas")
+
+// AtlasOptions configure a dynamic atlas.
+type AtlasOptions struct {
+	// PageSize is the side of each atlas texture; 0 means 1024.
+	PageSize uint32
+	// MaxFrame is the largest side a frame may have to be packed; 0 means 64.
+	MaxFrame uint32
+}
+
+// Atlas is a dynamic atlas (Cocos's 動態合圖): small sprite frames are
+// copied into shared atlas textures, so that they draw from one texture.
+//
+// The packer gives each frame a square cell of the page: frames are sorted
+// into power-of-two size classes (16, 32, 64, …) and each page holds cells
+// of one class, so freeing a frame frees its cell for the next of its size.
+//
+// A packed frame depends on its atlas page as well as on its own texture.
+// Releasing it frees its cell and releases its own texture (when nothing
+// else holds that), never the page while other frames are on it; a page
+// whose last frame goes is released too, and retired through framesync like
+// any texture.
+type Atlas struct {
+	f    *Finalizer
+	m    *assets.Manager
+	dev  *vk.Device
+	opts AtlasOptions
+
+	mu     sync.Mutex // guards pages and packed
+	pages  []*atlasPage
+	packed map[assets.ID]cellRef
+}
+
+type atlasPage struct {
+	tex  *assets.Texture2D
+	cell uint32 // side of its cells
+	free []int  // free cell indices
+	used int
+}
+
+type cellRef struct {
+	page *atlasPage
+	cell int
+}
+
+// NewAtlas makes a dynamic atlas whose frames the finalizer unpacks when it
+// releases them.
+func (f *Finalizer) NewAtlas(m *assets.Manager, dev *vk.Device, opts AtlasOptions) *Atlas {
+	if opts.PageSize == 0 {
+		opts.PageSize = 1024
+	}
+	if opts.MaxFrame == 0 {
+		opts.MaxFrame = 64
+	}
+	at := &Atlas{f: f, m: m, dev: dev, opts: opts, packed: map[assets.ID]cellRef{}}
+	f.mu.Lock()
+	f.atlases = append(f.atlases, at)
+	f.mu.Unlock()
+	return at
+}
+
+// cellSize is the size class of a w×h frame.
+func cellSize(w, h int) uint32 {
+	side := uint32(max(w, h, 16))
+	return 1 << bits.Len32(side-1)
+}
+
+// Pack copies a frame into a cell of an atlas page and points it there. It
+// is recorded as a one-off submission (with the frame being recorded, if
+// any); both textures are marked used by it.
+func (at *Atlas) Pack(frame *assets.SpriteFrame) error {
+	w, h := frame.Rect.Dx(), frame.Rect.Dy()
+	if uint32(w) > at.opts.MaxFrame || uint32(h) > at.opts.MaxFrame {
+		return fmt.Errorf("pack %v: %dx%d, the atlas takes up to %d: %w", &frame.Base, w, h, at.opts.MaxFrame, ErrTooBig)
+	}
+	if frame.State() != assets.Ready {
+		return fmt.Errorf("pack %v: %w", &frame.Base, ErrNotCached)
+	}
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	if _, ok := at.packed[frame.ID()]; ok {
+		return nil
+	}
+	page, cell, err := at.cell(cellSize(w, h))
+	if err != nil {
+		return err
+	}
+	perRow := int(at.opts.PageSize / page.cell)
+	x, y := int32(cell%perRow)*int32(page.cell), int32(cell/perRow)*int32(page.cell)
+	src, dst := frame.Texture, page.tex
+	d := at.dev
+	serial, err := at.m.Sync().OneShot(func(cmd vk.CommandBuffer) error {
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
+			Image: src.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferWrite,
+			Image: dst.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferDstOptimal})
+		d.CmdCopyImage(cmd, src.Image, vk.LayoutTransferSrcOptimal, int32(frame.Rect.Min.X), int32(frame.Rect.Min.Y),
+			dst.Image, vk.LayoutTransferDstOptimal, x, y, uint32(w), uint32(h))
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
+			Image: src.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
+			Image: dst.Image, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		return nil
+	})
+	if err != nil {
+		page.free = append(page.free, cell)
+		page.used--
+		return fmt.Errorf("pack %v: %w", &frame.Base, err)
+	}
+	assets.Use(serial, src)
+	assets.Use(serial, dst)
+	if err := at.m.AddDependency(frame, dst); err != nil {
+		page.free = append(page.free, cell)
+		page.used--
+		return fmt.Errorf("pack %v: %w", &frame.Base, err)
+	}
+	frame.Texture = dst
+	frame.Rect = image.Rect(int(x), int(y), int(x)+w, int(y)+h)
+	at.packed[frame.ID()] = cellRef{page: page, cell: cell}
+	return nil
+}
+
+// cell takes a free cell of the size class, making a page if none has one.
+// at.mu is held.
+func (at *Atlas) cell(size uint32) (*atlasPage, int, error) {
+	for _, p := range at.pages {
+		if p.cell == size && len(p.free) > 0 {
+			c := p.free[len(p.free)-1]
+			p.free = p.free[:len(p.free)-1]
+			p.used++
+			return p, c, nil
+		}
+	}
+	tex, err := at.m.NewEmptyTexture(fmt.Sprintf("atlas-%d", size), at.opts.PageSize, at.opts.PageSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("atlas page: %w", err)
+	}
+	n := int(at.opts.PageSize/size) * int(at.opts.PageSize/size)
+	p := &atlasPage{tex: tex, cell: size, free: make([]int, 0, n)}
+	for c := n - 1; c >= 0; c-- {
+		p.free = append(p.free, c)
+	}
+	at.pages = append(at.pages, p)
+	c := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	p.used++
+	return p, c, nil
+}
+
+// released frees a released frame's cell; a page left empty leaves the
+// atlas (its texture, which the frame no longer holds, is released by the
+// same pass).
+func (at *Atlas) released(a assets.Asset) {
+	id := assets.BaseOf(a).ID()
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	ref, ok := at.packed[id]
+	if !ok {
+		return
+	}
+	delete(at.packed, id)
+	ref.page.free = append(ref.page.free, ref.cell)
+	ref.page.used--
+	if ref.page.used == 0 {
+		for i, p := range at.pages {
+			if p == ref.page {
+				at.pages = append(at.pages[:i], at.pages[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// Pages is the number of atlas pages in use.
+func (at *Atlas) Pages() int {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	return len(at.pages)
+}
+
+// Packed reports whether a frame is in the atlas.
+func (at *Atlas) Packed(frame *assets.SpriteFrame) bool {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	_, ok := at.packed[frame.ID()]
+	return ok
+}
