@@ -39,6 +39,7 @@ type Device struct {
 	queue    C.uintptr_t
 	timeline bool
 	budget   bool // VK_EXT_memory_budget is enabled
+	foreign  bool // made by the application (Wrap): Close frees only the table
 
 	queueMu   sync.Mutex // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
 	closeOnce sync.Once
@@ -104,7 +105,11 @@ func (in *Instance) NewDevice(opts Options) (*Device, error) {
 func (d *Device) Close() {
 	d.closeOnce.Do(func() {
 		C.vka_device_wait_idle(d.table)
-		C.vka_destroy_device(d.table)
+		if d.foreign {
+			C.vka_free_table(d.table)
+		} else {
+			C.vka_destroy_device(d.table)
+		}
 		if d.ownsInst {
 			d.inst.Close()
 		}
@@ -128,6 +133,9 @@ func (d *Device) TimelineSemaphores() bool { return d.timeline }
 
 // HasMemoryBudget reports whether VK_EXT_memory_budget is enabled.
 func (d *Device) HasMemoryBudget() bool { return d.budget }
+
+// QueueHandle is the raw VkQueue vkassets submits to.
+func (d *Device) QueueHandle() unsafe.Pointer { return C.vka_value_ptr(d.queue) }
 
 // Handle is the raw VkDevice, for interoperation.
 func (d *Device) Handle() unsafe.Pointer { return C.vka_device_ptr(d.table) }

@@ -59,6 +59,7 @@ type Instance struct {
 	logger     *slog.Logger
 	apiVersion Version
 	loader     string
+	foreign    bool // made by the application (Wrap): Close frees only the table
 
 	closeOnce sync.Once
 }
@@ -184,6 +185,10 @@ func (in *Instance) Loader() string { return in.loader }
 // It is safe to call more than once.
 func (in *Instance) Close() {
 	in.closeOnce.Do(func() {
+		if in.foreign {
+			C.vka_free_table(in.table)
+			return
+		}
 		C.vka_destroy_instance(in.table, in.messenger)
 		if in.user != 0 {
 			in.user.Delete()

@@ -706,3 +706,40 @@ void vka_cmd_copy_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t src
 	r.extent.depth = 1;
 	d->vkCmdCopyImage((VkCommandBuffer)cmd, (VkImage)src, (VkImageLayout)srcLayout, (VkImage)dst, (VkImageLayout)dstLayout, 1, &r);
 }
+
+int32_t vka_wrap_instance(void* instance, uintptr_t* out) {
+	*out = 0;
+	if (!gipa || !instance) return VK_ERROR_INITIALIZATION_FAILED;
+	vka_instance* t = calloc(1, sizeof *t);
+	if (!t) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	t->handle = (VkInstance)instance;
+#define X(n) t->n = (PFN_##n)gipa(t->handle, #n);
+	VKA_INSTANCE_FNS(X)
+#undef X
+	*out = (uintptr_t)t;
+	return VK_SUCCESS;
+}
+
+int32_t vka_wrap_device(uintptr_t inst, void* device, int timeline, int debugUtils, uintptr_t* out) {
+	vka_instance* t = (vka_instance*)inst;
+	*out = 0;
+	if (!device || !t->vkGetDeviceProcAddr) return VK_ERROR_INITIALIZATION_FAILED;
+	vka_device* d = calloc(1, sizeof *d);
+	if (!d) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	d->handle = (VkDevice)device;
+#define X(n) d->n = (PFN_##n)t->vkGetDeviceProcAddr(d->handle, #n);
+	VKA_DEVICE_FNS(X)
+#undef X
+	d->setName = debugUtils ? t->vkSetDebugUtilsObjectNameEXT : NULL;
+	if (!timeline) {
+		d->vkGetSemaphoreCounterValue = NULL;
+		d->vkWaitSemaphores = NULL;
+		d->vkSignalSemaphore = NULL;
+	}
+	*out = (uintptr_t)d;
+	return VK_SUCCESS;
+}
+
+void vka_free_table(uintptr_t table) { free((void*)table); }
+uintptr_t vka_ptr_value(void* p) { return (uintptr_t)p; }
+void* vka_value_ptr(uintptr_t v) { return (void*)v; }

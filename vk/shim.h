@@ -116,6 +116,13 @@ void vka_memory_budget(uintptr_t inst, uintptr_t phys, vka_heap_budget* out);
 int vka_timeline_supported(uintptr_t inst, uintptr_t phys);
 int32_t vka_enumerate_physical_devices(uintptr_t inst, uint32_t* count, uintptr_t* out);
 
+// Tables for an instance and a device the application made itself.
+int32_t vka_wrap_instance(void* instance, uintptr_t* out);
+int32_t vka_wrap_device(uintptr_t inst, void* device, int timeline, int debugUtils, uintptr_t* out);
+void vka_free_table(uintptr_t table);
+uintptr_t vka_ptr_value(void* p);
+void* vka_value_ptr(uintptr_t v);
+
 // Device.
 int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 	const char** exts, uint32_t nexts, int timeline, int debugUtils, uintptr_t* out);
