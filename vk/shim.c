@@ -743,3 +743,276 @@ int32_t vka_wrap_device(uintptr_t inst, void* device, int timeline, int debugUti
 void vka_free_table(uintptr_t table) { free((void*)table); }
 uintptr_t vka_ptr_value(void* p) { return (uintptr_t)p; }
 void* vka_value_ptr(uintptr_t v) { return (void*)v; }
+
+static VkShaderModule shader(vka_device* d, const uint32_t* code, size_t size) {
+	VkShaderModuleCreateInfo ci = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+	ci.codeSize = size;
+	ci.pCode = code;
+	VkShaderModule m = VK_NULL_HANDLE;
+	if (d->vkCreateShaderModule(d->handle, &ci, NULL, &m) != VK_SUCCESS) return VK_NULL_HANDLE;
+	return m;
+}
+
+int32_t vka_create_textured_pipeline(uintptr_t dev, const uint32_t* vert, size_t vertSize,
+	const uint32_t* frag, size_t fragSize, uint32_t colorFormat, uint32_t depthFormat, uint32_t finalLayout,
+	vka_pipeline* out) {
+	DEV;
+	memset(out, 0, sizeof *out);
+	VkResult r;
+	VkAttachmentDescription att[2];
+	memset(att, 0, sizeof att);
+	att[0].format = (VkFormat)colorFormat;
+	att[0].samples = VK_SAMPLE_COUNT_1_BIT;
+	att[0].loadOp = VK_ATTACHMENT_LOAD_OP_CLEAR;
+	att[0].storeOp = VK_ATTACHMENT_STORE_OP_STORE;
+	att[0].stencilLoadOp = VK_ATTACHMENT_LOAD_OP_DONT_CARE;
+	att[0].stencilStoreOp = VK_ATTACHMENT_STORE_OP_DONT_CARE;
+	att[0].initialLayout = VK_IMAGE_LAYOUT_UNDEFINED;
+	att[0].finalLayout = (VkImageLayout)finalLayout;
+	att[1] = att[0];
+	att[1].format = (VkFormat)depthFormat;
+	att[1].storeOp = VK_ATTACHMENT_STORE_OP_DONT_CARE;
+	att[1].finalLayout = VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL;
+	VkAttachmentReference colorRef = {0, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL};
+	VkAttachmentReference depthRef = {1, VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL};
+	VkSubpassDescription sub = {0};
+	sub.pipelineBindPoint = VK_PIPELINE_BIND_POINT_GRAPHICS;
+	sub.colorAttachmentCount = 1;
+	sub.pColorAttachments = &colorRef;
+	sub.pDepthStencilAttachment = &depthRef;
+	// Earlier frames' copies out of the colour target, and their depth
+	// writes, finish before this pass writes again; the pass's writes are
+	// visible to the copy that follows it.
+	VkSubpassDependency deps[2];
+	memset(deps, 0, sizeof deps);
+	deps[0].srcSubpass = VK_SUBPASS_EXTERNAL;
+	deps[0].dstSubpass = 0;
+	deps[0].srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_LATE_FRAGMENT_TESTS_BIT;
+	deps[0].dstStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_EARLY_FRAGMENT_TESTS_BIT;
+	deps[0].srcAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT;
+	deps[0].dstAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_READ_BIT;
+	deps[1].srcSubpass = 0;
+	deps[1].dstSubpass = VK_SUBPASS_EXTERNAL;
+	deps[1].srcStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
+	deps[1].dstStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT;
+	deps[1].srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT;
+	deps[1].dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
+	VkRenderPassCreateInfo rp = {VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO};
+	rp.attachmentCount = 2;
+	rp.pAttachments = att;
+	rp.subpassCount = 1;
+	rp.pSubpasses = &sub;
+	rp.dependencyCount = 2;
+	rp.pDependencies = deps;
+	VkRenderPass pass;
+	if ((r = d->vkCreateRenderPass(d->handle, &rp, NULL, &pass)) != VK_SUCCESS) return r;
+	out->renderPass = (uint64_t)pass;
+
+	VkDescriptorSetLayoutBinding b = {0};
+	b.binding = 0;
+	b.descriptorType = VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
+	b.descriptorCount = 1;
+	b.stageFlags = VK_SHADER_STAGE_FRAGMENT_BIT;
+	VkDescriptorSetLayoutCreateInfo sl = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+	sl.bindingCount = 1;
+	sl.pBindings = &b;
+	VkDescriptorSetLayout setLayout;
+	if ((r = d->vkCreateDescriptorSetLayout(d->handle, &sl, NULL, &setLayout)) != VK_SUCCESS) goto fail;
+	out->setLayout = (uint64_t)setLayout;
+
+	VkPushConstantRange pcr = {VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0, sizeof(vka_push)};
+	VkPipelineLayoutCreateInfo pl = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+	pl.setLayoutCount = 1;
+	pl.pSetLayouts = &setLayout;
+	pl.pushConstantRangeCount = 1;
+	pl.pPushConstantRanges = &pcr;
+	VkPipelineLayout layout;
+	if ((r = d->vkCreatePipelineLayout(d->handle, &pl, NULL, &layout)) != VK_SUCCESS) goto fail;
+	out->layout = (uint64_t)layout;
+
+	VkShaderModule vs = shader(d, vert, vertSize), fs = shader(d, frag, fragSize);
+	VkPipelineShaderStageCreateInfo stages[2] = {{VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO}, {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO}};
+	stages[0].stage = VK_SHADER_STAGE_VERTEX_BIT;
+	stages[0].module = vs;
+	stages[0].pName = "main";
+	stages[1].stage = VK_SHADER_STAGE_FRAGMENT_BIT;
+	stages[1].module = fs;
+	stages[1].pName = "main";
+	VkVertexInputBindingDescription vb = {0, 20, VK_VERTEX_INPUT_RATE_VERTEX};
+	VkVertexInputAttributeDescription va[2] = {{0, 0, VK_FORMAT_R32G32B32_SFLOAT, 0}, {1, 0, VK_FORMAT_R32G32_SFLOAT, 12}};
+	VkPipelineVertexInputStateCreateInfo vi = {VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO};
+	vi.vertexBindingDescriptionCount = 1;
+	vi.pVertexBindingDescriptions = &vb;
+	vi.vertexAttributeDescriptionCount = 2;
+	vi.pVertexAttributeDescriptions = va;
+	VkPipelineInputAssemblyStateCreateInfo ia = {VK_STRUCTURE_TYPE_PIPELINE_INPUT_ASSEMBLY_STATE_CREATE_INFO};
+	ia.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_LIST;
+	VkPipelineViewportStateCreateInfo vp = {VK_STRUCTURE_TYPE_PIPELINE_VIEWPORT_STATE_CREATE_INFO};
+	vp.viewportCount = 1;
+	vp.scissorCount = 1;
+	VkPipelineRasterizationStateCreateInfo rs = {VK_STRUCTURE_TYPE_PIPELINE_RASTERIZATION_STATE_CREATE_INFO};
+	rs.polygonMode = VK_POLYGON_MODE_FILL;
+	rs.cullMode = VK_CULL_MODE_NONE;
+	rs.frontFace = VK_FRONT_FACE_COUNTER_CLOCKWISE;
+	rs.lineWidth = 1.0f;
+	VkPipelineMultisampleStateCreateInfo ms = {VK_STRUCTURE_TYPE_PIPELINE_MULTISAMPLE_STATE_CREATE_INFO};
+	ms.rasterizationSamples = VK_SAMPLE_COUNT_1_BIT;
+	VkPipelineDepthStencilStateCreateInfo ds = {VK_STRUCTURE_TYPE_PIPELINE_DEPTH_STENCIL_STATE_CREATE_INFO};
+	ds.depthTestEnable = VK_TRUE;
+	ds.depthWriteEnable = VK_TRUE;
+	ds.depthCompareOp = VK_COMPARE_OP_LESS_OR_EQUAL;
+	VkPipelineColorBlendAttachmentState cba = {0};
+	cba.blendEnable = VK_TRUE;
+	cba.srcColorBlendFactor = VK_BLEND_FACTOR_SRC_ALPHA;
+	cba.dstColorBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
+	cba.colorBlendOp = VK_BLEND_OP_ADD;
+	cba.srcAlphaBlendFactor = VK_BLEND_FACTOR_ONE;
+	cba.dstAlphaBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
+	cba.alphaBlendOp = VK_BLEND_OP_ADD;
+	cba.colorWriteMask = 0xf;
+	VkPipelineColorBlendStateCreateInfo cb = {VK_STRUCTURE_TYPE_PIPELINE_COLOR_BLEND_STATE_CREATE_INFO};
+	cb.attachmentCount = 1;
+	cb.pAttachments = &cba;
+	VkDynamicState dyn[2] = {VK_DYNAMIC_STATE_VIEWPORT, VK_DYNAMIC_STATE_SCISSOR};
+	VkPipelineDynamicStateCreateInfo dy = {VK_STRUCTURE_TYPE_PIPELINE_DYNAMIC_STATE_CREATE_INFO};
+	dy.dynamicStateCount = 2;
+	dy.pDynamicStates = dyn;
+	VkGraphicsPipelineCreateInfo gp = {VK_STRUCTURE_TYPE_GRAPHICS_PIPELINE_CREATE_INFO};
+	gp.stageCount = 2;
+	gp.pStages = stages;
+	gp.pVertexInputState = &vi;
+	gp.pInputAssemblyState = &ia;
+	gp.pViewportState = &vp;
+	gp.pRasterizationState = &rs;
+	gp.pMultisampleState = &ms;
+	gp.pDepthStencilState = &ds;
+	gp.pColorBlendState = &cb;
+	gp.pDynamicState = &dy;
+	gp.layout = layout;
+	gp.renderPass = pass;
+	VkPipeline pipe = VK_NULL_HANDLE;
+	r = (vs && fs) ? d->vkCreateGraphicsPipelines(d->handle, VK_NULL_HANDLE, 1, &gp, NULL, &pipe) : VK_ERROR_INITIALIZATION_FAILED;
+	if (vs) d->vkDestroyShaderModule(d->handle, vs, NULL);
+	if (fs) d->vkDestroyShaderModule(d->handle, fs, NULL);
+	if (r != VK_SUCCESS) goto fail;
+	out->pipeline = (uint64_t)pipe;
+	return VK_SUCCESS;
+fail:
+	vka_destroy_textured_pipeline(dev, *out);
+	memset(out, 0, sizeof *out);
+	return r;
+}
+
+void vka_destroy_textured_pipeline(uintptr_t dev, vka_pipeline p) {
+	DEV;
+	if (p.pipeline) d->vkDestroyPipeline(d->handle, (VkPipeline)p.pipeline, NULL);
+	if (p.layout) d->vkDestroyPipelineLayout(d->handle, (VkPipelineLayout)p.layout, NULL);
+	if (p.setLayout) d->vkDestroyDescriptorSetLayout(d->handle, (VkDescriptorSetLayout)p.setLayout, NULL);
+	if (p.renderPass) d->vkDestroyRenderPass(d->handle, (VkRenderPass)p.renderPass, NULL);
+}
+
+vka_result vka_create_framebuffer(uintptr_t dev, uint64_t renderPass, uint64_t color, uint64_t depth, uint32_t w, uint32_t h) {
+	DEV;
+	VkImageView views[2] = {(VkImageView)color, (VkImageView)depth};
+	VkFramebufferCreateInfo ci = {VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
+	ci.renderPass = (VkRenderPass)renderPass;
+	ci.attachmentCount = 2;
+	ci.pAttachments = views;
+	ci.width = w;
+	ci.height = h;
+	ci.layers = 1;
+	VkFramebuffer fb = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateFramebuffer(d->handle, &ci, NULL, &fb);
+	return (vka_result){(uint64_t)fb, r, 0};
+}
+
+void vka_destroy_framebuffer(uintptr_t dev, uint64_t fb) {
+	DEV;
+	d->vkDestroyFramebuffer(d->handle, (VkFramebuffer)fb, NULL);
+}
+
+vka_result vka_create_descriptor_pool(uintptr_t dev, uint32_t maxSets) {
+	DEV;
+	VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, maxSets};
+	VkDescriptorPoolCreateInfo ci = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+	ci.maxSets = maxSets;
+	ci.poolSizeCount = 1;
+	ci.pPoolSizes = &size;
+	VkDescriptorPool p = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateDescriptorPool(d->handle, &ci, NULL, &p);
+	return (vka_result){(uint64_t)p, r, 0};
+}
+
+void vka_destroy_descriptor_pool(uintptr_t dev, uint64_t pool) {
+	DEV;
+	d->vkDestroyDescriptorPool(d->handle, (VkDescriptorPool)pool, NULL);
+}
+
+int32_t vka_reset_descriptor_pool(uintptr_t dev, uint64_t pool) {
+	DEV;
+	return d->vkResetDescriptorPool(d->handle, (VkDescriptorPool)pool, 0);
+}
+
+vka_result vka_texture_set(uintptr_t dev, uint64_t pool, uint64_t setLayout, uint64_t view, uint64_t sampler) {
+	DEV;
+	VkDescriptorSetLayout l = (VkDescriptorSetLayout)setLayout;
+	VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+	ai.descriptorPool = (VkDescriptorPool)pool;
+	ai.descriptorSetCount = 1;
+	ai.pSetLayouts = &l;
+	VkDescriptorSet set = VK_NULL_HANDLE;
+	VkResult r = d->vkAllocateDescriptorSets(d->handle, &ai, &set);
+	if (r != VK_SUCCESS) return (vka_result){0, r, 0};
+	VkDescriptorImageInfo ii = {(VkSampler)sampler, (VkImageView)view, VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL};
+	VkWriteDescriptorSet w = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+	w.dstSet = set;
+	w.descriptorCount = 1;
+	w.descriptorType = VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
+	w.pImageInfo = &ii;
+	d->vkUpdateDescriptorSets(d->handle, 1, &w, 0, NULL);
+	return (vka_result){(uint64_t)set, VK_SUCCESS, 0};
+}
+
+void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass, uint64_t fb,
+	uint32_t w, uint32_t h, float r, float g, float b, float a) {
+	DEV;
+	VkClearValue clear[2];
+	memset(clear, 0, sizeof clear);
+	clear[0].color.float32[0] = r;
+	clear[0].color.float32[1] = g;
+	clear[0].color.float32[2] = b;
+	clear[0].color.float32[3] = a;
+	clear[1].depthStencil.depth = 1.0f;
+	VkRenderPassBeginInfo bi = {VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
+	bi.renderPass = (VkRenderPass)renderPass;
+	bi.framebuffer = (VkFramebuffer)fb;
+	bi.renderArea.extent.width = w;
+	bi.renderArea.extent.height = h;
+	bi.clearValueCount = 2;
+	bi.pClearValues = clear;
+	d->vkCmdBeginRenderPass((VkCommandBuffer)cmd, &bi, VK_SUBPASS_CONTENTS_INLINE);
+	VkViewport vp = {0, 0, (float)w, (float)h, 0, 1};
+	VkRect2D sc = {{0, 0}, {w, h}};
+	d->vkCmdSetViewport((VkCommandBuffer)cmd, 0, 1, &vp);
+	d->vkCmdSetScissor((VkCommandBuffer)cmd, 0, 1, &sc);
+}
+
+void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd) {
+	DEV;
+	d->vkCmdEndRenderPass((VkCommandBuffer)cmd);
+}
+
+void vka_cmd_draw_textured(uintptr_t dev, uintptr_t cmd, vka_pipeline p, uint64_t set,
+	uint64_t vbuf, uint64_t ibuf, uint32_t indexCount, vka_push push) {
+	DEV;
+	VkCommandBuffer c = (VkCommandBuffer)cmd;
+	d->vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipeline)p.pipeline);
+	VkDescriptorSet s = (VkDescriptorSet)set;
+	d->vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipelineLayout)p.layout, 0, 1, &s, 0, NULL);
+	VkBuffer vb = (VkBuffer)vbuf;
+	VkDeviceSize off = 0;
+	d->vkCmdBindVertexBuffers(c, 0, 1, &vb, &off);
+	d->vkCmdBindIndexBuffer(c, (VkBuffer)ibuf, 0, VK_INDEX_TYPE_UINT32);
+	d->vkCmdPushConstants(c, (VkPipelineLayout)p.layout, VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0, sizeof push, &push);
+	d->vkCmdDrawIndexed(c, indexCount, 1, 0, 0, 0);
+}

@@ -72,7 +72,34 @@
 	X(vkCmdCopyImageToBuffer)              \
 	X(vkCmdCopyImage)                      \
 	X(vkCmdFillBuffer)                     \
-	X(vkCmdPipelineBarrier)
+	X(vkCmdPipelineBarrier)                \
+	X(vkCreateRenderPass)                  \
+	X(vkDestroyRenderPass)                 \
+	X(vkCreateFramebuffer)                 \
+	X(vkDestroyFramebuffer)                \
+	X(vkCreateShaderModule)                \
+	X(vkDestroyShaderModule)               \
+	X(vkCreateDescriptorSetLayout)         \
+	X(vkDestroyDescriptorSetLayout)        \
+	X(vkCreatePipelineLayout)              \
+	X(vkDestroyPipelineLayout)             \
+	X(vkCreateGraphicsPipelines)           \
+	X(vkDestroyPipeline)                   \
+	X(vkCreateDescriptorPool)              \
+	X(vkDestroyDescriptorPool)             \
+	X(vkResetDescriptorPool)               \
+	X(vkAllocateDescriptorSets)            \
+	X(vkUpdateDescriptorSets)              \
+	X(vkCmdBeginRenderPass)                \
+	X(vkCmdEndRenderPass)                  \
+	X(vkCmdBindPipeline)                   \
+	X(vkCmdBindVertexBuffers)              \
+	X(vkCmdBindIndexBuffer)                \
+	X(vkCmdBindDescriptorSets)             \
+	X(vkCmdPushConstants)                  \
+	X(vkCmdDrawIndexed)                    \
+	X(vkCmdSetViewport)                    \
+	X(vkCmdSetScissor)
 
 typedef struct vka_instance {
 	VkInstance handle;
@@ -238,5 +265,32 @@ typedef struct vka_barrier {
 	uint64_t buffer, offset, size;
 } vka_barrier;
 void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv);
+
+// The fixed textured pipeline: one colour and one depth attachment, vertex
+// (vec3 position, vec2 uv), push constants (vka_push), one combined image
+// sampler.
+typedef struct vka_pipeline {
+	uint64_t renderPass, setLayout, layout, pipeline;
+} vka_pipeline;
+typedef struct vka_push {
+	float mvp[16];
+	float uvScaleOffset[4];
+	float color[4];
+} vka_push;
+int32_t vka_create_textured_pipeline(uintptr_t dev, const uint32_t* vert, size_t vertSize,
+	const uint32_t* frag, size_t fragSize, uint32_t colorFormat, uint32_t depthFormat, uint32_t finalLayout,
+	vka_pipeline* out);
+void vka_destroy_textured_pipeline(uintptr_t dev, vka_pipeline p);
+vka_result vka_create_framebuffer(uintptr_t dev, uint64_t renderPass, uint64_t color, uint64_t depth, uint32_t w, uint32_t h);
+void vka_destroy_framebuffer(uintptr_t dev, uint64_t fb);
+vka_result vka_create_descriptor_pool(uintptr_t dev, uint32_t maxSets);
+void vka_destroy_descriptor_pool(uintptr_t dev, uint64_t pool);
+int32_t vka_reset_descriptor_pool(uintptr_t dev, uint64_t pool);
+vka_result vka_texture_set(uintptr_t dev, uint64_t pool, uint64_t setLayout, uint64_t view, uint64_t sampler);
+void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass, uint64_t fb,
+	uint32_t w, uint32_t h, float r, float g, float b, float a);
+void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd);
+void vka_cmd_draw_textured(uintptr_t dev, uintptr_t cmd, vka_pipeline p, uint64_t set,
+	uint64_t vbuf, uint64_t ibuf, uint32_t indexCount, vka_push push);
 
 #endif

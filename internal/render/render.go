@@ -1,0 +1,267 @@
+// Package render is the small renderer that the demo and the examples
+// share: textured sprites and meshes into an offscreen colour target, read
+// back as images. It draws through vk.TexturedPipeline; its shaders are the
+// GLSL sources beside it, compiled to the committed SPIR-V by go generate.
+package render
+
+//go:generate glslangValidator -V -o shaders/textured.vert.spv shaders/textured.vert
+//go:generate glslangValidator -V -o shaders/textured.frag.spv shaders/textured.frag
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"image"
+
+	"github.com/vkassets/vkassets/alloc"
+	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/vk"
+)
+
+var (
+	//go:embed shaders/textured.vert.spv
+	vertSPV []byte
+	//go:embed shaders/textured.frag.spv
+	fragSPV []byte
+)
+
+// maxDraws bounds the draws of one frame (one descriptor set each).
+const maxDraws = 256
+
+// Renderer draws into a Width×Height RGBA8 target.
+type Renderer struct {
+	Width, Height uint32
+
+	dev     *vk.Device
+	alloc   *alloc.Allocator
+	sync    *framesync.Sync
+	pipe    *vk.TexturedPipeline
+	sampler vk.Sampler
+	color   target
+	depth   target
+	fb      vk.Framebuffer
+	quad    *assets.Buffer // unit quad vertices
+	quadIdx *assets.Buffer
+	m       *assets.Manager
+	slots   []slot // per frame in flight
+}
+
+type target struct {
+	img  vk.Image
+	mem  alloc.Allocation
+	view vk.ImageView
+}
+
+type slot struct {
+	pool     vk.DescriptorPool
+	draws    int
+	readback vk.Buffer
+	rbMem    alloc.Allocation
+	captured framesync.Serial
+}
+
+// New makes a renderer for frames of s, with its quad uploaded through m.
+func New(m *assets.Manager, dev *vk.Device, a *alloc.Allocator, s *framesync.Sync, width, height uint32) (*Renderer, error) {
+	r := &Renderer{Width: width, Height: height, dev: dev, alloc: a, sync: s, m: m}
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Renderer) init() error {
+	d := r.dev
+	var err error
+	if r.pipe, err = d.CreateTexturedPipeline(vertSPV, fragSPV, vk.FormatR8G8B8A8Unorm, vk.FormatD32Sfloat, vk.LayoutTransferSrcOptimal); err != nil {
+		return fmt.Errorf("render: pipeline: %w", err)
+	}
+	if r.sampler, err = d.CreateSampler(false, false); err != nil {
+		return err
+	}
+	if r.color, err = r.target(vk.FormatR8G8B8A8Unorm, vk.ImageUsageColorAttachment|vk.ImageUsageTransferSrc, vk.AspectColor, "render-color"); err != nil {
+		return err
+	}
+	if r.depth, err = r.target(vk.FormatD32Sfloat, vk.ImageUsageDepthStencilAttachment, vk.AspectDepth, "render-depth"); err != nil {
+		return err
+	}
+	if r.fb, err = d.CreateFramebuffer(r.pipe.RenderPass(), r.color.view, r.depth.view, r.Width, r.Height); err != nil {
+		return err
+	}
+	quad := []float32{0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1}
+	if r.quad, err = r.m.NewBuffer("render-quad", vk.BufferUsageVertex, f32bytes(quad)); err != nil {
+		return err
+	}
+	if r.quadIdx, err = r.m.NewBuffer("render-quad-indices", vk.BufferUsageIndex, u32bytes([]uint32{0, 1, 2, 0, 2, 3})); err != nil {
+		return err
+	}
+	_ = r.m.AddRef(r.quad) // the renderer holds them
+	_ = r.m.AddRef(r.quadIdx)
+	size := uint64(r.Width) * uint64(r.Height) * 4
+	for range r.sync.FramesInFlight() {
+		var sl slot
+		if sl.pool, err = d.CreateDescriptorPool(maxDraws); err != nil {
+			return err
+		}
+		if sl.readback, sl.rbMem, err = r.alloc.CreateBuffer(size, vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageReadback, Mapped: true, Name: "render-readback"}); err != nil {
+			return err
+		}
+		r.slots = append(r.slots, sl)
+	}
+	return nil
+}
+
+func (r *Renderer) target(format vk.Format, usage vk.ImageUsage, aspect vk.Aspect, name string) (target, error) {
+	img, mem, err := r.alloc.CreateImage(vk.ImageInfo{Format: format, Width: r.Width, Height: r.Height, Usage: usage}, alloc.AllocationOptions{Name: name})
+	if err != nil {
+		return target{}, fmt.Errorf("render: %s: %w", name, err)
+	}
+	view, err := r.dev.CreateImageView(img, format, aspect, 1)
+	if err != nil {
+		_ = r.alloc.DestroyImage(img, mem)
+		return target{}, fmt.Errorf("render: %s: %w", name, err)
+	}
+	return target{img: img, mem: mem, view: view}, nil
+}
+
+// Close destroys the renderer's objects. Call it when the GPU is idle.
+func (r *Renderer) Close() {
+	d := r.dev
+	for _, sl := range r.slots {
+		d.DestroyDescriptorPool(sl.pool)
+		if sl.readback != 0 {
+			_ = r.alloc.DestroyBuffer(sl.readback, sl.rbMem)
+		}
+	}
+	r.slots = nil
+	d.DestroyFramebuffer(r.fb)
+	for _, t := range []target{r.color, r.depth} {
+		if t.img != 0 {
+			d.DestroyImageView(t.view)
+			_ = r.alloc.DestroyImage(t.img, t.mem)
+		}
+	}
+	d.DestroySampler(r.sampler)
+	if r.pipe != nil {
+		r.pipe.Destroy()
+	}
+	for _, b := range []*assets.Buffer{r.quad, r.quadIdx} {
+		if b != nil {
+			_ = r.m.DecRef(b)
+		}
+	}
+}
+
+// Begin starts the frame's render pass, cleared to rgba.
+func (r *Renderer) Begin(f *framesync.Frame, rgba [4]float32) error {
+	sl := &r.slots[f.Index]
+	if err := r.dev.ResetDescriptorPool(sl.pool); err != nil {
+		return err
+	}
+	sl.draws = 0
+	sl.captured = 0
+	assets.Use(f.Serial(), r.quad)
+	assets.Use(f.Serial(), r.quadIdx)
+	r.pipe.CmdBeginRenderPass(f.Cmd, r.fb, r.Width, r.Height, rgba)
+	return nil
+}
+
+// ErrTooManyDraws: more than maxDraws draws in one frame.
+var ErrTooManyDraws = errors.New("render: too many draws in one frame")
+
+func (r *Renderer) set(f *framesync.Frame, tex *assets.Texture2D) (vk.DescriptorSet, error) {
+	sl := &r.slots[f.Index]
+	if sl.draws == maxDraws {
+		return 0, ErrTooManyDraws
+	}
+	sl.draws++
+	return r.pipe.TextureSet(sl.pool, tex.View, r.sampler)
+}
+
+// DrawSprite draws a sprite frame at (x, y) pixels, w×h pixels large,
+// tinted, and marks it used by the frame.
+func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w, h float32, tint [4]float32) error {
+	tex := s.Texture
+	set, err := r.set(f, tex)
+	if err != nil {
+		return err
+	}
+	assets.Use(f.Serial(), s)
+	sx, sy := 2*w/float32(r.Width), 2*h/float32(r.Height)
+	tx, ty := 2*x/float32(r.Width)-1, 2*y/float32(r.Height)-1
+	push := vk.Push{
+		MVP: [16]float32{sx, 0, 0, 0, 0, sy, 0, 0, 0, 0, 1, 0, tx, ty, 0, 1},
+		UVScaleOffset: [4]float32{
+			float32(s.Rect.Dx()) / float32(tex.Width), float32(s.Rect.Dy()) / float32(tex.Height),
+			float32(s.Rect.Min.X) / float32(tex.Width), float32(s.Rect.Min.Y) / float32(tex.Height)},
+		Color: tint,
+	}
+	r.pipe.CmdDraw(f.Cmd, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &push)
+	return nil
+}
+
+// DrawMesh draws a mesh with its material's texture under a column-major
+// transform, and marks it used by the frame.
+func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float32, tint [4]float32) error {
+	if mesh.Material == nil || mesh.Material.BaseTexture == nil {
+		return fmt.Errorf("render: mesh %v has no base colour texture", &mesh.Base)
+	}
+	set, err := r.set(f, mesh.Material.BaseTexture)
+	if err != nil {
+		return err
+	}
+	assets.Use(f.Serial(), mesh)
+	c := mesh.Material.BaseColor
+	push := vk.Push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, Color: [4]float32{c[0] * tint[0], c[1] * tint[1], c[2] * tint[2], c[3] * tint[3]}}
+	r.pipe.CmdDraw(f.Cmd, set, mesh.Vertices.Buffer, mesh.Indices.Buffer, mesh.IndexCount, &push)
+	return nil
+}
+
+// End ends the render pass; with capture, the frame's image is copied to
+// the slot's readback buffer, for Image once the frame has completed.
+func (r *Renderer) End(f *framesync.Frame, capture bool) {
+	r.pipe.CmdEndRenderPass(f.Cmd)
+	if !capture {
+		return
+	}
+	sl := &r.slots[f.Index]
+	r.dev.CmdCopyImageToBuffer(f.Cmd, r.color.img, vk.LayoutTransferSrcOptimal, sl.readback, vk.BufferImageCopy{Width: r.Width, Height: r.Height})
+	r.dev.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
+	sl.captured = f.Serial()
+}
+
+// Image returns the picture a captured frame rendered. Its serial must
+// have completed (framesync's Wait).
+func (r *Renderer) Image(f *framesync.Frame) (*image.RGBA, error) {
+	sl := &r.slots[f.Index]
+	if sl.captured == 0 || sl.captured != f.Serial() {
+		return nil, errors.New("render: the frame was not captured")
+	}
+	if r.sync.Completed() < sl.captured {
+		return nil, errors.New("render: the captured frame has not completed")
+	}
+	if err := r.alloc.Invalidate(sl.rbMem, 0, ^uint64(0)); err != nil {
+		return nil, err
+	}
+	img := image.NewRGBA(image.Rect(0, 0, int(r.Width), int(r.Height)))
+	copy(img.Pix, sl.rbMem.Mapped)
+	return img, nil
+}
+
+func f32bytes(v []float32) []byte {
+	out := make([]byte, 4*len(v))
+	for i, f := range v {
+		u := mathFloat32bits(f)
+		out[4*i], out[4*i+1], out[4*i+2], out[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+	}
+	return out
+}
+
+func u32bytes(v []uint32) []byte {
+	out := make([]byte, 4*len(v))
+	for i, u := range v {
+		out[4*i], out[4*i+1], out[4*i+2], out[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+	}
+	return out
+}
