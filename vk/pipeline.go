@@ -101,7 +101,9 @@ func (tp *TexturedPipeline) CmdBeginRenderPass(c CommandBuffer, fb Framebuffer, 
 }
 
 // CmdEndRenderPass ends the pass.
-func (tp *TexturedPipeline) CmdEndRenderPass(c CommandBuffer) { C.vka_cmd_end_render_pass(tp.d.table, C.uintptr_t(c)) }
+func (tp *TexturedPipeline) CmdEndRenderPass(c CommandBuffer) {
+	C.vka_cmd_end_render_pass(tp.d.table, C.uintptr_t(c))
+}
 
 // CmdDraw binds the pipeline, the set, the buffers and the push constants
 // and draws indexCount uint32 indices.
