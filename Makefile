@@ -13,10 +13,12 @@ all: test
 deps:
 	@scripts/deps.sh
 
-# The main program: describe the device, then a validated smoke run.
+# The main program: the demo, with the validation layer on. It renders sprite
+# and mesh scenes while assets are loaded, switched, locked and released, and
+# writes frames, VMA statistics, a block map and a memory chart to out/.
 run: deps
 	$(GO) run ./cmd/vkassets info
-	VKASSETS_VALIDATION=1 $(GO) run ./cmd/vkassets smoke
+	VKASSETS_VALIDATION=1 $(GO) run ./cmd/vkassets demo --out out
 
 # The whole suite with the race detector, the validation layer on, and an X
 # server (Xvfb) for the window tests.

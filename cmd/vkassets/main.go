@@ -1,7 +1,8 @@
-// Command vkassets is the front door of the vkassets module: it reports the
-// Vulkan device the library would use and runs a smoke test of the Vulkan
-// layer.
+// Command vkassets is the front door of the vkassets module: a demo of the
+// asset system on the chosen device, a report of that device, a smoke test
+// of the Vulkan layer, and the benchmarks.
 //
+//	vkassets demo [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json]
 //	vkassets info [--json]   the chosen device, its memory heaps and types, limits, budgets
 //	vkassets smoke           create a buffer and an image, copy, submit, wait, destroy
 //	vkassets bench alloc     the allocator traces, against arsenal when bench/peer is at hand
@@ -26,6 +27,10 @@ func main() {
 const usage = `usage: vkassets <command> [flags]
 
 commands:
+  demo     render sprite and mesh scenes with N frames in flight while assets are
+           loaded (local and remote), switched, locked, released; writes frames,
+           VMA statistics, a block map and a memory chart to --out (default out/)
+           [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json]
   info     describe the Vulkan device vkassets chooses (--json for JSON)
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
   bench alloc [--json] [--ops N] [--seed S] [--peer DIR]
@@ -71,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runSmoke(stdout, logger, false)
 	case "bench":
 		return runBench(rest, stdout, stderr)
+	case "demo":
+		return runDemo(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

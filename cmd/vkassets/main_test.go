@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,4 +112,69 @@ func TestBenchReleaseJSON(t *testing.T) {
 	for _, k := range []string{"release_unused_1m_ms", "cycle_check_100k_ms", "release_leaf_ns"} {
 		require.Greater(t, res[k], 0.0, k)
 	}
+}
+
+func TestDemo(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"demo", "--frames", "36", "--frames-in-flight", "3", "--out", out, "--json"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum), stdout.String())
+	require.EqualValues(t, 36, sum["frames"])
+	require.EqualValues(t, 0, sum["validation_errors"])
+	require.EqualValues(t, 0, sum["leaks"])
+	require.Greater(t, sum["peak_device_bytes"].(float64), 0.0)
+	require.EqualValues(t, 0, sum["final_device_bytes"], "every byte given back")
+	require.Greater(t, sum["assets_loaded"].(float64), 5.0)
+	require.Equal(t, sum["assets_loaded"], sum["assets_released"])
+	require.Greater(t, sum["retired"].(float64), 0.0)
+	require.EqualValues(t, 1, sum["remote_loads"])
+	for _, name := range []string{"frame-first.png", "frame-middle.png", "frame-last.png", "vma-stats.json", "blocks.png", "memory.png"} {
+		_, err := os.Stat(filepath.Join(out, name))
+		require.NoError(t, err, name)
+	}
+	compareGolden(t, filepath.Join(out, "frame-first.png"), "testdata/demo-first.png")
+}
+
+// compareGolden compares a rendered PNG with a golden one: at most 0.1% of
+// the pixels may differ by more than 2 in a channel. UPDATE_GOLDEN=1
+// rewrites the golden image.
+func compareGolden(t *testing.T, got, golden string) {
+	t.Helper()
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		data, err := os.ReadFile(got)
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+		require.NoError(t, os.WriteFile(golden, data, 0o644))
+	}
+	load := func(p string) image.Image {
+		f, err := os.Open(p)
+		require.NoError(t, err)
+		defer f.Close()
+		img, err := png.Decode(f)
+		require.NoError(t, err)
+		return img
+	}
+	a, b := load(got), load(golden)
+	require.Equal(t, b.Bounds(), a.Bounds())
+	diff := 0
+	for y := range a.Bounds().Dy() {
+		for x := range a.Bounds().Dx() {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			if far(r1, r2) || far(g1, g2) || far(b1, b2) {
+				diff++
+			}
+		}
+	}
+	require.LessOrEqual(t, diff, a.Bounds().Dx()*a.Bounds().Dy()/1000, "%d pixels differ from %s", diff, golden)
+}
+
+func far(a, b uint32) bool {
+	a, b = a>>8, b>>8
+	if a > b {
+		return a-b > 2
+	}
+	return b-a > 2
 }

@@ -183,6 +183,9 @@ func (r *Renderer) set(f *framesync.Frame, tex *assets.Texture2D) (vk.Descriptor
 // tinted, and marks it used by the frame.
 func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w, h float32, tint [4]float32) error {
 	tex := s.Texture
+	if s.State() != assets.Ready || tex.State() != assets.Ready {
+		return fmt.Errorf("render: draw %v: %w", &s.Base, assets.ErrReleased)
+	}
 	set, err := r.set(f, tex)
 	if err != nil {
 		return err
@@ -206,6 +209,9 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float32, tint [4]float32) error {
 	if mesh.Material == nil || mesh.Material.BaseTexture == nil {
 		return fmt.Errorf("render: mesh %v has no base colour texture", &mesh.Base)
+	}
+	if mesh.State() != assets.Ready || mesh.Material.BaseTexture.State() != assets.Ready {
+		return fmt.Errorf("render: draw %v: %w", &mesh.Base, assets.ErrReleased)
 	}
 	set, err := r.set(f, mesh.Material.BaseTexture)
 	if err != nil {
