@@ -31,6 +31,9 @@ commands:
            loaded (local and remote), switched, locked, released; writes frames,
            VMA statistics, a block map and a memory chart to --out (default out/)
            [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json]
+  stress   random asset traffic for N frames, 1-3 in flight, synchronization
+           validation on; exits non-zero on any validation error or leak
+           [--frames N] [--seed S] [--json]
   info     describe the Vulkan device vkassets chooses (--json for JSON)
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
   bench alloc [--json] [--ops N] [--seed S] [--peer DIR]
@@ -78,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBench(rest, stdout, stderr)
 	case "demo":
 		return runDemo(rest, stdout, stderr)
+	case "stress":
+		return runStress(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -178,3 +178,22 @@ func far(a, b uint32) bool {
 	}
 	return b-a > 2
 }
+
+func TestStress(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"stress", "--frames", "150", "--seed", "7", "--json"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	var res struct {
+		Frames           float64 `json:"frames"`
+		Operations       float64 `json:"operations"`
+		ValidationErrors float64 `json:"validation_errors"`
+		Leaks            float64 `json:"leaks"`
+		MaxPending       float64 `json:"max_pending"`
+	}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
+	require.EqualValues(t, 150, res.Frames)
+	require.Greater(t, res.Operations, 150.0)
+	require.Zero(t, res.ValidationErrors)
+	require.Zero(t, res.Leaks)
+	require.Greater(t, res.MaxPending, 0.0)
+}
