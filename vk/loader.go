@@ -35,6 +35,17 @@ func useLoader(getProcAddr unsafe.Pointer) (string, error) {
 	switch {
 	case getProcAddr != nil:
 		if loader.ptr != getProcAddr {
+			// Keep the system loader mapped for as long as the process
+			// runs: a window system may unload its own copy (GLFW does in
+			// glfwTerminate) while devices made through it still live.
+			for _, lib := range loaderLibraries {
+				cs := C.CString(lib)
+				pinned := C.vka_pin_library(cs) != 0
+				C.free(unsafe.Pointer(cs))
+				if pinned {
+					break
+				}
+			}
 			C.vka_set_gipa(getProcAddr)
 			loader.name, loader.ptr = "external", getProcAddr
 		}

@@ -16,6 +16,11 @@ int vka_load_library(const char* name) {
 }
 
 void vka_set_gipa(void* p) { gipa = (PFN_vkGetInstanceProcAddr)p; }
+
+// vka_pin_library holds a reference to a library another component loaded
+// (GLFW's Vulkan loader), so that it stays mapped after that component lets
+// go of it (glfwTerminate).
+int vka_pin_library(const char* name) { return dlopen(name, RTLD_NOW | RTLD_LOCAL) != NULL; }
 void* vka_gipa(void) { return (void*)gipa; }
 
 int32_t vka_instance_version(uint32_t* version) {
@@ -1015,4 +1020,113 @@ void vka_cmd_draw_textured(uintptr_t dev, uintptr_t cmd, vka_pipeline p, uint64_
 	d->vkCmdBindIndexBuffer(c, (VkBuffer)ibuf, 0, VK_INDEX_TYPE_UINT32);
 	d->vkCmdPushConstants(c, (VkPipelineLayout)p.layout, VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0, sizeof push, &push);
 	d->vkCmdDrawIndexed(c, indexCount, 1, 0, 0, 0);
+}
+
+int32_t vka_surface_info_get(uintptr_t inst, uintptr_t phys, uint32_t family, uint64_t surface, vka_surface_info* out) {
+	vka_instance* t = (vka_instance*)inst;
+	memset(out, 0, sizeof *out);
+	VkPhysicalDevice pd = (VkPhysicalDevice)phys;
+	VkSurfaceKHR s = (VkSurfaceKHR)surface;
+	if (!t->vkGetPhysicalDeviceSurfaceSupportKHR) return VK_ERROR_EXTENSION_NOT_PRESENT;
+	VkBool32 ok = VK_FALSE;
+	VkResult r = t->vkGetPhysicalDeviceSurfaceSupportKHR(pd, family, s, &ok);
+	if (r != VK_SUCCESS) return r;
+	out->supported = ok;
+	VkSurfaceCapabilitiesKHR caps;
+	if ((r = t->vkGetPhysicalDeviceSurfaceCapabilitiesKHR(pd, s, &caps)) != VK_SUCCESS) return r;
+	out->minImages = caps.minImageCount;
+	out->maxImages = caps.maxImageCount;
+	out->curWidth = caps.currentExtent.width;
+	out->curHeight = caps.currentExtent.height;
+	out->minWidth = caps.minImageExtent.width;
+	out->minHeight = caps.minImageExtent.height;
+	out->maxWidth = caps.maxImageExtent.width;
+	out->maxHeight = caps.maxImageExtent.height;
+	out->transform = caps.currentTransform;
+	uint32_t n = 0;
+	if ((r = t->vkGetPhysicalDeviceSurfaceFormatsKHR(pd, s, &n, NULL)) != VK_SUCCESS || n == 0) return r ? r : VK_ERROR_FORMAT_NOT_SUPPORTED;
+	VkSurfaceFormatKHR* f = calloc(n, sizeof *f);
+	if (!f) return VK_ERROR_OUT_OF_HOST_MEMORY;
+	r = t->vkGetPhysicalDeviceSurfaceFormatsKHR(pd, s, &n, f);
+	out->format = f[0].format;
+	out->colorSpace = f[0].colorSpace;
+	for (uint32_t i = 0; i < n; i++) {
+		if (f[i].format == VK_FORMAT_B8G8R8A8_UNORM || f[i].format == VK_FORMAT_R8G8B8A8_UNORM) {
+			out->format = f[i].format;
+			out->colorSpace = f[i].colorSpace;
+			break;
+		}
+	}
+	free(f);
+	return r < 0 ? r : VK_SUCCESS;
+}
+
+vka_result vka_create_swapchain(uintptr_t dev, uint64_t surface, uint32_t images, uint32_t format, uint32_t colorSpace,
+	uint32_t w, uint32_t h, uint32_t transform, uint64_t old) {
+	DEV;
+	VkSwapchainCreateInfoKHR ci = {VK_STRUCTURE_TYPE_SWAPCHAIN_CREATE_INFO_KHR};
+	ci.surface = (VkSurfaceKHR)surface;
+	ci.minImageCount = images;
+	ci.imageFormat = (VkFormat)format;
+	ci.imageColorSpace = (VkColorSpaceKHR)colorSpace;
+	ci.imageExtent.width = w;
+	ci.imageExtent.height = h;
+	ci.imageArrayLayers = 1;
+	ci.imageUsage = VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
+	ci.imageSharingMode = VK_SHARING_MODE_EXCLUSIVE;
+	ci.preTransform = (VkSurfaceTransformFlagBitsKHR)transform;
+	ci.compositeAlpha = VK_COMPOSITE_ALPHA_OPAQUE_BIT_KHR;
+	ci.presentMode = VK_PRESENT_MODE_FIFO_KHR;
+	ci.clipped = VK_TRUE;
+	ci.oldSwapchain = (VkSwapchainKHR)old;
+	VkSwapchainKHR sc = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateSwapchainKHR ? d->vkCreateSwapchainKHR(d->handle, &ci, NULL, &sc) : VK_ERROR_EXTENSION_NOT_PRESENT;
+	return (vka_result){(uint64_t)sc, r, 0};
+}
+
+void vka_destroy_swapchain(uintptr_t dev, uint64_t sc) {
+	DEV;
+	if (sc && d->vkDestroySwapchainKHR) d->vkDestroySwapchainKHR(d->handle, (VkSwapchainKHR)sc, NULL);
+}
+
+int32_t vka_swapchain_images(uintptr_t dev, uint64_t sc, uint32_t* count, uint64_t* out) {
+	DEV;
+	return d->vkGetSwapchainImagesKHR(d->handle, (VkSwapchainKHR)sc, count, (VkImage*)out);
+}
+
+vka_result vka_acquire_image(uintptr_t dev, uint64_t sc, uint64_t semaphore, uint64_t timeout) {
+	DEV;
+	uint32_t index = 0;
+	VkResult r = d->vkAcquireNextImageKHR(d->handle, (VkSwapchainKHR)sc, timeout, (VkSemaphore)semaphore, VK_NULL_HANDLE, &index);
+	return (vka_result){index, r, 0};
+}
+
+int32_t vka_present(uintptr_t dev, uintptr_t queue, uint64_t sc, uint32_t index, uint64_t wait) {
+	DEV;
+	VkSwapchainKHR s = (VkSwapchainKHR)sc;
+	VkSemaphore w = (VkSemaphore)wait;
+	VkPresentInfoKHR pi = {VK_STRUCTURE_TYPE_PRESENT_INFO_KHR};
+	pi.waitSemaphoreCount = wait ? 1 : 0;
+	pi.pWaitSemaphores = &w;
+	pi.swapchainCount = 1;
+	pi.pSwapchains = &s;
+	pi.pImageIndices = &index;
+	return d->vkQueuePresentKHR((VkQueue)queue, &pi);
+}
+
+void vka_cmd_blit(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t sw, uint32_t sh, uint64_t dst, uint32_t dw, uint32_t dh) {
+	DEV;
+	VkImageBlit b;
+	memset(&b, 0, sizeof b);
+	b.srcSubresource.aspectMask = VK_IMAGE_ASPECT_COLOR_BIT;
+	b.srcSubresource.layerCount = 1;
+	b.dstSubresource = b.srcSubresource;
+	b.srcOffsets[1].x = (int32_t)sw;
+	b.srcOffsets[1].y = (int32_t)sh;
+	b.srcOffsets[1].z = 1;
+	b.dstOffsets[1].x = (int32_t)dw;
+	b.dstOffsets[1].y = (int32_t)dh;
+	b.dstOffsets[1].z = 1;
+	d->vkCmdBlitImage((VkCommandBuffer)cmd, (VkImage)src, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+		(VkImage)dst, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &b, VK_FILTER_LINEAR);
 }

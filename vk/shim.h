@@ -24,7 +24,10 @@
 	X(vkCreateDebugUtilsMessengerEXT)               \
 	X(vkDestroyDebugUtilsMessengerEXT)              \
 	X(vkSetDebugUtilsObjectNameEXT)                 \
-	X(vkDestroySurfaceKHR)
+	X(vkDestroySurfaceKHR)                          \
+	X(vkGetPhysicalDeviceSurfaceSupportKHR)         \
+	X(vkGetPhysicalDeviceSurfaceCapabilitiesKHR)    \
+	X(vkGetPhysicalDeviceSurfaceFormatsKHR)
 
 #define VKA_DEVICE_FNS(X)                  \
 	X(vkDestroyDevice)                     \
@@ -99,7 +102,13 @@
 	X(vkCmdPushConstants)                  \
 	X(vkCmdDrawIndexed)                    \
 	X(vkCmdSetViewport)                    \
-	X(vkCmdSetScissor)
+	X(vkCmdSetScissor)                     \
+	X(vkCmdBlitImage)                      \
+	X(vkCreateSwapchainKHR)                \
+	X(vkDestroySwapchainKHR)               \
+	X(vkGetSwapchainImagesKHR)             \
+	X(vkAcquireNextImageKHR)               \
+	X(vkQueuePresentKHR)
 
 typedef struct vka_instance {
 	VkInstance handle;
@@ -118,6 +127,7 @@ typedef struct vka_device {
 
 // Loader.
 int vka_load_library(const char* name);
+int vka_pin_library(const char* name);
 void vka_set_gipa(void* gipa);
 void* vka_gipa(void);
 int32_t vka_instance_version(uint32_t* version);
@@ -292,5 +302,22 @@ void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass
 void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd);
 void vka_cmd_draw_textured(uintptr_t dev, uintptr_t cmd, vka_pipeline p, uint64_t set,
 	uint64_t vbuf, uint64_t ibuf, uint32_t indexCount, vka_push push);
+
+// Swapchains.
+typedef struct vka_surface_info {
+	int32_t supported;
+	uint32_t minImages, maxImages;
+	uint32_t curWidth, curHeight, minWidth, minHeight, maxWidth, maxHeight;
+	uint32_t transform;
+	uint32_t format, colorSpace; // a B8G8R8A8 or R8G8B8A8 UNORM format when offered, else the first
+} vka_surface_info;
+int32_t vka_surface_info_get(uintptr_t inst, uintptr_t phys, uint32_t family, uint64_t surface, vka_surface_info* out);
+vka_result vka_create_swapchain(uintptr_t dev, uint64_t surface, uint32_t images, uint32_t format, uint32_t colorSpace,
+	uint32_t w, uint32_t h, uint32_t transform, uint64_t old);
+void vka_destroy_swapchain(uintptr_t dev, uint64_t sc);
+int32_t vka_swapchain_images(uintptr_t dev, uint64_t sc, uint32_t* count, uint64_t* out);
+vka_result vka_acquire_image(uintptr_t dev, uint64_t sc, uint64_t semaphore, uint64_t timeout);
+int32_t vka_present(uintptr_t dev, uintptr_t queue, uint64_t sc, uint32_t index, uint64_t wait);
+void vka_cmd_blit(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t sw, uint32_t sh, uint64_t dst, uint32_t dw, uint32_t dh);
 
 #endif

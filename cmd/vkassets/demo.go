@@ -45,6 +45,7 @@ type demoSummary struct {
 	SceneSwitches          int      `json:"scene_switches"`
 	RemoteLoads            int      `json:"remote_loads"`
 	LockedRefusals         int      `json:"locked_refusals"`
+	Swapchains             int      `json:"swapchains,omitempty"`
 	Outputs                []string `json:"outputs"`
 }
 
@@ -53,6 +54,7 @@ type demoOptions struct {
 	seed             uint64
 	out              string
 	json             bool
+	window           bool
 	width, height    uint32
 }
 
@@ -65,6 +67,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the asset traffic")
 	fs.StringVar(&o.out, "out", "out", "output folder")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	fs.BoolVar(&o.window, "window", false, "show the frames in a GLFW window (swapchain, resize, minimise)")
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -104,7 +107,15 @@ type sample struct{ live, pending uint64 }
 
 func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, error) {
 	var sum demoSummary
-	d, err := vk.Open(vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets demo", Logger: logger}})
+	vopts := vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets demo", Logger: logger}}
+	var pr *presenter
+	var d *vk.Device
+	var err error
+	if o.window {
+		pr, d, err = openWindow(vopts)
+	} else {
+		d, err = vk.Open(vopts)
+	}
 	if err != nil {
 		return sum, err
 	}
@@ -117,7 +128,7 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 	if err != nil {
 		return sum, err
 	}
-	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: o.inFlight, Logger: logger})
+	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: o.inFlight, Logger: logger, Present: o.window})
 	if err != nil {
 		return sum, err
 	}
@@ -242,6 +253,23 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 			fin.ReleaseUnused()
 		}
 		track()
+		if pr != nil {
+			if i == o.frames/3 {
+				pr.win.SetSize(800, 520) // the swapchain follows the resize
+			}
+			ok, err := pr.ready()
+			if err != nil {
+				return sum, err
+			}
+			if !ok { // minimised: no frame, but what the GPU finished still retires
+				if _, err := s.Poll(); err != nil {
+					return sum, err
+				}
+				fin.Collect()
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+		}
 
 		f, err := s.BeginFrame(ctx)
 		if err != nil {
@@ -252,7 +280,12 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 		}
 		_, capture := captures[i]
 		r.End(f, capture)
-		if err := s.EndFrame(f); err != nil {
+		if pr != nil {
+			err = pr.end(s, r, f)
+		} else {
+			err = s.EndFrame(f)
+		}
+		if err != nil {
 			return sum, err
 		}
 		fin.Collect()
@@ -304,6 +337,10 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 	if err := s.Close(); err != nil {
 		sum.Leaks++
 		logger.Warn("framesync", "error", err)
+	}
+	if pr != nil {
+		sum.Swapchains = pr.created
+		pr.close()
 	}
 	a.TrimEmptyBlocks()
 	final := a.Stats()

@@ -197,3 +197,17 @@ func TestStress(t *testing.T) {
 	require.Zero(t, res.Leaks)
 	require.Greater(t, res.MaxPending, 0.0)
 }
+
+// TestDemoWindow runs the demo in a GLFW window (under Xvfb in make test):
+// swapchain, a resize, presentation, validation clean.
+func TestDemoWindow(t *testing.T) {
+	require.NotEmpty(t, os.Getenv("DISPLAY"), "the window test needs an X display: run it under xvfb-run, as make test does")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"demo", "--window", "--frames", "30", "--out", t.TempDir(), "--json"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &sum))
+	require.EqualValues(t, 0, sum["validation_errors"])
+	require.EqualValues(t, 0, sum["leaks"])
+	require.GreaterOrEqual(t, sum["swapchains"].(float64), 2.0, "the resize made a new swapchain")
+}

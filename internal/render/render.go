@@ -271,3 +271,16 @@ func u32bytes(v []uint32) []byte {
 	}
 	return out
 }
+
+// Present records, after End, a blit of the frame's picture onto a
+// swapchain image (undefined to present layout), scaled to its size. The
+// submission must wait for the image's acquire semaphore at the transfer
+// stage.
+func (r *Renderer) Present(f *framesync.Frame, dst vk.Image, width, height uint32) {
+	d := r.dev
+	d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
+		Image: dst, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal})
+	d.CmdBlit(f.Cmd, r.color.img, r.Width, r.Height, dst, width, height)
+	d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageBottomOfPipe, SrcAccess: vk.AccessTransferWrite,
+		Image: dst, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutPresentSrc})
+}
