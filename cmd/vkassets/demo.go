@@ -22,6 +22,7 @@ import (
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/finalizer"
 	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/internal/present"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/vk"
 )
@@ -108,11 +109,11 @@ type sample struct{ live, pending uint64 }
 func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, error) {
 	var sum demoSummary
 	vopts := vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets demo", Logger: logger}}
-	var pr *presenter
+	var pr *present.Presenter
 	var d *vk.Device
 	var err error
 	if o.window {
-		pr, d, err = openWindow(vopts)
+		pr, d, err = present.Open("vkassets demo", 640, 480, vopts)
 	} else {
 		d, err = vk.Open(vopts)
 	}
@@ -255,9 +256,9 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 		track()
 		if pr != nil {
 			if i == o.frames/3 {
-				pr.win.SetSize(800, 520) // the swapchain follows the resize
+				pr.Window().SetSize(800, 520) // the swapchain follows the resize
 			}
-			ok, err := pr.ready()
+			ok, err := pr.Ready()
 			if err != nil {
 				return sum, err
 			}
@@ -281,7 +282,7 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 		_, capture := captures[i]
 		r.End(f, capture)
 		if pr != nil {
-			err = pr.end(s, r, f)
+			err = pr.End(s, r, f)
 		} else {
 			err = s.EndFrame(f)
 		}
@@ -339,8 +340,8 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 		logger.Warn("framesync", "error", err)
 	}
 	if pr != nil {
-		sum.Swapchains = pr.created
-		pr.close()
+		sum.Swapchains = pr.Swapchains()
+		pr.Close()
 	}
 	a.TrimEmptyBlocks()
 	final := a.Stats()

@@ -1,4 +1,7 @@
-package main
+// Package present shows the renderer's frames in a GLFW window through a
+// swapchain, for the demo and the window example: it recreates the
+// swapchain when the window is resized and reports when it is minimised.
+package present
 
 import (
 	"errors"
@@ -12,10 +15,10 @@ import (
 	"github.com/vkassets/vkassets/vk/window"
 )
 
-// presenter shows the demo's frames in a GLFW window through a swapchain,
+// Presenter shows the demo's frames in a GLFW window through a swapchain,
 // recreating it when the window is resized and skipping frames while it is
 // minimised.
-type presenter struct {
+type Presenter struct {
 	win      *window.Window
 	d        *vk.Device
 	surface  uint64
@@ -25,11 +28,11 @@ type presenter struct {
 	created  int // swapchains made: 1, plus one per resize
 }
 
-// openWindow opens the window and the device that presents to it. GLFW
-// wants one OS thread: the caller's goroutine stays locked to it.
-func openWindow(opts vk.Options) (*presenter, *vk.Device, error) {
+// Open opens a window and the device that presents to it. GLFW wants one
+// OS thread: the caller's goroutine stays locked to it until Close.
+func Open(title string, width, height int, opts vk.Options) (*Presenter, *vk.Device, error) {
 	runtime.LockOSThread()
-	win, err := window.Open(window.Options{Title: "vkassets demo", Width: 640, Height: 480, Resizable: true})
+	win, err := window.Open(window.Options{Title: title, Width: width, Height: height, Resizable: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -40,14 +43,14 @@ func openWindow(opts vk.Options) (*presenter, *vk.Device, error) {
 		win.Close()
 		return nil, nil, err
 	}
-	p := &presenter{win: win, d: d}
+	p := &Presenter{win: win, d: d}
 	if p.surface, err = win.CreateSurface(d.Instance()); err != nil {
 		d.Close()
 		win.Close()
 		return nil, nil, err
 	}
 	if err := p.recreate(); err != nil {
-		p.close()
+		p.Close()
 		d.Close()
 		return nil, nil, err
 	}
@@ -55,7 +58,7 @@ func openWindow(opts vk.Options) (*presenter, *vk.Device, error) {
 }
 
 // recreate makes the swapchain anew for the window's current size.
-func (p *presenter) recreate() error {
+func (p *Presenter) recreate() error {
 	w, h := p.win.FramebufferSize()
 	if w == 0 || h == 0 {
 		p.stale = true // minimised: try again when restored
@@ -82,7 +85,7 @@ func (p *presenter) recreate() error {
 	return nil
 }
 
-func (p *presenter) destroySwapchain() {
+func (p *Presenter) destroySwapchain() {
 	for _, s := range p.finished {
 		p.d.DestroySemaphore(s)
 	}
@@ -93,9 +96,9 @@ func (p *presenter) destroySwapchain() {
 	}
 }
 
-// ready polls events and reports whether a frame can be presented now;
+// Ready polls events and reports whether a frame can be presented now;
 // false while minimised (the caller keeps retiring without frames).
-func (p *presenter) ready() (bool, error) {
+func (p *Presenter) Ready() (bool, error) {
 	p.win.PollEvents()
 	w, h := p.win.FramebufferSize()
 	if w == 0 || h == 0 {
@@ -109,9 +112,9 @@ func (p *presenter) ready() (bool, error) {
 	return p.sc != nil && !p.stale, nil
 }
 
-// end finishes a frame begun on s: it acquires an image, blits the
+// End finishes a frame begun on s: it acquires an image, blits the
 // picture onto it, submits and presents.
-func (p *presenter) end(s *framesync.Sync, r *render.Renderer, f *framesync.Frame) error {
+func (p *Presenter) End(s *framesync.Sync, r *render.Renderer, f *framesync.Frame) error {
 	idx, err := p.sc.Acquire(f.ImageAvailable, 5*time.Second)
 	if errors.Is(err, vk.ErrOutOfDate) {
 		p.stale = true
@@ -134,7 +137,15 @@ func (p *presenter) end(s *framesync.Sync, r *render.Renderer, f *framesync.Fram
 	return nil
 }
 
-func (p *presenter) close() {
+// Window is the window.
+func (p *Presenter) Window() *window.Window { return p.win }
+
+// Swapchains is how many swapchains were made: 1, plus one per resize.
+func (p *Presenter) Swapchains() int { return p.created }
+
+// Close destroys the swapchain, the surface and the window, and unlocks the
+// OS thread. Close the frame sync first; close the device after.
+func (p *Presenter) Close() {
 	_ = p.d.WaitIdle()
 	p.destroySwapchain()
 	p.d.Instance().DestroySurface(p.surface)
