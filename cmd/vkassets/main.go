@@ -36,6 +36,8 @@ commands:
            [--frames N] [--seed S] [--json]
   info     describe the Vulkan device vkassets chooses (--json for JSON)
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
+  bench [alloc|retire|release] [--json]
+           all three without a name
   bench alloc [--json] [--ops N] [--seed S] [--peer DIR]
            replay the allocator traces (random, adversarial, gpumix) on vkassets,
            and on arsenal (VMA's TLSF in Go) in the same process when DIR
