@@ -48,9 +48,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(res)
+			writeJSON(stdout, res)
 			return 0
 		}
 		fmt.Fprintf(stdout, "device %s (timeline %v)\n", res.Device, res.Timeline)
@@ -66,9 +64,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(res)
+			writeJSON(stdout, res)
 			return 0
 		}
 		fmt.Fprintf(stdout, "ReleaseUnused, 1,000,000 cached assets  %10.1f ms\n", res.ReleaseUnused1MMs)
@@ -86,9 +82,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		writeJSON(stdout, res)
 		return 0
 	}
 	printBench(stdout, res)
@@ -164,9 +158,7 @@ func benchAll(stdout, stderr io.Writer, asJSON bool, ops int, seed uint64, peerD
 		return 1
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"alloc": al, "retire": re, "release": rl})
+		writeJSON(stdout, map[string]any{"alloc": al, "retire": re, "release": rl})
 		return 0
 	}
 	printBench(stdout, al)

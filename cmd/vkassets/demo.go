@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -84,9 +83,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(sum)
+		writeJSON(stdout, sum)
 	} else {
 		printSummary(stdout, sum)
 	}

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -103,3 +104,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errValidation = errors.New("validation errors reported")
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

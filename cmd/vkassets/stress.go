@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,9 +44,7 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		writeJSON(stdout, res)
 	} else {
 		fmt.Fprintf(stdout, "%d frames, %d operations on %s (seed %d): %d validation errors, %d leaks, at most %d objects pending\n",
 			res.Frames, res.Operations, res.Device, res.Seed, res.ValidationErrors, res.Leaks, res.MaxPending)
