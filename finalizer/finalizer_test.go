@@ -2,6 +2,8 @@ package finalizer_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"fmt"
 	"image"
 	"math/rand/v2"
@@ -253,10 +255,11 @@ func TestSwitchScene(t *testing.T) {
 }
 
 // TestModel is model-based: random loads, AddRef, DecRef, releases, forced
-// releases, locks, ReleaseUnused, atlas packing and frames with 1–3 in
-// flight, against a small reference model of counts, checked after every
+// releases, locks, ReleaseUnused, scene switches, atlas packing and frames
+// with 1–3 in flight, against a small reference model of counts, checked after every
 // step; the validation layer checks that nothing is destroyed while the GPU
-// may read it, and the shutdown that nothing survives.
+// may read it, and the shutdown that nothing survives. MODEL_TRACE=1 logs
+// every operation, to follow a failure.
 func TestModel(t *testing.T) {
 	for frames := 1; frames <= 3; frames++ {
 		t.Run(fmt.Sprintf("%d-in-flight", frames), func(t *testing.T) {
@@ -268,6 +271,8 @@ func TestModel(t *testing.T) {
 			live := map[assets.ID]assets.Asset{}
 			locked := map[assets.ID]bool{}
 			var frame *framesync.Frame
+			var current *assets.Scene
+			var currentPersist []assets.Asset
 			atlas := e.fin.NewAtlas(e.m, e.dev, finalizer.AtlasOptions{PageSize: 64, MaxFrame: 32})
 			for step := range 400 {
 				if frame == nil {
@@ -275,7 +280,24 @@ func TestModel(t *testing.T) {
 					frame, err = e.sync.BeginFrame(ctx)
 					require.NoError(t, err)
 				}
-				switch op := r.IntN(11); {
+				op := r.IntN(12)
+				if os.Getenv("MODEL_TRACE") != "" {
+					t.Logf("step %d op %d", step, op)
+				}
+				switch {
+				case op == 11:
+					sc, err := e.b.LoadScene(ctx, files[5+r.IntN(2)])
+					require.NoError(t, err)
+					live[sc.ID()] = sc
+					var persist []assets.Asset
+					if x := pick(r, live); assets.BaseOf(x).State() == assets.Ready && r.IntN(2) == 0 {
+						persist = append(persist, x)
+					}
+					if os.Getenv("MODEL_TRACE") != "" {
+						t.Logf("switch to %v persist %v (current %v)", &sc.Base, persist, current)
+					}
+					require.NoError(t, e.fin.SwitchScene(sc, persist...))
+					current, currentPersist = sc, persist
 				case op == 10 && len(live) > 0:
 					if sf, ok := pick(r, live).(*assets.SpriteFrame); ok && sf.State() == assets.Ready {
 						err := atlas.Pack(sf)
@@ -294,6 +316,9 @@ func TestModel(t *testing.T) {
 					if assets.BaseOf(a).State() == assets.Ready {
 						require.NoError(t, e.m.AddRef(a))
 						holds[assets.BaseOf(a).ID()]++
+						if os.Getenv("MODEL_TRACE") != "" {
+							t.Logf("addref %v", assets.BaseOf(a))
+						}
 						assets.Use(frame.Serial(), a)
 						if tex, ok := a.(*assets.SpriteFrame); ok {
 							e.dev.CmdBarrier(frame.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
@@ -306,6 +331,9 @@ func TestModel(t *testing.T) {
 						if n > 0 {
 							holds[id]--
 							require.NoError(t, e.m.DecRef(live[id]))
+							if os.Getenv("MODEL_TRACE") != "" {
+								t.Logf("decref %v", assets.BaseOf(live[id]))
+							}
 							break
 						}
 					}
@@ -328,11 +356,20 @@ func TestModel(t *testing.T) {
 					a := pick(r, live)
 					if assets.BaseOf(a).State() == assets.Ready {
 						err := e.fin.ForceRelease(a)
+						if os.Getenv("MODEL_TRACE") != "" {
+							t.Logf("force %v: %v", assets.BaseOf(a), err)
+						}
 						if locked[assets.BaseOf(a).ID()] {
 							require.ErrorIs(t, err, finalizer.ErrLocked)
 						} else {
 							require.NoError(t, err)
+							// Forced: whoever held it, the test, the scene slot
+							// or the persistent roots, holds a released asset.
 							delete(holds, assets.BaseOf(a).ID())
+							if current != nil && current.ID() == assets.BaseOf(a).ID() {
+								current = nil
+							}
+							currentPersist = slices.DeleteFunc(currentPersist, func(p assets.Asset) bool { return p == a })
 						}
 					}
 				case op == 9:
@@ -343,7 +380,16 @@ func TestModel(t *testing.T) {
 						e.fin.ReleaseUnused()
 					}
 				}
-				checkModel(t, step, e, live, holds, locked)
+				// The scene and the persistent roots of the last switch each
+				// hold one reference, like the test's own holds.
+				sceneHolds := maps.Clone(holds)
+				if current != nil {
+					sceneHolds[current.ID()]++
+				}
+				for _, p := range currentPersist {
+					sceneHolds[assets.BaseOf(p).ID()]++
+				}
+				checkModel(t, step, e, live, sceneHolds, locked)
 			}
 			if frame != nil {
 				require.NoError(t, e.sync.EndFrame(frame))
