@@ -2,12 +2,12 @@ package finalizer_test
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"fmt"
 	"image"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
