@@ -34,6 +34,9 @@ var (
 	ErrUnsubmitted = errors.New("framesync: objects deferred to a frame that was never submitted")
 )
 
+// submitTries bounds the attempts at one vkQueueSubmit.
+const submitTries = 4
+
 // Options configure New.
 type Options struct {
 	Device Device
@@ -110,7 +113,8 @@ type Sync struct {
 	signals   []vk.SemaphoreSubmit
 	retire    *RetireQueue
 	lost      bool
-	broken    error // a failed submission that did not lose the device
+	broken    error // a submission that failed every try without losing the device
+	retried   int   // submissions tried again after a failure
 	closed    bool
 }
 
@@ -300,11 +304,21 @@ func (s *Sync) submit(serial Serial, cmds []vk.CommandBuffer, waits, signals []v
 		s.signals = append(append(s.signals[:0], signals...), vk.SemaphoreSubmit{Semaphore: s.timeline, Value: uint64(serial)})
 		signals = s.signals
 	}
-	if err := s.dev.Submit(cmds, waits, signals, fence); err != nil {
+	// A failed vkQueueSubmit submits nothing and leaves the command
+	// buffers executable: try again a few times, because the serial has
+	// been handed out and the ones after it depend on it completing.
+	var err error
+	for try := 0; try < submitTries; try++ {
+		if err = s.dev.Submit(cmds, waits, signals, fence); err == nil || errors.Is(err, vk.ErrDeviceLost) {
+			break
+		}
+		s.retried++
+	}
+	if err != nil {
 		err = s.fail("submit", err)
 		if !s.lost {
-			// The serial was handed out and will never complete: the
-			// order of completions is broken for good.
+			// The serial will never complete: the order of completions is
+			// broken for good.
 			s.broken = err
 		}
 		return err
@@ -671,6 +685,8 @@ type Stats struct {
 	MaxLatency       time.Duration
 	Timeline         bool
 	Lost             bool
+	// SubmitRetries counts vkQueueSubmit calls tried again after a failure.
+	SubmitRetries int
 }
 
 // Stats takes a snapshot.
@@ -683,6 +699,6 @@ func (s *Sync) Stats() Stats {
 		Pending: int(r.pending), PendingBytes: r.pendingBytes, Retired: r.retired,
 		LatencyFrames: r.frames, LatencyTime: r.times,
 		MaxLatencyFrames: r.maxFrames, MaxLatency: time.Duration(r.maxTime),
-		Timeline: s.timeline != 0, Lost: s.lost,
+		Timeline: s.timeline != 0, Lost: s.lost, SubmitRetries: s.retried,
 	}
 }

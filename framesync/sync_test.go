@@ -424,3 +424,31 @@ func TestFrameLoopAllocatesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitFailures: a failed vkQueueSubmit is tried again; one that fails
+// every try leaves the Sync unusable (its serial can never complete) but
+// closable without leaks.
+func TestSubmitFailures(t *testing.T) {
+	e := open(t, 2, false, vktest.Options{})
+	fails := 2
+	e.dev.Device.SetFaultInjector(func(op string) vk.Result {
+		if op == "vkQueueSubmit" && fails > 0 {
+			fails--
+			return vk.ErrorOutOfHostMemory
+		}
+		return vk.Success
+	})
+	f, err := e.sync.BeginFrame(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, e.sync.EndFrame(f), "two failures, then the submission goes through")
+	require.Equal(t, 2, e.sync.Stats().SubmitRetries)
+
+	fails = 100
+	f, err = e.sync.BeginFrame(context.Background())
+	require.NoError(t, err)
+	err = e.sync.EndFrame(f)
+	require.ErrorIs(t, err, vk.ErrOutOfHostMemory)
+	_, err = e.sync.BeginFrame(context.Background())
+	require.Error(t, err, "unusable after a submission that never went through")
+	e.dev.Device.SetFaultInjector(nil)
+}

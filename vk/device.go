@@ -41,6 +41,7 @@ type Device struct {
 	budget   bool // VK_EXT_memory_budget is enabled
 	foreign  bool // made by the application (Wrap): Close frees only the table
 
+	faults    faultSlot  // injected failures, for tests and vkassets stress
 	queueMu   sync.Mutex // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
 	closeOnce sync.Once
 }

@@ -42,6 +42,9 @@ const (
 
 // CreateBuffer creates an unbound VkBuffer (exclusive sharing).
 func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
+	if err := d.fault("vkCreateBuffer"); err != nil {
+		return 0, err
+	}
 	r := C.vka_create_buffer(d.table, C.uint64_t(size), C.uint32_t(usage), 0)
 	return Buffer(r.value), check("vkCreateBuffer", int32(r.result))
 }
@@ -117,6 +120,9 @@ func one(v uint32) uint32 { return max(v, 1) }
 
 // CreateImage creates an unbound 2D VkImage in the undefined layout, one sample.
 func (d *Device) CreateImage(info ImageInfo) (Image, error) {
+	if err := d.fault("vkCreateImage"); err != nil {
+		return 0, err
+	}
 	ci := C.vka_image_info{
 		imageType: 1, // VK_IMAGE_TYPE_2D
 		format:    C.uint32_t(info.Format),
@@ -221,6 +227,9 @@ type MemoryAllocateInfo struct {
 
 // AllocateMemory calls vkAllocateMemory.
 func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
+	if err := d.fault("vkAllocateMemory"); err != nil {
+		return 0, err
+	}
 	r := C.vka_allocate_memory(d.table, C.uint64_t(info.Size), C.uint32_t(info.TypeIndex),
 		C.uint64_t(info.DedicatedBuffer), C.uint64_t(info.DedicatedImage))
 	return DeviceMemory(r.value), check("vkAllocateMemory", int32(r.result))
@@ -236,6 +245,9 @@ func (d *Device) FreeMemory(m DeviceMemory) {
 // MapMemory maps size bytes of m from offset and returns them as a slice of
 // C memory, valid until UnmapMemory.
 func (d *Device) MapMemory(m DeviceMemory, offset, size uint64) ([]byte, error) {
+	if err := d.fault("vkMapMemory"); err != nil {
+		return nil, err
+	}
 	var p unsafe.Pointer
 	r := C.vka_map_memory(d.table, C.uint64_t(m), C.uint64_t(offset), C.uint64_t(size), &p)
 	if err := check("vkMapMemory", int32(r)); err != nil {
@@ -288,6 +300,9 @@ func (d *Device) ResetFence(f Fence) error {
 
 // FenceSignaled reports whether f is signaled, without blocking (vkGetFenceStatus).
 func (d *Device) FenceSignaled(f Fence) (bool, error) {
+	if err := d.fault("vkGetFenceStatus"); err != nil {
+		return false, err
+	}
 	switch r := C.vka_fence_status(d.table, C.uint64_t(f)); Result(r) {
 	case Success:
 		return true, nil
@@ -301,6 +316,9 @@ func (d *Device) FenceSignaled(f Fence) (bool, error) {
 // WaitFence blocks until f is signaled or timeout passes (ErrTimeout).
 // A negative timeout waits for ever.
 func (d *Device) WaitFence(f Fence, timeout time.Duration) error {
+	if err := d.fault("vkWaitForFences"); err != nil {
+		return err
+	}
 	return check("vkWaitForFences", int32(C.vka_wait_fence(d.table, C.uint64_t(f), nanos(timeout))))
 }
 
@@ -333,12 +351,18 @@ func (d *Device) DestroySemaphore(s Semaphore) {
 
 // SemaphoreValue reads a timeline semaphore's counter without blocking.
 func (d *Device) SemaphoreValue(s Semaphore) (uint64, error) {
+	if err := d.fault("vkGetSemaphoreCounterValue"); err != nil {
+		return 0, err
+	}
 	r := C.vka_semaphore_value(d.table, C.uint64_t(s))
 	return uint64(r.value), check("vkGetSemaphoreCounterValue", int32(r.result))
 }
 
 // WaitSemaphore blocks until the timeline semaphore reaches value or timeout passes.
 func (d *Device) WaitSemaphore(s Semaphore, value uint64, timeout time.Duration) error {
+	if err := d.fault("vkWaitSemaphores"); err != nil {
+		return err
+	}
 	return check("vkWaitSemaphores", int32(C.vka_wait_semaphore(d.table, C.uint64_t(s), C.uint64_t(value), nanos(timeout))))
 }
 
@@ -451,6 +475,9 @@ const MaxSubmitSemaphores = 8
 // slices already live on the heap (keep them in a long-lived struct): cgo
 // makes any pointer passed to C escape.
 func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
+	if err := d.fault("vkQueueSubmit"); err != nil {
+		return err
+	}
 	var pc *C.uintptr_t
 	var pw, ps *C.vka_semaphore_submit
 	if len(cmds) > 0 {

@@ -33,3 +33,22 @@ func TestWrap(t *testing.T) {
 	_, err = vk.Wrap(vk.External{})
 	require.Error(t, err)
 }
+
+func TestFaultInjector(t *testing.T) {
+	d := vktest.Open(t)
+	d.SetFaultInjector(func(op string) vk.Result {
+		if op == "vkAllocateMemory" {
+			return vk.ErrorOutOfDeviceMemory
+		}
+		return vk.Success
+	})
+	_, err := d.AllocateMemory(vk.MemoryAllocateInfo{Size: 256, TypeIndex: 0})
+	require.ErrorIs(t, err, vk.ErrOutOfDeviceMemory)
+	var ve *vk.Error
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "vkAllocateMemory", ve.Op)
+	d.SetFaultInjector(nil)
+	m, err := d.AllocateMemory(vk.MemoryAllocateInfo{Size: 256, TypeIndex: 0})
+	require.NoError(t, err)
+	d.FreeMemory(m)
+}
