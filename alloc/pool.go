@@ -2,6 +2,8 @@ package alloc
 
 import (
 	"fmt"
+	"strings"
+
 	"github.com/vkassets/vkassets/alloc/virtual"
 )
 
@@ -79,7 +81,11 @@ func (p *Pool) Close() error {
 	leaks := p.list.leaks()
 	p.list.destroy()
 	if len(leaks) > 0 {
-		return fmt.Errorf("pool %q: %w: %d", p.name, ErrLeaks, len(leaks))
+		names := make([]string, len(leaks))
+		for i, l := range leaks {
+			names[i] = fmt.Sprintf("%q (%d bytes)", l.Name, l.Size)
+		}
+		return fmt.Errorf("pool %q: %w: %d: %s", p.name, ErrLeaks, len(leaks), strings.Join(names, ", "))
 	}
 	return nil
 }

@@ -389,7 +389,11 @@ func (m *Manager) Close() error {
 	// The staging ring's space comes back as the uploads' serials complete.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := m.sync.Flush(ctx); err != nil {
+	if err := m.sync.Flush(ctx); errors.Is(err, vk.ErrDeviceLost) {
+		// On a lost device Poll destroys everything pending at once,
+		// the staging buffers too.
+		_, _ = m.sync.Poll()
+	} else if err != nil {
 		return fmt.Errorf("assets: close: %w", err)
 	}
 	return m.upload.close()

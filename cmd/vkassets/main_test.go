@@ -211,3 +211,22 @@ func TestDemoWindow(t *testing.T) {
 	require.EqualValues(t, 0, sum["leaks"])
 	require.GreaterOrEqual(t, sum["swapchains"].(float64), 2.0, "the resize made a new swapchain")
 }
+
+func TestStressFaults(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"stress", "--frames", "150", "--seed", "3", "--faults", "0.05", "--json"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	var res struct {
+		Injected   int `json:"faults_injected"`
+		Survived   int `json:"faults_survived"`
+		Surfaced   int `json:"faults_surfaced"`
+		Leaks      int `json:"leaks"`
+		Validation int `json:"validation_errors"`
+	}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
+	require.Positive(t, res.Injected)
+	require.Equal(t, res.Injected, res.Survived)
+	require.Positive(t, res.Surfaced, "some faults came back as errors")
+	require.Zero(t, res.Leaks)
+	require.Zero(t, res.Validation)
+}

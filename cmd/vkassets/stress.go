@@ -6,8 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
@@ -19,26 +25,44 @@ import (
 
 // stressResult is what `vkassets stress --json` prints.
 type stressResult struct {
-	Frames           int    `json:"frames"`
-	Operations       int    `json:"operations"`
-	ValidationErrors int    `json:"validation_errors"`
-	Leaks            int    `json:"leaks"`
-	MaxPending       int    `json:"max_pending"`
-	Seed             uint64 `json:"seed"`
-	Device           string `json:"device"`
+	Frames           int     `json:"frames"`
+	Operations       int     `json:"operations"`
+	ValidationErrors int     `json:"validation_errors"`
+	Leaks            int     `json:"leaks"`
+	MaxPending       int     `json:"max_pending"`
+	FaultsInjected   int     `json:"faults_injected"`
+	FaultsSurvived   int     `json:"faults_survived"`
+	FaultsSurfaced   int     `json:"faults_surfaced"` // returned as errors; the rest were absorbed by retries
+	DeviceLosses     int     `json:"device_losses"`
+	RSSSlope         float64 `json:"rss_slope_bytes_per_1k_frames"`
+	HeapSlope        float64 `json:"heap_slope_bytes_per_1k_frames"`
+	Seed             uint64  `json:"seed"`
+	Device           string  `json:"device"`
+}
+
+type stressOptions struct {
+	frames       int
+	seed         uint64
+	faults       float64 // probability that a fallible call fails
 }
 
 func runStress(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("stress", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	frames := fs.Int("frames", 1000, "frames to run")
-	seed := fs.Uint64("seed", 1, "random seed: the same seed replays the same operations")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if fs.Parse(args) != nil {
+	fset := flag.NewFlagSet("stress", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	var o stressOptions
+	fset.IntVar(&o.frames, "frames", 1000, "frames to run")
+	fset.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed replays the same operations and faults")
+	fset.Float64Var(&o.faults, "faults", 0, "fail this fraction of fallible Vulkan calls and asset reads (0 to 1)")
+	asJSON := fset.Bool("json", false, "print the result as JSON")
+	if fset.Parse(args) != nil {
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	res, err := stress(*frames, *seed, logger, stderr)
+	if o.faults < 0 || o.faults > 1 {
+		fmt.Fprintln(stderr, "vkassets stress: --faults must be between 0 and 1")
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	res, err := stress(o, logger, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vkassets stress: %v\n", err)
 		return 1
@@ -46,66 +70,166 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		writeJSON(stdout, res)
 	} else {
-		fmt.Fprintf(stdout, "%d frames, %d operations on %s (seed %d): %d validation errors, %d leaks, at most %d objects pending\n",
-			res.Frames, res.Operations, res.Device, res.Seed, res.ValidationErrors, res.Leaks, res.MaxPending)
+		fmt.Fprintf(stdout, "%d frames, %d operations on %s (seed %d): %d validation errors, %d leaks, at most %d objects pending; "+
+			"%d faults injected, %d survived (%d returned as errors), %d device losses; RSS slope %.0f B, Go heap slope %.0f B per 1,000 frames\n",
+			res.Frames, res.Operations, res.Device, res.Seed, res.ValidationErrors, res.Leaks, res.MaxPending,
+			res.FaultsInjected, res.FaultsSurvived, res.FaultsSurfaced, res.DeviceLosses, res.RSSSlope, res.HeapSlope)
 	}
-	if res.ValidationErrors > 0 || res.Leaks > 0 {
+	if res.ValidationErrors > 0 || res.Leaks > 0 || res.FaultsSurvived != res.FaultsInjected {
 		return 3
 	}
 	return 0
 }
 
+// injector fails fallible calls at a rate.
+type injector struct {
+	rng      *rand.Rand
+	rate     float64
+	on       atomic.Bool // faults only while frames run, not during setup
+	injected atomic.Int64
+}
+
+func (in *injector) fault(op string) vk.Result {
+	if !in.on.Load() || in.rate == 0 || in.rng.Float64() >= in.rate {
+		return vk.Success
+	}
+	var r vk.Result
+	switch op {
+	case "vkAllocateMemory":
+		r = vk.ErrorOutOfDeviceMemory
+	case "vkCreateBuffer", "vkCreateImage", "vkQueueSubmit":
+		r = vk.ErrorOutOfHostMemory
+	case "vkMapMemory":
+		r = vk.ErrorMemoryMapFailed
+	case "vkWaitForFences":
+		r = vk.Timeout
+	default:
+		return vk.Success // status queries fail only with a lost device
+	}
+	in.injected.Add(1)
+	return r
+}
+
+// faultyFS fails reads, or truncates them, at the injector's rate.
+type faultyFS struct {
+	fsys fs.FS
+	in   *injector
+}
+
+var errInjectedRead = errors.New("injected read error")
+
+func (f faultyFS) Open(name string) (fs.File, error) { return f.fsys.Open(name) }
+
+func (f faultyFS) ReadFile(name string) ([]byte, error) {
+	data, err := fs.ReadFile(f.fsys, name)
+	if err != nil || !f.in.on.Load() || f.in.rate == 0 || f.in.rng.Float64() >= f.in.rate {
+		return data, err
+	}
+	f.in.injected.Add(1)
+	if f.in.rng.IntN(2) == 0 {
+		return nil, fmt.Errorf("%s: %w", name, errInjectedRead)
+	}
+	return data[:len(data)/2], nil // truncated
+}
+
 // stress runs random asset traffic — load, use, release, force, lock,
-// ReleaseUnused, scene switch, atlas packing — for frames frames, with the
-// frames in flight changing between 1 and 3, synchronization validation on.
-func stress(frames int, seed uint64, logger *slog.Logger, progressOut io.Writer) (stressResult, error) {
-	res := stressResult{Frames: frames, Seed: seed}
-	d, err := vk.Open(vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets stress", Logger: logger, SyncValidation: true}})
-	if err != nil {
+// ReleaseUnused, scene switch, atlas packing — for o.frames frames, in
+// rounds of 1 to 3 frames in flight, with synchronization validation on, and
+// with --faults failing calls and reads at random.
+func stress(o stressOptions, logger *slog.Logger, progressOut io.Writer) (stressResult, error) {
+	res := stressResult{Frames: o.frames, Seed: o.seed}
+	rng := rand.New(rand.NewPCG(o.seed, 99))
+	in := &injector{rng: rand.New(rand.NewPCG(o.seed, 7)), rate: o.faults}
+	st := &stressState{o: o, res: &res, rng: rng, in: in, logger: logger}
+	if err := st.openDevice(); err != nil {
 		return res, err
 	}
-	defer d.Close()
-	res.Device = d.Physical().Name
-	a, err := alloc.New(alloc.Options{Device: d, Logger: logger})
-	if err != nil {
-		return res, err
-	}
-	rng := rand.New(rand.NewPCG(seed, 99))
-	ctx := context.Background()
-	files := []string{"hero.png", "checker.png", "logo.jpg", "icons/star.png", "icons/coin.png", "icons/heart.png", "scenes/quad.gltf", "scenes/cube.glb"}
-	done := 0
-	progress := newProgress(progressOut, frames, false)
-	// The run is cut in rounds, each with its own number of frames in flight.
-	for done < frames {
+	progress := newProgress(progressOut, o.frames, false)
+	st.progress = progress
+	for st.done < o.frames {
 		inFlight := 1 + rng.IntN(3)
-		n := min(frames-done, 50+rng.IntN(200))
-		if err := stressRound(ctx, d, a, logger, rng, files, inFlight, n, &res, done, progress); err != nil {
+		n := min(o.frames-st.done, 50+rng.IntN(200))
+		if err := st.round(inFlight, n); err != nil {
 			return res, err
 		}
-		done += n
 	}
 	progress.done()
-	res.Leaks = len(a.Leaks())
-	if err := a.Close(); err != nil {
-		logger.Warn("allocator", "error", err)
+	st.closeDevice()
+	res.FaultsInjected = int(in.injected.Load())
+	// Every fault either came back as an error or was absorbed by a retry,
+	// the cache held nothing half-made after every operation, and at the end
+	// nothing leaked and the validation layer saw nothing: all survived.
+	if res.Leaks == 0 && res.ValidationErrors == 0 {
+		res.FaultsSurvived = res.FaultsInjected
 	}
-	d.Close()
-	res.ValidationErrors = d.Validator().Errors()
+	res.RSSSlope, res.HeapSlope = slope(st.rss), slope(st.heap)
 	return res, nil
 }
 
-func stressRound(ctx context.Context, d *vk.Device, a *alloc.Allocator, logger *slog.Logger, rng *rand.Rand,
-	files []string, inFlight, frames int, res *stressResult, base int, progress *progress) error {
-	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: inFlight, Logger: logger})
+type stressState struct {
+	o        stressOptions
+	res      *stressResult
+	rng      *rand.Rand
+	in       *injector
+	logger   *slog.Logger
+	progress *progress
+	d        *vk.Device
+	a        *alloc.Allocator
+	done     int
+	rss      []point // (frame, bytes) samples after warm-up
+	heap     []point
+}
+
+type point struct{ x, y float64 }
+
+func (st *stressState) openDevice() error {
+	d, err := vk.Open(vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets stress", Logger: st.logger, SyncValidation: true}})
 	if err != nil {
 		return err
 	}
-	m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s, Logger: logger})
+	d.SetFaultInjector(st.in.fault)
+	a, err := alloc.New(alloc.Options{Device: d, Logger: st.logger})
+	if err != nil {
+		d.Close()
+		return err
+	}
+	st.d, st.a = d, a
+	st.res.Device = d.Physical().Name
+	return nil
+}
+
+func (st *stressState) closeDevice() {
+	st.res.Leaks += len(st.a.Leaks())
+	_ = st.a.Close()
+	st.d.Close()
+	st.res.ValidationErrors += st.d.Validator().Errors()
+}
+
+// checkCache is what must hold after every failure: nothing half-made in
+// the cache.
+func checkCache(m *assets.Manager) error {
+	for _, x := range m.Assets() {
+		if s := assets.BaseOf(x).State(); s != assets.Ready {
+			return fmt.Errorf("cached %v is %v", assets.BaseOf(x), s)
+		}
+	}
+	return nil
+}
+
+// round runs n frames on a fresh frame sync, manager and renderer.
+func (st *stressState) round(inFlight, n int) error {
+	ctx := context.Background()
+	d, a, rng, in, res := st.d, st.a, st.rng, st.in, st.res
+	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: inFlight, Logger: st.logger})
+	if err != nil {
+		return err
+	}
+	m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s, Logger: st.logger})
 	if err != nil {
 		return err
 	}
 	fin := finalizer.New(m)
-	b, err := m.AddBundle("content", assets.SampleContent())
+	b, err := m.AddBundle("content", faultyFS{assets.SampleContent(), in})
 	if err != nil {
 		return err
 	}
@@ -114,96 +238,68 @@ func stressRound(ctx context.Context, d *vk.Device, a *alloc.Allocator, logger *
 		return err
 	}
 	atlas := fin.NewAtlas(m, d, finalizer.AtlasOptions{PageSize: 64, MaxFrame: 32})
+	files := []string{"hero.png", "checker.png", "logo.jpg", "icons/star.png", "icons/coin.png", "icons/heart.png", "scenes/quad.gltf", "scenes/cube.glb"}
 	held := map[assets.ID]assets.Asset{}
-	for i := range frames {
+	survive := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		if cerr := checkCache(m); cerr != nil {
+			return fmt.Errorf("after %v: %w", err, cerr)
+		}
+		res.FaultsSurfaced++
+		return nil
+	}
+	lost := false
+	in.on.Store(true)
+	for i := 0; i < n && !lost; i++ {
+		frame := st.done + 1
 		for range 1 + rng.IntN(4) {
 			res.Operations++
-			switch op := rng.IntN(9); op {
-			case 0, 1:
-				x, err := b.Load(ctx, files[rng.IntN(len(files))])
-				if err != nil {
-					return err
-				}
-				if m.AddRef(x) == nil {
-					held[assets.BaseOf(x).ID()] = x
-				}
-			case 2:
-				for id, x := range held {
-					_ = m.DecRef(x)
-					delete(held, id)
+			if err := st.operation(ctx, m, fin, b, atlas, held, files, survive); err != nil {
+				if errors.Is(err, vk.ErrDeviceLost) {
+					lost = true
 					break
 				}
-			case 3:
-				if x := anyOf(held, rng); x != nil {
-					_ = fin.Release(x)
-				}
-			case 4:
-				if x := anyOf(held, rng); x != nil && fin.ForceRelease(x) == nil {
-					delete(held, assets.BaseOf(x).ID())
-				}
-			case 5:
-				if x := anyOf(held, rng); x != nil {
-					if fin.IsLocked(x) {
-						fin.Unlock(x)
-					} else {
-						fin.Lock(x)
-					}
-				}
-			case 6:
-				fin.ReleaseUnused()
-			case 7:
-				sc, err := b.LoadScene(ctx, files[6+rng.IntN(2)])
-				if err != nil {
-					return err
-				}
-				if err := fin.SwitchScene(sc); err != nil {
-					return err
-				}
-			case 8:
-				if sp, ok := anyOf(held, rng).(*assets.SpriteFrame); ok && sp.State() == assets.Ready {
-					_ = atlas.Pack(sp)
-				}
+				return err
+			}
+			// After every operation, failed or not: nothing half-made cached.
+			if err := checkCache(m); err != nil {
+				return fmt.Errorf("frame %d: %w", frame, err)
 			}
 		}
+		if lost {
+			break
+		}
 		f, err := s.BeginFrame(ctx)
-		if err != nil {
-			return err
+		if errors.Is(err, vk.ErrDeviceLost) {
+			lost = true
+			break
+		}
+		if err != nil { // an injected fence timeout: no frame this time
+			if serr := survive(err); serr != nil {
+				return serr
+			}
+			st.step()
+			continue
 		}
 		if err := r.Begin(f, [4]float32{0, 0, 0, 1}); err != nil {
 			return err
 		}
-		drawn := 0
-		for _, x := range held {
-			if drawn == 32 {
-				break
-			}
-			switch v := x.(type) {
-			case *assets.SpriteFrame:
-				if v.State() == assets.Ready && v.Texture.State() == assets.Ready {
-					_ = r.DrawSprite(f, v, float32(drawn%8)*8, float32(drawn/8)*8, 8, 8, [4]float32{1, 1, 1, 1})
-					drawn++
-				}
-			case *assets.Scene:
-				for _, mesh := range v.Meshes {
-					if mesh.State() == assets.Ready && r.DrawMesh(f, mesh, render.Scale(0.3), [4]float32{1, 1, 1, 1}) == nil {
-						drawn++
-					}
-				}
-			}
-		}
-		if sc := fin.CurrentScene(); sc != nil && sc.State() == assets.Ready {
-			for _, mesh := range sc.Meshes {
-				_ = r.DrawMesh(f, mesh, render.Translate(0.5, 0.5, 0).Mul(render.Scale(0.2)), [4]float32{1, 1, 1, 1})
-			}
-		}
+		st.draw(r, f, held, fin)
 		r.End(f, false)
 		if err := s.EndFrame(f); err != nil {
-			return err
+			if errors.Is(err, vk.ErrDeviceLost) {
+				lost = true
+				break
+			}
+			return fmt.Errorf("frame %d: %w", frame, err) // every try of a submission failed
 		}
 		fin.Collect()
 		res.MaxPending = max(res.MaxPending, s.Stats().Pending)
-		progress.step(base + i + 1)
+		st.step()
 	}
+	in.on.Store(false)
 	for _, x := range held {
 		_ = m.DecRef(x)
 	}
@@ -211,17 +307,128 @@ func stressRound(ctx context.Context, d *vk.Device, a *alloc.Allocator, logger *
 		fin.Unlock(x)
 	}
 	fin.ReleaseAll()
-	if err := s.WaitIdle(); err != nil {
-		return err
+	if !lost {
+		if err := s.WaitIdle(); err != nil {
+			return err
+		}
 	}
 	r.Close()
-	if err := m.Close(); err != nil {
+	if err := m.Close(); err != nil && !errors.Is(err, vk.ErrDeviceLost) {
 		return err
 	}
 	if err := s.Close(); err != nil && !errors.Is(err, framesync.ErrUnsubmitted) {
 		return err
 	}
+	if lost {
+		// A new device, and the assets are loaded again on it next round.
+		res.DeviceLosses++
+		st.closeDevice()
+		return st.openDevice()
+	}
 	return nil
+}
+
+func (st *stressState) step() {
+	st.done++
+	st.progress.step(st.done)
+	if st.done%1000 == 0 && st.done > st.o.frames/5 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		st.heap = append(st.heap, point{float64(st.done), float64(ms.HeapAlloc)})
+		st.rss = append(st.rss, point{float64(st.done), float64(processRSS())})
+	}
+}
+
+// operation is one random operation; errors from injected faults are
+// survived (checked), a lost device is returned.
+func (st *stressState) operation(ctx context.Context, m *assets.Manager, fin *finalizer.Finalizer, b *assets.Bundle,
+	atlas *finalizer.Atlas, held map[assets.ID]assets.Asset, files []string, survive func(error) error) error {
+	rng := st.rng
+	switch rng.IntN(9) {
+	case 0, 1:
+		x, err := b.Load(ctx, files[rng.IntN(len(files))])
+		if err != nil {
+			if errors.Is(err, vk.ErrDeviceLost) {
+				return err
+			}
+			return survive(err)
+		}
+		if m.AddRef(x) == nil {
+			held[assets.BaseOf(x).ID()] = x
+		}
+	case 2:
+		for id, x := range held {
+			_ = m.DecRef(x)
+			delete(held, id)
+			break
+		}
+	case 3:
+		if x := anyOf(held, rng); x != nil {
+			_ = fin.Release(x)
+		}
+	case 4:
+		if x := anyOf(held, rng); x != nil && fin.ForceRelease(x) == nil {
+			delete(held, assets.BaseOf(x).ID())
+		}
+	case 5:
+		if x := anyOf(held, rng); x != nil {
+			if fin.IsLocked(x) {
+				fin.Unlock(x)
+			} else {
+				fin.Lock(x)
+			}
+		}
+	case 6:
+		fin.ReleaseUnused()
+	case 7:
+		sc, err := b.LoadScene(ctx, files[6+rng.IntN(2)])
+		if err != nil {
+			if errors.Is(err, vk.ErrDeviceLost) {
+				return err
+			}
+			return survive(err)
+		}
+		if err := fin.SwitchScene(sc); err != nil {
+			return err
+		}
+	case 8:
+		if sp, ok := anyOf(held, rng).(*assets.SpriteFrame); ok && sp.State() == assets.Ready {
+			if err := atlas.Pack(sp); err != nil && !errors.Is(err, finalizer.ErrTooBig) {
+				if errors.Is(err, vk.ErrDeviceLost) {
+					return err
+				}
+				return survive(err)
+			}
+		}
+	}
+	return nil
+}
+
+func (st *stressState) draw(r *render.Renderer, f *framesync.Frame, held map[assets.ID]assets.Asset, fin *finalizer.Finalizer) {
+	drawn := 0
+	for _, x := range held {
+		if drawn == 32 {
+			break
+		}
+		switch v := x.(type) {
+		case *assets.SpriteFrame:
+			if r.DrawSprite(f, v, float32(drawn%8)*8, float32(drawn/8)*8, 8, 8, [4]float32{1, 1, 1, 1}) == nil {
+				drawn++
+			}
+		case *assets.Scene:
+			for _, mesh := range v.Meshes {
+				if r.DrawMesh(f, mesh, render.Scale(0.3), [4]float32{1, 1, 1, 1}) == nil {
+					drawn++
+				}
+			}
+		}
+	}
+	if sc := fin.CurrentScene(); sc != nil && sc.State() == assets.Ready {
+		for _, mesh := range sc.Meshes {
+			_ = r.DrawMesh(f, mesh, render.Translate(0.5, 0.5, 0).Mul(render.Scale(0.2)), [4]float32{1, 1, 1, 1})
+		}
+	}
 }
 
 // anyOf picks one asset of a set, or nil.
@@ -237,4 +444,38 @@ func anyOf(set map[assets.ID]assets.Asset, rng *rand.Rand) assets.Asset {
 		k--
 	}
 	return nil
+}
+
+// processRSS is the resident set in bytes (Linux).
+func processRSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// slope is the least-squares slope of the samples, per 1,000 frames.
+func slope(ps []point) float64 {
+	if len(ps) < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for _, p := range ps {
+		sx += p.x
+		sy += p.y
+		sxx += p.x * p.x
+		sxy += p.x * p.y
+	}
+	n := float64(len(ps))
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den * 1000
 }
