@@ -41,9 +41,9 @@ type stressResult struct {
 }
 
 type stressOptions struct {
-	frames       int
-	seed         uint64
-	faults       float64 // probability that a fallible call fails
+	frames int
+	seed   uint64
+	faults float64 // probability that a fallible call fails
 }
 
 func runStress(args []string, stdout, stderr io.Writer) int {
