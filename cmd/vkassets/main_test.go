@@ -188,14 +188,13 @@ func TestStress(t *testing.T) {
 		Operations       float64 `json:"operations"`
 		ValidationErrors float64 `json:"validation_errors"`
 		Leaks            float64 `json:"leaks"`
-		MaxPending       float64 `json:"max_pending"`
 	}
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
+	require.Contains(t, stdout.String(), `"max_pending"`)
 	require.EqualValues(t, 150, res.Frames)
 	require.Greater(t, res.Operations, 150.0)
 	require.Zero(t, res.ValidationErrors)
 	require.Zero(t, res.Leaks)
-	require.GreaterOrEqual(t, res.MaxPending, 0.0)
 }
 
 // TestDemoWindow runs the demo in a GLFW window (under Xvfb in make test):
