@@ -184,6 +184,21 @@ int vka_timeline_supported(uintptr_t inst, uintptr_t phys) {
 	return ts.timelineSemaphore == VK_TRUE;
 }
 
+// load_device_table fills d's function pointers from its VkDevice; without
+// timeline semaphores their commands stay NULL, so that asking for them
+// reports VK_ERROR_FEATURE_NOT_PRESENT.
+static void load_device_table(vka_instance* t, vka_device* d, int timeline, int debugUtils) {
+#define X(n) d->n = (PFN_##n)t->vkGetDeviceProcAddr(d->handle, #n);
+	VKA_DEVICE_FNS(X)
+#undef X
+	d->setName = debugUtils ? t->vkSetDebugUtilsObjectNameEXT : NULL;
+	if (!timeline) {
+		d->vkGetSemaphoreCounterValue = NULL;
+		d->vkWaitSemaphores = NULL;
+		d->vkSignalSemaphore = NULL;
+	}
+}
+
 int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 	const char** exts, uint32_t nexts, int timeline, int debugUtils, uintptr_t* out) {
 	vka_instance* t = (vka_instance*)inst;
@@ -211,15 +226,7 @@ int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 		free(d);
 		return r;
 	}
-#define X(n) d->n = (PFN_##n)t->vkGetDeviceProcAddr(d->handle, #n);
-	VKA_DEVICE_FNS(X)
-#undef X
-	d->setName = debugUtils ? t->vkSetDebugUtilsObjectNameEXT : NULL;
-	if (!timeline) {
-		d->vkGetSemaphoreCounterValue = NULL;
-		d->vkWaitSemaphores = NULL;
-		d->vkSignalSemaphore = NULL;
-	}
+	load_device_table(t, d, timeline, debugUtils);
 	*out = (uintptr_t)d;
 	return VK_SUCCESS;
 }
@@ -732,15 +739,7 @@ int32_t vka_wrap_device(uintptr_t inst, void* device, int timeline, int debugUti
 	vka_device* d = calloc(1, sizeof *d);
 	if (!d) return VK_ERROR_OUT_OF_HOST_MEMORY;
 	d->handle = (VkDevice)device;
-#define X(n) d->n = (PFN_##n)t->vkGetDeviceProcAddr(d->handle, #n);
-	VKA_DEVICE_FNS(X)
-#undef X
-	d->setName = debugUtils ? t->vkSetDebugUtilsObjectNameEXT : NULL;
-	if (!timeline) {
-		d->vkGetSemaphoreCounterValue = NULL;
-		d->vkWaitSemaphores = NULL;
-		d->vkSignalSemaphore = NULL;
-	}
+	load_device_table(t, d, timeline, debugUtils);
 	*out = (uintptr_t)d;
 	return VK_SUCCESS;
 }
