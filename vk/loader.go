@@ -34,22 +34,26 @@ func useLoader(getProcAddr unsafe.Pointer) (string, error) {
 	defer loader.mu.Unlock()
 	switch {
 	case getProcAddr != nil:
-		if loader.ptr != getProcAddr {
-			// Keep the system loader mapped for as long as the process
-			// runs: a window system may unload its own copy (GLFW does in
-			// glfwTerminate) while devices made through it still live.
-			for _, lib := range loaderLibraries {
-				cs := C.CString(lib)
-				pinned := C.vka_pin_library(cs) != 0
-				C.free(unsafe.Pointer(cs))
-				if pinned {
-					break
-				}
-			}
-			C.vka_set_gipa(getProcAddr)
-			loader.name, loader.ptr = "external", getProcAddr
+		if loader.ptr == getProcAddr {
+			return loader.name, nil
 		}
-	case loader.ptr == nil:
+		// Keep the system loader mapped for as long as the process runs: a
+		// window system may unload its own copy (GLFW does in
+		// glfwTerminate) while devices made through it still live.
+		for _, lib := range loaderLibraries {
+			cs := C.CString(lib)
+			pinned := C.vka_pin_library(cs) != 0
+			C.free(unsafe.Pointer(cs))
+			if pinned {
+				break
+			}
+		}
+		C.vka_set_gipa(getProcAddr)
+		loader.name, loader.ptr = "external", getProcAddr
+	case loader.ptr == nil || loader.name == "external":
+		// The system loader, also after a window system's: that one may
+		// be gone by now (glfwTerminate).
+		loader.ptr = nil
 		for _, lib := range loaderLibraries {
 			cs := C.CString(lib)
 			ok := C.vka_load_library(cs) != 0

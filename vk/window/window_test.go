@@ -42,6 +42,14 @@ func TestWindowSurface(t *testing.T) {
 	d.Close()
 	in.Close()
 	vktest.Check(t, in.Validator())
+
+	// After the window, GLFW is terminated and its loader entry point is
+	// dead: a later device goes back to the system loader.
+	w.Close()
+	again, err := vk.Open(vk.Options{})
+	require.NoError(t, err)
+	require.Equal(t, "libvulkan.so.1", again.Instance().Loader())
+	again.Close()
 }
 
 func TestNoDisplay(t *testing.T) {
