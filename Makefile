@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVirtualBlock$$' -fuzztime $(FUZZTIME) ./alloc/virtual
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzGLTF$$' -fuzztime $(FUZZTIME) ./assets
+	$(GO) test -run '^$$' -fuzz '^FuzzReleasePolicy$$' -fuzztime $(FUZZTIME) ./finalizer
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
