@@ -203,6 +203,12 @@ func (q *RetireQueue) Retire(completed Serial, frame uint64, now int64) int {
 	return q.destroy(q.due, frame, now)
 }
 
+// Due reports whether Retire(completed, …) would destroy anything: the
+// oldest entry's serial is done. It costs one comparison.
+func (q *RetireQueue) Due(completed Serial) bool {
+	return q.n > 0 && q.at(0).serial <= completed
+}
+
 // Drain destroys everything queued, whatever its serial: after a device
 // loss, or at shutdown once the device is idle.
 func (q *RetireQueue) Drain(frame uint64, now int64) int {

@@ -86,7 +86,11 @@ func TestRetireExact(t *testing.T) {
 		}
 		completed += Serial(rng.IntN(3))
 		r.log = r.log[:0]
+		due := q.Due(completed)
 		n := q.Retire(completed, 0, 0)
+		if due != (n > 0) {
+			t.Fatalf("step %d: Due said %v, Retire destroyed %d", step, due, n)
+		}
 		if n != len(r.log) {
 			t.Fatalf("step %d: Retire said %d, destroyed %d", step, n, len(r.log))
 		}
