@@ -188,10 +188,12 @@ func TestStress(t *testing.T) {
 		Operations       float64 `json:"operations"`
 		ValidationErrors float64 `json:"validation_errors"`
 		Leaks            float64 `json:"leaks"`
+		BoundFrames      float64 `json:"pending_bound_frames"`
 	}
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
 	require.Contains(t, stdout.String(), `"max_pending"`)
 	require.EqualValues(t, 150, res.Frames)
+	require.Greater(t, res.BoundFrames, 100.0, "most frames had their pending retirements checked against the bound")
 	require.Greater(t, res.Operations, 150.0)
 	require.Zero(t, res.ValidationErrors)
 	require.Zero(t, res.Leaks)

@@ -30,6 +30,7 @@ type stressResult struct {
 	ValidationErrors int     `json:"validation_errors"`
 	Leaks            int     `json:"leaks"`
 	MaxPending       int     `json:"max_pending"`
+	BoundFrames      int     `json:"pending_bound_frames"` // frames whose pending count was checked against the bound
 	FaultsInjected   int     `json:"faults_injected"`
 	FaultsSurvived   int     `json:"faults_survived"`
 	FaultsSurfaced   int     `json:"faults_surfaced"` // returned as errors; the rest were absorbed by retries
@@ -250,6 +251,7 @@ func (st *stressState) round(inFlight, n int) error {
 		res.FaultsSurfaced++
 		return nil
 	}
+	bound := pendingBound{inFlight: s.FramesInFlight()}
 	lost := false
 	in.on.Store(true)
 	for i := 0; i < n && !lost; i++ {
@@ -283,6 +285,7 @@ func (st *stressState) round(inFlight, n int) error {
 			st.step()
 			continue
 		}
+		bound.begun(deferred(s.Stats()))
 		if err := r.Begin(f, [4]float32{0, 0, 0, 1}); err != nil {
 			return err
 		}
@@ -296,7 +299,15 @@ func (st *stressState) round(inFlight, n int) error {
 			return fmt.Errorf("frame %d: %w", frame, err) // every try of a submission failed
 		}
 		fin.Collect()
-		res.MaxPending = max(res.MaxPending, s.Stats().Pending)
+		fs := s.Stats()
+		res.MaxPending = max(res.MaxPending, fs.Pending)
+		checked, err := bound.check(fs.Pending, deferred(fs))
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", frame, err)
+		}
+		if checked {
+			res.BoundFrames++
+		}
 		st.step()
 	}
 	in.on.Store(false)
@@ -478,4 +489,38 @@ func slope(ps []point) float64 {
 		return 0
 	}
 	return (n*sxy - sx*sy) / den * 1000
+}
+
+// deferred is how many objects were ever handed to s to retire.
+func deferred(fs framesync.Stats) uint64 { return uint64(fs.Pending) + fs.Retired }
+
+// pendingBound checks DESIGN's bound on pending retirements: at the end of
+// frame j, with N frames in flight, BeginFrame(j) has waited for frame j-N,
+// so everything still pending was deferred after BeginFrame(j-N) returned —
+// in the last N+1 frames. Pending may not exceed what was deferred since.
+type pendingBound struct {
+	inFlight int
+	snaps    []uint64 // deferred totals right after each of the last N+1 BeginFrames
+}
+
+// begun records the deferred total right after a BeginFrame returned.
+func (b *pendingBound) begun(deferred uint64) {
+	if len(b.snaps) > b.inFlight {
+		b.snaps = append(b.snaps[:0], b.snaps[1:]...)
+	}
+	b.snaps = append(b.snaps, deferred)
+}
+
+// check is called at the end of a frame; it reports whether there were
+// enough frames to check, and an error when the bound is broken.
+func (b *pendingBound) check(pending int, deferred uint64) (bool, error) {
+	if len(b.snaps) <= b.inFlight {
+		return false, nil
+	}
+	since := deferred - b.snaps[0]
+	if uint64(pending) > since {
+		return true, fmt.Errorf("%d retirements pending, more than the %d deferred in the last %d frames (%d in flight): something waits longer than the GPU needs",
+			pending, since, b.inFlight+1, b.inFlight)
+	}
+	return true, nil
 }
