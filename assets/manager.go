@@ -252,7 +252,10 @@ func (m *Manager) adopt(a Asset) Asset {
 }
 
 // AddRef adds a reference: a dynamic holder (a node, a UI element) keeps
-// the asset alive with it.
+// the asset alive with it. It returns ErrReleased if the asset is gone:
+// when other goroutines drop references while frames are collected, an
+// asset can be released between a load returning it and AddRef; load it
+// again, which makes a fresh one.
 func (m *Manager) AddRef(a Asset) error {
 	b := a.base()
 	if b.State() != Ready {
