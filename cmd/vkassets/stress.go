@@ -494,7 +494,8 @@ func slope(ps []point) float64 {
 // deferred is how many objects were ever handed to s to retire.
 func deferred(fs framesync.Stats) uint64 { return uint64(fs.Pending) + fs.Retired }
 
-// pendingBound checks DESIGN's bound on pending retirements: at the end of
+// pendingBound checks the soak's bound on pending retirements (releases per
+// frame × (frames in flight + 1)) in its exact form: at the end of
 // frame j, with N frames in flight, BeginFrame(j) has waited for frame j-N,
 // so everything still pending was deferred after BeginFrame(j-N) returned —
 // in the last N+1 frames. Pending may not exceed what was deferred since.
