@@ -93,8 +93,7 @@ func TestConcurrentReleasesWhileRendering(t *testing.T) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	frames := 0
-	for running := true; running; frames++ {
+	for running := true; running; {
 		select {
 		case <-done:
 			running = false
@@ -123,5 +122,5 @@ func TestConcurrentReleasesWhileRendering(t *testing.T) {
 		require.NotContains(t, assets.BaseOf(a).String(), "content:", "every sprite, texture and image was released: %v", e.fin.Report())
 	}
 	t.Logf("%d frames rendered while 8 goroutines loaded and released %d sprites; %d AddRefs lost the race to a release and loaded again",
-		frames, 8*rounds, lostRace.Load())
+		rendered.Load(), 8*rounds, lostRace.Load())
 }
