@@ -60,6 +60,38 @@ func BenchmarkPollIdle(b *testing.B) {
 	}
 }
 
+// BenchmarkCompletionQuery is the peer of BenchmarkPollIdle: the bare
+// driver call Poll makes to learn how far the GPU has got
+// (vkGetSemaphoreCounterValue, or vkGetFenceStatus of the oldest
+// submission). Poll's own cost is the difference.
+func BenchmarkCompletionQuery(b *testing.B) {
+	vd := benchDevice(b)
+	b.Run("timeline", func(b *testing.B) {
+		sem, err := vd.CreateTimelineSemaphore(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer vd.DestroySemaphore(sem)
+		for b.Loop() {
+			if _, err := vd.SemaphoreValue(sem); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fences", func(b *testing.B) {
+		fence, err := vd.CreateFence(false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer vd.DestroyFence(fence)
+		for b.Loop() {
+			if _, err := vd.FenceSignaled(fence); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkRetire10k: one Poll retiring 10,000 buffers on lavapipe, against
 // the same 10,000 vkDestroyBuffer calls made directly: the difference is
 // framesync's own cost.

@@ -418,6 +418,11 @@ func (s *Sync) Defer(serial Serial, o Object) error {
 	if serial >= s.next {
 		return fmt.Errorf("%w: %d (next is %d)", ErrFutureSerial, serial, s.next)
 	}
+	if !s.lost && serial > s.completed && serial <= s.submitted {
+		// Submitted but not known complete: ask, so that an object whose
+		// serial is done is destroyed now, not at the next Poll.
+		_ = s.advance()
+	}
 	if s.lost || serial <= s.completed {
 		s.retire.destroyNow(o, s.begun, s.now())
 		return nil
@@ -432,8 +437,9 @@ func (s *Sync) Defer(serial Serial, o Object) error {
 // retires, not what is pending. It returns the number of objects destroyed.
 func (s *Sync) Poll() (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.poll()
+	n, err := s.poll()
+	s.mu.Unlock()
+	return n, err
 }
 
 // poll advances the completed serial and retires; s.mu is held. On a lost
@@ -453,7 +459,9 @@ func (s *Sync) poll() (int, error) {
 		s.idle = append(s.idle, s.inflight[done])
 		done++
 	}
-	s.inflight = append(s.inflight[:0], s.inflight[done:]...)
+	if done > 0 {
+		s.inflight = append(s.inflight[:0], s.inflight[done:]...)
+	}
 	if !s.retire.Due(s.completed) {
 		return 0, nil // the clock is read only when something retires
 	}

@@ -214,6 +214,51 @@ func TestExactness(t *testing.T) {
 	}
 }
 
+// TestLateDefer: objects deferred to a serial already submitted. One whose
+// serial is still running waits for it, and the first Poll after it
+// completes destroys it. One whose serial has completed, though Sync has not
+// looked yet, is destroyed at once.
+func TestLateDefer(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := open(t, 2, m.useFences, vktest.Options{})
+			d, s := e.dev.Device, e.sync
+			gate, err := d.CreateTimelineSemaphore(0)
+			require.NoError(t, err)
+			defer d.DestroySemaphore(gate)
+			f, err := s.BeginFrame(context.Background())
+			require.NoError(t, err)
+			serial := f.Serial()
+			require.NoError(t, s.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))
+			n, err := s.Poll() // nothing queued
+			require.NoError(t, err)
+			require.Zero(t, n)
+
+			b, al := e.buffer(t, 4096)
+			require.NoError(t, s.Defer(serial, framesync.Buffer(b, al).Named("late")))
+			n, err = s.Poll()
+			require.NoError(t, err)
+			require.Zero(t, n, "destroyed while its submission is held back")
+			require.NoError(t, d.SignalSemaphore(gate, 1))
+			require.NoError(t, d.QueueWaitIdle())
+			n, err = s.Poll()
+			require.NoError(t, err)
+			require.Equal(t, 2, n, "the first Poll after completion destroys the late buffer and frees its memory")
+
+			f, err = s.BeginFrame(context.Background())
+			require.NoError(t, err)
+			serial = f.Serial()
+			require.NoError(t, s.EndFrame(f))
+			require.NoError(t, d.QueueWaitIdle()) // complete, and Sync has not looked
+			before := e.dev.destroyed.Load()
+			b, al = e.buffer(t, 4096)
+			require.NoError(t, s.Defer(serial, framesync.Buffer(b, al).Named("after")))
+			require.Equal(t, before+2, e.dev.destroyed.Load(), "an object whose serial completed is destroyed (and its memory freed) at once")
+			require.Zero(t, s.Stats().Pending)
+		})
+	}
+}
+
 // TestIdleProgress: with no frame rendered after the last one, Poll (and
 // Flush) still retire what the GPU finished.
 func TestIdleProgress(t *testing.T) {

@@ -52,7 +52,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintf(stdout, "device %s (timeline %v)\n", res.Device, res.Timeline)
-		fmt.Fprintf(stdout, "poll, %d pending, none due   %8.1f ns   (queue alone %.1f ns)\n", res.Pending, res.PollIdleNs, res.QueuePollIdleNs)
+		fmt.Fprintf(stdout, "poll, %d pending, none due   %8.1f ns   (driver query alone %.1f ns, queue alone %.1f ns)\n", res.Pending, res.PollIdleNs, res.QueryNs, res.QueuePollIdleNs)
 		fmt.Fprintf(stdout, "retire 10,000 due buffers     %8.3f ms   (vkDestroyBuffer alone %.3f ms; queue alone %.3f ms)\n",
 			res.Retire10kMs, res.Destroy10kMs, res.QueueRetire10kMs)
 		return 0

@@ -17,6 +17,9 @@ type retireResults struct {
 	// PollIdleNs is one Poll with Pending objects queued and none due: the
 	// completion read (a driver call) plus a look at the oldest bucket.
 	PollIdleNs float64 `json:"poll_idle_ns"`
+	// QueryNs is the driver call alone (vkGetSemaphoreCounterValue, or
+	// vkGetFenceStatus), timed in the same run: Poll's floor.
+	QueryNs float64 `json:"query_ns"`
 	// QueuePollIdleNs is the queue's part of it alone.
 	QueuePollIdleNs float64 `json:"queue_poll_idle_ns"`
 	Pending         int     `json:"pending"`
@@ -70,6 +73,13 @@ func benchRetire(progress io.Writer) (retireResults, error) {
 		}
 	}
 	res.PollIdleNs = float64(time.Since(start).Nanoseconds()) / polls
+	start = time.Now()
+	for range polls {
+		if _, err := d.SemaphoreValue(gate); err != nil {
+			return res, err
+		}
+	}
+	res.QueryNs = float64(time.Since(start).Nanoseconds()) / polls
 	_ = d.SignalSemaphore(gate, 1)
 	if err := s.Flush(context.Background()); err != nil {
 		return res, err
