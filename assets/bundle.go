@@ -15,22 +15,29 @@ import (
 // an image file gives "#image" (ImageAsset), "#texture" (Texture2D) and
 // "#sprite" (SpriteFrame, what Load returns); a glTF file gives "#scene".
 type Bundle struct {
-	m    *Manager
-	name string
-	fsys fs.FS
+	m        *Manager
+	name     string
+	fsys     fs.FS
+	manifest *Manifest // nil without one
 }
 
-// AddBundle registers a file system under a name.
+// AddBundle registers a file system under a name. When the file system has
+// a manifest.json at its root, it is read and checked first (see Manifest):
+// a bad one is an error wrapping ErrManifest, and no bundle is added.
 func (m *Manager) AddBundle(name string, fsys fs.FS) (*Bundle, error) {
 	if name == "" || strings.ContainsAny(name, ":#") {
 		return nil, fmt.Errorf("assets: bundle name %q: must be non-empty, without ':' or '#'", name)
+	}
+	mf, err := readManifest(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("assets: bundle %q: %s: %w", name, ManifestName, err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.bundles[name]; ok {
 		return nil, fmt.Errorf("assets: bundle %q already exists", name)
 	}
-	b := &Bundle{m: m, name: name, fsys: fsys}
+	b := &Bundle{m: m, name: name, fsys: fsys, manifest: mf}
 	m.bundles[name] = b
 	return b, nil
 }
@@ -63,15 +70,41 @@ func (b *Bundle) key(p string) string { return b.name + ":" + p }
 
 // Load returns the asset a file yields, from the cache or loaded once:
 // a SpriteFrame for PNG and JPEG files (with its Texture2D and ImageAsset),
-// a Scene for glTF (.gltf, .glb).
+// a Scene for glTF (.gltf, .glb). With a manifest, only the files it lists
+// load, as the kind it gives them.
 func (b *Bundle) Load(ctx context.Context, p string) (Asset, error) {
+	if b.manifest != nil {
+		e, ok := b.manifest.Entry(p)
+		if !ok {
+			return nil, fmt.Errorf("load %q: %w: not in the bundle's %s", b.key(p), ErrNotFound, ManifestName)
+		}
+		switch e.Kind {
+		case KindSprite:
+			return asAsset(b.LoadSpriteFrame(ctx, p))
+		case KindTexture:
+			return asAsset(b.LoadTexture(ctx, p))
+		case KindImage:
+			return asAsset(b.LoadImage(ctx, p))
+		default:
+			return asAsset(b.LoadScene(ctx, p))
+		}
+	}
 	switch strings.ToLower(path.Ext(p)) {
 	case ".png", ".jpg", ".jpeg":
-		return b.LoadSpriteFrame(ctx, p)
+		return asAsset(b.LoadSpriteFrame(ctx, p))
 	case ".gltf", ".glb":
-		return b.LoadScene(ctx, p)
+		return asAsset(b.LoadScene(ctx, p))
 	}
 	return nil, fmt.Errorf("load %q: %w", b.key(p), ErrUnknownKind)
+}
+
+// asAsset returns a typed load's result as an Asset, and a nil Asset (not
+// a nil pointer in one) on failure.
+func asAsset[T Asset](a T, err error) (Asset, error) {
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func (b *Bundle) read(ctx context.Context, p string) ([]byte, error) {

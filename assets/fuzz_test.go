@@ -2,8 +2,12 @@ package assets
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/qmuntal/gltf"
@@ -71,6 +75,79 @@ func FuzzGLTF(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzManifest: any bytes are either refused with an error wrapping
+// ErrManifest, or give a manifest that keeps every promise ParseManifest
+// makes — valid unique paths, kinds fit for their files, dependencies and
+// preload entries listed, an order with dependencies first — and that
+// reads back the same after encoding; never a panic.
+func FuzzManifest(f *testing.F) {
+	f.Add([]byte(`{"version":1,"assets":[{"path":"hero.png","kind":"sprite"},{"path":"scenes/quad.gltf","kind":"scene","deps":["hero.png"]}],"preload":["scenes/quad.gltf"]}`))
+	f.Add([]byte(`{"version":1,"assets":[{"path":"a.png","kind":"image","deps":["b.jpg"]},{"path":"b.jpg","kind":"texture","deps":["a.png"]}]}`))
+	f.Add([]byte(`{"version":1,"assets":[{"path":"a/../b.png","kind":"sprite"}]}`))
+	f.Add([]byte(`{"version":1,"assets":[]}`))
+	if data, err := os.ReadFile("testdata/content/" + ManifestName); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mf, err := ParseManifest(data)
+		if err != nil {
+			if !errors.Is(err, ErrManifest) {
+				t.Fatalf("error does not wrap ErrManifest: %v", err)
+			}
+			return
+		}
+		paths := make([]string, len(mf.Assets))
+		for i, e := range mf.Assets {
+			if !fs.ValidPath(e.Path) || e.Path == "." || e.Path == ManifestName {
+				t.Fatalf("accepted path %q", e.Path)
+			}
+			if got, ok := mf.Entry(e.Path); !ok || got.Path != e.Path || got.Kind != e.Kind {
+				t.Fatalf("entry %q listed twice or not found", e.Path)
+			}
+			if kindFits(e.Kind, e.Path) != nil {
+				t.Fatalf("accepted kind %q for %q", e.Kind, e.Path)
+			}
+			for _, d := range e.Deps {
+				if _, ok := mf.Entry(d); !ok || d == e.Path {
+					t.Fatalf("%q: accepted dependency %q", e.Path, d)
+				}
+			}
+			paths[i] = e.Path
+		}
+		for _, p := range mf.Preload {
+			if _, ok := mf.Entry(p); !ok {
+				t.Fatalf("accepted preload %q", p)
+			}
+		}
+		order := mf.Order(paths)
+		if len(order) != len(paths) {
+			t.Fatalf("order has %d of %d entries", len(order), len(paths))
+		}
+		at := make(map[string]int, len(order))
+		for i, p := range order {
+			at[p] = i
+		}
+		for _, e := range mf.Assets {
+			for _, d := range e.Deps {
+				if at[d] >= at[e.Path] {
+					t.Fatalf("order puts %q after %q, which depends on it", d, e.Path)
+				}
+			}
+		}
+		again, err := json.Marshal(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf2, err := ParseManifest(again)
+		if err != nil {
+			t.Fatalf("encoded manifest refused: %v\n%s", err, again)
+		}
+		if !reflect.DeepEqual(mf.Assets, mf2.Assets) || !reflect.DeepEqual(mf.Preload, mf2.Preload) {
+			t.Fatalf("round trip changed the manifest:\n%s", again)
 		}
 	})
 }

@@ -40,6 +40,7 @@ func generate(dir string) error {
 		"logo.jpg":               encodeJPEG(gradient(48, 24)),
 		"scenes/quad_albedo.png": encodePNG(checker(32, 4, color.RGBA{0x2e, 0x86, 0xc1, 0xff}, color.RGBA{0xfd, 0xfe, 0xfe, 0xff})),
 	}
+	files["manifest.json"] = []byte(manifest)
 	for name, data := range files {
 		if err := write(filepath.Join(dir, name), data); err != nil {
 			return err
@@ -50,6 +51,25 @@ func generate(dir string) error {
 	}
 	return cubeScene(dir)
 }
+
+// manifest lists the content for assets.Bundle: what each file yields, the
+// scene's texture as its dependency, and what to preload.
+const manifest = `{
+  "version": 1,
+  "assets": [
+    {"path": "checker.png", "kind": "sprite"},
+    {"path": "hero.png", "kind": "sprite"},
+    {"path": "logo.jpg", "kind": "sprite"},
+    {"path": "icons/star.png", "kind": "sprite"},
+    {"path": "icons/coin.png", "kind": "sprite"},
+    {"path": "icons/heart.png", "kind": "sprite"},
+    {"path": "scenes/quad_albedo.png", "kind": "texture"},
+    {"path": "scenes/quad.gltf", "kind": "scene", "deps": ["scenes/quad_albedo.png"]},
+    {"path": "scenes/cube.glb", "kind": "scene"}
+  ],
+  "preload": ["hero.png", "icons/star.png", "icons/coin.png", "icons/heart.png", "scenes/quad.gltf"]
+}
+`
 
 func write(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
