@@ -199,6 +199,29 @@ func TestStress(t *testing.T) {
 	require.Zero(t, res.Leaks)
 }
 
+// TestStressDeviceLost: a device loss simulated at frame 100 (after the GPU
+// is idle, waits, status queries and submissions report
+// VK_ERROR_DEVICE_LOST) is survived: teardown finishes, a new device opens,
+// the assets load again, and the run completes, once lost, clean.
+func TestStressDeviceLost(t *testing.T) {
+	for _, seed := range []string{"4", "7"} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"stress", "--frames", "200", "--seed", seed, "--lose-at", "100", "--json"}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		var res struct {
+			Frames     int `json:"frames"`
+			Losses     int `json:"device_losses"`
+			Leaks      int `json:"leaks"`
+			Validation int `json:"validation_errors"`
+		}
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
+		require.Equal(t, 200, res.Frames)
+		require.Equal(t, 1, res.Losses, "lost once: the new device is not")
+		require.Zero(t, res.Leaks)
+		require.Zero(t, res.Validation)
+	}
+}
+
 // TestDemoWindow runs the demo in a GLFW window (under Xvfb in make test):
 // swapchain, a resize, presentation, validation clean.
 func TestDemoWindow(t *testing.T) {

@@ -45,6 +45,7 @@ type stressOptions struct {
 	frames int
 	seed   uint64
 	faults float64 // probability that a fallible call fails
+	loseAt int     // simulate a lost device at this frame (0: never)
 }
 
 func runStress(args []string, stdout, stderr io.Writer) int {
@@ -54,6 +55,7 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 	fset.IntVar(&o.frames, "frames", 1000, "frames to run")
 	fset.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed replays the same operations and faults")
 	fset.Float64Var(&o.faults, "faults", 0, "fail this fraction of fallible Vulkan calls and asset reads (0 to 1)")
+	fset.IntVar(&o.loseAt, "lose-at", 0, "simulate a lost device at this frame (0: never): waits, status queries and submissions report VK_ERROR_DEVICE_LOST until a new device is opened")
 	asJSON := fset.Bool("json", false, "print the result as JSON")
 	if fset.Parse(args) != nil {
 		return 2
@@ -88,9 +90,16 @@ type injector struct {
 	rate     float64
 	on       atomic.Bool // faults only while frames run, not during setup
 	injected atomic.Int64
+	lost     atomic.Bool // a simulated lost device: the fallible status, wait and submit calls report it
 }
 
 func (in *injector) fault(op string) vk.Result {
+	if in.lost.Load() {
+		switch op {
+		case "vkWaitForFences", "vkGetFenceStatus", "vkGetSemaphoreCounterValue", "vkWaitSemaphores", "vkQueueSubmit":
+			return vk.ErrorDeviceLostCode
+		}
+	}
 	if !in.on.Load() || in.rate == 0 || in.rng.Float64() >= in.rate {
 		return vk.Success
 	}
@@ -141,7 +150,7 @@ func stress(o stressOptions, logger *slog.Logger, progressOut io.Writer) (stress
 	res := stressResult{Frames: o.frames, Seed: o.seed}
 	rng := rand.New(rand.NewPCG(o.seed, 99))
 	in := &injector{rng: rand.New(rand.NewPCG(o.seed, 7)), rate: o.faults}
-	st := &stressState{o: o, res: &res, rng: rng, in: in, logger: logger}
+	st := &stressState{o: o, res: &res, rng: rng, in: in, logger: logger, lostAt: -1}
 	if err := st.openDevice(); err != nil {
 		return res, err
 	}
@@ -177,6 +186,7 @@ type stressState struct {
 	d        *vk.Device
 	a        *alloc.Allocator
 	done     int
+	lostAt   int     // st.done at the last device loss; -1 before any
 	rss      []point // (frame, bytes) samples after warm-up
 	heap     []point
 }
@@ -188,6 +198,7 @@ func (st *stressState) openDevice() error {
 	if err != nil {
 		return err
 	}
+	st.in.lost.Store(false) // a new device is not lost
 	d.SetFaultInjector(st.in.fault)
 	a, err := alloc.New(alloc.Options{Device: d, Logger: st.logger})
 	if err != nil {
@@ -256,6 +267,14 @@ func (st *stressState) round(inFlight, n int) error {
 	in.on.Store(true)
 	for i := 0; i < n && !lost; i++ {
 		frame := st.done + 1
+		if frame == st.o.loseAt {
+			st.o.loseAt = 0 // once: the frame is run again on the new device
+			// The GPU is idle (a real wait), then the device "is lost".
+			if err := d.WaitIdle(); err != nil {
+				return err
+			}
+			in.lost.Store(true)
+		}
 		for range 1 + rng.IntN(4) {
 			res.Operations++
 			if err := st.operation(ctx, m, fin, b, atlas, held, files, survive); err != nil {
@@ -331,7 +350,13 @@ func (st *stressState) round(inFlight, n int) error {
 		return err
 	}
 	if lost {
-		// A new device, and the assets are loaded again on it next round.
+		// A new device, and the assets are loaded again on it next round —
+		// unless it was lost too before a single frame completed: then
+		// another new device would be lost the same way, for ever.
+		if st.done == st.lostAt {
+			return fmt.Errorf("frame %d: device lost again before any frame completed on the new device", st.done+1)
+		}
+		st.lostAt = st.done
 		res.DeviceLosses++
 		st.closeDevice()
 		return st.openDevice()
