@@ -456,3 +456,37 @@ func TestFreeHandle(t *testing.T) {
 		t.Fatalf("zero handle: %v", err)
 	}
 }
+
+// TestLargePaddingIsFree: an allocation placed at the end of a range with a
+// large alignment (a 64 KiB-aligned image) does not carry the tail up to the
+// range's end as padding: from 4 KiB up it is a free range others can use.
+func TestLargePaddingIsFree(t *testing.T) {
+	b, err := New(Options{Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := b.Allocate(100, 1<<16, KindAny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after *Range
+	b.Walk(func(r Range) {
+		if r.Offset == img.Offset+img.Size {
+			after = &r
+		}
+	})
+	if after == nil || !after.Free || after.Padding || after.Size < 4096 {
+		t.Fatalf("range after a 64 KiB-aligned 100-byte allocation: %+v; want a free range, not padding", after)
+	}
+	if st := b.Stats(); st.FreeRanges != 2 {
+		t.Fatalf("%d free ranges, want 2 (in front of the allocation and after it)", st.FreeRanges)
+	}
+	// Small padding is still carried: one node fewer.
+	c, _ := New(Options{Size: 1 << 20})
+	x, _ := c.Allocate(100, 1024, KindAny)
+	c.Walk(func(r Range) {
+		if r.Offset == x.Offset+x.Size && !r.Padding {
+			t.Fatalf("padding of %d bytes filed as a free range: %+v", r.Size, r)
+		}
+	})
+}

@@ -24,6 +24,12 @@ const (
 	chunkBits = 10
 	chunkSize = 1 << chunkBits
 	none      = int32(-1)
+	// splitPad is the least trailing alignment padding that take files as
+	// a free range of its own rather than carrying it in the allocation:
+	// a 64 KiB-aligned image placed at the end of a range otherwise holds
+	// up to 64 KiB that small buffers could use, until it is freed. Below
+	// it, carrying the padding saves a node and a free-list insertion.
+	splitPad = 4096
 )
 
 type nodeState uint8
@@ -306,7 +312,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, o
 func (t *tlsf) take(i int32, off, size uint64, kind Kind) int32 {
 	n := t.n(i)
 	span := n.end() - off
-	if span-size > 1<<32-1 { // too much to carry as padding: file it as free
+	if span-size >= splitPad { // too much to carry as padding: file it as free
 		t.split(i, off+size)
 		span = size
 	}
