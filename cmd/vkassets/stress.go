@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -9,11 +10,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
@@ -142,10 +145,41 @@ func (f faultyFS) ReadFile(name string) ([]byte, error) {
 	return data[:len(data)/2], nil // truncated
 }
 
-// stress runs random asset traffic — load, use, release, force, lock,
-// ReleaseUnused, scene switch, atlas packing — for o.frames frames, in
-// rounds of 1 to 3 frames in flight, with synchronization validation on, and
-// with --faults failing calls and reads at random.
+// faultyTransport serves the sample content over "HTTP" in process, and at
+// the injector's rate answers 503, cuts the body short, or never answers
+// (the load's timeout ends it).
+type faultyTransport struct {
+	fsys fs.FS
+	in   *injector
+}
+
+func (t faultyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	data, err := fs.ReadFile(t.fsys, strings.TrimPrefix(req.URL.Path, "/"))
+	status := http.StatusOK
+	if err != nil {
+		status, data = http.StatusNotFound, nil
+	}
+	if t.in.on.Load() && t.in.rate > 0 && t.in.rng.Float64() < t.in.rate {
+		t.in.injected.Add(1)
+		switch t.in.rng.IntN(3) {
+		case 0:
+			status, data = http.StatusServiceUnavailable, nil
+		case 1:
+			data = data[:len(data)/2]
+		default:
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		}
+	}
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), ContentLength: int64(len(data)),
+		Body: io.NopCloser(bytes.NewReader(data)), Header: http.Header{}, Request: req, ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+// stress runs random asset traffic — load (from the bundle, or over HTTP
+// from an in-process server), use, release, force, lock, ReleaseUnused,
+// scene switch, atlas packing — for o.frames frames, in rounds of 1 to 3
+// frames in flight, with synchronization validation on, and with --faults
+// failing Vulkan calls, file reads and HTTP responses at random.
 func stress(o stressOptions, logger *slog.Logger, progressOut io.Writer) (stressResult, error) {
 	res := stressResult{Frames: o.frames, Seed: o.seed}
 	rng := rand.New(rand.NewPCG(o.seed, 99))
@@ -236,7 +270,8 @@ func (st *stressState) round(inFlight, n int) error {
 	if err != nil {
 		return err
 	}
-	m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s, Logger: st.logger})
+	m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s, Logger: st.logger,
+		HTTPClient: &http.Client{Transport: faultyTransport{assets.SampleContent(), in}}, RemoteTimeout: 20 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -381,9 +416,15 @@ func (st *stressState) step() {
 func (st *stressState) operation(ctx context.Context, m *assets.Manager, fin *finalizer.Finalizer, b *assets.Bundle,
 	atlas *finalizer.Atlas, held map[assets.ID]assets.Asset, files []string, survive func(error) error) error {
 	rng := st.rng
-	switch rng.IntN(9) {
-	case 0, 1:
-		x, err := b.Load(ctx, files[rng.IntN(len(files))])
+	switch rng.IntN(10) {
+	case 0, 1, 9:
+		var x assets.Asset
+		var err error
+		if f := files[rng.IntN(len(files))]; strings.HasSuffix(f, ".png") && rng.IntN(3) == 0 {
+			x, err = m.LoadRemote(ctx, "http://content.invalid/"+f)
+		} else {
+			x, err = b.Load(ctx, f)
+		}
 		if err != nil {
 			if errors.Is(err, vk.ErrDeviceLost) {
 				return err
