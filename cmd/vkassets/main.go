@@ -34,9 +34,10 @@ commands:
            [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json]
   stress   random asset traffic for N frames, 1-3 in flight, synchronization
            validation on; exits non-zero on any validation error or leak
-           [--frames N] [--seed S] [--faults RATE] [--json]
+           [--frames N] [--seed S] [--faults RATE] [--lose-at FRAME] [--json]
            --faults fails that fraction of vkAllocateMemory, vkCreateBuffer/Image,
-           vkMapMemory, vkQueueSubmit, fence waits and asset reads
+           vkMapMemory, vkQueueSubmit, fence waits, asset reads and HTTP loads;
+           --lose-at loses the device at that frame, then goes on with a new one
   info     describe the Vulkan device vkassets chooses (--json for JSON)
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
   bench [alloc|retire|release] [--json]
