@@ -180,23 +180,41 @@ func far(a, b uint32) bool {
 }
 
 func TestStress(t *testing.T) {
+	res := stressJSON(t, "--frames", "150", "--seed", "7")
+	require.Contains(t, res, "max_pending")
+	require.EqualValues(t, 150, res.num(t, "frames"))
+	require.Greater(t, res.num(t, "pending_bound_frames"), 100.0, "most frames had their pending retirements checked against the bound")
+	require.Greater(t, res.num(t, "operations"), 150.0)
+	res.clean(t)
+}
+
+// stressOut is what `vkassets stress --json` printed, by key: the tests
+// read the keys the issue names, not the program's own struct.
+type stressOut map[string]any
+
+// stressJSON runs `vkassets stress --json` with args and requires exit 0.
+func stressJSON(t *testing.T, args ...string) stressOut {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"stress", "--frames", "150", "--seed", "7", "--json"}, &stdout, &stderr)
+	code := run(append([]string{"stress", "--json"}, args...), &stdout, &stderr)
 	require.Equal(t, 0, code, stderr.String())
-	var res struct {
-		Frames           float64 `json:"frames"`
-		Operations       float64 `json:"operations"`
-		ValidationErrors float64 `json:"validation_errors"`
-		Leaks            float64 `json:"leaks"`
-		BoundFrames      float64 `json:"pending_bound_frames"`
-	}
+	var res stressOut
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
-	require.Contains(t, stdout.String(), `"max_pending"`)
-	require.EqualValues(t, 150, res.Frames)
-	require.Greater(t, res.BoundFrames, 100.0, "most frames had their pending retirements checked against the bound")
-	require.Greater(t, res.Operations, 150.0)
-	require.Zero(t, res.ValidationErrors)
-	require.Zero(t, res.Leaks)
+	return res
+}
+
+func (r stressOut) num(t *testing.T, key string) float64 {
+	t.Helper()
+	v, ok := r[key].(float64)
+	require.True(t, ok, "no number %q in %v", key, r)
+	return v
+}
+
+// clean: no validation error, no leak.
+func (r stressOut) clean(t *testing.T) {
+	t.Helper()
+	require.Zero(t, r.num(t, "validation_errors"))
+	require.Zero(t, r.num(t, "leaks"))
 }
 
 // TestStressDeviceLost: a device loss simulated at frame 100 (after the GPU
@@ -205,20 +223,10 @@ func TestStress(t *testing.T) {
 // the assets load again, and the run completes, once lost, clean.
 func TestStressDeviceLost(t *testing.T) {
 	for _, seed := range []string{"4", "7"} {
-		var stdout, stderr bytes.Buffer
-		code := run([]string{"stress", "--frames", "200", "--seed", seed, "--lose-at", "100", "--json"}, &stdout, &stderr)
-		require.Equal(t, 0, code, stderr.String())
-		var res struct {
-			Frames     int `json:"frames"`
-			Losses     int `json:"device_losses"`
-			Leaks      int `json:"leaks"`
-			Validation int `json:"validation_errors"`
-		}
-		require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
-		require.Equal(t, 200, res.Frames)
-		require.Equal(t, 1, res.Losses, "lost once: the new device is not")
-		require.Zero(t, res.Leaks)
-		require.Zero(t, res.Validation)
+		res := stressJSON(t, "--frames", "200", "--seed", seed, "--lose-at", "100")
+		require.EqualValues(t, 200, res.num(t, "frames"))
+		require.EqualValues(t, 1, res.num(t, "device_losses"), "lost once: the new device is not")
+		res.clean(t)
 	}
 }
 
@@ -237,20 +245,10 @@ func TestDemoWindow(t *testing.T) {
 }
 
 func TestStressFaults(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"stress", "--frames", "150", "--seed", "3", "--faults", "0.05", "--json"}, &stdout, &stderr)
-	require.Equal(t, 0, code, stderr.String())
-	var res struct {
-		Injected   int `json:"faults_injected"`
-		Survived   int `json:"faults_survived"`
-		Surfaced   int `json:"faults_surfaced"`
-		Leaks      int `json:"leaks"`
-		Validation int `json:"validation_errors"`
-	}
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res))
-	require.Positive(t, res.Injected)
-	require.Equal(t, res.Injected, res.Survived)
-	require.Positive(t, res.Surfaced, "some faults came back as errors")
-	require.Zero(t, res.Leaks)
-	require.Zero(t, res.Validation)
+	res := stressJSON(t, "--frames", "150", "--seed", "3", "--faults", "0.05")
+	require.Positive(t, res.num(t, "faults_injected"))
+	require.Equal(t, res.num(t, "faults_injected"), res.num(t, "faults_survived"))
+	require.Positive(t, res.num(t, "faults_surfaced"), "some faults came back as errors")
+	require.Contains(t, res, "rss_slope_bytes_per_1k_frames")
+	res.clean(t)
 }
