@@ -57,7 +57,7 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 	var o stressOptions
 	fset.IntVar(&o.frames, "frames", 1000, "frames to run")
 	fset.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed replays the same operations and faults")
-	fset.Float64Var(&o.faults, "faults", 0, "fail this fraction of fallible Vulkan calls and asset reads (0 to 1)")
+	fset.Float64Var(&o.faults, "faults", 0, "fail this fraction of fallible Vulkan calls, asset reads and HTTP loads (0 to 1)")
 	fset.IntVar(&o.loseAt, "lose-at", 0, "simulate a lost device at this frame (0: never): waits, status queries and submissions report VK_ERROR_DEVICE_LOST until a new device is opened")
 	asJSON := fset.Bool("json", false, "print the result as JSON")
 	if fset.Parse(args) != nil {
@@ -145,9 +145,10 @@ func (f faultyFS) ReadFile(name string) ([]byte, error) {
 	return data[:len(data)/2], nil // truncated
 }
 
-// faultyTransport serves the sample content over "HTTP" in process, and at
-// the injector's rate answers 503, cuts the body short, or never answers
-// (the load's timeout ends it).
+// faultyTransport serves the sample content over "HTTP" in process (no
+// socket: a seed replays the same run), and at the injector's rate answers
+// 503, cuts the body short, or never answers (the load's 20 ms timeout ends
+// it).
 type faultyTransport struct {
 	fsys fs.FS
 	in   *injector
@@ -176,7 +177,7 @@ func (t faultyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // stress runs random asset traffic — load (from the bundle, or over HTTP
-// from an in-process server), use, release, force, lock, ReleaseUnused,
+// through an in-process transport), use, release, force, lock, ReleaseUnused,
 // scene switch, atlas packing — for o.frames frames, in rounds of 1 to 3
 // frames in flight, with synchronization validation on, and with --faults
 // failing Vulkan calls, file reads and HTTP responses at random.
