@@ -120,6 +120,18 @@ func (e *env) buffer(t testing.TB, size uint64) (vk.Buffer, alloc.Allocation) {
 	return b, al
 }
 
+// fillFrame renders one frame that fills a new buffer of size bytes and
+// defers the buffer at the frame's serial.
+func (e *env) fillFrame(t *testing.T, size uint64) {
+	t.Helper()
+	f, err := e.sync.BeginFrame(context.Background())
+	require.NoError(t, err)
+	b, al := e.buffer(t, size)
+	e.dev.CmdFillBuffer(f.Cmd, b, 0, size, 1)
+	require.NoError(t, e.sync.Defer(f.Serial(), framesync.Buffer(b, al)))
+	require.NoError(t, e.sync.EndFrame(f))
+}
+
 // TestStress renders frames that create buffers and images, use them in
 // their command buffers and defer them at the frame's serial, with 1, 2 and
 // 3 frames in flight, on both completion paths, with synchronization
@@ -261,12 +273,7 @@ func TestIdleProgress(t *testing.T) {
 	e := open(t, 2, false, vktest.Options{})
 	s := e.sync
 	for range 3 {
-		f, err := s.BeginFrame(context.Background())
-		require.NoError(t, err)
-		b, al := e.buffer(t, 1024)
-		e.dev.CmdFillBuffer(f.Cmd, b, 0, 1024, 1)
-		require.NoError(t, s.Defer(f.Serial(), framesync.Buffer(b, al)))
-		require.NoError(t, s.EndFrame(f))
+		e.fillFrame(t, 1024)
 	}
 	require.Eventually(t, func() bool {
 		_, err := s.Poll()
@@ -422,12 +429,7 @@ func TestLatencyStats(t *testing.T) {
 	e := open(t, 2, false, vktest.Options{})
 	s := e.sync
 	for range 50 {
-		f, err := s.BeginFrame(context.Background())
-		require.NoError(t, err)
-		b, al := e.buffer(t, 256)
-		e.dev.CmdFillBuffer(f.Cmd, b, 0, 256, 1)
-		require.NoError(t, s.Defer(f.Serial(), framesync.Buffer(b, al)))
-		require.NoError(t, s.EndFrame(f))
+		e.fillFrame(t, 256)
 	}
 	st := s.Stats()
 	require.LessOrEqual(t, st.MaxLatencyFrames, uint64(2))
