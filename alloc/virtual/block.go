@@ -86,14 +86,6 @@ type blockStats struct {
 
 // tlsf as metadata: ref is the node index and generation.
 
-func (t *tlsf) allocRef(size, align uint64, kind Kind) (uint64, uint64, bool) {
-	i, off, ok := t.alloc(size, align, kind)
-	if !ok {
-		return 0, 0, false
-	}
-	return uint64(t.n(i).gen)<<32 | uint64(i), off, true
-}
-
 func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
 	i, ok := t.lookup(uint32(ref), uint16(ref>>32))
 	if !ok {
@@ -106,7 +98,7 @@ func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
 type tlsfMeta struct{ *tlsf }
 
 func (m tlsfMeta) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
-	return m.allocRef(size, align, kind)
+	return m.tlsf.alloc(size, align, kind)
 }
 func (m tlsfMeta) check(ref uint64) (uint64, uint64, bool) { return m.checkRef(ref) }
 func (m tlsfMeta) free(ref uint64)                         { m.tlsf.free(int32(uint32(ref))) }
@@ -165,7 +157,10 @@ func (a Allocation) Handle() uint64 { return a.handle }
 // FreeHandle frees the allocation a Handle names. Like Free, a stale handle
 // or another block's is an error that changes nothing.
 func (b *Block) FreeHandle(h uint64) error {
-	ref, err := b.ref(h, nil)
+	if b.tlsf != nil && h != 0 && uint16(h>>48) == b.id && b.tlsf.freeRef(h&(1<<48-1)) {
+		return nil // the common case: a live TLSF allocation, checked and freed in one lookup
+	}
+	ref, err := b.ref(h, nil) // anything else: the checks again, for the error
 	if err != nil {
 		return err
 	}
@@ -221,7 +216,7 @@ func (b *Block) Allocate(size, align uint64, kind Kind) (Allocation, error) {
 	var ref, off uint64
 	var ok bool
 	if b.tlsf != nil { // the common case, called directly so it can inline
-		ref, off, ok = b.tlsf.allocRef(size, align, kind)
+		ref, off, ok = b.tlsf.alloc(size, align, kind)
 	} else {
 		ref, off, ok = b.meta.alloc(size, align, kind)
 	}

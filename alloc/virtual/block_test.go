@@ -107,6 +107,54 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 	if s.Allocations != len(m.live) {
 		return fmt.Errorf("allocations: stats %d, model %d", s.Allocations, len(m.live))
 	}
+	if b.tlsf != nil {
+		return checkClasses(b.tlsf)
+	}
+	return nil
+}
+
+// checkClasses checks the TLSF's size classes: every free node is filed,
+// once, under the class of its size and in its own record of it; the lists
+// are doubly linked without a cycle; the bitmaps mark exactly the non-empty
+// classes; freeCount counts the free nodes.
+func checkClasses(t *tlsf) error {
+	listed := 0
+	for c, h := range t.heads {
+		fl, sl := c>>slBits, c&(slCount-1)
+		if (h != none) != (t.slBitmap[fl]&(1<<sl) != 0) {
+			return fmt.Errorf("class %d: head %d but bitmap bit %v", c, h, t.slBitmap[fl]&(1<<sl) != 0)
+		}
+		prev := none
+		for i, steps := h, 0; i != none; i, steps = t.n(i).nextFree, steps+1 {
+			n := t.n(i)
+			switch {
+			case steps > len(t.nodes):
+				return fmt.Errorf("class %d: the list has a cycle", c)
+			case n.state != stateFree:
+				return fmt.Errorf("class %d: node %d is listed but not free (state %d)", c, i, n.state)
+			case int(n.class) != c || classOf(n.size) != c:
+				return fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.class)
+			case n.prevFree != prev:
+				return fmt.Errorf("class %d: node %d links back to %d, not %d", c, i, n.prevFree, prev)
+			}
+			prev = i
+			listed++
+		}
+	}
+	for fl, m := range t.slBitmap {
+		if (m != 0) != (t.flBitmap&(1<<fl) != 0) {
+			return fmt.Errorf("first level %d: second-level map %#x but first-level bit %v", fl, m, t.flBitmap&(1<<fl) != 0)
+		}
+	}
+	free := 0
+	for i := range t.nodes {
+		if t.nodes[i].state == stateFree {
+			free++
+		}
+	}
+	if listed != free || free != t.freeCount {
+		return fmt.Errorf("%d free nodes, %d listed, freeCount %d", free, listed, t.freeCount)
+	}
 	return nil
 }
 
@@ -292,12 +340,30 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			m.add(b2, KindLinear)
 		},
 		"accounting": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
+		// A free node whose record of its class is not the list it is on.
+		"misfiled": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			for i := range tl.nodes {
+				if n := &tl.nodes[i]; n.state == stateFree {
+					n.class++
+					return
+				}
+			}
+		},
+		"unlisted": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			for i := range tl.nodes {
+				if n := &tl.nodes[i]; n.state == stateFree {
+					tl.unlink(n)
+					tl.freeCount++
+					return
+				}
+			}
+		},
 		"uncoalesced": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			// Split a free range in two without merging.
-			for i := range tl.nnodes {
+			for i := range len(tl.nodes) {
 				n := tl.n(int32(i))
 				if n.state == stateFree && n.size > 2 {
-					tl.removeFree(int32(i))
+					tl.unlink(n)
 					half := n.size / 2
 					f := tl.newNode()
 					n = tl.n(int32(i))
@@ -307,8 +373,8 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 					}
 					n.size = half
 					n.nextPhys = f
-					tl.insertFree(int32(i))
-					tl.insertFree(f)
+					tl.insertFree(int32(i), n)
+					tl.insertFree(f, tl.n(f))
 					return
 				}
 			}

@@ -2,6 +2,7 @@ package virtual
 
 import (
 	"math/bits"
+	"slices"
 )
 
 // TLSF (two-level segregated fit) over the offsets of one block.
@@ -21,8 +22,6 @@ const (
 	slCount   = 1 << slBits
 	flCount   = 64 - slBits + 1
 	maxProbes = 4
-	chunkBits = 10
-	chunkSize = 1 << chunkBits
 	none      = int32(-1)
 	// splitPad is the least trailing alignment padding that take files as
 	// a free range of its own rather than carrying it in the allocation:
@@ -44,11 +43,15 @@ type node struct {
 	offset, size       uint64 // size is the span: an allocation's size plus pad
 	prevPhys, nextPhys int32  // address-order neighbours
 	prevFree, nextFree int32  // size-class list (free), or slot list (unused)
-	pad                uint32 // an allocation's trailing alignment padding
+	pad                uint16 // an allocation's trailing alignment padding, < splitPad
 	gen                uint16
+	class              uint16 // the size class a free node is filed under
 	state              nodeState
 	kind               Kind
 }
+
+// An allocation's padding is below splitPad, so it fits the node's uint16.
+const _ = uint16(splitPad - 1)
 
 func (n *node) end() uint64 { return n.offset + n.size }
 
@@ -56,8 +59,9 @@ type tlsf struct {
 	size        uint64
 	granularity uint64 // bufferImageGranularity; 1 when no kind conflicts matter
 
-	chunks   []*[chunkSize]node // nodes, in chunks that never move: growth copies no node
-	nnodes   int32
+	// nodes, linked by index. Growth moves them: a *node is not kept
+	// across newNode.
+	nodes    []node
 	unused   int32 // head of the unused-slot stack, linked by nextFree
 	flBitmap uint64
 	slBitmap [flCount]uint32
@@ -74,35 +78,42 @@ func newTLSF(size, granularity uint64) *tlsf {
 		t.heads[i] = none
 	}
 	root := t.newNode()
-	*t.n(root) = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
-	t.insertFree(root)
+	n := t.n(root)
+	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
+	t.insertFree(root, n)
 	return t
 }
 
-// mapping is the size class a free range of size s is filed under.
-func mapping(s uint64) (fl, sl int) {
+// classOf is the size class a free range of s bytes is filed under:
+// fl*slCount + sl, where fl is the first level (the highest bit) and sl the
+// next slBits bits.
+func classOf(s uint64) int {
 	if s < slCount {
-		return 0, int(s)
+		return int(s)
 	}
 	f := bits.Len64(s) - 1
-	return f - slBits + 1, int(s>>(f-slBits)) - slCount
+	// (f-slBits+1)*slCount + (s>>(f-slBits) - slCount), folded: the top
+	// bit of s>>(f-slBits) is the slCount.
+	return (f-slBits)*slCount + int(s>>(f-slBits))
 }
 
-// mappingUp is the first class whose every range is at least s bytes.
-func mappingUp(s uint64) (fl, sl int) {
+// classUp is the first class whose every range is at least s bytes, or
+// flCount*slCount when no class can hold s.
+func classUp(s uint64) int {
 	if s >= slCount {
 		f := bits.Len64(s) - 1
 		round := uint64(1)<<(f-slBits) - 1
 		if s+round < s {
-			return flCount, 0 // no class can hold it
+			return flCount * slCount
 		}
 		s += round
 	}
-	return mapping(s)
+	return classOf(s)
 }
 
-// firstClass is the first non-empty class at or above (fl, sl), or -1.
-func (t *tlsf) firstClass(fl, sl int) int {
+// firstClass is the first non-empty class at or above class c, or -1.
+func (t *tlsf) firstClass(c int) int {
+	fl, sl := c>>slBits, c&(slCount-1)
 	if fl >= flCount {
 		return -1
 	}
@@ -118,67 +129,61 @@ func (t *tlsf) firstClass(fl, sl int) int {
 	return fl*slCount + bits.TrailingZeros32(slMap)
 }
 
+// newNode returns an unused node slot; it may move the nodes.
 func (t *tlsf) newNode() int32 {
 	if i := t.unused; i != none {
-		t.unused = t.n(i).nextFree
+		t.unused = t.nodes[i].nextFree
 		return i
 	}
-	if int(t.nnodes)>>chunkBits == len(t.chunks) {
-		c := new([chunkSize]node)
-		// Fault the chunk's pages in now, in one operation, rather than one
-		// page fault every hundred allocations: fresh pages from the OS
-		// cost microseconds each on first touch.
-		for i := 0; i < chunkSize; i += 64 {
-			c[i].gen = 0
-		}
-		t.chunks = append(t.chunks, c)
+	if len(t.nodes) == cap(t.nodes) {
+		// Double, so that a block of n nodes has copied fewer than n in
+		// all (append grows large slices by a quarter: more copies).
+		t.nodes = slices.Grow(t.nodes, max(len(t.nodes), 64))
 	}
-	t.nnodes++
-	return t.nnodes - 1
+	t.nodes = append(t.nodes, node{})
+	return int32(len(t.nodes) - 1)
 }
 
 // n is node i.
-func (t *tlsf) n(i int32) *node { return &t.chunks[uint32(i)>>chunkBits][uint32(i)&(chunkSize-1)] }
+func (t *tlsf) n(i int32) *node { return &t.nodes[i] }
 
-func (t *tlsf) releaseNode(i int32) {
-	n := t.n(i)
+// releaseNode puts node i (n) on the unused-slot stack.
+func (t *tlsf) releaseNode(i int32, n *node) {
 	n.state = stateUnused
 	n.gen++
 	n.nextFree = t.unused
 	t.unused = i
 }
 
-func (t *tlsf) insertFree(i int32) {
-	n := t.n(i)
-	fl, sl := mapping(n.size)
-	c := fl*slCount + sl
+// insertFree files free node i (n) under its size's class.
+func (t *tlsf) insertFree(i int32, n *node) { t.insertClass(i, n, classOf(n.size)) }
+
+func (t *tlsf) insertClass(i int32, n *node, c int) {
+	n.class = uint16(c)
 	n.state = stateFree
 	n.prevFree = none
-	n.nextFree = t.heads[c]
-	if n.nextFree != none {
-		t.n(n.nextFree).prevFree = i
+	h := t.heads[c]
+	n.nextFree = h
+	if h != none {
+		t.n(h).prevFree = i
 	}
 	t.heads[c] = i
-	t.slBitmap[fl] |= 1 << sl
+	fl := c >> slBits
+	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
 	t.flBitmap |= 1 << fl
 	t.freeCount++
 }
 
-func (t *tlsf) removeFree(i int32) {
-	fl, sl := mapping(t.n(i).size)
-	t.unlink(i, fl, sl)
-}
-
-// unlink takes free node i out of class (fl, sl).
-func (t *tlsf) unlink(i int32, fl, sl int) {
-	n := t.n(i)
+// unlink takes free node n out of its class's list.
+func (t *tlsf) unlink(n *node) {
 	if n.prevFree != none {
 		t.n(n.prevFree).nextFree = n.nextFree
 	} else {
-		c := fl*slCount + sl
+		c := int(n.class)
 		t.heads[c] = n.nextFree
 		if n.nextFree == none {
-			t.slBitmap[fl] &^= 1 << sl
+			fl := c >> slBits
+			t.slBitmap[fl] &^= 1 << (c & (slCount - 1))
 			if t.slBitmap[fl] == 0 {
 				t.flBitmap &^= 1 << fl
 			}
@@ -190,47 +195,48 @@ func (t *tlsf) unlink(i int32, fl, sl int) {
 	t.freeCount--
 }
 
-// resized refiles free node i, whose size was old, if its class changed.
+// resized refiles free node i (n), whose size changed, if its class did.
 // Most splits and merges keep the class: then no list is touched.
-func (t *tlsf) resized(i int32, old uint64) {
-	ofl, osl := mapping(old)
-	fl, sl := mapping(t.n(i).size)
-	if ofl != fl || osl != sl {
-		t.unlink(i, ofl, osl)
-		t.insertFree(i)
+func (t *tlsf) resized(i int32, n *node) {
+	if c := classOf(n.size); c != int(n.class) {
+		t.unlink(n)
+		t.insertClass(i, n, c)
 	}
 }
 
-// fit places an allocation at the end of free node i: the offset, or false.
+// fit places an allocation at the end of free node n: the offset, or false.
 // Taking the end leaves the front of the range free in the same node,
 // usually in the same size class, so no list has to change.
-//
-// With a granularity, the ranges sharing the first and the last page of the
-// placement are checked for a conflicting kind. Ranges of KindAny (and free
-// ones) between do not separate conflicting neighbours, so the check walks
-// past them, at most maxProbes ranges each way; past that it assumes a
-// conflict, which costs at most a page.
-func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
-	n := t.n(i)
+func (t *tlsf) fit(n *node, size, align uint64, kind Kind) (uint64, bool) {
 	if size > n.size {
 		return 0, false
 	}
+	if t.granularity > 1 && kind != KindAny {
+		return t.fitPaged(n, size, align, kind)
+	}
+	off := (n.end() - size) &^ (align - 1)
+	return off, off >= n.offset
+}
+
+// fitPaged is fit with a granularity: the ranges sharing the first and the
+// last page of the placement are checked for a conflicting kind. Ranges of
+// KindAny (and free ones) between do not separate conflicting neighbours,
+// so the check walks past them, at most maxProbes ranges each way; past
+// that it assumes a conflict, which costs at most a page.
+func (t *tlsf) fitPaged(n *node, size, align uint64, kind Kind) (uint64, bool) {
 	end := n.end()
 	g := t.granularity
-	check := g > 1 && kind != KindAny
-	if check {
-		steps := 0
-		for q := n.nextPhys; q != none; q = t.n(q).nextPhys {
-			next := t.n(q)
-			if !samePage(end-1, next.offset, g) {
-				break
-			}
-			if conflicts(kind, next.kind) || steps == maxProbes {
-				end = end / g * g
-				break
-			}
-			steps++
+	steps := 0
+	for q := n.nextPhys; q != none; q = t.n(q).nextPhys {
+		next := t.n(q)
+		if !samePage(end-1, next.offset, g) {
+			break
 		}
+		if conflicts(kind, next.kind) || steps == maxProbes {
+			end = end / g * g
+			break
+		}
+		steps++
 	}
 	if end < n.offset+size {
 		return 0, false
@@ -239,18 +245,16 @@ func (t *tlsf) fit(i int32, size, align uint64, kind Kind) (uint64, bool) {
 	if off < n.offset {
 		return 0, false
 	}
-	if check {
-		steps := 0
-		for p := n.prevPhys; p != none; p = t.n(p).prevPhys {
-			prev := t.n(p)
-			if !samePage(prev.end()-1, off, g) {
-				break
-			}
-			if conflicts(prev.kind, kind) || steps == maxProbes {
-				return 0, false
-			}
-			steps++
+	steps = 0
+	for p := n.prevPhys; p != none; p = t.n(p).prevPhys {
+		prev := t.n(p)
+		if !samePage(prev.end()-1, off, g) {
+			break
 		}
+		if conflicts(prev.kind, kind) || steps == maxProbes {
+			return 0, false
+		}
+		steps++
 	}
 	return off, true
 }
@@ -267,94 +271,97 @@ func (t *tlsf) worstCase(size, align uint64, kind Kind) uint64 {
 	return size + pad
 }
 
-// alloc finds and takes a range. It returns the node index and offset, or
-// ok=false when no free range can hold the request.
-func (t *tlsf) alloc(size, align uint64, kind Kind) (idx int32, offset uint64, ok bool) {
+// alloc finds and takes a range. It returns the allocation's reference
+// (its node's generation and index) and offset, or ok=false when no free
+// range can hold the request.
+func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
 	if size > t.size-t.used {
-		return none, 0, false
+		return 0, 0, false
 	}
 	// 1. Good fit: the first class whose ranges all hold size bytes; its
 	//    first nodes may still miss once aligned.
-	if c := t.firstClass(mappingUp(size)); c >= 0 {
+	if c := t.firstClass(classUp(size)); c >= 0 {
 		i := t.heads[c]
 		for p := 0; p < maxProbes && i != none; p++ {
-			if off, ok := t.fit(i, size, align, kind); ok {
+			n := t.n(i)
+			if off, ok := t.fit(n, size, align, kind); ok {
 				return t.take(i, off, size, kind), off, true
 			}
-			i = t.n(i).nextFree
+			i = n.nextFree
 		}
 	}
 	// 2. Guaranteed fit: a class whose ranges hold any padding.
 	if w := t.worstCase(size, align, kind); w != ^uint64(0) {
-		if c := t.firstClass(mappingUp(w)); c >= 0 {
+		if c := t.firstClass(classUp(w)); c >= 0 {
 			i := t.heads[c]
-			if off, ok := t.fit(i, size, align, kind); ok {
+			if off, ok := t.fit(t.n(i), size, align, kind); ok {
 				return t.take(i, off, size, kind), off, true
 			}
 		}
 	}
 	// 3. Last resort: the class size itself falls in holds ranges both
 	//    smaller and larger than size; probe a few.
-	fl, sl := mapping(size)
-	i := t.heads[fl*slCount+sl]
+	i := t.heads[classOf(size)]
 	for p := 0; p < maxProbes && i != none; p++ {
-		if off, ok := t.fit(i, size, align, kind); ok {
+		n := t.n(i)
+		if off, ok := t.fit(n, size, align, kind); ok {
 			return t.take(i, off, size, kind), off, true
 		}
-		i = t.n(i).nextFree
+		i = n.nextFree
 	}
-	return none, 0, false
+	return 0, 0, false
 }
 
 // take turns [off, end of free node i) into an allocation of size bytes;
 // what lies between off+size and the end is its padding. The front of the
-// range, if any, stays free in node i.
-func (t *tlsf) take(i int32, off, size uint64, kind Kind) int32 {
-	n := t.n(i)
-	span := n.end() - off
+// range, if any, stays free in node i. It returns the allocation's
+// reference.
+func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
+	span := t.n(i).end() - off
 	if span-size >= splitPad { // too much to carry as padding: file it as free
 		t.split(i, off+size)
 		span = size
 	}
 	u := i
-	if off == n.offset {
-		t.removeFree(i)
+	var un *node
+	if n := t.n(i); off == n.offset {
+		t.unlink(n)
+		un = n
 	} else {
 		u = t.newNode()
-		n = t.n(i) // (chunks never move; this is for clarity)
-		un := t.n(u)
-		*un = node{offset: off, size: span, prevPhys: i, nextPhys: n.nextPhys, gen: un.gen}
+		n = t.n(i) // newNode may have moved it
+		un = t.n(u)
+		un.offset, un.size = off, span
+		un.prevPhys, un.nextPhys = i, n.nextPhys
 		if n.nextPhys != none {
 			t.n(n.nextPhys).prevPhys = u
 		}
 		n.nextPhys = u
-		old := n.size
 		n.size = off - n.offset
-		t.resized(i, old)
+		t.resized(i, n)
 	}
-	un := t.n(u)
 	un.state = stateUsed
 	un.kind = kind
-	un.pad = uint32(span - size)
+	un.pad = uint16(span - size)
 	t.used += size
 	t.count++
-	return u
+	return uint64(un.gen)<<32 | uint64(uint32(u))
 }
 
 // split cuts free node i at, filing [at, end) as a new free node.
 func (t *tlsf) split(i int32, at uint64) {
-	n := t.n(i)
-	f := t.newNode()
-	fn := t.n(f)
-	*fn = node{offset: at, size: n.end() - at, prevPhys: i, nextPhys: n.nextPhys, gen: fn.gen}
+	f := t.newNode() // first: it may move the nodes
+	n, fn := t.n(i), t.n(f)
+	fn.offset, fn.size = at, n.end()-at
+	fn.prevPhys, fn.nextPhys = i, n.nextPhys
+	fn.kind, fn.pad = KindAny, 0
 	if n.nextPhys != none {
 		t.n(n.nextPhys).prevPhys = f
 	}
 	n.nextPhys = f
-	old := n.size
 	n.size = at - n.offset
-	t.resized(i, old)
-	t.insertFree(f)
+	t.resized(i, n)
+	t.insertFree(f, fn)
 }
 
 // free returns allocation i, merging it into free neighbours. A merge keeps
@@ -366,49 +373,67 @@ func (t *tlsf) free(i int32) {
 	n.kind = KindAny
 	n.pad = 0
 	p, q := n.prevPhys, n.nextPhys
-	prevFree := p != none && t.n(p).state == stateFree
-	nextFree := q != none && t.n(q).state == stateFree
+	var prev, next *node
+	if p != none {
+		if pn := t.n(p); pn.state == stateFree {
+			prev = pn
+		}
+	}
+	if q != none {
+		if qn := t.n(q); qn.state == stateFree {
+			next = qn
+		}
+	}
 	switch {
-	case prevFree:
-		prev := t.n(p)
-		old := prev.size
+	case prev != nil:
 		prev.size += n.size
 		prev.nextPhys = q
 		if q != none {
 			t.n(q).prevPhys = p
 		}
-		t.releaseNode(i)
-		if nextFree {
-			next := t.n(q)
-			t.removeFree(q)
+		t.releaseNode(i, n)
+		if next != nil {
+			t.unlink(next)
 			prev.size += next.size
 			prev.nextPhys = next.nextPhys
 			if next.nextPhys != none {
 				t.n(next.nextPhys).prevPhys = p
 			}
-			t.releaseNode(q)
+			t.releaseNode(q, next)
 		}
-		t.resized(p, old)
-	case nextFree:
-		next := t.n(q)
-		old := next.size
+		t.resized(p, prev)
+	case next != nil:
 		next.offset = n.offset
 		next.size += n.size
 		next.prevPhys = p
 		if p != none {
 			t.n(p).nextPhys = q
 		}
-		t.releaseNode(i)
-		t.resized(q, old)
+		t.releaseNode(i, n)
+		t.resized(q, next)
 	default:
 		n.gen++ // the handle that named this allocation is now stale
-		t.insertFree(i)
+		t.insertFree(i, n)
 	}
+}
+
+// freeRef frees the allocation ref names, if it is live: the checked free
+// path in one node lookup.
+func (t *tlsf) freeRef(ref uint64) bool {
+	i := uint32(ref)
+	if i >= uint32(len(t.nodes)) {
+		return false
+	}
+	if n := &t.nodes[i]; n.state != stateUsed || n.gen != uint16(ref>>32) {
+		return false
+	}
+	t.free(int32(i))
+	return true
 }
 
 // lookup checks a handle's node index and generation.
 func (t *tlsf) lookup(index uint32, gen uint16) (int32, bool) {
-	if index >= uint32(t.nnodes) {
+	if index >= uint32(len(t.nodes)) {
 		return none, false
 	}
 	n := t.n(int32(index))
