@@ -3,7 +3,6 @@ package virtual
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 	"sync/atomic"
 )
 
@@ -199,7 +198,7 @@ func CheckRequest(size, align uint64) (uint64, error) {
 	if align == 0 {
 		align = 1
 	}
-	if bits.OnesCount64(align) != 1 {
+	if align&(align-1) != 0 {
 		return 0, fmt.Errorf("%w: %d", ErrBadAlignment, align)
 	}
 	return align, nil

@@ -22,7 +22,10 @@ const (
 	slCount   = 1 << slBits
 	flCount   = 64 - slBits + 1
 	maxProbes = 4
-	none      = int32(-1)
+	// none is the index of the sentinel, node 0: "no node" in every link.
+	// Its state is never stateFree, and writes to its links are harmless,
+	// so a link can be followed or written without testing it first.
+	none = int32(0)
 	// splitPad is the least trailing alignment padding that take files as
 	// a free range of its own rather than carrying it in the allocation:
 	// a 64 KiB-aligned image placed at the end of a range otherwise holds
@@ -74,9 +77,7 @@ type tlsf struct {
 
 func newTLSF(size, granularity uint64) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none}
-	for i := range t.heads {
-		t.heads[i] = none
-	}
+	t.nodes = make([]node, 1, 64) // the sentinel; the heads are all none
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
@@ -164,9 +165,7 @@ func (t *tlsf) insertClass(i int32, n *node, c int) {
 	n.prevFree = none
 	h := t.heads[c]
 	n.nextFree = h
-	if h != none {
-		t.n(h).prevFree = i
-	}
+	t.n(h).prevFree = i
 	t.heads[c] = i
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
@@ -189,9 +188,7 @@ func (t *tlsf) unlink(n *node) {
 			}
 		}
 	}
-	if n.nextFree != none {
-		t.n(n.nextFree).prevFree = n.prevFree
-	}
+	t.n(n.nextFree).prevFree = n.prevFree
 	t.freeCount--
 }
 
@@ -207,15 +204,11 @@ func (t *tlsf) resized(i int32, n *node) {
 // fit places an allocation at the end of free node n: the offset, or false.
 // Taking the end leaves the front of the range free in the same node,
 // usually in the same size class, so no list has to change.
-func (t *tlsf) fit(n *node, size, align uint64, kind Kind) (uint64, bool) {
-	if size > n.size {
-		return 0, false
-	}
-	if t.granularity > 1 && kind != KindAny {
-		return t.fitPaged(n, size, align, kind)
-	}
-	off := (n.end() - size) &^ (align - 1)
-	return off, off >= n.offset
+// Without a granularity to respect, it is small enough to inline into the
+// search; fitPaged is the case with one.
+func fit(n *node, size, align uint64) (uint64, bool) {
+	off := (n.end() - size) &^ (align - 1) // garbage when size > n.size, and then unused
+	return off, size <= n.size && off >= n.offset
 }
 
 // fitPaged is fit with a granularity: the ranges sharing the first and the
@@ -224,6 +217,9 @@ func (t *tlsf) fit(n *node, size, align uint64, kind Kind) (uint64, bool) {
 // so the check walks past them, at most maxProbes ranges each way; past
 // that it assumes a conflict, which costs at most a page.
 func (t *tlsf) fitPaged(n *node, size, align uint64, kind Kind) (uint64, bool) {
+	if size > n.size {
+		return 0, false
+	}
 	end := n.end()
 	g := t.granularity
 	steps := 0
@@ -260,9 +256,9 @@ func (t *tlsf) fitPaged(n *node, size, align uint64, kind Kind) (uint64, bool) {
 }
 
 // worstCase is the free range size that fits any placement of the request.
-func (t *tlsf) worstCase(size, align uint64, kind Kind) uint64 {
+func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 	pad := align - 1
-	if t.granularity > 1 && kind != KindAny {
+	if paged {
 		pad += 2 * (t.granularity - 1)
 	}
 	if size+pad < size {
@@ -278,23 +274,33 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 	if size > t.size-t.used {
 		return 0, 0, false
 	}
+	paged := t.granularity > 1 && kind != KindAny
 	// 1. Good fit: the first class whose ranges all hold size bytes; its
 	//    first nodes may still miss once aligned.
 	if c := t.firstClass(classUp(size)); c >= 0 {
 		i := t.heads[c]
 		for p := 0; p < maxProbes && i != none; p++ {
 			n := t.n(i)
-			if off, ok := t.fit(n, size, align, kind); ok {
+			off, ok := fit(n, size, align)
+			if paged {
+				off, ok = t.fitPaged(n, size, align, kind)
+			}
+			if ok {
 				return t.take(i, off, size, kind), off, true
 			}
 			i = n.nextFree
 		}
 	}
 	// 2. Guaranteed fit: a class whose ranges hold any padding.
-	if w := t.worstCase(size, align, kind); w != ^uint64(0) {
+	if w := t.worstCase(size, align, paged); w != ^uint64(0) {
 		if c := t.firstClass(classUp(w)); c >= 0 {
 			i := t.heads[c]
-			if off, ok := t.fit(t.n(i), size, align, kind); ok {
+			n := t.n(i)
+			off, ok := fit(n, size, align)
+			if paged {
+				off, ok = t.fitPaged(n, size, align, kind)
+			}
+			if ok {
 				return t.take(i, off, size, kind), off, true
 			}
 		}
@@ -304,7 +310,11 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 	i := t.heads[classOf(size)]
 	for p := 0; p < maxProbes && i != none; p++ {
 		n := t.n(i)
-		if off, ok := t.fit(n, size, align, kind); ok {
+		off, ok := fit(n, size, align)
+		if paged {
+			off, ok = t.fitPaged(n, size, align, kind)
+		}
+		if ok {
 			return t.take(i, off, size, kind), off, true
 		}
 		i = n.nextFree
@@ -333,9 +343,7 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 		un = t.n(u)
 		un.offset, un.size = off, span
 		un.prevPhys, un.nextPhys = i, n.nextPhys
-		if n.nextPhys != none {
-			t.n(n.nextPhys).prevPhys = u
-		}
+		t.n(n.nextPhys).prevPhys = u
 		n.nextPhys = u
 		n.size = off - n.offset
 		t.resized(i, n)
@@ -355,9 +363,7 @@ func (t *tlsf) split(i int32, at uint64) {
 	fn.offset, fn.size = at, n.end()-at
 	fn.prevPhys, fn.nextPhys = i, n.nextPhys
 	fn.kind, fn.pad = KindAny, 0
-	if n.nextPhys != none {
-		t.n(n.nextPhys).prevPhys = f
-	}
+	t.n(n.nextPhys).prevPhys = f
 	n.nextPhys = f
 	n.size = at - n.offset
 	t.resized(i, n)
@@ -374,31 +380,23 @@ func (t *tlsf) free(i int32) {
 	n.pad = 0
 	p, q := n.prevPhys, n.nextPhys
 	var prev, next *node
-	if p != none {
-		if pn := t.n(p); pn.state == stateFree {
-			prev = pn
-		}
+	if pn := t.n(p); pn.state == stateFree {
+		prev = pn
 	}
-	if q != none {
-		if qn := t.n(q); qn.state == stateFree {
-			next = qn
-		}
+	if qn := t.n(q); qn.state == stateFree {
+		next = qn
 	}
 	switch {
 	case prev != nil:
 		prev.size += n.size
 		prev.nextPhys = q
-		if q != none {
-			t.n(q).prevPhys = p
-		}
+		t.n(q).prevPhys = p
 		t.releaseNode(i, n)
 		if next != nil {
 			t.unlink(next)
 			prev.size += next.size
 			prev.nextPhys = next.nextPhys
-			if next.nextPhys != none {
-				t.n(next.nextPhys).prevPhys = p
-			}
+			t.n(next.nextPhys).prevPhys = p
 			t.releaseNode(q, next)
 		}
 		t.resized(p, prev)
@@ -406,9 +404,7 @@ func (t *tlsf) free(i int32) {
 		next.offset = n.offset
 		next.size += n.size
 		next.prevPhys = p
-		if p != none {
-			t.n(p).nextPhys = q
-		}
+		t.n(p).nextPhys = q
 		t.releaseNode(i, n)
 		t.resized(q, next)
 	default:
