@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
@@ -41,6 +42,9 @@ type Result struct {
 	// Utilization is the mean, over samples taken every SampleEvery ops of
 	// the measured pass, of live requested bytes / BlockSize.
 	Utilization float64 `json:"utilization"`
+	// Runs, when set, is the number of measured runs this result is the
+	// median of (see Median); the whole row is that one run's.
+	Runs int `json:"runs,omitempty"`
 }
 
 // SampleEvery is the period, in operations, of the utilization samples.
@@ -225,6 +229,16 @@ func Run(traceName, implName string, ops []Op, newImpl func() Impl) Result {
 	res.P999Ns = float64(lat[Quantile(len(lat), 0.999)])
 	res.MaxNs = float64(lat[len(lat)-1])
 	return res
+}
+
+// Median is the result with the median NsPerOp of rs, all runs of one impl
+// on one trace (the lower of the two middle ones for an even count), with
+// Runs set to len(rs). rs is sorted in place; it must not be empty.
+func Median(rs []Result) Result {
+	slices.SortFunc(rs, func(a, b Result) int { return cmp.Compare(a.NsPerOp, b.NsPerOp) })
+	m := rs[(len(rs)-1)/2]
+	m.Runs = len(rs)
+	return m
 }
 
 // Quantile is the index of the q-quantile of n sorted values (nearest

@@ -372,3 +372,15 @@ func TestQuantile(t *testing.T) {
 		}
 	}
 }
+
+func TestMedian(t *testing.T) {
+	rs := []Result{{NsPerOp: 90, Failed: 1}, {NsPerOp: 50, Failed: 2}, {NsPerOp: 70, Failed: 3}, {NsPerOp: 60, Failed: 4}}
+	m := Median(rs[:3])
+	if m.NsPerOp != 70 || m.Failed != 3 || m.Runs != 3 {
+		t.Errorf("median of 3: %+v, want the run of 70 ns/op", m)
+	}
+	m = Median(rs)
+	if m.NsPerOp != 60 || m.Failed != 4 || m.Runs != 4 {
+		t.Errorf("median of 4: %+v, want the lower middle run, 60 ns/op", m)
+	}
+}

@@ -3,7 +3,12 @@
 // TLSF) with the same operations, and prints a table or, with --json,
 // {"results":[...]} for docs/benchmarks.md.
 //
-//	go run . [--ops N] [--seed S] [--trace random,adversarial,gpumix] [--json]
+//	go run . [--ops N] [--seed S] [--runs R] [--trace random,adversarial,gpumix] [--json]
+//
+// With --runs R, each impl replays each trace R times, the impls taking
+// turns (vkassets first on odd runs, arsenal first on even ones), and each
+// row is the run with the median ns/op: on a noisy machine one run of each
+// can put the ratio anywhere in a ±25% band.
 //
 // It is its own module (bench/peer) so that the root module does not
 // depend on arsenal.
@@ -37,12 +42,17 @@ func main() {
 	ops := flag.Int("ops", 0, "operations per trace (0: each trace's default: random 2,000,000, adversarial 1,000,000, gpumix 300,000)")
 	seed := flag.Uint64("seed", 1, "trace seed")
 	traces := flag.String("trace", "", "comma-separated traces to run (default: all)")
+	runs := flag.Int("runs", 1, "measured runs of each impl on each trace; the median run is reported")
 	asJSON := flag.Bool("json", false, `print {"results":[...]} instead of a table`)
 	flag.Parse()
 
 	specs, err := selectSpecs(*traces)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
+		os.Exit(2)
+	}
+	if *runs < 1 {
+		fmt.Fprintln(os.Stderr, "peer: --runs must be at least 1")
 		os.Exit(2)
 	}
 	if *ops < 0 {
@@ -56,8 +66,8 @@ func main() {
 		if *ops > 0 {
 			n = *ops
 		}
-		fmt.Fprintf(os.Stderr, "peer: %s: %d ops, seed %d, block %d MiB\n", s.Name, n, *seed, s.BlockSize>>20)
-		results = append(results, runSpec(s, *seed, n)...)
+		fmt.Fprintf(os.Stderr, "peer: %s: %d ops, seed %d, block %d MiB, %d run(s)\n", s.Name, n, *seed, s.BlockSize>>20, *runs)
+		results = append(results, runSpec(s, *seed, n, *runs)...)
 	}
 
 	if *asJSON {
@@ -86,12 +96,24 @@ func selectSpecs(list string) ([]trace.Spec, error) {
 	return out, nil
 }
 
-// runSpec generates one trace and runs every impl on the same ops.
-func runSpec(s trace.Spec, seed uint64, n int) []trace.Result {
+// runSpec generates one trace and runs every impl on the same ops, runs
+// times, the impls taking turns; each impl's result is its run with the
+// median ns/op (the lower of the two middle ones for an even count).
+func runSpec(s trace.Spec, seed uint64, n, runs int) []trace.Result {
 	ops := s.Generate(seed, n)
+	all := make([][]trace.Result, len(impls))
+	for r := range runs {
+		for k := range impls {
+			if r%2 == 1 {
+				k = len(impls) - 1 - k // the other order, so that neither always goes first
+			}
+			im := impls[k]
+			all[k] = append(all[k], trace.Run(s.Name, im.name, ops, im.new(s.BlockSize)))
+		}
+	}
 	out := make([]trace.Result, 0, len(impls))
-	for _, im := range impls {
-		out = append(out, trace.Run(s.Name, im.name, ops, im.new(s.BlockSize)))
+	for _, rs := range all {
+		out = append(out, trace.Median(rs))
 	}
 	return out
 }

@@ -13,7 +13,7 @@ import (
 
 func TestShortRandom(t *testing.T) {
 	const n = 20_000
-	res := runSpec(trace.Specs[0], 1, n)
+	res := runSpec(trace.Specs[0], 1, n, 1)
 	if len(res) != len(impls) {
 		t.Fatalf("%d results, want %d", len(res), len(impls))
 	}
@@ -84,7 +84,7 @@ func TestArsenalOffsets(t *testing.T) {
 }
 
 func TestOutput(t *testing.T) {
-	res := runSpec(trace.Specs[1], 1, trace.AdversarialLive+2000)
+	res := runSpec(trace.Specs[1], 1, trace.AdversarialLive+2000, 1)
 	var js, table bytes.Buffer
 	if err := writeJSON(&js, res); err != nil {
 		t.Fatal(err)
@@ -150,4 +150,16 @@ func BenchmarkAdversarial(b *testing.B) {
 
 func BenchmarkGPUMix(b *testing.B) {
 	benchImpls(b, trace.GPUMix(1, 100_000))
+}
+
+func TestRunsTakeTurns(t *testing.T) {
+	res := runSpec(trace.Specs[0], 1, 5_000, 3)
+	if len(res) != len(impls) {
+		t.Fatalf("%d results, want %d", len(res), len(impls))
+	}
+	for i, r := range res {
+		if r.Impl != impls[i].name || r.Runs != 3 || r.Ops != 5_000 {
+			t.Errorf("result %d: %s, %d runs, %d ops", i, r.Impl, r.Runs, r.Ops)
+		}
+	}
 }

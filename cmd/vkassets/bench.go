@@ -30,6 +30,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, `print {"results":[...]}`)
 	ops := fs.Int("ops", 0, "operations per trace (0: each trace's default)")
 	seed := fs.Uint64("seed", 1, "trace seed")
+	runs := fs.Int("runs", 1, "alloc: measured runs of each impl on each trace; the median run is reported")
 	peerDir := fs.String("peer", "bench/peer", "the peer benchmark module (arsenal); empty to skip it")
 	what := "all"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
@@ -38,8 +39,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
+	if *runs < 1 {
+		fmt.Fprintf(stderr, "vkassets bench: --runs must be at least 1, not %d\n", *runs)
+		return 2
+	}
 	if what == "all" {
-		return benchAll(stdout, stderr, *asJSON, *ops, *seed, *peerDir)
+		return benchAll(stdout, stderr, *asJSON, *ops, *seed, *runs, *peerDir)
 	}
 	if what == "retire" {
 		res, err := benchRetire(stderr)
@@ -76,7 +81,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release)\n", what)
 		return 2
 	}
-	res, err := benchAlloc(stderr, *ops, *seed, *peerDir)
+	res, err := benchAlloc(stderr, *ops, *seed, *runs, *peerDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "vkassets bench alloc: %v\n", err)
 		return 1
@@ -93,13 +98,16 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 // (a checkout of the repository and a Go toolchain), it runs there, so that
 // vkassets and arsenal are measured in one process; otherwise vkassets runs
 // alone, here.
-func benchAlloc(progress io.Writer, ops int, seed uint64, peerDir string) (benchResults, error) {
+//
+// With runs above 1 each result is the median of that many runs (see
+// trace.Median).
+func benchAlloc(progress io.Writer, ops int, seed uint64, runs int, peerDir string) (benchResults, error) {
 	if peerDir != "" {
 		if _, err := os.Stat(filepath.Join(peerDir, "go.mod")); err == nil {
 			fmt.Fprintf(progress, "running the traces on vkassets and arsenal in %s ...\n", peerDir)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, "go", "run", ".", "--json", fmt.Sprintf("--ops=%d", ops), fmt.Sprintf("--seed=%d", seed))
+			cmd := exec.CommandContext(ctx, "go", "run", ".", "--json", fmt.Sprintf("--ops=%d", ops), fmt.Sprintf("--seed=%d", seed), fmt.Sprintf("--runs=%d", runs))
 			cmd.Dir = peerDir
 			cmd.Stderr = progress
 			out, err := cmd.Output()
@@ -115,13 +123,21 @@ func benchAlloc(progress io.Writer, ops int, seed uint64, peerDir string) (bench
 		}
 	}
 	res := benchResults{Peer: "none: the peer module " + peerDir + " was not found (run from the repository root)"}
+	if peerDir == "" {
+		res.Peer = "none: skipped (--peer \"\")"
+	}
 	for _, s := range trace.Specs {
 		n := ops
 		if n == 0 {
 			n = s.DefaultOps
 		}
-		fmt.Fprintf(progress, "%s: %d operations ...\n", s.Name, n)
-		res.Results = append(res.Results, trace.Run(s.Name, "vkassets", s.Generate(seed, n), trace.VKAssets(s.BlockSize)))
+		fmt.Fprintf(progress, "%s: %d operations, %d run(s) ...\n", s.Name, n, runs)
+		tr := s.Generate(seed, n)
+		rs := make([]trace.Result, runs)
+		for i := range rs {
+			rs[i] = trace.Run(s.Name, "vkassets", tr, trace.VKAssets(s.BlockSize))
+		}
+		res.Results = append(res.Results, trace.Median(rs))
 	}
 	if len(res.Results) == 0 {
 		return res, errors.New("no traces")
@@ -141,8 +157,8 @@ func printBench(w io.Writer, res benchResults) {
 
 // benchAll runs the three benchmarks: {"alloc": …, "retire": …, "release": …}
 // with --json.
-func benchAll(stdout, stderr io.Writer, asJSON bool, ops int, seed uint64, peerDir string) int {
-	al, err := benchAlloc(stderr, ops, seed, peerDir)
+func benchAll(stdout, stderr io.Writer, asJSON bool, ops int, seed uint64, runs int, peerDir string) int {
+	al, err := benchAlloc(stderr, ops, seed, runs, peerDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "vkassets bench alloc: %v\n", err)
 		return 1

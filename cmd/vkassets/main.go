@@ -42,10 +42,11 @@ commands:
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
   bench [alloc|retire|release] [--json]
            all three without a name
-  bench alloc [--json] [--ops N] [--seed S] [--peer DIR]
+  bench alloc [--json] [--ops N] [--seed S] [--runs R] [--peer DIR]
            replay the allocator traces (random, adversarial, gpumix) on vkassets,
            and on arsenal (VMA's TLSF in Go) in the same process when DIR
-           (default bench/peer) holds the peer module
+           (default bench/peer) holds the peer module; with --runs, each
+           row is the median of R runs, the two taking turns
   bench retire [--json]
            framesync: Poll with 1,000,000 pending and none due, and retiring
            10,000 due buffers, on the chosen device

@@ -90,6 +90,20 @@ func TestBenchAllocJSON(t *testing.T) {
 		require.Greater(t, r["ns_per_op"].(float64), 0.0)
 	}
 	require.Equal(t, 2, run([]string{"bench", "nonsense"}, &out, &errOut))
+	require.Equal(t, 2, run([]string{"bench", "alloc", "--runs", "0"}, &out, &errOut))
+	require.Contains(t, errOut.String(), "--runs must be at least 1")
+}
+
+func TestBenchAllocRuns(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "alloc", "--json", "--ops", "5000", "--runs", "3", "--peer", ""}, &out, &errOut), errOut.String())
+	var res benchResults
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	require.Len(t, res.Results, 3)
+	for _, r := range res.Results {
+		require.Equal(t, 3, r.Runs, r.Trace)
+	}
+	require.Contains(t, res.Peer, "skipped")
 }
 
 func TestBenchRetireJSON(t *testing.T) {
