@@ -192,16 +192,18 @@ func New(opts Options) (*Block, error) {
 // CheckRequest validates a size and an alignment (0 means 1) and returns
 // the alignment to use.
 func CheckRequest(size, align uint64) (uint64, error) {
+	if size == 0 || align&(align-1) != 0 { // (0 passes: 0&^0 is 0)
+		return 0, badRequest(size, align)
+	}
+	return max(align, 1), nil
+}
+
+// badRequest is CheckRequest's error, out of line so that the check inlines.
+func badRequest(size, align uint64) error {
 	if size == 0 {
-		return 0, ErrZeroSize
+		return ErrZeroSize
 	}
-	if align == 0 {
-		align = 1
-	}
-	if align&(align-1) != 0 {
-		return 0, fmt.Errorf("%w: %d", ErrBadAlignment, align)
-	}
-	return align, nil
+	return fmt.Errorf("%w: %d", ErrBadAlignment, align)
 }
 
 // Allocate reserves size bytes at an offset that is a multiple of align (0

@@ -165,7 +165,7 @@ func (t *tlsf) insertClass(i int32, n *node, c int) {
 	n.prevFree = none
 	h := t.heads[c]
 	n.nextFree = h
-	t.n(h).prevFree = i
+	t.nodes[h].prevFree = i
 	t.heads[c] = i
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
@@ -175,8 +175,11 @@ func (t *tlsf) insertClass(i int32, n *node, c int) {
 
 // unlink takes free node n out of its class's list.
 func (t *tlsf) unlink(n *node) {
-	if n.prevFree != none {
-		t.n(n.prevFree).nextFree = n.nextFree
+	nodes := t.nodes // (in a register: the stores below cannot change it)
+	prev, next := n.prevFree, n.nextFree
+	nodes[next].prevFree = prev
+	if prev != none {
+		nodes[prev].nextFree = next
 	} else {
 		c := int(n.class)
 		t.heads[c] = n.nextFree
@@ -188,7 +191,6 @@ func (t *tlsf) unlink(n *node) {
 			}
 		}
 	}
-	t.n(n.nextFree).prevFree = n.prevFree
 	t.freeCount--
 }
 
@@ -373,30 +375,31 @@ func (t *tlsf) split(i int32, at uint64) {
 // free returns allocation i, merging it into free neighbours. A merge keeps
 // the neighbour's node, whose class usually does not change.
 func (t *tlsf) free(i int32) {
-	n := t.n(i)
+	nodes := t.nodes // (in a register: nothing here grows it)
+	n := &nodes[i]
 	t.used -= n.size - uint64(n.pad)
 	t.count--
 	n.kind = KindAny
 	n.pad = 0
 	p, q := n.prevPhys, n.nextPhys
 	var prev, next *node
-	if pn := t.n(p); pn.state == stateFree {
+	if pn := &nodes[p]; pn.state == stateFree {
 		prev = pn
 	}
-	if qn := t.n(q); qn.state == stateFree {
+	if qn := &nodes[q]; qn.state == stateFree {
 		next = qn
 	}
 	switch {
 	case prev != nil:
 		prev.size += n.size
 		prev.nextPhys = q
-		t.n(q).prevPhys = p
+		nodes[q].prevPhys = p
 		t.releaseNode(i, n)
 		if next != nil {
 			t.unlink(next)
 			prev.size += next.size
 			prev.nextPhys = next.nextPhys
-			t.n(next.nextPhys).prevPhys = p
+			nodes[next.nextPhys].prevPhys = p
 			t.releaseNode(q, next)
 		}
 		t.resized(p, prev)
@@ -404,7 +407,7 @@ func (t *tlsf) free(i int32) {
 		next.offset = n.offset
 		next.size += n.size
 		next.prevPhys = p
-		t.n(p).nextPhys = q
+		nodes[p].nextPhys = q
 		t.releaseNode(i, n)
 		t.resized(q, next)
 	default:
