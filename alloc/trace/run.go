@@ -88,9 +88,15 @@ func Validate(ops []Op) (slots int, err error) {
 // itself does not allocate; only the Impl may.
 type Replayer struct {
 	ops     []Op
-	handles []uint64 // handle of each slot's allocation
-	sizes   []uint64 // requested size of each slot's allocation; 0: empty
+	slots   []slot   // each slot's allocation, indexed by Op.Slot
 	lat     []int64  // per-op latencies of ReplayTimed
+}
+
+// slot is one allocation of the replay: its handle and requested size
+// together, so that an operation touches one cache line of the table.
+type slot struct {
+	handle uint64
+	size   uint64 // 0: empty
 }
 
 // NewReplayer validates ops (see Validate) and sizes the slot table.
@@ -99,15 +105,14 @@ func NewReplayer(ops []Op) (*Replayer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Replayer{ops: ops, handles: make([]uint64, slots), sizes: make([]uint64, slots)}, nil
+	return &Replayer{ops: ops, slots: make([]slot, slots)}, nil
 }
 
 // Ops is the trace.
 func (r *Replayer) Ops() []Op { return r.ops }
 
 func (r *Replayer) clear() {
-	clear(r.handles)
-	clear(r.sizes)
+	clear(r.slots)
 }
 
 // Replay runs the trace on impl, a fresh block. A refused allocation
@@ -118,20 +123,19 @@ func (r *Replayer) clear() {
 // the live-bytes samples (one every SampleEvery ops).
 func (r *Replayer) Replay(impl Impl) (failed int, liveSum float64, samples int) {
 	r.clear()
-	handles, sizes := r.handles, r.sizes
+	slots := r.slots
 	var live uint64
 	next := SampleEvery
 	for i := range r.ops {
 		op := &r.ops[i]
 		if op.Free {
-			if s := sizes[op.Slot]; s != 0 {
-				impl.Free(handles[op.Slot])
-				sizes[op.Slot] = 0
-				live -= s
+			if s := &slots[op.Slot]; s.size != 0 {
+				impl.Free(s.handle)
+				live -= s.size
+				s.size = 0
 			}
 		} else if h, ok := impl.Alloc(op.Size, op.Align); ok {
-			handles[op.Slot] = h
-			sizes[op.Slot] = op.Size
+			slots[op.Slot] = slot{h, op.Size}
 			live += op.Size
 		} else {
 			failed++
@@ -159,19 +163,18 @@ func (r *Replayer) ReplayTimed(impl Impl) []int64 {
 	// Touch every page of the latency table first: a page fault on first
 	// write would otherwise land in every 512th latency.
 	clear(lat)
-	handles, sizes := r.handles, r.sizes
+	slots := r.slots
 	base := time.Now()
 	prev := time.Since(base)
 	for i := range r.ops {
 		op := &r.ops[i]
 		if op.Free {
-			if sizes[op.Slot] != 0 {
-				impl.Free(handles[op.Slot])
-				sizes[op.Slot] = 0
+			if s := &slots[op.Slot]; s.size != 0 {
+				impl.Free(s.handle)
+				s.size = 0
 			}
 		} else if h, ok := impl.Alloc(op.Size, op.Align); ok {
-			handles[op.Slot] = h
-			sizes[op.Slot] = op.Size
+			slots[op.Slot] = slot{h, op.Size}
 		}
 		now := time.Since(base)
 		lat[i] = int64(now - prev)
