@@ -87,9 +87,9 @@ func Validate(ops []Op) (slots int, err error) {
 // Replayer replays one trace, with its slot table allocated once. Replay
 // itself does not allocate; only the Impl may.
 type Replayer struct {
-	ops     []Op
-	slots   []slot   // each slot's allocation, indexed by Op.Slot
-	lat     []int64  // per-op latencies of ReplayTimed
+	ops   []Op
+	slots []slot  // each slot's allocation, indexed by Op.Slot
+	lat   []int64 // per-op latencies of ReplayTimed
 }
 
 // slot is one allocation of the replay: its handle and requested size
