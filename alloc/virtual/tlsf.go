@@ -272,16 +272,37 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 // alloc finds and takes a range. It returns the allocation's reference
 // (its node's generation and index) and offset, or ok=false when no free
 // range can hold the request.
+//
+// It looks at three classes in turn, at most 4+1+4 nodes in all:
+//
+//  1. good fit: the first class whose ranges all hold size bytes; its first
+//     nodes may still miss once aligned;
+//  2. guaranteed fit: the first class whose ranges hold any padding; its
+//     first node always fits;
+//  3. last resort: the class size itself falls in, which holds ranges both
+//     smaller and larger than size.
 func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
 	if size > t.size-t.used {
 		return 0, 0, false
 	}
 	paged := t.granularity > 1 && kind != KindAny
-	// 1. Good fit: the first class whose ranges all hold size bytes; its
-	//    first nodes may still miss once aligned.
-	if c := t.firstClass(classUp(size)); c >= 0 {
+	for step := range 3 {
+		c, probes := -1, maxProbes
+		switch step {
+		case 0:
+			c = t.firstClass(classUp(size))
+		case 1:
+			if w := t.worstCase(size, align, paged); w != ^uint64(0) {
+				c, probes = t.firstClass(classUp(w)), 1
+			}
+		case 2:
+			c = classOf(size)
+		}
+		if c < 0 {
+			continue
+		}
 		i := t.heads[c]
-		for p := 0; p < maxProbes && i != none; p++ {
+		for p := 0; p < probes && i != none; p++ {
 			n := t.n(i)
 			off, ok := fit(n, size, align)
 			if paged {
@@ -292,34 +313,6 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 			}
 			i = n.nextFree
 		}
-	}
-	// 2. Guaranteed fit: a class whose ranges hold any padding.
-	if w := t.worstCase(size, align, paged); w != ^uint64(0) {
-		if c := t.firstClass(classUp(w)); c >= 0 {
-			i := t.heads[c]
-			n := t.n(i)
-			off, ok := fit(n, size, align)
-			if paged {
-				off, ok = t.fitPaged(n, size, align, kind)
-			}
-			if ok {
-				return t.take(i, off, size, kind), off, true
-			}
-		}
-	}
-	// 3. Last resort: the class size itself falls in holds ranges both
-	//    smaller and larger than size; probe a few.
-	i := t.heads[classOf(size)]
-	for p := 0; p < maxProbes && i != none; p++ {
-		n := t.n(i)
-		off, ok := fit(n, size, align)
-		if paged {
-			off, ok = t.fitPaged(n, size, align, kind)
-		}
-		if ok {
-			return t.take(i, off, size, kind), off, true
-		}
-		i = n.nextFree
 	}
 	return 0, 0, false
 }
