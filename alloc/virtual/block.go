@@ -192,7 +192,7 @@ func New(opts Options) (*Block, error) {
 // CheckRequest validates a size and an alignment (0 means 1) and returns
 // the alignment to use.
 func CheckRequest(size, align uint64) (uint64, error) {
-	if size == 0 || align&(align-1) != 0 { // (0 passes: 0&^0 is 0)
+	if size == 0 || align&(align-1) != 0 { // (align 0 passes: 0&(0-1) is 0)
 		return 0, badRequest(size, align)
 	}
 	return max(align, 1), nil
