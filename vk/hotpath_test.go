@@ -124,3 +124,69 @@ func BenchmarkFrameLoop(b *testing.B) {
 		})
 	}
 }
+
+// openBench opens a device without validation for the per-call benchmarks:
+// what they measure is vkassets' own overhead around one cgo call.
+func openBench(b *testing.B) *vk.Device {
+	d, err := vk.Open(vk.Options{})
+	require.NoError(b, err)
+	b.Cleanup(d.Close)
+	return d
+}
+
+// BenchmarkFenceStatus is one cheap call that returns an error
+// (vkGetFenceStatus on a signaled fence): the cgo call plus the closed gate.
+func BenchmarkFenceStatus(b *testing.B) {
+	d := openBench(b)
+	f, err := d.CreateFence(true)
+	require.NoError(b, err)
+	b.Cleanup(func() { d.DestroyFence(f) })
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if ok, err := d.FenceSignaled(f); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if ok, err := d.FenceSignaled(f); !ok || err != nil {
+					b.Error(ok, err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkCmdBarrier records one global barrier per iteration (a Cmd*
+// method: no result), restarting the command buffer every 4096 commands.
+func BenchmarkCmdBarrier(b *testing.B) {
+	d := openBench(b)
+	pool, err := d.CreateCommandPool(vk.CommandPoolResetCommandBuffer)
+	require.NoError(b, err)
+	b.Cleanup(func() { d.DestroyCommandPool(pool) })
+	cmd, err := d.AllocateCommandBuffer(pool)
+	require.NoError(b, err)
+	require.NoError(b, d.BeginCommandBuffer(cmd))
+	bar := vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer,
+		SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessTransferRead}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		d.CmdBarrier(cmd, bar)
+		if n++; n == 4096 {
+			n = 0
+			if err := d.EndCommandBuffer(cmd); err != nil {
+				b.Fatal(err)
+			}
+			if err := d.BeginCommandBuffer(cmd); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	require.NoError(b, d.EndCommandBuffer(cmd))
+}
