@@ -25,8 +25,13 @@ const (
 )
 
 func (s State) String() string {
-	return [...]string{"loading", "ready", "released", "retiring", "destroyed", "failed"}[s]
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("state(%d)", int32(s))
+	}
+	return stateNames[s]
 }
+
+var stateNames = [...]string{"loading", "ready", "released", "retiring", "destroyed", "failed"}
 
 // Asset is any asset: the kinds of this package, and user-defined kinds
 // that embed *Base (or Base) and implement GPUObjects when they own Vulkan
@@ -35,8 +40,8 @@ type Asset interface {
 	base() *Base
 }
 
-// GPUOwner is implemented by assets that own Vulkan objects; Release hands
-// them to framesync at the asset's last-use serial.
+// GPUOwner is implemented by assets that own Vulkan objects; a release
+// hands them to framesync at the asset's last-use serial.
 type GPUOwner interface {
 	Asset
 	// GPUObjects lists what to destroy, views before images before memory
@@ -44,23 +49,42 @@ type GPUOwner interface {
 	GPUObjects() []framesync.Object
 }
 
+// releasedBit is the top bit of Base.life: set once, by the release.
+const releasedBit = 1 << 63
+
 // Base is the part every asset shares: identity, key, dependencies and the
 // reference count. Embed it in user-defined kinds.
+//
+// Its methods are safe from any goroutine.
 type Base struct {
 	id   ID
 	key  string // cache key; "" for assets made at run time
 	kind string
 	name string
 
-	refs    atomic.Int32
-	state   atomic.Int32
-	lastUse atomic.Uint64 // serial of the last submission that used it
+	// life packs the released flag (releasedBit) and the serial of the last
+	// submission that used the asset (the other bits) into one word, so that
+	// a use claim and a release are each one atomic step on it: a claim
+	// either lands before the release, which then retires after it, or
+	// finds the flag and fails.
+	life  atomic.Uint64
+	state atomic.Int32
 
-	deps []Asset // direct dependencies, counted at load
-	// marks are the GPU-owning assets a use of this one must mark (itself
-	// and those it reaches through its dependencies), flattened once when
-	// it is made, so that Use never walks the graph.
-	marks []*Base
+	// The counts, pins and lock are written under Manager.mu only; the
+	// atomics let readers outside it (RefCount, Why) see a whole value.
+	held    atomic.Int32 // references from dependents: one per edge
+	dyn     atomic.Int32 // references from AddRef (and run-time creation)
+	pins    int32        // loads in flight that hold it; guarded by Manager.mu
+	locked  atomic.Bool
+	ignored atomic.Bool // skipped by ReleaseUnused
+
+	// deps and marks are replaced, never edited, under Manager.mu, so that
+	// a reader (Use, a graph walk) loads a consistent slice without a lock.
+	deps atomic.Pointer[[]Asset]
+	// marks are the GPU-owning assets a use of this one must claim (itself
+	// and those it reaches through its dependencies), flattened when it is
+	// made and when a dependency is added, so that Use never walks the graph.
+	marks atomic.Pointer[[]*Base]
 	owner GPUOwner // the asset that embeds this Base, when it owns GPU objects
 }
 
@@ -80,17 +104,27 @@ func (b *Base) Kind() string { return b.kind }
 func (b *Base) Name() string { return b.name }
 
 // RefCount is the asset's reference count: one per asset that depends on it
-// and one per AddRef.
-func (b *Base) RefCount() int { return int(b.refs.Load()) }
+// (Held) plus one per AddRef not yet dropped.
+func (b *Base) RefCount() int { return int(b.held.Load() + b.dyn.Load()) }
+
+// Held is the part of the count that comes from dependents: one per asset
+// that lists this one among its dependencies.
+func (b *Base) Held() int { return int(b.held.Load()) }
 
 // State is where the asset is in its life.
 func (b *Base) State() State { return State(b.state.Load()) }
 
 // LastUse is the serial of the last submission that used the asset.
-func (b *Base) LastUse() framesync.Serial { return framesync.Serial(b.lastUse.Load()) }
+func (b *Base) LastUse() framesync.Serial { return framesync.Serial(b.life.Load() &^ releasedBit) }
 
-// Deps are the asset's direct dependencies.
-func (b *Base) Deps() []Asset { return b.deps }
+// Deps are the asset's direct dependencies. The slice is shared: do not
+// modify it.
+func (b *Base) Deps() []Asset {
+	if d := b.deps.Load(); d != nil {
+		return *d
+	}
+	return nil
+}
 
 func (b *Base) String() string {
 	if b.key != "" {
@@ -102,22 +136,48 @@ func (b *Base) String() string {
 // BaseOf returns an asset's Base.
 func BaseOf(a Asset) *Base { return a.base() }
 
-// markUse raises lastUse to serial (never lowers it).
-func (b *Base) markUse(serial uint64) {
+// claim raises the last-use serial to serial (never lowers it), unless the
+// asset was released: then it reports false and changes nothing. One CAS
+// loop on one word, so a release either sees the mark or makes it fail.
+func (b *Base) claim(serial uint64) bool {
 	for {
-		old := b.lastUse.Load()
-		if old >= serial || b.lastUse.CompareAndSwap(old, serial) {
-			return
+		v := b.life.Load()
+		if v&releasedBit != 0 {
+			return false
+		}
+		if v >= serial || b.life.CompareAndSwap(v, serial) {
+			return true
 		}
 	}
 }
 
-// Use marks a, and every GPU-owning asset it depends on, as used by the
-// submission with serial: their GPU objects will not be destroyed before it
-// completes. It walks no graph: the list was flattened when a was made.
-func Use(serial framesync.Serial, a Asset) {
+// markReleased sets the released flag and returns the last-use serial it
+// found: every claim that succeeded is at or below it, every later claim
+// fails.
+func (b *Base) markReleased() framesync.Serial {
+	return framesync.Serial(b.life.Or(releasedBit) &^ releasedBit)
+}
+
+// Use claims a for the submission with serial: in one step per asset it
+// marks a, and every GPU-owning asset a depends on, as used by that
+// submission — their GPU objects will not be destroyed before it completes
+// — or it fails with ErrReleased, and the caller must not draw a. A release
+// racing it either sees the mark (and retires after serial) or wins (and
+// Use fails). Call it before recording the commands that read a, every
+// frame; it walks no graph (the list was flattened when a was made) and
+// allocates nothing.
+func Use(serial framesync.Serial, a Asset) error {
 	b := a.base()
-	for _, m := range b.marks {
-		m.markUse(uint64(serial))
+	s := uint64(serial)
+	if !b.claim(s) {
+		return ErrReleased
 	}
+	if ms := b.marks.Load(); ms != nil {
+		for _, m := range *ms {
+			if !m.claim(s) {
+				return ErrReleased
+			}
+		}
+	}
+	return nil
 }

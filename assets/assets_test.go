@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -79,7 +80,7 @@ func TestLoadImageChain(t *testing.T) {
 	e := open(t, assets.Options{})
 	sprite, err := e.b.LoadSpriteFrame(context.Background(), "hero.png")
 	require.NoError(t, err)
-	tex := sprite.Texture
+	tex := sprite.Texture()
 	deps := assets.BaseOf(tex).Deps()
 	require.Len(t, deps, 1)
 	img := deps[0].(*assets.ImageAsset)
@@ -148,7 +149,7 @@ func TestCountingRules(t *testing.T) {
 		require.Equal(t, 1, tex.RefCount(), "held by the material")
 		sprite, err := e.b.LoadSpriteFrame(ctx, "scenes/quad_albedo.png")
 		require.NoError(t, err)
-		require.Same(t, tex, sprite.Texture, "the scene's image file and the direct load share keys")
+		require.Same(t, tex, sprite.Texture(), "the scene's image file and the direct load share keys")
 		require.Equal(t, 2, tex.RefCount())
 	})
 	t.Run("release decrements each direct dependency once and keeps shared ones", func(t *testing.T) {
@@ -157,11 +158,11 @@ func TestCountingRules(t *testing.T) {
 		require.NoError(t, err)
 		sprite, err := e.b.LoadSpriteFrame(ctx, "scenes/quad_albedo.png")
 		require.NoError(t, err)
-		tex := sprite.Texture
+		tex := sprite.Texture()
 		mesh := scene.Meshes[0]
-		ok, err := e.m.Release(scene)
+		n, err := e.m.Release(scene, false)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.Equal(t, 5, n, "the scene, its mesh, two buffers and the material; not the shared texture")
 		require.Equal(t, assets.Destroyed, scene.State(), "a scene owns no GPU object: nothing to wait for")
 		require.NotEqual(t, assets.Ready, mesh.State(), "the mesh had no other holder")
 		require.Equal(t, 1, tex.RefCount(), "the sprite still holds the texture")
@@ -174,29 +175,30 @@ func TestCountingRules(t *testing.T) {
 		sprite, err := e.b.LoadSpriteFrame(ctx, "icons/star.png")
 		require.NoError(t, err)
 		require.NoError(t, e.m.AddRef(sprite))
-		ok, err := e.m.Release(sprite)
-		require.NoError(t, err)
-		require.False(t, ok)
+		n, err := e.m.Release(sprite, false)
+		require.ErrorIs(t, err, assets.ErrInUse)
+		require.Zero(t, n)
+		require.Equal(t, assets.Ready, sprite.State())
 		require.NoError(t, e.m.DecRef(sprite))
 		require.ErrorIs(t, e.m.DecRef(sprite), assets.ErrRefCount, "the count never goes below 0")
-		ok, err = e.m.Release(sprite)
+		n, err = e.m.Release(sprite, false)
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.Equal(t, 3, n, "the sprite, its texture and its image")
 		require.ErrorIs(t, e.m.AddRef(sprite), assets.ErrReleased)
 	})
 	t.Run("a new load of a released key never returns the released object", func(t *testing.T) {
 		e := open(t, assets.Options{})
 		first, err := e.b.LoadSpriteFrame(ctx, "icons/coin.png")
 		require.NoError(t, err)
-		_, err = e.m.Release(first)
+		_, err = e.m.Release(first, false)
 		require.NoError(t, err)
 		second, err := e.b.LoadSpriteFrame(ctx, "icons/coin.png")
 		require.NoError(t, err)
 		require.NotSame(t, first, second)
 		require.NotEqual(t, first.ID(), second.ID())
-		require.NotEqual(t, first.Texture.ID(), second.Texture.ID())
+		require.NotEqual(t, first.Texture().ID(), second.Texture().ID())
 		require.NoError(t, e.sync.Flush(ctx))
-		require.Equal(t, assets.Destroyed, first.Texture.State())
+		require.Equal(t, assets.Destroyed, first.Texture().State())
 	})
 	t.Run("gc releases every unreferenced asset", func(t *testing.T) {
 		e := open(t, assets.Options{})
@@ -210,11 +212,11 @@ func TestCountingRules(t *testing.T) {
 		require.Equal(t, assets.Destroyed, a.State())
 		// Retiring until its upload's serial completes; destroyed at once
 		// if the GPU has finished it already.
-		require.Contains(t, []assets.State{assets.Retiring, assets.Destroyed}, a.Texture.State())
+		require.Contains(t, []assets.State{assets.Retiring, assets.Destroyed}, a.Texture().State())
 		require.NoError(t, e.sync.Flush(ctx))
-		require.Equal(t, assets.Destroyed, a.Texture.State())
+		require.Equal(t, assets.Destroyed, a.Texture().State())
 		require.Equal(t, assets.Ready, b.State())
-		require.Equal(t, 1, b.Texture.RefCount())
+		require.Equal(t, 1, b.Texture().RefCount())
 	})
 	t.Run("DecRef to 0 tells the releaser", func(t *testing.T) {
 		rel := &releaser{}
@@ -227,6 +229,8 @@ func TestCountingRules(t *testing.T) {
 		require.Empty(t, rel.got)
 		require.NoError(t, e.m.DecRef(s))
 		require.Equal(t, []assets.ID{s.ID()}, rel.got)
+		require.ErrorIs(t, e.m.DecRef(s.Texture()), assets.ErrRefCount, "the sprite's reference is not the caller's to drop")
+		require.Equal(t, 1, s.Texture().RefCount())
 	})
 	t.Run("assets made at run time have their own IDs", func(t *testing.T) {
 		e := open(t, assets.Options{})
@@ -245,12 +249,16 @@ func TestCountingRules(t *testing.T) {
 		g2, _ := e.m.Get(f2.ID())
 		require.Same(t, f1, g1)
 		require.Same(t, f2, g2, "one run-time frame does not overwrite another")
-		require.Equal(t, 2, tex.RefCount())
+		require.Equal(t, 3, tex.RefCount(), "the caller's, and one per frame")
+		require.Equal(t, 1, f1.RefCount(), "made at run time: the caller's reference")
 		_, err = e.m.NewSpriteFrame("outside", tex, image.Rect(4, 4, 12, 12))
 		require.ErrorIs(t, err, assets.ErrBadRect)
-		_, err = e.m.Release(f1)
+		_, err = e.m.Release(f1, false)
+		require.ErrorIs(t, err, assets.ErrInUse, "the caller holds it")
+		require.NoError(t, e.m.DecRef(f1))
+		_, err = e.m.Release(f1, false)
 		require.NoError(t, err)
-		require.Equal(t, 1, tex.RefCount())
+		require.Equal(t, 2, tex.RefCount())
 	})
 }
 
@@ -258,6 +266,8 @@ type releaser struct {
 	mu  sync.Mutex
 	got []assets.ID
 }
+
+func (r *releaser) Released(assets.Asset) {}
 
 func (r *releaser) Unreferenced(a assets.Asset) {
 	r.mu.Lock()
@@ -306,7 +316,7 @@ func TestReleaseWhileInFlight(t *testing.T) {
 	ctx := context.Background()
 	sprite, err := e.b.LoadSpriteFrame(ctx, "checker.png")
 	require.NoError(t, err)
-	tex := sprite.Texture
+	tex := sprite.Texture()
 	gate, err := e.dev.CreateTimelineSemaphore(0)
 	require.NoError(t, err)
 	defer e.dev.DestroySemaphore(gate)
@@ -323,9 +333,9 @@ func TestReleaseWhileInFlight(t *testing.T) {
 	require.NoError(t, e.sync.Defer(f.Serial(), framesync.Buffer(scratch, mem)))
 	require.NoError(t, e.sync.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))
 
-	ok, err := e.m.Release(sprite)
+	n, err := e.m.Release(sprite, false)
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.Equal(t, 3, n)
 	require.Equal(t, assets.Retiring, tex.State(), "out of the cache, its image waiting for the GPU")
 	_, err = e.sync.Poll()
 	require.NoError(t, err)
@@ -472,8 +482,8 @@ func TestLoadRemote(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, url+"#sprite", sprite.Key())
 	require.Equal(t, 0, sprite.RefCount())
-	require.Equal(t, 1, sprite.Texture.RefCount())
-	img := assets.BaseOf(sprite.Texture).Deps()[0]
+	require.Equal(t, 1, sprite.Texture().RefCount())
+	img := assets.BaseOf(sprite.Texture()).Deps()[0]
 	require.Equal(t, url+"#image", assets.BaseOf(img).Key())
 	again, err := e.m.LoadRemote(ctx, url)
 	require.NoError(t, err)
@@ -503,16 +513,16 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("root:", hero.RefCount(), "texture:", hero.Texture.RefCount())
+	fmt.Println("root:", hero.RefCount(), "texture:", hero.Texture().RefCount())
 	_ = m.AddRef(hero) // a node shows the sprite
 	fmt.Println("held:", hero.RefCount())
-	released, _ := m.Release(hero)
-	fmt.Println("released while held:", released)
+	_, err = m.Release(hero, false)
+	fmt.Println("release while held:", errors.Is(err, assets.ErrInUse))
 	_ = m.DecRef(hero) // the node is gone
-	released, _ = m.Release(hero)
-	fmt.Println("released:", released)
+	n, _ := m.Release(hero, false)
+	fmt.Println("released:", n, "(the sprite, its texture, its image)")
 	_ = s.Flush(context.Background()) // the texture's upload is done: it goes
-	fmt.Println("texture:", hero.Texture.State())
+	fmt.Println("texture:", hero.Texture().State())
 
 	_ = m.Close()
 	_ = s.Close()
@@ -520,8 +530,8 @@ func Example() {
 	// Output:
 	// root: 0 texture: 1
 	// held: 1
-	// released while held: false
-	// released: true
+	// release while held: true
+	// released: 3 (the sprite, its texture, its image)
 	// texture: destroyed
 	// leaks: <nil>
 }

@@ -143,7 +143,7 @@ func (m *Manager) loadImage(ctx context.Context, base, name string, read func(co
 		if err != nil {
 			return nil, err
 		}
-		return m.decodeImage(data, name)
+		return asAsset(m.decodeImage(data, name))
 	})
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (m *Manager) loadTexture(ctx context.Context, base, name string, read func(
 			}
 			pixels = again.pixels
 		}
-		return m.newTexture(im, pixels, name)
+		return asAsset(m.newTexture(im, pixels, name))
 	})
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func (m *Manager) loadSprite(ctx context.Context, base, name string, read func(c
 		if err != nil {
 			return nil, err
 		}
-		return m.newSpriteFrame(t, image.Rect(0, 0, int(t.Width), int(t.Height)), name)
+		return asAsset(m.newSpriteFrame(t, image.Rect(0, 0, int(t.Width), int(t.Height)), name))
 	})
 	if err != nil {
 		return nil, err
@@ -205,29 +205,41 @@ func (b *Bundle) Assets() []Asset {
 	return out
 }
 
-// Release releases what the file at p yields (its root: the sprite frame of
-// an image, the scene of a glTF) with the simple rule of Manager.Release:
-// only at count 0, dependencies left unreferenced go with it.
-func (b *Bundle) Release(p string) (bool, error) {
+// Release is Cocos's Bundle.release(path): a forced release of what the
+// file at p yields (its root: the sprite frame of an image, the scene of a
+// glTF), whatever its dynamic holders, through the one release rule of
+// Manager.Release — a locked root, one a live asset depends on, or one a
+// load in flight holds is refused with nothing changed. Its dependencies
+// are left to the release policy, which hears of those left unreferenced.
+// It returns how many assets went.
+func (b *Bundle) Release(p string) (int, error) {
 	for _, suffix := range []string{"#sprite", "#scene", "#texture", "#image"} {
 		if a, ok := b.m.Lookup(b.key(p) + suffix); ok {
-			return b.m.Release(a)
+			return b.m.Release(a, true)
 		}
 	}
-	return false, fmt.Errorf("release %q: %w", b.key(p), ErrNotFound)
+	return 0, fmt.Errorf("release %q: %w", b.key(p), ErrNotFound)
 }
 
-// ReleaseUnused releases the bundle's assets whose count is 0.
+// ReleaseUnused is Manager.ReleaseUnused for the bundle's assets (what
+// they leave unreferenced elsewhere is tried too).
 func (b *Bundle) ReleaseUnused() int { return b.m.releaseUnused(b.inBundle) }
 
-// ReleaseAll unloads every asset of the bundle, whatever its count, and
-// returns how many.
-func (b *Bundle) ReleaseAll() int {
-	n := 0
-	for _, a := range b.Assets() {
-		if b.m.Unload(a) == nil {
-			n++
-		}
-	}
-	return n
+// ReleaseAll is Manager.ReleaseAll for the bundle's assets.
+func (b *Bundle) ReleaseAll() int { return b.m.releaseAll(b.inBundle) }
+
+// Has reports whether an asset belongs to the bundle (its key is the
+// bundle's).
+func (b *Bundle) Has(a Asset) bool { return b.inBundle(a) }
+
+// Acquire is Load that also takes a reference for the caller in the same
+// step (DecRef it when done): unlike Load followed by AddRef, no release
+// on another goroutine can come between the two.
+func (b *Bundle) Acquire(ctx context.Context, p string) (Asset, error) {
+	return b.Load(context.WithValue(ctx, acquireKey{}, true), p)
+}
+
+// Acquire is Bundle.Acquire for "bundle:path".
+func (m *Manager) Acquire(ctx context.Context, key string) (Asset, error) {
+	return m.Load(context.WithValue(ctx, acquireKey{}, true), key)
 }

@@ -38,18 +38,24 @@ func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 		return nil, fmt.Errorf("buffer %q: %w", name, err)
 	}
 	b := &Buffer{Buffer: buf, Memory: mem, Size: uint64(len(data)), Usage: usage}
-	m.newBase(&b.Base, "buffer", name, b)
-	b.markUse(uint64(serial))
+	if err := m.newBase(&b.Base, "buffer", name, b); err != nil {
+		_ = m.sync.Defer(serial, framesync.Buffer(buf, mem).Named(name))
+		return nil, err
+	}
+	b.claim(uint64(serial)) // not before its upload has run
 	return b, nil
 }
 
-// NewBuffer uploads data to a buffer made at run time (an ID, no key, count 0).
+// NewBuffer uploads data to a buffer made at run time: an ID, no key, and
+// one reference, the caller's (DecRef it when done).
 func (m *Manager) NewBuffer(name string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
 	b, err := m.newBuffer(name, usage, data)
 	if err != nil {
 		return nil, err
 	}
-	m.adopt(b)
+	if err := m.adopt(b); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -61,14 +67,16 @@ type Material struct {
 	BaseTexture *Texture2D // nil: untextured
 }
 
-func (m *Manager) newMaterial(name string, color [4]float32, tex *Texture2D) *Material {
+func (m *Manager) newMaterial(name string, color [4]float32, tex *Texture2D) (*Material, error) {
 	mat := &Material{BaseColor: color, BaseTexture: tex}
+	var deps []Asset
 	if tex != nil {
-		m.newBase(&mat.Base, "material", name, nil, tex)
-	} else {
-		m.newBase(&mat.Base, "material", name, nil)
+		deps = append(deps, tex)
 	}
-	return mat
+	if err := m.newBase(&mat.Base, "material", name, nil, deps...); err != nil {
+		return nil, err
+	}
+	return mat, nil
 }
 
 // Mesh is indexed geometry: interleaved vertices (position xyz, texture
@@ -86,12 +94,14 @@ type Mesh struct {
 // VertexStride is the size of one vertex of a Mesh in bytes.
 const VertexStride = 5 * 4
 
-func (m *Manager) newMesh(name string, vertices, indices *Buffer, vertexCount, indexCount uint32, mat *Material) *Mesh {
+func (m *Manager) newMesh(name string, vertices, indices *Buffer, vertexCount, indexCount uint32, mat *Material) (*Mesh, error) {
 	mesh := &Mesh{Vertices: vertices, Indices: indices, VertexCount: vertexCount, IndexCount: indexCount, Material: mat}
 	deps := []Asset{vertices, indices}
 	if mat != nil {
 		deps = append(deps, mat)
 	}
-	m.newBase(&mesh.Base, "mesh", name, nil, deps...)
-	return mesh
+	if err := m.newBase(&mesh.Base, "mesh", name, nil, deps...); err != nil {
+		return nil, err
+	}
+	return mesh, nil
 }

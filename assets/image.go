@@ -41,7 +41,9 @@ func (m *Manager) decodeImage(data []byte, name string) (*ImageAsset, error) {
 		return nil, err
 	}
 	im := &ImageAsset{Width: uint32(w), Height: uint32(h), pixels: pix}
-	m.newBase(&im.Base, "image", name, nil)
+	if err := m.newBase(&im.Base, "image", name, nil); err != nil {
+		return nil, err
+	}
 	return im, nil
 }
 
@@ -71,13 +73,18 @@ func decodeRGBA(data []byte, limit int) (w, h int, pix []byte, err error) {
 }
 
 // NewImage makes an ImageAsset from pixels at run time (RGBA8, tightly
-// packed). It gets an ID and is cached by it, with no key.
+// packed). It gets an ID and is cached by it, with no key, and comes with
+// one reference, the caller's (DecRef it when done).
 func (m *Manager) NewImage(name string, width, height uint32, pixels []byte) (*ImageAsset, error) {
 	if width == 0 || height == 0 || len(pixels) != int(width*height*4) {
 		return nil, fmt.Errorf("new image %q: %dx%d needs %d bytes of RGBA8, got %d", name, width, height, width*height*4, len(pixels))
 	}
 	im := &ImageAsset{Width: width, Height: height, pixels: append([]byte(nil), pixels...)}
-	m.newBase(&im.Base, "image", name, nil)
-	m.adopt(im)
+	if err := m.newBase(&im.Base, "image", name, nil); err != nil {
+		return nil, err
+	}
+	if err := m.adopt(im); err != nil {
+		return nil, err
+	}
 	return im, nil
 }

@@ -15,6 +15,12 @@ func (m *Manager) LoadRemote(ctx context.Context, url string) (*SpriteFrame, err
 	return m.loadSprite(ctx, url, url, func(ctx context.Context) ([]byte, error) { return m.fetch(ctx, url) })
 }
 
+// AcquireRemote is LoadRemote that also takes a reference for the caller
+// in the same step (see Bundle.Acquire).
+func (m *Manager) AcquireRemote(ctx context.Context, url string) (*SpriteFrame, error) {
+	return m.LoadRemote(context.WithValue(ctx, acquireKey{}, true), url)
+}
+
 func (m *Manager) fetch(ctx context.Context, url string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.RemoteTimeout)
 	defer cancel()

@@ -119,11 +119,11 @@ func FuzzRemoteResponse(f *testing.F) {
 				}
 			}
 		} else {
-			if sprite.State() != assets.Ready || sprite.Texture.Width == 0 || sprite.Texture.Height == 0 {
-				t.Fatalf("loaded sprite %v is %v, %dx%d", sprite, sprite.State(), sprite.Texture.Width, sprite.Texture.Height)
+			if tex := sprite.Texture(); sprite.State() != assets.Ready || tex.Width == 0 || tex.Height == 0 {
+				t.Fatalf("loaded sprite %v is %v, %dx%d", sprite, sprite.State(), tex.Width, tex.Height)
 			}
-			if ok, err := m.Release(sprite); !ok || err != nil {
-				t.Fatalf("release: %v %v", ok, err)
+			if n, err := m.Release(sprite, false); n != 3 || err != nil {
+				t.Fatalf("release: %d %v", n, err)
 			}
 		}
 		if err := s.WaitIdle(); err != nil {

@@ -104,7 +104,9 @@ func (l *sceneLoader) scene(ctx context.Context) (*Scene, error) {
 	for i, mesh := range s.Meshes {
 		deps[i] = mesh
 	}
-	l.m.newBase(&s.Base, "scene", l.p, nil, deps...)
+	if err := l.m.newBase(&s.Base, "scene", l.p, nil, deps...); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -137,7 +139,7 @@ func (l *sceneLoader) mesh(ctx context.Context, i int) (*Mesh, error) {
 		if err != nil {
 			return nil, err
 		}
-		return l.m.newMesh(gm.Name, vb, ib, count, uint32(len(idx)), mat), nil
+		return asAsset(l.m.newMesh(gm.Name, vb, ib, count, uint32(len(idx)), mat))
 	})
 	if err != nil {
 		return nil, err
@@ -147,7 +149,7 @@ func (l *sceneLoader) mesh(ctx context.Context, i int) (*Mesh, error) {
 
 func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
 	a, err := l.m.load(ctx, key, func(context.Context) (Asset, error) {
-		return l.m.newBuffer(key, usage, data)
+		return asAsset(l.m.newBuffer(key, usage, data))
 	})
 	if err != nil {
 		return nil, err
@@ -229,7 +231,7 @@ func (l *sceneLoader) material(ctx context.Context, i int) (*Material, error) {
 				}
 			}
 		}
-		return l.m.newMaterial(gm.Name, color, tex), nil
+		return asAsset(l.m.newMaterial(gm.Name, color, tex))
 	})
 	if err != nil {
 		return nil, err

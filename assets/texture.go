@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
+	"sync/atomic"
 
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/framesync"
@@ -55,9 +57,12 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string) (*Textu
 	}
 	t.Image, t.View, t.Memory = img, view, mem
 	_ = m.dev.SetName(vk.ObjectImage, uint64(img), name)
-	m.newBase(&t.Base, "texture", name, t, im)
+	if err := m.newBase(&t.Base, "texture", name, t, im); err != nil {
+		m.deferObjects(serial, t.GPUObjects())
+		return nil, err
+	}
 	// The texture may not be destroyed before its upload has run.
-	t.markUse(uint64(serial))
+	t.claim(uint64(serial))
 	if !m.opts.KeepPixels {
 		im.dropPixels()
 	}
@@ -65,24 +70,81 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string) (*Textu
 }
 
 // NewTexture uploads a run-time ImageAsset (from NewImage) to a texture
-// made at run time: an ID, no key, count 0.
+// made at run time: an ID, no key, and one reference, the caller's.
 func (m *Manager) NewTexture(im *ImageAsset) (*Texture2D, error) {
 	t, err := m.newTexture(im, im.Pixels(), im.name)
 	if err != nil {
 		return nil, err
 	}
-	m.adopt(t)
+	if err := m.adopt(t); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// deferObjects hands objects that never became an asset to framesync at
+// the serial of their last use (an upload).
+func (m *Manager) deferObjects(serial framesync.Serial, objs []framesync.Object) {
+	for _, o := range objs {
+		if err := m.sync.Defer(serial, o); err != nil {
+			m.logger.Error("assets: retire an unmade asset's objects", "err", err)
+		}
+	}
 }
 
 // SpriteFrame is a rectangle of a Texture2D, on which it depends. Once
 // packed into a dynamic atlas, Texture and Rect name the atlas page and the
 // frame's cell in it, and Source remains the texture it came from.
+//
+// The texture and rectangle change together, atomically, when the frame is
+// packed: read them with View (or Claim, to draw) rather than one by one.
 type SpriteFrame struct {
 	Base
-	Texture *Texture2D
-	Rect    image.Rectangle
-	Source  *Texture2D
+	Source *Texture2D
+	view   atomic.Pointer[spriteView]
+}
+
+type spriteView struct {
+	tex  *Texture2D
+	rect image.Rectangle
+}
+
+// View returns the texture the frame draws from and its rectangle in it,
+// as one consistent pair.
+func (s *SpriteFrame) View() (*Texture2D, image.Rectangle) {
+	v := s.view.Load()
+	return v.tex, v.rect
+}
+
+// Texture is the texture the frame draws from (see View).
+func (s *SpriteFrame) Texture() *Texture2D { return s.view.Load().tex }
+
+// Rect is the frame's rectangle in Texture (see View).
+func (s *SpriteFrame) Rect() image.Rectangle { return s.view.Load().rect }
+
+// Claim is Use for drawing a sprite frame: it claims the frame for the
+// submission with serial and returns the texture and rectangle to draw, or
+// ErrReleased (draw nothing). The pair it returns stays valid through that
+// submission even if the frame is packed or released meanwhile.
+func (s *SpriteFrame) Claim(serial framesync.Serial) (*Texture2D, image.Rectangle, error) {
+	// The view first: a pack adds the page to the frame's marks before it
+	// moves the view, so the marks Use loads next cover the view seen here.
+	v := s.view.Load()
+	if err := Use(serial, s); err != nil {
+		return nil, image.Rectangle{}, err
+	}
+	return v.tex, v.rect, nil
+}
+
+// MoveTo points the frame at a rectangle of another texture (an atlas
+// page), in one step for concurrent readers. The frame must already depend
+// on tex (AddDependency), so that its use claims cover it.
+func (s *SpriteFrame) MoveTo(tex *Texture2D, r image.Rectangle) error {
+	if !slices.Contains(s.Deps(), Asset(tex)) {
+		return fmt.Errorf("move %v to %v: not a dependency of the frame", &s.Base, &tex.Base)
+	}
+	s.view.Store(&spriteView{tex: tex, rect: r})
+	return nil
 }
 
 // ErrBadRect: a sprite frame's rectangle is empty or outside its texture.
@@ -92,29 +154,31 @@ func (m *Manager) newSpriteFrame(t *Texture2D, r image.Rectangle, name string) (
 	if r.Empty() || !r.In(image.Rect(0, 0, int(t.Width), int(t.Height))) {
 		return nil, fmt.Errorf("sprite frame %q: %v in a %dx%d texture: %w", name, r, t.Width, t.Height, ErrBadRect)
 	}
-	s := &SpriteFrame{Texture: t, Rect: r, Source: t}
-	m.newBase(&s.Base, "sprite", name, nil, t)
+	s := &SpriteFrame{Source: t}
+	s.view.Store(&spriteView{tex: t, rect: r})
+	if err := m.newBase(&s.Base, "sprite", name, nil, t); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // NewSpriteFrame cuts a sprite frame from a texture at run time. It gets
-// its own ID (never an empty identity that another could overwrite) and a
-// dependency on the texture.
+// its own ID (never an empty identity that another could overwrite), a
+// dependency on the texture, and one reference, the caller's.
 func (m *Manager) NewSpriteFrame(name string, t *Texture2D, r image.Rectangle) (*SpriteFrame, error) {
-	if t.State() != Ready {
-		return nil, fmt.Errorf("sprite frame %q: %v: %w", name, &t.Base, ErrReleased)
-	}
 	s, err := m.newSpriteFrame(t, r, name)
 	if err != nil {
 		return nil, err
 	}
-	m.adopt(s)
+	if err := m.adopt(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // NewEmptyTexture makes a device-local RGBA8 texture of undefined contents
 // in the shader-read layout (an atlas page, a render target's copy): an ID,
-// no key, count 0.
+// no key, and one reference, the caller's.
 func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D, error) {
 	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Unorm}
 	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: width, Height: height,
@@ -138,8 +202,13 @@ func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
 	t.Image, t.View, t.Memory = img, view, mem
-	m.newBase(&t.Base, "texture", name, t)
-	t.markUse(uint64(serial))
-	m.adopt(t)
+	if err := m.newBase(&t.Base, "texture", name, t); err != nil {
+		m.deferObjects(serial, t.GPUObjects())
+		return nil, err
+	}
+	t.claim(uint64(serial))
+	if err := m.adopt(t); err != nil {
+		return nil, err
+	}
 	return t, nil
 }

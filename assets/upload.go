@@ -30,7 +30,20 @@ func newUploader(m *Manager) (*uploader, error) {
 	return &uploader{m: m, ring: ring}, nil
 }
 
-func (u *uploader) close() error { return u.ring.Close() }
+// close closes the ring once every upload issued so far has retired (its
+// staging buffers are in framesync until then); at once when the Sync is
+// closed, since it waited for the device when it closed.
+func (u *uploader) close() error {
+	err := u.m.sync.Defer(u.m.sync.Issued(), framesync.Func(func() {
+		if err := u.ring.Close(); err != nil {
+			u.m.logger.Error("assets: staging ring", "err", err)
+		}
+	}))
+	if err == nil {
+		return nil
+	}
+	return u.ring.Close()
+}
 
 // staging makes a mapped transfer-source buffer holding data: from the
 // ring, or from its own allocation when the ring has no room.

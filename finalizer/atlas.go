@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/vkassets/vkassets/assets"
@@ -53,8 +54,9 @@ type atlasPage struct {
 }
 
 type cellRef struct {
-	page *atlasPage
-	cell int
+	page  *atlasPage
+	cell  int
+	moved bool // the pixels are copied and the frame points at the cell
 }
 
 // NewAtlas makes a dynamic atlas whose frames the finalizer unpacks when it
@@ -81,34 +83,46 @@ func cellSize(w, h int) uint32 {
 
 // Pack copies a frame into a cell of an atlas page and points it there. It
 // is recorded as a one-off submission (with the frame being recorded, if
-// any); both textures are marked used by it.
+// any); both textures are claimed by it. The frame comes to depend on the
+// page before anything is copied, so a page is never packed onto once it
+// can be released, and the frame's texture and rectangle move together for
+// concurrent readers (SpriteFrame.View).
 func (at *Atlas) Pack(frame *assets.SpriteFrame) error {
-	w, h := frame.Rect.Dx(), frame.Rect.Dy()
+	src, r := frame.View()
+	w, h := r.Dx(), r.Dy()
 	if uint32(w) > at.opts.MaxFrame || uint32(h) > at.opts.MaxFrame {
 		return fmt.Errorf("pack %v: %dx%d, the atlas takes up to %d: %w", &frame.Base, w, h, at.opts.MaxFrame, ErrTooBig)
 	}
-	if frame.State() != assets.Ready {
-		return fmt.Errorf("pack %v: %w", &frame.Base, ErrNotCached)
+	// Pinned, the frame cannot go while its copy is recorded, and so
+	// neither can what it depends on: its texture and its page.
+	unpin, err := at.m.Pin(frame)
+	if err != nil {
+		return fmt.Errorf("pack %v: %w", &frame.Base, err)
 	}
+	defer unpin()
 	at.mu.Lock()
 	defer at.mu.Unlock()
-	if _, ok := at.packed[frame.ID()]; ok {
+	ref, ok := at.packed[frame.ID()]
+	if ok && ref.moved {
 		return nil
 	}
-	page, cell, err := at.cell(cellSize(w, h))
-	if err != nil {
-		return err
+	if !ok {
+		if ref, err = at.place(frame, cellSize(w, h)); err != nil {
+			return fmt.Errorf("pack %v: %w", &frame.Base, err)
+		}
+		at.packed[frame.ID()] = ref
 	}
+	page := ref.page
 	perRow := int(at.opts.PageSize / page.cell)
-	x, y := int32(cell%perRow)*int32(page.cell), int32(cell/perRow)*int32(page.cell)
-	src, dst := frame.Texture, page.tex
+	x, y := int32(ref.cell%perRow)*int32(page.cell), int32(ref.cell/perRow)*int32(page.cell)
+	dst := page.tex
 	d := at.dev
 	serial, err := at.m.Sync().OneShot(func(cmd vk.CommandBuffer) error {
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
 			Image: src.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferWrite,
 			Image: dst.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferDstOptimal})
-		d.CmdCopyImage(cmd, src.Image, vk.LayoutTransferSrcOptimal, int32(frame.Rect.Min.X), int32(frame.Rect.Min.Y),
+		d.CmdCopyImage(cmd, src.Image, vk.LayoutTransferSrcOptimal, int32(r.Min.X), int32(r.Min.Y),
 			dst.Image, vk.LayoutTransferDstOptimal, x, y, uint32(w), uint32(h))
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
 			Image: src.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
@@ -117,21 +131,43 @@ func (at *Atlas) Pack(frame *assets.SpriteFrame) error {
 		return nil
 	})
 	if err != nil {
-		page.free = append(page.free, cell)
-		page.used--
+		// The cell stays the frame's (it depends on the page now); a later
+		// Pack retries the copy.
 		return fmt.Errorf("pack %v: %w", &frame.Base, err)
 	}
-	assets.Use(serial, src)
-	assets.Use(serial, dst)
-	if err := at.m.AddDependency(frame, dst); err != nil {
-		page.free = append(page.free, cell)
-		page.used--
+	// Both are held by the pinned frame: these claims cannot fail.
+	if err := errors.Join(assets.Use(serial, src), assets.Use(serial, dst)); err != nil {
 		return fmt.Errorf("pack %v: %w", &frame.Base, err)
 	}
-	frame.Texture = dst
-	frame.Rect = image.Rect(int(x), int(y), int(x)+w, int(y)+h)
-	at.packed[frame.ID()] = cellRef{page: page, cell: cell}
+	if err := frame.MoveTo(dst, image.Rect(int(x), int(y), int(x)+w, int(y)+h)); err != nil {
+		return fmt.Errorf("pack %v: %w", &frame.Base, err)
+	}
+	ref.moved = true
+	at.packed[frame.ID()] = ref
 	return nil
+}
+
+// place gives the frame a free cell of the size class and makes it depend
+// on the cell's page, making a page if none has room. A page that went
+// (forced out while empty) leaves the atlas and the next is tried. at.mu is
+// held.
+func (at *Atlas) place(frame *assets.SpriteFrame, size uint32) (cellRef, error) {
+	for {
+		page, cell, err := at.cell(size)
+		if err != nil {
+			return cellRef{}, err
+		}
+		err = at.m.AddDependency(frame, page.tex)
+		if err == nil {
+			return cellRef{page: page, cell: cell}, nil
+		}
+		page.free = append(page.free, cell)
+		page.used--
+		if page.tex.State() == assets.Ready {
+			return cellRef{}, err // the frame went
+		}
+		at.drop(page)
+	}
 }
 
 // cell takes a free cell of the size class, making a page if none has one.
@@ -145,6 +181,7 @@ func (at *Atlas) cell(size uint32) (*atlasPage, int, error) {
 			return p, c, nil
 		}
 	}
+	// The page comes holding one reference: the atlas's, until it leaves.
 	tex, err := at.m.NewEmptyTexture(fmt.Sprintf("atlas-%d", size), at.opts.PageSize, at.opts.PageSize)
 	if err != nil {
 		return nil, 0, fmt.Errorf("atlas page: %w", err)
@@ -161,9 +198,16 @@ func (at *Atlas) cell(size uint32) (*atlasPage, int, error) {
 	return p, c, nil
 }
 
+// drop takes a page out of the atlas and lets go of its reference: with no
+// frame on it, the release policy decides it at the next Collect. at.mu is
+// held.
+func (at *Atlas) drop(page *atlasPage) {
+	at.pages = slices.DeleteFunc(at.pages, func(p *atlasPage) bool { return p == page })
+	_ = at.m.DecRef(page.tex)
+}
+
 // released frees a released frame's cell; a page left empty leaves the
-// atlas (its texture, which the frame no longer holds, is released by the
-// same pass).
+// atlas first, then is released like any unreferenced texture.
 func (at *Atlas) released(a assets.Asset) {
 	id := assets.BaseOf(a).ID()
 	at.mu.Lock()
@@ -176,12 +220,7 @@ func (at *Atlas) released(a assets.Asset) {
 	ref.page.free = append(ref.page.free, ref.cell)
 	ref.page.used--
 	if ref.page.used == 0 {
-		for i, p := range at.pages {
-			if p == ref.page {
-				at.pages = append(at.pages[:i], at.pages[i+1:]...)
-				break
-			}
-		}
+		at.drop(ref.page)
 	}
 }
 
@@ -196,6 +235,6 @@ func (at *Atlas) Pages() int {
 func (at *Atlas) Packed(frame *assets.SpriteFrame) bool {
 	at.mu.Lock()
 	defer at.mu.Unlock()
-	_, ok := at.packed[frame.ID()]
-	return ok
+	ref, ok := at.packed[frame.ID()]
+	return ok && ref.moved
 }

@@ -45,18 +45,18 @@ func TestDynamicAtlas(t *testing.T) {
 	e, a := openWithAlloc(t)
 	at := e.fin.NewAtlas(e.m, e.dev, finalizer.AtlasOptions{PageSize: 128, MaxFrame: 32})
 	star, coin, heart := e.sprite(t, "icons/star.png"), e.sprite(t, "icons/coin.png"), e.sprite(t, "icons/heart.png")
-	starPixels := readBack(t, e, a, star.Texture, star.Rect)
+	starPixels := readBack(t, e, a, star.Texture(), star.Rect())
 	starTex := star.Source
 	for _, f := range []*assets.SpriteFrame{star, coin, heart} {
 		require.NoError(t, at.Pack(f))
 		require.NoError(t, e.m.AddRef(f))
 	}
 	require.Equal(t, 1, at.Pages(), "three 16x16 frames share one page")
-	page := star.Texture
-	require.Same(t, page, coin.Texture)
-	require.NotEqual(t, star.Rect, coin.Rect)
+	page := star.Texture()
+	require.Same(t, page, coin.Texture())
+	require.NotEqual(t, star.Rect(), coin.Rect())
 	require.Equal(t, 3, page.RefCount())
-	require.True(t, bytes.Equal(starPixels, readBack(t, e, a, page, star.Rect)), "the frame's pixels are in its cell")
+	require.True(t, bytes.Equal(starPixels, readBack(t, e, a, page, star.Rect())), "the frame's pixels are in its cell")
 
 	big := e.sprite(t, "checker.png") // 64x64
 	require.ErrorIs(t, at.Pack(big), finalizer.ErrTooBig)
@@ -71,7 +71,7 @@ func TestDynamicAtlas(t *testing.T) {
 	require.Equal(t, 2, page.RefCount())
 	again := e.sprite(t, "icons/star.png")
 	require.NoError(t, at.Pack(again))
-	require.Equal(t, starCell, again.Rect, "the freed cell is reused")
+	require.Equal(t, starCell, again.Rect(), "the freed cell is reused")
 	require.NoError(t, e.m.AddRef(again))
 
 	// The last frames go: the page is released and retired.

@@ -13,7 +13,7 @@ import (
 // Errors.
 var (
 	// ErrLocked: the asset is locked; not even a forced release frees it.
-	ErrLocked = errors.New("finalizer: asset is locked")
+	ErrLocked = assets.ErrLocked
 	// ErrNotCached: the asset was already released.
 	ErrNotCached = errors.New("finalizer: asset is not in the cache")
 )
@@ -22,16 +22,19 @@ var (
 // finalizer and Galacean's gc, made GPU-safe. A non-forced release is
 // decided at the frame's end (Collect), so that an asset re-referenced in
 // the same frame survives; a forced release is immediate on the CPU side.
-// No check ever refuses a release because the GPU is using the asset: its
-// GPU objects go to framesync at the asset's last use.
+// Every decision goes through the manager's one release rule
+// (assets.Manager.Release): locks, dependents, loads in flight and cycles
+// are checked in the same step as the release. No check ever refuses a
+// release because the GPU is using the asset: its GPU objects go to
+// framesync at the asset's last use.
 //
-// It is safe for concurrent use.
+// Every method is safe from any goroutine.
 type Finalizer struct {
 	m *assets.Manager
 
-	mu      sync.Mutex // guards the fields below
-	locked  map[assets.ID]bool
-	ignored map[assets.ID]bool
+	switching sync.Mutex // serialises SwitchScene
+
+	mu      sync.Mutex     // guards the fields below
 	pending []assets.Asset // non-forced releases to decide at Collect
 	queued  map[assets.ID]bool
 	noAuto  map[assets.ID]bool // scenes whose auto-release is off
@@ -43,52 +46,50 @@ type Finalizer struct {
 // New makes the policy and hooks it to the manager: a DecRef to 0 asks for
 // a (deferred) release.
 func New(m *assets.Manager) *Finalizer {
-	f := &Finalizer{m: m, locked: map[assets.ID]bool{}, ignored: map[assets.ID]bool{},
-		queued: map[assets.ID]bool{}, noAuto: map[assets.ID]bool{}}
+	f := &Finalizer{m: m, queued: map[assets.ID]bool{}, noAuto: map[assets.ID]bool{}}
 	m.SetReleaser(f)
 	return f
 }
 
-// Unreferenced implements assets.Releaser: an asset whose count DecRef
-// brought to 0 is tried for release at the next Collect.
-func (f *Finalizer) Unreferenced(a assets.Asset) { _ = f.Release(a) }
-
-// Lock keeps an asset from every release, forced or not, until Unlock.
-func (f *Finalizer) Lock(a assets.Asset) {
-	f.mu.Lock()
-	f.locked[assets.BaseOf(a).ID()] = true
-	f.mu.Unlock()
-}
-
-// Unlock undoes Lock.
-func (f *Finalizer) Unlock(a assets.Asset) {
-	f.mu.Lock()
-	delete(f.locked, assets.BaseOf(a).ID())
-	f.mu.Unlock()
-}
-
-// IsLocked reports whether the asset is locked.
-func (f *Finalizer) IsLocked(a assets.Asset) bool {
+// Unreferenced implements assets.Releaser: an asset that lost its last
+// dynamic reference (or dependent) is tried for release at the next
+// Collect — unless it is a scene whose auto-release is off.
+func (f *Finalizer) Unreferenced(a assets.Asset) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.locked[assets.BaseOf(a).ID()]
+	if f.noAuto[assets.BaseOf(a).ID()] {
+		return
+	}
+	f.enqueue(a)
 }
 
-// Ignore marks an asset that ReleaseUnused skips (Galacean's "ignored"),
-// though an explicit Release still decides on it.
-func (f *Finalizer) Ignore(a assets.Asset, ignore bool) {
+// Released implements assets.Releaser: a released frame leaves its atlas.
+func (f *Finalizer) Released(a assets.Asset) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ignore {
-		f.ignored[assets.BaseOf(a).ID()] = true
-	} else {
-		delete(f.ignored, assets.BaseOf(a).ID())
+	atlases := f.atlases
+	f.mu.Unlock()
+	for _, at := range atlases {
+		at.released(a)
 	}
 }
 
+// Lock keeps an asset from every release, forced or not, until Unlock;
+// what it depends on stays with it.
+func (f *Finalizer) Lock(a assets.Asset) error { return f.m.Lock(a) }
+
+// Unlock undoes Lock.
+func (f *Finalizer) Unlock(a assets.Asset) { f.m.Unlock(a) }
+
+// IsLocked reports whether the asset is locked.
+func (f *Finalizer) IsLocked(a assets.Asset) bool { return f.m.IsLocked(a) }
+
+// Ignore marks an asset that ReleaseUnused skips (Galacean's "ignored"),
+// though an explicit Release still decides on it.
+func (f *Finalizer) Ignore(a assets.Asset, ignore bool) { f.m.Ignore(a, ignore) }
+
 // Release asks for a non-forced release, decided at the next Collect: the
 // asset goes if it is not locked and its count is 0, or every remaining
-// reference comes from a cycle through itself.
+// reference comes from a cycle through itself (the cycle goes with it).
 func (f *Finalizer) Release(a assets.Asset) error {
 	b := assets.BaseOf(a)
 	if b.State() != assets.Ready {
@@ -100,6 +101,7 @@ func (f *Finalizer) Release(a assets.Asset) error {
 	return nil
 }
 
+// enqueue adds a pending decision; f.mu is held.
 func (f *Finalizer) enqueue(a assets.Asset) {
 	id := assets.BaseOf(a).ID()
 	if !f.queued[id] {
@@ -108,180 +110,67 @@ func (f *Finalizer) enqueue(a assets.Asset) {
 	}
 }
 
-// ForceRelease releases an asset now, whatever its count, unless it is
-// locked — or a dependency of a locked asset, which must stay valid with
-// it: it leaves the cache at once (invalid to the CPU) and its GPU objects
-// wait for the GPU. Its dependencies are tried, not forced.
+// ForceRelease releases an asset now, whatever its dynamic holders (Cocos's
+// release(asset, true)), unless it is locked (ErrLocked), a live asset
+// depends on it (assets.ErrInUse: release that first) or a load in flight
+// holds it (assets.ErrLoading). It leaves the cache at once (invalid to
+// the CPU) and its GPU objects wait for the GPU. Its dependencies are
+// tried at the next Collect, not forced.
 func (f *Finalizer) ForceRelease(a assets.Asset) error {
-	b := assets.BaseOf(a)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.protected()[b.ID()] {
-		return fmt.Errorf("force release %v: %w", b, ErrLocked)
-	}
-	if err := f.m.Unload(a); err != nil {
+	if _, err := f.m.Release(a, true); err != nil {
+		if errors.Is(err, assets.ErrReleased) {
+			return fmt.Errorf("force release: %w: %w", ErrNotCached, err)
+		}
 		return fmt.Errorf("force release: %w", err)
-	}
-	f.unpack(a)
-	for _, d := range b.Deps() {
-		f.enqueue(d)
 	}
 	return nil
 }
 
-// unpack frees a released frame's atlas cell; f.mu is held.
-func (f *Finalizer) unpack(a assets.Asset) {
-	for _, at := range f.atlases {
-		at.released(a)
-	}
-}
-
 // Collect decides every release asked for since the last Collect (call it
-// at the frame's end) and returns how many assets it released. Deciding
-// late is what lets an asset re-referenced in the same frame survive.
+// at the frame's end), and those they lead to, and returns how many assets
+// it released. Deciding late is what lets an asset re-referenced in the
+// same frame survive.
 func (f *Finalizer) Collect() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	n := 0
-	for len(f.pending) > 0 {
+	for {
+		f.mu.Lock()
+		if len(f.pending) == 0 {
+			f.pending = nil
+			f.mu.Unlock()
+			return n
+		}
 		a := f.pending[0]
 		f.pending = f.pending[1:]
 		delete(f.queued, assets.BaseOf(a).ID())
-		if f.releasable(a) {
-			n += f.unload(a)
+		f.mu.Unlock()
+		if k, err := f.m.Release(a, false); err == nil {
+			n += k
 		}
 	}
-	return n
 }
 
-// protected is every locked asset and everything reachable from one: one
-// pass over the locked assets' closures. f.mu is held.
-func (f *Finalizer) protected() map[assets.ID]bool {
-	out := map[assets.ID]bool{}
-	if len(f.locked) == 0 {
-		return out
-	}
-	var stack []assets.Asset
-	for id := range f.locked {
-		if a, ok := f.m.Get(id); ok {
-			out[id] = true
-			stack = append(stack, a)
-		}
-	}
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range assets.BaseOf(x).Deps() {
-			if id := assets.BaseOf(d).ID(); !out[id] {
-				out[id] = true
-				stack = append(stack, d)
-			}
-		}
-	}
-	return out
-}
-
-// releasable is the check order of a non-forced release: locked, count 0,
-// then the cycle check. f.mu is held.
-func (f *Finalizer) releasable(a assets.Asset) bool {
-	b := assets.BaseOf(a)
-	switch {
-	case b.State() != assets.Ready, f.locked[b.ID()]:
-		return false
-	case b.RefCount() == 0:
-		return true
-	}
-	return onlyCyclic(a)
-}
-
-// unload releases a and tries its dependencies in the same pass, each
-// decremented exactly once by the unload. f.mu is held.
-func (f *Finalizer) unload(a assets.Asset) int {
-	if f.m.Unload(a) != nil {
-		return 0
-	}
-	f.unpack(a)
-	for _, d := range assets.BaseOf(a).Deps() {
-		f.enqueue(d)
-	}
-	return 1
-}
-
-// ReleaseUnused releases now every cached asset whose count is 0 and that
-// is neither locked nor ignored, and what they leave unreferenced
-// (Galacean's gc, Cocos's releaseUnusedAssets). It returns how many.
-func (f *Finalizer) ReleaseUnused() int {
-	return f.releaseUnusedIf(func(assets.Asset) bool { return true })
-}
+// ReleaseUnused decides the releases asked for so far (Collect), then
+// releases every cached asset that nothing references and that is neither
+// locked nor ignored, and what they leave unreferenced (Galacean's gc,
+// Cocos's releaseUnusedAssets; see assets.Manager.ReleaseUnused). It
+// returns how many went.
+func (f *Finalizer) ReleaseUnused() int { return f.Collect() + f.m.ReleaseUnused() }
 
 // ReleaseUnusedIn is ReleaseUnused for one bundle's assets.
-func (f *Finalizer) ReleaseUnusedIn(b *assets.Bundle) int {
-	prefix := b.Name() + ":"
-	return f.releaseUnusedIf(func(a assets.Asset) bool { return strings.HasPrefix(assets.BaseOf(a).Key(), prefix) })
-}
+func (f *Finalizer) ReleaseUnusedIn(b *assets.Bundle) int { return f.Collect() + b.ReleaseUnused() }
 
-func (f *Finalizer) releaseUnusedIf(match func(assets.Asset) bool) int {
-	f.mu.Lock()
-	for _, a := range f.m.Assets() {
-		b := assets.BaseOf(a)
-		if b.RefCount() == 0 && !f.ignored[b.ID()] && match(a) {
-			f.enqueue(a)
-		}
-	}
-	f.mu.Unlock()
-	return f.Collect()
-}
-
-// ReleaseAll force-releases every cached asset that is neither locked nor a
-// dependency of a locked one, and returns how many.
-func (f *Finalizer) ReleaseAll() int { return f.releaseAllIf(func(assets.Asset) bool { return true }) }
+// ReleaseAll force-releases every cached asset that is not locked, nor
+// depended on by a locked one, nor held by a load in flight, and returns
+// how many went (see assets.Manager.ReleaseAll).
+func (f *Finalizer) ReleaseAll() int { return f.m.ReleaseAll() + f.Collect() }
 
 // ReleaseAllIn is ReleaseAll for one bundle's assets.
-func (f *Finalizer) ReleaseAllIn(b *assets.Bundle) int {
-	prefix := b.Name() + ":"
-	return f.releaseAllIf(func(a assets.Asset) bool { return strings.HasPrefix(assets.BaseOf(a).Key(), prefix) })
-}
-
-func (f *Finalizer) releaseAllIf(match func(assets.Asset) bool) int {
-	n := 0
-	for _, a := range f.m.Assets() {
-		if match(a) && assets.BaseOf(a).State() == assets.Ready && f.ForceRelease(a) == nil {
-			n++
-		}
-	}
-	// The dependencies of what went were tried, not forced: decide them now.
-	return n + f.Collect()
-}
-
-// onlyCyclic is the cycle check: does every remaining reference to a come
-// from inside the subgraph reachable from a? One depth-first pass over that
-// subgraph counts, for each of its assets, the references it receives from
-// inside: O(V+E) of the subgraph.
-func onlyCyclic(a assets.Asset) bool {
-	root := assets.BaseOf(a)
-	seen := map[assets.ID]bool{root.ID(): true}
-	internal := 0 // references to a from assets reachable from a
-	stack := []assets.Asset{a}
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range assets.BaseOf(x).Deps() {
-			db := assets.BaseOf(d)
-			if db.ID() == root.ID() {
-				internal++
-			}
-			if db.State() == assets.Ready && !seen[db.ID()] {
-				seen[db.ID()] = true
-				stack = append(stack, d)
-			}
-		}
-	}
-	return internal > 0 && root.RefCount() <= internal
-}
+func (f *Finalizer) ReleaseAllIn(b *assets.Bundle) int { return b.ReleaseAll() + f.Collect() }
 
 // IsCycleOnly reports whether every remaining reference to a comes from
-// the subgraph reachable from a (the cycle check of a non-forced release).
-func (f *Finalizer) IsCycleOnly(a assets.Asset) bool { return onlyCyclic(a) }
+// cycles through it that nothing else holds (a non-forced release would
+// free it with them).
+func (f *Finalizer) IsCycleOnly(a assets.Asset) bool { return f.m.CycleOnly(a) }
 
 // SetAutoRelease sets a scene's auto-release switch (on by default). With
 // it off — a scene switched to often — leaving the scene drops its
@@ -304,6 +193,8 @@ func (f *Finalizer) SetAutoRelease(s *assets.Scene, on bool) {
 // anything released — the old scene now if its auto-release is on (its
 // dependencies are tried, so those the new scene shares survive).
 func (f *Finalizer) SwitchScene(next *assets.Scene, persistent ...assets.Asset) error {
+	f.switching.Lock()
+	defer f.switching.Unlock()
 	if err := f.m.AddRef(next); err != nil {
 		return fmt.Errorf("switch scene: %w", err)
 	}
@@ -325,32 +216,13 @@ func (f *Finalizer) SwitchScene(next *assets.Scene, persistent ...assets.Asset) 
 		_ = f.m.DecRef(p) // at 0 this asks for a deferred release
 	}
 	if old != nil {
-		_ = f.m.DecRef(old)
-		if auto && old.RefCount() == 0 {
-			_ = f.Release(old)
-		} else {
-			f.mu.Lock()
-			f.dequeue(old)
-			f.mu.Unlock()
+		_ = f.m.DecRef(old) // with auto-release on, at 0 this asks for the release
+		if auto {
+			_ = f.Release(old) // held only by cycles: the rule decides
 		}
 	}
 	f.Collect()
 	return nil
-}
-
-// dequeue withdraws a pending release; f.mu is held.
-func (f *Finalizer) dequeue(a assets.Asset) {
-	id := assets.BaseOf(a).ID()
-	if !f.queued[id] {
-		return
-	}
-	delete(f.queued, id)
-	for i, p := range f.pending {
-		if assets.BaseOf(p).ID() == id {
-			f.pending = append(f.pending[:i], f.pending[i+1:]...)
-			return
-		}
-	}
 }
 
 // CurrentScene is the scene of the last SwitchScene.
@@ -389,7 +261,7 @@ func (f *Finalizer) Why(a assets.Asset) string {
 			r += fmt.Sprintf(", and %d dynamic holder(s) (AddRef)", dyn)
 		}
 		reasons = append(reasons, r)
-		if onlyCyclic(a) {
+		if f.m.CycleOnly(a) {
 			reasons = append(reasons, "in a cycle through itself (a non-forced release would free it)")
 		}
 	}

@@ -72,7 +72,7 @@ func TestReleaseIsDecidedAtCollect(t *testing.T) {
 	require.Equal(t, assets.Ready, s.State(), "nothing happens before Collect")
 	require.Equal(t, 3, e.fin.Collect(), "the sprite, then its texture and image, left with no holder")
 	require.NotEqual(t, assets.Ready, s.State())
-	require.NotEqual(t, assets.Ready, s.Texture.State())
+	require.NotEqual(t, assets.Ready, s.Texture().State())
 }
 
 // Invariant 7: an asset whose count rises again before the deferred check
@@ -95,7 +95,7 @@ func TestLockedIsNeverReleased(t *testing.T) {
 	require.NoError(t, e.fin.Release(s))
 	require.Zero(t, e.fin.Collect())
 	require.ErrorIs(t, e.fin.ForceRelease(s), finalizer.ErrLocked, "not even by force")
-	require.ErrorIs(t, e.fin.ForceRelease(s.Texture), finalizer.ErrLocked, "nor what it depends on")
+	require.ErrorIs(t, e.fin.ForceRelease(s.Texture()), finalizer.ErrLocked, "nor what it depends on")
 	require.Zero(t, e.fin.ReleaseUnused())
 	require.Zero(t, e.fin.ReleaseAll())
 	require.Equal(t, assets.Ready, s.State())
@@ -107,10 +107,10 @@ func TestLockedIsNeverReleased(t *testing.T) {
 func TestCheckOrderHeldAssetSurvives(t *testing.T) {
 	e := open(t, 2)
 	s := e.sprite(t, "hero.png")
-	require.NoError(t, e.fin.Release(s.Texture)) // held by the sprite
+	require.NoError(t, e.fin.Release(s.Texture())) // held by the sprite
 	require.Zero(t, e.fin.Collect())
-	require.Equal(t, assets.Ready, s.Texture.State())
-	why := e.fin.Why(s.Texture)
+	require.Equal(t, assets.Ready, s.Texture().State())
+	why := e.fin.Why(s.Texture())
 	require.Contains(t, why, "count 1")
 	require.Contains(t, why, "held by sprite")
 }
@@ -128,18 +128,18 @@ func TestForceReleaseInFlight(t *testing.T) {
 	f, err := e.sync.BeginFrame(context.Background())
 	require.NoError(t, err)
 	e.dev.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead,
-		Image: s.Texture.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		Image: s.Texture().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 	assets.Use(f.Serial(), s)
 	require.NoError(t, e.sync.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))
 
 	require.NoError(t, e.fin.ForceRelease(s))
 	require.NotEqual(t, assets.Ready, s.State(), "invalid to the CPU at once")
 	e.fin.Collect()
-	require.Equal(t, assets.Retiring, s.Texture.State())
-	require.Contains(t, e.fin.Why(s.Texture), fmt.Sprintf("serial %d", f.Serial()))
+	require.Equal(t, assets.Retiring, s.Texture().State())
+	require.Contains(t, e.fin.Why(s.Texture()), fmt.Sprintf("serial %d", f.Serial()))
 	require.NoError(t, e.dev.SignalSemaphore(gate, 1))
 	require.NoError(t, e.sync.Flush(context.Background()))
-	require.Equal(t, assets.Destroyed, s.Texture.State())
+	require.Equal(t, assets.Destroyed, s.Texture().State())
 }
 
 // Invariant 6: releasing an asset decrements each direct dependency exactly
@@ -301,7 +301,7 @@ func TestModel(t *testing.T) {
 				case op == 10 && len(live) > 0:
 					if sf, ok := pick(r, live).(*assets.SpriteFrame); ok && sf.State() == assets.Ready {
 						err := atlas.Pack(sf)
-						if sf.Rect.Dx() > 32 {
+						if sf.Rect().Dx() > 32 {
 							require.ErrorIs(t, err, finalizer.ErrTooBig)
 						} else {
 							require.NoError(t, err)
@@ -322,7 +322,7 @@ func TestModel(t *testing.T) {
 						assets.Use(frame.Serial(), a)
 						if tex, ok := a.(*assets.SpriteFrame); ok {
 							e.dev.CmdBarrier(frame.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
-								SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Texture.Image,
+								SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Texture().Image,
 								OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 						}
 					}

@@ -48,9 +48,11 @@ func benchRelease(progress io.Writer) (releaseResults, error) {
 
 	fmt.Fprintln(progress, "ReleaseUnused over 1,000,000 cached assets ...")
 	for range 1_000_000 {
-		if err := m.Register(&graphNode{}, "node", "n"); err != nil {
+		n := &graphNode{}
+		if err := m.Register(n, "node", "n"); err != nil {
 			return res, err
 		}
+		_ = m.DecRef(n) // made at run time with the caller's reference
 	}
 	t0 := time.Now()
 	if n := fin.ReleaseUnused(); n != 1_000_000 {
@@ -61,13 +63,17 @@ func benchRelease(progress io.Writer) (releaseResults, error) {
 	fmt.Fprintln(progress, "cycle check of a 100,000-asset cycle ...")
 	head := &graphNode{}
 	_ = m.Register(head, "node", "head")
-	prev := assets.Asset(head)
+	chain := []assets.Asset{head}
 	for range 99_999 {
 		n := &graphNode{}
-		_ = m.Register(n, "node", "n", prev)
-		prev = n
+		_ = m.Register(n, "node", "n", chain[len(chain)-1])
+		chain = append(chain, n)
 	}
+	prev := chain[len(chain)-1]
 	_ = m.AddDependency(head, prev)
+	for _, n := range chain {
+		_ = m.DecRef(n)
+	}
 	t0 = time.Now()
 	if !fin.IsCycleOnly(prev) {
 		return res, fmt.Errorf("the cycle was not found")
@@ -81,6 +87,7 @@ func benchRelease(progress io.Writer) (releaseResults, error) {
 	for i := range nodes {
 		nodes[i] = &graphNode{}
 		_ = m.Register(nodes[i], "node", "leaf")
+		_ = m.DecRef(nodes[i])
 	}
 	t0 = time.Now()
 	for _, n := range nodes {

@@ -96,8 +96,14 @@ func (r *Renderer) init() error {
 	if r.quadIdx, err = r.m.NewBuffer("render-quad-indices", vk.BufferUsageIndex, u32bytes([]uint32{0, 1, 2, 0, 2, 3})); err != nil {
 		return err
 	}
-	_ = r.m.AddRef(r.quad) // the renderer holds them
-	_ = r.m.AddRef(r.quadIdx)
+	// They come holding the renderer's reference; locked, not even a
+	// forced release (ReleaseAll) takes them from under it.
+	if err = r.m.Lock(r.quad); err != nil {
+		return err
+	}
+	if err = r.m.Lock(r.quadIdx); err != nil {
+		return err
+	}
 	size := uint64(r.Width) * uint64(r.Height) * 4
 	for range r.sync.FramesInFlight() {
 		var sl slot
@@ -148,6 +154,7 @@ func (r *Renderer) Close() {
 	}
 	for _, b := range []*assets.Buffer{r.quad, r.quadIdx} {
 		if b != nil {
+			r.m.Unlock(b)
 			_ = r.m.DecRef(b)
 		}
 	}
@@ -161,8 +168,9 @@ func (r *Renderer) Begin(f *framesync.Frame, rgba [4]float32) error {
 	}
 	sl.draws = 0
 	sl.captured = 0
-	assets.Use(f.Serial(), r.quad)
-	assets.Use(f.Serial(), r.quadIdx)
+	if err := errors.Join(assets.Use(f.Serial(), r.quad), assets.Use(f.Serial(), r.quadIdx)); err != nil {
+		return fmt.Errorf("render: the quad: %w", err)
+	}
 	r.pipe.CmdBeginRenderPass(f.Cmd, r.fb, r.Width, r.Height, rgba)
 	return nil
 }
@@ -180,24 +188,25 @@ func (r *Renderer) set(f *framesync.Frame, tex *assets.Texture2D) (vk.Descriptor
 }
 
 // DrawSprite draws a sprite frame at (x, y) pixels, w×h pixels large,
-// tinted, and marks it used by the frame.
+// tinted. It claims the frame for the frame's submission first (one step:
+// a release racing it either waits for this frame or makes the draw fail
+// with assets.ErrReleased, and nothing is recorded).
 func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w, h float32, tint [4]float32) error {
-	tex := s.Texture
-	if s.State() != assets.Ready || tex.State() != assets.Ready {
-		return fmt.Errorf("render: draw %v: %w", &s.Base, assets.ErrReleased)
+	tex, rect, err := s.Claim(f.Serial())
+	if err != nil {
+		return fmt.Errorf("render: draw %v: %w", &s.Base, err)
 	}
 	set, err := r.set(f, tex)
 	if err != nil {
 		return err
 	}
-	assets.Use(f.Serial(), s)
 	sx, sy := 2*w/float32(r.Width), 2*h/float32(r.Height)
 	tx, ty := 2*x/float32(r.Width)-1, 2*y/float32(r.Height)-1
 	push := vk.Push{
 		MVP: [16]float32{sx, 0, 0, 0, 0, sy, 0, 0, 0, 0, 1, 0, tx, ty, 0, 1},
 		UVScaleOffset: [4]float32{
-			float32(s.Rect.Dx()) / float32(tex.Width), float32(s.Rect.Dy()) / float32(tex.Height),
-			float32(s.Rect.Min.X) / float32(tex.Width), float32(s.Rect.Min.Y) / float32(tex.Height)},
+			float32(rect.Dx()) / float32(tex.Width), float32(rect.Dy()) / float32(tex.Height),
+			float32(rect.Min.X) / float32(tex.Width), float32(rect.Min.Y) / float32(tex.Height)},
 		Color: tint,
 	}
 	r.pipe.CmdDraw(f.Cmd, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &push)
@@ -205,19 +214,19 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 }
 
 // DrawMesh draws a mesh with its material's texture under a column-major
-// transform, and marks it used by the frame.
+// transform. It claims the mesh (its buffers, material and texture) for the
+// frame's submission first, as DrawSprite does.
 func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float32, tint [4]float32) error {
 	if mesh.Material == nil || mesh.Material.BaseTexture == nil {
 		return fmt.Errorf("render: mesh %v has no base colour texture", &mesh.Base)
 	}
-	if mesh.State() != assets.Ready || mesh.Material.BaseTexture.State() != assets.Ready {
-		return fmt.Errorf("render: draw %v: %w", &mesh.Base, assets.ErrReleased)
+	if err := assets.Use(f.Serial(), mesh); err != nil {
+		return fmt.Errorf("render: draw %v: %w", &mesh.Base, err)
 	}
 	set, err := r.set(f, mesh.Material.BaseTexture)
 	if err != nil {
 		return err
 	}
-	assets.Use(f.Serial(), mesh)
 	c := mesh.Material.BaseColor
 	push := vk.Push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, Color: [4]float32{c[0] * tint[0], c[1] * tint[1], c[2] * tint[2], c[3] * tint[3]}}
 	r.pipe.CmdDraw(f.Cmd, set, mesh.Vertices.Buffer, mesh.Indices.Buffer, mesh.IndexCount, &push)

@@ -1,0 +1,465 @@
+package assets
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/vkassets/vkassets/framesync"
+)
+
+// The graph's rules, each applied in one critical section of Manager.mu so
+// that no check is separated from the step it allows: references, pins of
+// loads in flight, locks, and the release decision with its cycle rule.
+
+// Errors of the release rule.
+var (
+	// ErrLocked: the asset is locked; not even a forced release frees it.
+	ErrLocked = errors.New("assets: asset is locked")
+	// ErrInUse: something still references the asset: a dependent that is
+	// not itself going, or (for a non-forced release) a dynamic holder.
+	ErrInUse = errors.New("assets: asset is still referenced")
+	// ErrLoading: a load in flight holds the asset (it made it, or is about
+	// to make something that depends on it).
+	ErrLoading = errors.New("assets: asset is held by a load in flight")
+)
+
+// newBase gives b its identity and dependencies: each direct dependency
+// gets one reference (refused if one is no longer Ready), and b's use
+// marks are flattened from theirs. b is not cached yet (state Loading).
+func (m *Manager) newBase(b *Base, kind, name string, owner GPUOwner, deps ...Asset) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, d := range deps {
+		if d.base().State() != Ready {
+			return fmt.Errorf("%s %q: dependency %v: %w", kind, name, d.base(), ErrReleased)
+		}
+	}
+	b.id = ID(m.nextID.Add(1))
+	b.kind, b.name, b.owner = kind, name, owner
+	b.state.Store(int32(Loading))
+	var marks []*Base
+	if owner != nil {
+		marks = append(marks, b)
+	}
+	for _, d := range deps {
+		db := d.base()
+		db.held.Add(1)
+		for _, mk := range db.markList() {
+			if !slices.Contains(marks, mk) {
+				marks = append(marks, mk)
+			}
+		}
+	}
+	deps = slices.Clip(deps)
+	b.deps.Store(&deps)
+	b.marks.Store(&marks)
+	return nil
+}
+
+func (b *Base) markList() []*Base {
+	if ms := b.marks.Load(); ms != nil {
+		return *ms
+	}
+	return nil
+}
+
+// maybeGarbage reports whether an asset without dynamic holders may be
+// unreachable: nothing holds it, or cycles exist that could be all that
+// holds it. m.mu is held.
+func (m *Manager) maybeGarbage(b *Base) bool {
+	return b.State() == Ready && b.dyn.Load() == 0 && (b.held.Load() == 0 || m.upward > 0)
+}
+
+// releaseSet is the release rule (Cocos's, with its cycle check), decided
+// under m.mu: the assets that go if a goes, or why a stays. a goes alone
+// when it is Ready, unlocked, held by no load in flight and unreferenced (a
+// forced release ignores its dynamic holders, never its dependents or its
+// lock). When dependents still hold it, it goes only if they all lie on
+// cycles through it that nothing else holds: then the whole set S of
+// assets reachable from a that reach a back goes together, so that no live
+// asset is left listing a released one. O(V+E) of what a reaches.
+func (m *Manager) releaseSet(a Asset, force bool) ([]Asset, error) {
+	b := a.base()
+	if err := m.releasable(b); err != nil {
+		return nil, err
+	}
+	if b.dyn.Load() > 0 && !force {
+		return nil, ErrInUse
+	}
+	if b.held.Load() == 0 {
+		return []Asset{a}, nil
+	}
+	if m.upward == 0 { // every edge points from a newer asset to an older one: no cycle
+		return nil, ErrInUse
+	}
+	// R: what a reaches (a first); then S: the part of R that reaches a.
+	index := map[*Base]int{b: 0}
+	reach := []Asset{a}
+	for i := 0; i < len(reach); i++ {
+		for _, d := range reach[i].base().Deps() {
+			if db := d.base(); db.State() == Ready {
+				if _, ok := index[db]; !ok {
+					index[db] = len(reach)
+					reach = append(reach, d)
+				}
+			}
+		}
+	}
+	rev := make([][]int, len(reach)) // rev[j]: members of R with an edge to j
+	for i, x := range reach {
+		for _, d := range x.base().Deps() {
+			if j, ok := index[d.base()]; ok {
+				rev[j] = append(rev[j], i)
+			}
+		}
+	}
+	inS := make([]bool, len(reach))
+	inS[0] = true
+	stack := []int{0}
+	for len(stack) > 0 {
+		j := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, i := range rev[j] {
+			if !inS[i] {
+				inS[i] = true
+				stack = append(stack, i)
+			}
+		}
+	}
+	inner := make([]int32, len(reach)) // references each member gets from S
+	for i, x := range reach {
+		if !inS[i] {
+			continue
+		}
+		for _, d := range x.base().Deps() {
+			if j, ok := index[d.base()]; ok && inS[j] {
+				inner[j]++
+			}
+		}
+	}
+	var set []Asset
+	for i, x := range reach {
+		if !inS[i] {
+			continue
+		}
+		xb := x.base()
+		if i > 0 {
+			if err := m.releasable(xb); err != nil {
+				return nil, fmt.Errorf("%v on its cycle: %w", xb, err)
+			}
+		}
+		if xb.held.Load() != inner[i] || (i > 0 && xb.dyn.Load() > 0) {
+			return nil, ErrInUse
+		}
+		set = append(set, x)
+	}
+	return set, nil
+}
+
+// releasable is what no release overrides: the asset is Ready, unlocked,
+// and no load in flight holds it. m.mu is held.
+func (m *Manager) releasable(b *Base) error {
+	switch {
+	case b.State() != Ready:
+		return ErrReleased
+	case b.locked.Load():
+		return ErrLocked
+	case b.pins > 0:
+		return ErrLoading
+	}
+	return nil
+}
+
+// retiring is an asset unloaded under m.mu whose GPU objects are still to
+// hand to framesync (outside the lock).
+type retiring struct {
+	a      Asset
+	serial framesync.Serial
+}
+
+// outcome collects what a critical section decided, for the steps that run
+// after m.mu is released: handing GPU objects to framesync, and telling the
+// release policy what went and what may go next.
+type outcome struct {
+	retired      []retiring
+	unreferenced []Asset
+}
+
+// unload takes a out of the cache under m.mu: invalid to the CPU at once
+// (the released flag makes every later use claim fail), each direct
+// dependency loses the reference it gave. The GPU objects go to framesync
+// in finish. going is the set released together (its members are not
+// reported as unreferenced).
+func (m *Manager) unload(a Asset, going []Asset, out *outcome) {
+	b := a.base()
+	b.state.Store(int32(Released))
+	serial := b.markReleased()
+	delete(m.byID, b.id)
+	if b.key != "" && m.byKey[b.key] == a {
+		delete(m.byKey, b.key)
+	}
+	for _, d := range b.Deps() {
+		db := d.base()
+		db.held.Add(-1)
+		if !slices.Contains(going, d) && m.maybeGarbage(db) && !slices.Contains(out.unreferenced, d) {
+			out.unreferenced = append(out.unreferenced, d)
+		}
+	}
+	out.retired = append(out.retired, retiring{a: a, serial: serial})
+}
+
+// release applies the rule to a and, when it may go, unloads its set, then
+// tries in the same pass, without force, each dependency the set left
+// unreferenced (Cocos's cascade). What could not go is left in
+// out.unreferenced for the release policy. m.mu is held.
+func (m *Manager) release(a Asset, force bool, out *outcome) (int, error) {
+	set, err := m.releaseSet(a, force)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		for _, x := range set {
+			m.unload(x, set, out)
+		}
+		n += len(set)
+		set = nil
+		for i, d := range out.unreferenced {
+			if s, err := m.releaseSet(d, false); err == nil {
+				out.unreferenced = slices.Delete(out.unreferenced, i, i+1)
+				set = s
+				break
+			}
+		}
+		if set == nil {
+			return n, nil
+		}
+	}
+}
+
+// finish runs, outside m.mu, what a critical section decided: released
+// assets' GPU objects go to framesync at their last use (destroyed once the
+// GPU has passed it), then the release policy hears what went and what was
+// left unreferenced. It returns the first error framesync gave.
+func (m *Manager) finish(out *outcome) error {
+	var first error
+	for _, r := range out.retired {
+		if err := m.retire(r); err != nil && first == nil {
+			first = err
+		}
+	}
+	if rel := m.releaser(); rel != nil {
+		for _, r := range out.retired {
+			rel.Released(r.a)
+		}
+		for _, a := range out.unreferenced {
+			rel.Unreferenced(a)
+		}
+	}
+	return first
+}
+
+func (m *Manager) retire(r retiring) error {
+	b := r.a.base()
+	if b.owner == nil {
+		b.state.Store(int32(Destroyed))
+		return nil
+	}
+	b.state.Store(int32(Retiring))
+	objs := b.owner.GPUObjects()
+	var first error
+	for i, o := range objs {
+		if err := m.sync.Defer(r.serial, o); err != nil {
+			if errors.Is(err, framesync.ErrClosed) {
+				// The Sync waited for the device to be idle when it closed:
+				// nothing can use these objects any more.
+				if err := m.destroyNow(r.a, objs[i:]); err != nil && first == nil {
+					first = err
+				}
+				b.state.Store(int32(Destroyed))
+				return first
+			}
+			if first == nil {
+				first = fmt.Errorf("retire %v: %w", b, err)
+			}
+		}
+	}
+	if err := m.sync.Defer(r.serial, framesync.Func(func() { b.state.Store(int32(Destroyed)) })); err != nil {
+		b.state.Store(int32(Destroyed))
+	}
+	return first
+}
+
+// destroyNow destroys, once the Sync is closed (and the device idle), the
+// GPU objects of the kinds this package makes; a user kind's objects are
+// reported, not guessed at.
+func (m *Manager) destroyNow(a Asset, objs []framesync.Object) error {
+	switch t := a.(type) {
+	case *Texture2D:
+		if len(objs) == 2 { // the view was not deferred either
+			m.dev.DestroyImageView(t.View)
+		}
+		return m.alloc.DestroyImage(t.Image, t.Memory)
+	case *Buffer:
+		return m.alloc.DestroyBuffer(t.Buffer, t.Memory)
+	}
+	return fmt.Errorf("retire %v: %d GPU objects leaked: %w", a.base(), len(objs), framesync.ErrClosed)
+}
+
+// Lock keeps an asset from every release, forced or not, until Unlock;
+// what it depends on stays with it (its dependents' references hold them).
+func (m *Manager) Lock(a Asset) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a.base().State() != Ready {
+		return fmt.Errorf("lock %v: %w", a.base(), ErrReleased)
+	}
+	a.base().locked.Store(true)
+	return nil
+}
+
+// Unlock undoes Lock. It releases nothing: an unreferenced asset goes at
+// the next ReleaseUnused.
+func (m *Manager) Unlock(a Asset) {
+	m.mu.Lock()
+	a.base().locked.Store(false)
+	m.mu.Unlock()
+}
+
+// IsLocked reports whether the asset is locked.
+func (m *Manager) IsLocked(a Asset) bool { return a.base().locked.Load() }
+
+// Release releases a now if the release rule allows it (see Releaser):
+// with force, whatever its dynamic holders; without, only when nothing
+// references it or every remaining reference comes from cycles through it.
+// A locked asset, one that a live asset depends on, and one a load in
+// flight holds are refused (ErrLocked, ErrInUse, ErrLoading), with nothing
+// changed. It returns how many assets went (a cycle goes together). The
+// dependencies of what went are not released here: the release policy
+// hears of those left unreferenced (package finalizer decides them at its
+// next Collect).
+func (m *Manager) Release(a Asset, force bool) (int, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return 0, fmt.Errorf("release %v: %w", a.base(), ErrClosed)
+	}
+	var out outcome
+	n, err := m.release(a, force, &out)
+	m.mu.Unlock()
+	ferr := m.finish(&out)
+	if err != nil {
+		return 0, fmt.Errorf("release %v: %w", a.base(), err)
+	}
+	return n, ferr
+}
+
+// ReleaseUnused releases now every cached asset that nothing references —
+// count 0, or held only by cycles through itself — and that is neither
+// locked, nor ignored, nor held by a load in flight, and what they leave
+// unreferenced (Galacean's gc, Cocos's releaseUnusedAssets). It returns how
+// many went.
+func (m *Manager) ReleaseUnused() int { return m.releaseUnused(nil) }
+
+func (m *Manager) releaseUnused(match func(Asset) bool) int {
+	n := 0
+	for _, a := range m.candidates(match) {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			break
+		}
+		var out outcome
+		k, _ := m.release(a, false, &out)
+		m.mu.Unlock()
+		_ = m.finish(&out)
+		n += k
+	}
+	return n
+}
+
+// candidates are the cached assets ReleaseUnused tries, newest first, so
+// that dependents go before what they depend on.
+func (m *Manager) candidates(match func(Asset) bool) []Asset {
+	m.mu.Lock()
+	var out []Asset
+	for _, a := range m.byID {
+		if b := a.base(); m.maybeGarbage(b) && !b.locked.Load() && !b.ignored.Load() && (match == nil || match(a)) {
+			out = append(out, a)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(x, y Asset) int { return cmpID(y.base().id, x.base().id) })
+	return out
+}
+
+// ReleaseAll force-releases every cached asset that the rule lets go — not
+// locked, nor depended on by one that stays, nor held by a load in flight —
+// newest first, and returns how many went (Cocos's releaseAll).
+func (m *Manager) ReleaseAll() int { return m.releaseAll(nil) }
+
+func (m *Manager) releaseAll(match func(Asset) bool) int {
+	n := 0
+	for _, a := range slices.Backward(m.Assets()) {
+		if match == nil || match(a) {
+			if k, err := m.Release(a, true); err == nil {
+				n += k
+			}
+		}
+	}
+	return n
+}
+
+// Ignore marks an asset that ReleaseUnused skips (Galacean's "ignored"),
+// though an explicit release still decides on it.
+func (m *Manager) Ignore(a Asset, ignore bool) { a.base().ignored.Store(ignore) }
+
+func cmpID(x, y ID) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// CycleOnly reports whether a non-forced release would free a although its
+// count is not 0: every remaining reference comes from cycles through it
+// that nothing else holds.
+func (m *Manager) CycleOnly(a Asset) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a.base().held.Load() == 0 {
+		return false
+	}
+	set, err := m.releaseSet(a, false)
+	return err == nil && len(set) > 0
+}
+
+// Pin holds a as a load in flight does: no release, forced or not, takes a
+// (and so nothing a depends on) until the returned unpin is called. Use it
+// around work that records commands reading a before their serial is known
+// (the atlas's copies). unpin is idempotent.
+func (m *Manager) Pin(a Asset) (unpin func(), err error) {
+	b := a.base()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return nil, fmt.Errorf("pin %v: %w", b, ErrClosed)
+	case b.State() != Ready:
+		return nil, fmt.Errorf("pin %v: %w", b, ErrReleased)
+	}
+	b.pins++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			b.pins--
+			m.mu.Unlock()
+		})
+	}, nil
+}
