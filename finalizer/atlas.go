@@ -231,6 +231,18 @@ func (at *Atlas) Pages() int {
 	return len(at.pages)
 }
 
+// PageTextures are the atlas's page textures; the atlas holds one
+// reference on each (its dependents, the frames on it, one each).
+func (at *Atlas) PageTextures() []*assets.Texture2D {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	out := make([]*assets.Texture2D, len(at.pages))
+	for i, p := range at.pages {
+		out[i] = p.tex
+	}
+	return out
+}
+
 // Packed reports whether a frame is in the atlas.
 func (at *Atlas) Packed(frame *assets.SpriteFrame) bool {
 	at.mu.Lock()

@@ -95,7 +95,7 @@ func TestLockedIsNeverReleased(t *testing.T) {
 	require.NoError(t, e.fin.Release(s))
 	require.Zero(t, e.fin.Collect())
 	require.ErrorIs(t, e.fin.ForceRelease(s), finalizer.ErrLocked, "not even by force")
-	require.ErrorIs(t, e.fin.ForceRelease(s.Texture()), finalizer.ErrLocked, "nor what it depends on")
+	require.ErrorIs(t, e.fin.ForceRelease(s.Texture()), assets.ErrInUse, "nor what it depends on")
 	require.Zero(t, e.fin.ReleaseUnused())
 	require.Zero(t, e.fin.ReleaseAll())
 	require.Equal(t, assets.Ready, s.State())
@@ -355,12 +355,15 @@ func TestModel(t *testing.T) {
 				case op < 9 && len(live) > 0:
 					a := pick(r, live)
 					if assets.BaseOf(a).State() == assets.Ready {
+						held := assets.BaseOf(a).Held() > 0
 						err := e.fin.ForceRelease(a)
 						if os.Getenv("MODEL_TRACE") != "" {
 							t.Logf("force %v: %v", assets.BaseOf(a), err)
 						}
 						if locked[assets.BaseOf(a).ID()] {
 							require.ErrorIs(t, err, finalizer.ErrLocked)
+						} else if held {
+							require.ErrorIs(t, err, assets.ErrInUse, "a live asset depends on it")
 						} else {
 							require.NoError(t, err)
 							// Forced: whoever held it, the test, the scene slot
@@ -388,6 +391,9 @@ func TestModel(t *testing.T) {
 				}
 				for _, p := range currentPersist {
 					sceneHolds[assets.BaseOf(p).ID()]++
+				}
+				for _, p := range atlas.PageTextures() {
+					sceneHolds[p.ID()]++ // the atlas holds its pages
 				}
 				checkModel(t, step, e, live, sceneHolds, locked)
 			}

@@ -79,6 +79,7 @@ func FuzzReleasePolicy(f *testing.F) {
 				if err := m.Register(n, "node", "n", deps...); err != nil {
 					t.Fatal(err)
 				}
+				holds[n.ID()] = 1 // made at run time: the caller's reference
 				all = append(all, n)
 			case 1:
 				if y := pick(arg / 3); ready && y != nil && y.State() == assets.Ready {
@@ -133,6 +134,14 @@ func FuzzReleasePolicy(f *testing.F) {
 			for _, n := range all {
 				if locked[n.ID()] && n.State() != assets.Ready {
 					t.Fatalf("locked %v is %v", &n.Base, n.State())
+				}
+				if n.State() != assets.Ready {
+					continue
+				}
+				for _, dep := range n.Deps() {
+					if st := assets.BaseOf(dep).State(); st != assets.Ready {
+						t.Fatalf("live %v lists %v, which is %v", &n.Base, assets.BaseOf(dep), st)
+					}
 				}
 			}
 		}
