@@ -86,12 +86,12 @@ type blockStats struct {
 // tlsf as metadata: ref is the node index and generation.
 
 func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
-	i, ok := t.lookup(uint32(ref), uint16(ref>>32))
+	i, ok := t.lookup(ref)
 	if !ok {
 		return 0, 0, false
 	}
 	n := t.n(i)
-	return n.offset, n.size - uint64(n.pad), true
+	return n.offset, n.size - uint64(n.tag), true // (tag: the padding)
 }
 
 type tlsfMeta struct{ *tlsf }
@@ -100,19 +100,25 @@ func (m tlsfMeta) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
 	return m.tlsf.alloc(size, align, kind)
 }
 func (m tlsfMeta) check(ref uint64) (uint64, uint64, bool) { return m.checkRef(ref) }
-func (m tlsfMeta) free(ref uint64)                         { m.tlsf.free(int32(uint32(ref))) }
+func (m tlsfMeta) free(ref uint64)                         { m.tlsf.free(int32(ref & (maxNodes - 1))) }
 func (m tlsfMeta) usage() (uint64, int)                    { return m.used, m.count }
 func (m tlsfMeta) stats() blockStats {
 	return blockStats{size: m.size, used: m.used, allocations: m.count, freeRanges: m.freeCount,
 		largestFree: m.largestFree(), unusedRanges: m.size - m.used}
 }
 
-var blockIDs atomic.Uint32
+var blockSerials atomic.Uint32
 
-func nextBlockID() uint16 {
+// nextBlockID numbers a new block: an 8-bit id for its handles (never 0,
+// so that no handle is 0) and the first generation of its slots. The
+// generations of blocks whose ids are equal start far apart (the serial
+// times 2^32/φ), so that another block's handle is refused by its
+// generation when the id does not tell them apart.
+func nextBlockID() (id uint8, genBase uint32) {
 	for {
-		if id := uint16(blockIDs.Add(1)); id != 0 {
-			return id
+		s := blockSerials.Add(1)
+		if id := uint8(s); id != 0 {
+			return id, s * 0x9e3779b9
 		}
 	}
 }
@@ -135,15 +141,23 @@ type Block struct {
 	meta metadata
 	tlsf *tlsf // meta's TLSF, when it is one: the hot path skips the interface
 	size uint64
-	id   uint16
+	id   uint8
 	algo Algorithm
 }
+
+// Handle layout: the block's 8-bit id, then the metadata's 56-bit
+// reference (TLSF: a 32-bit generation and a 24-bit node index; linear: a
+// 32-bit stamp and the low 24 bits of a sequence number).
+const (
+	refBits = 56
+	refMask = 1<<refBits - 1
+)
 
 // Allocation is a range of a Block. The zero value is no
 // allocation.
 type Allocation struct {
 	Offset, Size uint64
-	handle       uint64 // block id (16) | metadata ref (48)
+	handle       uint64 // block id (8) | metadata ref (56)
 }
 
 // IsZero reports whether a is the zero Allocation.
@@ -156,7 +170,7 @@ func (a Allocation) Handle() uint64 { return a.handle }
 // FreeHandle frees the allocation a Handle names. Like Free, a stale handle
 // or another block's is an error that changes nothing.
 func (b *Block) FreeHandle(h uint64) error {
-	if b.tlsf != nil && h != 0 && uint16(h>>48) == b.id && b.tlsf.freeRef(h&(1<<48-1)) {
+	if b.tlsf != nil && h != 0 && uint8(h>>refBits) == b.id && b.tlsf.freeRef(h&refMask) {
 		return nil // the common case: a live TLSF allocation, checked and freed in one lookup
 	}
 	ref, err := b.ref(h, nil) // anything else: the checks again, for the error
@@ -176,15 +190,17 @@ func New(opts Options) (*Block, error) {
 	if g&(g-1) != 0 {
 		return nil, fmt.Errorf("%w: %d", ErrBadGranularity, g)
 	}
-	b := &Block{size: opts.Size, id: nextBlockID(), algo: opts.Algorithm}
+	if opts.Algorithm > AlgorithmLinear {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownAlgorithm, opts.Algorithm)
+	}
+	id, genBase := nextBlockID()
+	b := &Block{size: opts.Size, id: id, algo: opts.Algorithm}
 	switch opts.Algorithm {
 	case AlgorithmTLSF:
-		b.tlsf = newTLSF(opts.Size, g)
+		b.tlsf = newTLSF(opts.Size, g, genBase)
 		b.meta = tlsfMeta{b.tlsf}
 	case AlgorithmLinear:
-		b.meta = newLinear(opts.Size, g)
-	default:
-		return nil, fmt.Errorf("%w: %d", ErrUnknownAlgorithm, opts.Algorithm)
+		b.meta = newLinear(opts.Size, g, genBase)
 	}
 	return b, nil
 }
@@ -224,11 +240,19 @@ func (b *Block) Allocate(size, align uint64, kind Kind) (Allocation, error) {
 	if !ok {
 		return Allocation{}, ErrNoSpace
 	}
-	return Allocation{Offset: off, Size: size, handle: uint64(b.id)<<48 | ref}, nil
+	return Allocation{Offset: off, Size: size, handle: uint64(b.id)<<refBits | ref}, nil
+}
+
+// Check reports whether a is a live allocation of this block: nil, or the
+// error Free would return. It changes nothing.
+func (b *Block) Check(a Allocation) error {
+	_, err := b.ref(a.handle, &a)
+	return err
 }
 
 // Free returns an allocation. A double free, a stale handle or another
-// block's allocation is an error and changes nothing.
+// block's allocation is an error and changes nothing. A handle stays
+// refused until its node has been reused 2^32 times.
 func (b *Block) Free(a Allocation) error {
 	ref, err := b.ref(a.handle, &a)
 	if err != nil {
@@ -240,7 +264,7 @@ func (b *Block) Free(a Allocation) error {
 
 func (b *Block) release(ref uint64) {
 	if b.tlsf != nil {
-		b.tlsf.free(int32(uint32(ref)))
+		b.tlsf.free(int32(ref & (maxNodes - 1)))
 	} else {
 		b.meta.free(ref)
 	}
@@ -252,10 +276,10 @@ func (b *Block) ref(h uint64, a *Allocation) (uint64, error) {
 	if h == 0 {
 		return 0, fmt.Errorf("%w: zero Allocation", ErrInvalidFree)
 	}
-	if id := uint16(h >> 48); id != b.id {
+	if id := uint8(h >> refBits); id != b.id {
 		return 0, fmt.Errorf("%w: block %d, not %d", ErrForeignFree, id, b.id)
 	}
-	ref := h & (1<<48 - 1)
+	ref := h & refMask
 	var off, size uint64
 	var ok bool
 	if b.tlsf != nil {

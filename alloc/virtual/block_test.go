@@ -132,8 +132,8 @@ func checkClasses(t *tlsf) error {
 				return fmt.Errorf("class %d: the list has a cycle", c)
 			case n.state != stateFree:
 				return fmt.Errorf("class %d: node %d is listed but not free (state %d)", c, i, n.state)
-			case int(n.class) != c || classOf(n.size) != c:
-				return fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.class)
+			case int(n.tag) != c || classOf(n.size) != c:
+				return fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.tag)
 			case n.prevFree != prev:
 				return fmt.Errorf("class %d: node %d links back to %d, not %d", c, i, n.prevFree, prev)
 			}
@@ -344,7 +344,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 		"misfiled": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
-					n.class++
+					n.tag++
 					return
 				}
 			}
@@ -555,4 +555,109 @@ func TestLargePaddingIsFree(t *testing.T) {
 			t.Fatalf("padding of %d bytes filed as a free range: %+v", r.Size, r)
 		}
 	})
+}
+
+// TestGenerationDoesNotWrap reuses one node slot past 2^16 (and 2^17)
+// allocations: a handle from before stays refused all the way, by Free,
+// FreeHandle and Check, and the live allocation in the slot is untouched.
+// (With 16-bit generations the 65,536th reuse matched the stale handle.)
+func TestGenerationDoesNotWrap(t *testing.T) {
+	b, _ := New(Options{Size: 1 << 20})
+	stale, err := b.Allocate(256, 256, KindAny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := stale.handle & (maxNodes - 1)
+	if err := b.Free(stale); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 1<<17+3; i++ {
+		a, err := b.Allocate(256, 256, KindAny)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.handle&(maxNodes-1) != slot || a.Offset != stale.Offset || a.Size != stale.Size {
+			t.Fatalf("reuse %d: the allocation is not in the stale handle's slot and range", i)
+		}
+		if err := b.Check(stale); !errors.Is(err, ErrInvalidFree) {
+			t.Fatalf("reuse %d of the slot: the stale handle was accepted (%v)", i, err)
+		}
+		if i&(1<<16-1) == 0 { // the reuses where a 16-bit generation comes back
+			if err := b.Free(stale); !errors.Is(err, ErrInvalidFree) {
+				t.Fatalf("reuse %d: Free of the stale handle: %v", i, err)
+			}
+			if err := b.FreeHandle(stale.Handle()); !errors.Is(err, ErrInvalidFree) {
+				t.Fatalf("reuse %d: FreeHandle of the stale handle: %v", i, err)
+			}
+			if b.Stats().Allocations != 1 {
+				t.Fatalf("reuse %d: the live allocation was freed", i)
+			}
+		}
+		if err := b.Free(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLinearStaleHandleAfterStackReuse: a stack reuses the sequence number
+// of the allocation freed last; its stale handle is refused and the new
+// allocation in its place stays live.
+func TestLinearStaleHandleAfterStackReuse(t *testing.T) {
+	b, _ := New(Options{Size: 4096, Algorithm: AlgorithmLinear})
+	first, _ := b.Allocate(100, 1, KindAny)
+	top, _ := b.Allocate(100, 1, KindAny)
+	if err := b.Free(top); err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Allocate(100, 1, KindAny)
+	if err != nil || again.Offset != top.Offset {
+		t.Fatalf("stack reuse: %+v %v", again, err)
+	}
+	if err := b.Free(top); !errors.Is(err, ErrInvalidFree) {
+		t.Fatalf("stale handle of the reused position: %v", err)
+	}
+	if err := b.FreeHandle(top.Handle()); !errors.Is(err, ErrInvalidFree) {
+		t.Fatalf("stale FreeHandle: %v", err)
+	}
+	if st := b.Stats(); st.Allocations != 2 {
+		t.Fatalf("%d allocations, want 2", st.Allocations)
+	}
+	for _, a := range []Allocation{again, first} {
+		if err := b.Free(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestForeignHandleSameBlockID: blocks 256 apart share their 8-bit id; the
+// other block's handle is still refused, by its generation, and changes
+// nothing.
+func TestForeignHandleSameBlockID(t *testing.T) {
+	for _, algo := range []Algorithm{AlgorithmTLSF, AlgorithmLinear} {
+		b, _ := New(Options{Size: 4096, Algorithm: algo})
+		var other *Block
+		for range 1 << 20 { // 256 unless other tests make blocks meanwhile
+			if other, _ = New(Options{Size: 4096, Algorithm: algo}); other.id == b.id {
+				break
+			}
+		}
+		if other.id != b.id {
+			t.Fatal("no block with the same id")
+		}
+		mine, _ := b.Allocate(100, 16, KindAny)
+		theirs, _ := other.Allocate(100, 16, KindAny)
+		if mine.Offset != theirs.Offset || mine.handle&(maxNodes-1) != theirs.handle&(maxNodes-1) {
+			t.Fatalf("%v: the two allocations should share offset and slot", algo)
+		}
+		before := snapshot(b)
+		if err := b.Free(theirs); !errors.Is(err, ErrInvalidFree) {
+			t.Fatalf("%v: foreign allocation with the same block id: %v", algo, err)
+		}
+		if err := b.FreeHandle(theirs.Handle()); !errors.Is(err, ErrInvalidFree) {
+			t.Fatalf("%v: foreign handle with the same block id: %v", algo, err)
+		}
+		if !slices.Equal(before, snapshot(b)) {
+			t.Fatalf("%v: a refused free changed the block", algo)
+		}
+	}
 }

@@ -7,9 +7,12 @@ package virtual
 // newest (a stack); a range freed in the middle is reclaimed once the ranges
 // between it and either end are freed too.
 //
-// Allocations are kept in a deque in allocation order; a handle is the
-// allocation's sequence number, so Free is O(1) and reclaiming is amortised
-// O(1).
+// Allocations are kept in a deque in allocation order; a reference is the
+// low indexBits bits of the allocation's sequence number (the deque holds
+// at most maxNodes entries, so they name one) and the allocation's 32-bit
+// stamp, so Free is O(1) and reclaiming is amortised O(1). Sequence numbers
+// are reused when a stack's newest entries are freed; stamps are not (for
+// 2^32 allocations), so a stale reference is refused.
 type linear struct {
 	size        uint64
 	granularity uint64
@@ -17,19 +20,21 @@ type linear struct {
 	entries    []lentry // circular, len is a power of two
 	tail, head uint64   // sequence numbers: live entries are [tail, head)
 	used       uint64
-	count      int // live (not freed) entries
+	count      int    // live (not freed) entries
+	stamp      uint32 // the last allocation's stamp
 }
 
 type lentry struct {
 	offset, size uint64
+	stamp        uint32
 	free         bool
 	kind         Kind
 }
 
 func (e *lentry) end() uint64 { return e.offset + e.size }
 
-func newLinear(size, granularity uint64) *linear {
-	return &linear{size: size, granularity: max(granularity, 1), entries: make([]lentry, 16)}
+func newLinear(size, granularity uint64, stamp uint32) *linear {
+	return &linear{size: size, granularity: max(granularity, 1), entries: make([]lentry, 16), stamp: stamp}
 }
 
 func (l *linear) at(seq uint64) *lentry { return &l.entries[seq&uint64(len(l.entries)-1)] }
@@ -95,18 +100,33 @@ func (l *linear) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
 			off, ok = l.place(0, size, align, l.at(l.tail).offset, -1, oldest, kind)
 		}
 	}
-	if !ok {
+	if !ok || l.head-l.tail == maxNodes {
 		return 0, 0, false
 	}
 	if l.head-l.tail == uint64(len(l.entries)) {
 		l.grow()
 	}
-	*l.at(l.head) = lentry{offset: off, size: size, kind: kind}
+	l.stamp++
+	*l.at(l.head) = lentry{offset: off, size: size, kind: kind, stamp: l.stamp}
 	seq := l.head
 	l.head++
 	l.used += size
 	l.count++
-	return seq, off, true
+	return uint64(l.stamp)<<indexBits | seq&(maxNodes-1), off, true
+}
+
+// entry is the live entry ref names, or nil.
+func (l *linear) entry(ref uint64) *lentry {
+	// The one sequence number in [tail, tail+maxNodes) with ref's low bits.
+	seq := l.tail + (ref-l.tail)&(maxNodes-1)
+	if seq >= l.head || ref>>(indexBits+32) != 0 {
+		return nil
+	}
+	e := l.at(seq)
+	if e.free || e.stamp != uint32(ref>>indexBits) {
+		return nil
+	}
+	return e
 }
 
 func (l *linear) grow() {
@@ -118,18 +138,16 @@ func (l *linear) grow() {
 }
 
 func (l *linear) check(ref uint64) (uint64, uint64, bool) {
-	if ref < l.tail || ref >= l.head {
-		return 0, 0, false
-	}
-	e := l.at(ref)
-	if e.free {
+	e := l.entry(ref)
+	if e == nil {
 		return 0, 0, false
 	}
 	return e.offset, e.size, true
 }
 
+// free frees the entry ref names; check has accepted ref.
 func (l *linear) free(ref uint64) {
-	e := l.at(ref)
+	e := l.entry(ref)
 	e.free = true
 	l.used -= e.size
 	l.count--

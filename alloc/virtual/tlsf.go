@@ -32,6 +32,11 @@ const (
 	// up to 64 KiB that small buffers could use, until it is freed. Below
 	// it, carrying the padding saves a node and a free-list insertion.
 	splitPad = 4096
+	// indexBits is the width of a node index in a handle; a block holds at
+	// most maxNodes nodes (ranges, free or not), and the other bits of the
+	// handle carry a 32-bit generation.
+	indexBits = 24
+	maxNodes  = 1 << indexBits
 )
 
 type nodeState uint8
@@ -43,18 +48,25 @@ const (
 )
 
 type node struct {
-	offset, size       uint64 // size is the span: an allocation's size plus pad
+	offset, size       uint64 // size is the span: an allocation's size plus its padding
 	prevPhys, nextPhys int32  // address-order neighbours
 	prevFree, nextFree int32  // size-class list (free), or slot list (unused)
-	pad                uint16 // an allocation's trailing alignment padding, < splitPad
-	gen                uint16
-	class              uint16 // the size class a free node is filed under
-	state              nodeState
-	kind               Kind
+	// gen changes each time an allocation of this slot ends (32 bits: a
+	// slot is reused 2^32 times before a generation comes back), so a
+	// handle to an allocation that is gone no longer matches.
+	gen uint32
+	// tag is, for a free node, the size class it is filed under and, for
+	// an allocation, its trailing alignment padding (< splitPad). A node
+	// is never both, so the two share 16 bits and the node stays 40 bytes.
+	tag   uint16
+	state nodeState
+	kind  Kind
 }
 
-// An allocation's padding is below splitPad, so it fits the node's uint16.
+// An allocation's padding is below splitPad and a class below
+// flCount*slCount: both fit the node's uint16.
 const _ = uint16(splitPad - 1)
+const _ = uint16(flCount*slCount - 1)
 
 func (n *node) end() uint64 { return n.offset + n.size }
 
@@ -65,7 +77,8 @@ type tlsf struct {
 	// nodes, linked by index. Growth moves them: a *node is not kept
 	// across newNode.
 	nodes    []node
-	unused   int32 // head of the unused-slot stack, linked by nextFree
+	unused   int32  // head of the unused-slot stack, linked by nextFree
+	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
 	slBitmap [flCount]uint32
 	heads    [flCount * slCount]int32
@@ -75,12 +88,12 @@ type tlsf struct {
 	freeCount int    // free ranges
 }
 
-func newTLSF(size, granularity uint64) *tlsf {
-	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none}
+func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
+	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
 	t.nodes = make([]node, 1, 64) // the sentinel; the heads are all none
 	root := t.newNode()
 	n := t.n(root)
-	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none}
+	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
 	t.insertFree(root, n)
 	return t
 }
@@ -130,7 +143,8 @@ func (t *tlsf) firstClass(c int) int {
 	return fl*slCount + bits.TrailingZeros32(slMap)
 }
 
-// newNode returns an unused node slot; it may move the nodes.
+// newNode returns an unused node slot; it may move the nodes. alloc has
+// made sure that there is one below maxNodes.
 func (t *tlsf) newNode() int32 {
 	if i := t.unused; i != none {
 		t.unused = t.nodes[i].nextFree
@@ -141,8 +155,19 @@ func (t *tlsf) newNode() int32 {
 		// all (append grows large slices by a quarter: more copies).
 		t.nodes = slices.Grow(t.nodes, max(len(t.nodes), 64))
 	}
-	t.nodes = append(t.nodes, node{})
+	t.nodes = append(t.nodes, node{gen: t.genBase})
 	return int32(len(t.nodes) - 1)
+}
+
+// spareNodes reports whether the two nodes an allocation may need (take
+// splits off a free range and adds the allocation's node) are there: below
+// maxNodes or on the unused stack. Only asked near maxNodes.
+func (t *tlsf) spareNodes() bool {
+	need := 2 - (maxNodes - len(t.nodes))
+	for i := t.unused; need > 0 && i != none; i = t.nodes[i].nextFree {
+		need--
+	}
+	return need <= 0
 }
 
 // n is node i.
@@ -151,7 +176,7 @@ func (t *tlsf) n(i int32) *node { return &t.nodes[i] }
 // releaseNode puts node i (n) on the unused-slot stack.
 func (t *tlsf) releaseNode(i int32, n *node) {
 	n.state = stateUnused
-	n.gen++
+	n.gen++ // the handle that named an allocation here is now stale
 	n.nextFree = t.unused
 	t.unused = i
 }
@@ -160,7 +185,7 @@ func (t *tlsf) releaseNode(i int32, n *node) {
 func (t *tlsf) insertFree(i int32, n *node) { t.insertClass(i, n, classOf(n.size)) }
 
 func (t *tlsf) insertClass(i int32, n *node, c int) {
-	n.class = uint16(c)
+	n.tag = uint16(c)
 	n.state = stateFree
 	n.prevFree = none
 	h := t.heads[c]
@@ -181,7 +206,7 @@ func (t *tlsf) unlink(n *node) {
 	if prev != none {
 		nodes[prev].nextFree = next
 	} else {
-		c := int(n.class)
+		c := int(n.tag)
 		t.heads[c] = n.nextFree
 		if n.nextFree == none {
 			fl := c >> slBits
@@ -197,7 +222,7 @@ func (t *tlsf) unlink(n *node) {
 // resized refiles free node i (n), whose size changed, if its class did.
 // Most splits and merges keep the class: then no list is touched.
 func (t *tlsf) resized(i int32, n *node) {
-	if c := classOf(n.size); c != int(n.class) {
+	if c := classOf(n.size); c != int(n.tag) {
 		t.unlink(n)
 		t.insertClass(i, n, c)
 	}
@@ -271,7 +296,7 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 
 // alloc finds and takes a range. It returns the allocation's reference
 // (its node's generation and index) and offset, or ok=false when no free
-// range can hold the request.
+// range can hold the request (or the block has maxNodes nodes).
 //
 // It looks at three classes in turn, at most 4+1+4 nodes in all:
 //
@@ -282,7 +307,7 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 //  3. last resort: the class size itself falls in, which holds ranges both
 //     smaller and larger than size.
 func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
-	if size > t.size-t.used {
+	if size > t.size-t.used || len(t.nodes) > maxNodes-2 && !t.spareNodes() {
 		return 0, 0, false
 	}
 	paged := t.granularity > 1 && kind != KindAny
@@ -345,10 +370,10 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 	}
 	un.state = stateUsed
 	un.kind = kind
-	un.pad = uint16(span - size)
+	un.tag = uint16(span - size) // the padding
 	t.used += size
 	t.count++
-	return uint64(un.gen)<<32 | uint64(uint32(u))
+	return uint64(un.gen)<<indexBits | uint64(u)
 }
 
 // split cuts free node i at, filing [at, end) as a new free node.
@@ -357,7 +382,7 @@ func (t *tlsf) split(i int32, at uint64) {
 	n, fn := t.n(i), t.n(f)
 	fn.offset, fn.size = at, n.end()-at
 	fn.prevPhys, fn.nextPhys = i, n.nextPhys
-	fn.kind, fn.pad = KindAny, 0
+	fn.kind = KindAny
 	t.n(n.nextPhys).prevPhys = f
 	n.nextPhys = f
 	n.size = at - n.offset
@@ -370,10 +395,9 @@ func (t *tlsf) split(i int32, at uint64) {
 func (t *tlsf) free(i int32) {
 	nodes := t.nodes // (in a register: nothing here grows it)
 	n := &nodes[i]
-	t.used -= n.size - uint64(n.pad)
+	t.used -= n.size - uint64(n.tag) // (tag: the padding)
 	t.count--
 	n.kind = KindAny
-	n.pad = 0
 	p, q := n.prevPhys, n.nextPhys
 	var prev, next *node
 	if pn := &nodes[p]; pn.state == stateFree {
@@ -412,24 +436,25 @@ func (t *tlsf) free(i int32) {
 // freeRef frees the allocation ref names, if it is live: the checked free
 // path in one node lookup.
 func (t *tlsf) freeRef(ref uint64) bool {
-	i := uint32(ref)
+	i := uint32(ref) & (maxNodes - 1)
 	if i >= uint32(len(t.nodes)) {
 		return false
 	}
-	if n := &t.nodes[i]; n.state != stateUsed || n.gen != uint16(ref>>32) {
+	if n := &t.nodes[i]; n.state != stateUsed || n.gen != uint32(ref>>indexBits) {
 		return false
 	}
 	t.free(int32(i))
 	return true
 }
 
-// lookup checks a handle's node index and generation.
-func (t *tlsf) lookup(index uint32, gen uint16) (int32, bool) {
-	if index >= uint32(len(t.nodes)) {
+// lookup checks a reference's node index and generation.
+func (t *tlsf) lookup(ref uint64) (int32, bool) {
+	i := uint32(ref) & (maxNodes - 1)
+	if i >= uint32(len(t.nodes)) || ref>>(indexBits+32) != 0 {
 		return none, false
 	}
-	n := t.n(int32(index))
-	return int32(index), n.state == stateUsed && n.gen == gen
+	n := t.n(int32(i))
+	return int32(i), n.state == stateUsed && n.gen == uint32(ref>>indexBits)
 }
 
 // largestFree is the size of the largest free range (0 when full).
@@ -460,9 +485,9 @@ func (t *tlsf) walk(f func(Range)) {
 	}
 	for ; i != none; i = t.n(i).nextPhys {
 		n := t.n(i)
-		if n.state == stateUsed && n.pad > 0 {
-			f(Range{Offset: n.offset, Size: n.size - uint64(n.pad), Kind: n.kind})
-			f(Range{Offset: n.end() - uint64(n.pad), Size: uint64(n.pad), Free: true, Padding: true})
+		if pad := uint64(n.tag); n.state == stateUsed && pad > 0 {
+			f(Range{Offset: n.offset, Size: n.size - pad, Kind: n.kind})
+			f(Range{Offset: n.end() - pad, Size: pad, Free: true, Padding: true})
 			continue
 		}
 		f(Range{Offset: n.offset, Size: n.size, Free: n.state == stateFree, Kind: n.kind})
