@@ -34,6 +34,9 @@ func (m *Manager) AddBundle(name string, fsys fs.FS) (*Bundle, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("assets: bundle %q: %w", name, ErrClosed)
+	}
 	if _, ok := m.bundles[name]; ok {
 		return nil, fmt.Errorf("assets: bundle %q already exists", name)
 	}

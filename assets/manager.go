@@ -290,10 +290,13 @@ func (m *Manager) adopt(a Asset) error {
 	b := a.base()
 	m.mu.Lock()
 	if m.closed {
+		// Never cached: its GPU objects retire, and nobody is told.
 		var out outcome
 		m.unload(a, nil, &out)
 		m.mu.Unlock()
-		_ = m.finish(&out)
+		for _, r := range out.retired {
+			_ = m.retire(r)
+		}
 		return fmt.Errorf("%v: %w", b, ErrClosed)
 	}
 	m.byID[b.id] = a
