@@ -81,6 +81,9 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 			res.Frames, res.Operations, res.Device, res.Seed, res.ValidationErrors, res.Leaks, res.MaxPending,
 			res.FaultsInjected, res.FaultsSurvived, res.FaultsSurfaced, res.DeviceLosses, res.RSSSlope, res.HeapSlope)
 	}
+	if n := res.FaultsInjected - res.FaultsSurvived; n > 0 {
+		fmt.Fprintf(stderr, "vkassets stress: %d faults injected after the last completed frame: not survived\n", n)
+	}
 	if res.ValidationErrors > 0 || res.Leaks > 0 || res.FaultsSurvived != res.FaultsInjected {
 		return 3
 	}
@@ -195,18 +198,15 @@ func stress(o stressOptions, logger *slog.Logger, progressOut io.Writer) (stress
 		inFlight := 1 + rng.IntN(3)
 		n := min(o.frames-st.done, 50+rng.IntN(200))
 		if err := st.round(inFlight, n); err != nil {
+			// The faults since the last completed frame are not survived:
+			// one of them may be what ended the run.
+			res.FaultsInjected = int(in.injected.Load())
 			return res, err
 		}
 	}
 	progress.done()
 	st.closeDevice()
 	res.FaultsInjected = int(in.injected.Load())
-	// Every fault either came back as an error or was absorbed by a retry,
-	// the cache held nothing half-made after every operation, and at the end
-	// nothing leaked and the validation layer saw nothing: all survived.
-	if res.Leaks == 0 && res.ValidationErrors == 0 {
-		res.FaultsSurvived = res.FaultsInjected
-	}
 	res.RSSSlope, res.HeapSlope = slope(st.rss), slope(st.heap)
 	return res, nil
 }
@@ -363,6 +363,10 @@ func (st *stressState) round(inFlight, n int) error {
 		if checked {
 			res.BoundFrames++
 		}
+		// This frame completed and its checks passed (nothing half-made
+		// cached after every operation, the pending bound) after every
+		// fault injected so far: they are survived.
+		res.FaultsSurvived = int(in.injected.Load())
 		st.step()
 	}
 	in.on.Store(false)
