@@ -333,12 +333,12 @@ func (st *stressState) round(inFlight, n int) error {
 			lost = true
 			break
 		}
-		if err != nil { // an injected fence timeout: no frame this time
-			if serr := survive(err); serr != nil {
-				return serr
-			}
-			st.step()
-			continue
+		if err != nil {
+			// Not an injected fence timeout (framesync waits again after
+			// one): framesync is unusable, after a submission — an upload's
+			// — that failed every try. No frame can follow: the fault ended
+			// the run, as it does when it is a frame's submission.
+			return fmt.Errorf("frame %d: %w", frame, err)
 		}
 		bound.begun(deferred(s.Stats()))
 		if err := r.Begin(f, [4]float32{0, 0, 0, 1}); err != nil {
