@@ -3,7 +3,6 @@ package alloc
 import (
 	"errors"
 	"fmt"
-	"github.com/vkassets/vkassets/alloc/virtual"
 	"io"
 	"log/slog"
 	"math/bits"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vkassets/vkassets/alloc/virtual"
 	"github.com/vkassets/vkassets/vk"
 )
 
@@ -60,7 +60,9 @@ const (
 )
 
 // Errors of the allocator; the sub-allocator's errors (ErrZeroSize,
-// ErrBadAlignment, ErrInvalidFree, ErrForeignFree) apply too.
+// ErrBadAlignment, ErrInvalidFree, ErrForeignFree) apply too: a zero,
+// stale, altered or double-freed Allocation is refused with ErrInvalidFree,
+// another allocator's with ErrForeignFree, and neither changes anything.
 var (
 	// ErrBudgetExceeded: Options.StayWithinBudget is set and the allocation
 	// would take a heap over its budget.
@@ -73,10 +75,13 @@ var (
 	ErrAllocationCountLimit = errors.New("alloc: maxMemoryAllocationCount reached")
 	// ErrNotMappable: the allocation's memory type is not HOST_VISIBLE.
 	ErrNotMappable = errors.New("alloc: memory is not host-visible")
-	// ErrClosed: the allocator was closed.
-	ErrClosed = errors.New("alloc: allocator is closed")
+	// ErrClosed: the allocator (or, for an allocation from a pool, the
+	// pool) was closed; the call did nothing.
+	ErrClosed = errors.New("alloc: closed")
 	// ErrLeaks: Close found live allocations; the error lists them by name.
 	ErrLeaks = errors.New("alloc: allocations still live at Close")
+	// ErrForeignPool: AllocationOptions.Pool belongs to another allocator.
+	ErrForeignPool = errors.New("alloc: pool of another allocator")
 )
 
 // Options configure New.
@@ -117,6 +122,13 @@ type AllocationOptions struct {
 
 // Allocation is a range of device memory. It is a value: keep it, and pass
 // it back to Free. The zero Allocation is no allocation.
+//
+// Each Allocation has an identity that is never reused: its block and a
+// virtual handle whose generation repeats only after 2^32 reuses of its
+// slot, or the record of its dedicated memory. A copy of a freed
+// Allocation is refused by Free, DestroyBuffer, DestroyImage, Map, Flush
+// and Invalidate even when the driver has since handed the same
+// VkDeviceMemory handle to another allocation.
 type Allocation struct {
 	Memory     vk.DeviceMemory
 	Offset     uint64 // within Memory
@@ -125,7 +137,8 @@ type Allocation struct {
 	// Mapped is the allocation's bytes when it is mapped, else nil.
 	Mapped []byte
 
-	block *block // nil for dedicated allocations
+	block *block        // the block it was sub-allocated from; nil for dedicated allocations
+	ded   *dedicatedMem // its own memory's record; nil for sub-allocations
 	sub   virtual.Allocation
 }
 
@@ -133,11 +146,22 @@ type Allocation struct {
 func (a Allocation) IsZero() bool { return a.Memory == 0 }
 
 // Dedicated reports whether the allocation has a VkDeviceMemory of its own.
-func (a Allocation) Dedicated() bool { return a.Memory != 0 && a.block == nil }
+func (a Allocation) Dedicated() bool { return a.ded != nil }
+
+// list is the block list that made al, or nil.
+func (al Allocation) list() *blockList {
+	switch {
+	case al.block != nil:
+		return al.block.list
+	case al.ded != nil:
+		return al.ded.list
+	}
+	return nil
+}
 
 // Allocator sub-allocates VkDeviceMemory blocks. It is safe for concurrent
-// use; each memory type has its own lock, so allocations of different types
-// do not contend.
+// use, Close included; each memory type has its own lock, so allocations of
+// different types do not contend.
 type Allocator struct {
 	dev       Device
 	phys      *vk.PhysicalDevice
@@ -148,10 +172,11 @@ type Allocator struct {
 	maxAllocs int64
 	deviceN   atomic.Int64 // live vkAllocateMemory allocations
 	calls     atomic.Int64 // vkAllocateMemory calls made
-	closed    atomic.Bool
+	closed    atomic.Bool  // set under poolsMu, by Close
+	closeOnce sync.Once
 
-	poolsMu sync.Mutex // guards pools
-	pools   []*Pool
+	poolsMu sync.Mutex // guards pools and the setting of closed
+	pools   []*Pool    // open pools, and closed ones that still hold memory
 
 	// typeCache remembers memoryTypes' answers: requests repeat a few
 	// (type bits, flags) combinations, and ranking every type costs more
@@ -302,8 +327,11 @@ func (a *Allocator) rankTypes(k typeCacheKey) typeList {
 }
 
 // FindMemoryType is the best memory type for the type bits and options, as
-// Allocate would choose it.
+// Allocate would choose it. ErrClosed after Close.
 func (a *Allocator) FindMemoryType(typeBits uint32, o AllocationOptions) (uint32, error) {
+	if a.closed.Load() {
+		return 0, ErrClosed
+	}
 	ts := a.memoryTypes(typeBits, o)
 	if ts.n == 0 {
 		return 0, a.noTypeError(typeBits, o)
@@ -318,14 +346,15 @@ func (a *Allocator) noTypeError(typeBits uint32, o AllocationOptions) error {
 }
 
 // Allocate sub-allocates memory for requirements (from BufferRequirements or
-// ImageRequirements of a device).
+// ImageRequirements of a device). After Close, or from a closed pool, it
+// returns ErrClosed and allocates nothing.
 func (a *Allocator) Allocate(req vk.MemoryRequirements, o AllocationOptions) (Allocation, error) {
 	return a.allocate(req, o, 0, 0)
 }
 
 func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if a.closed.Load() {
-		return Allocation{}, ErrClosed
+		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, ErrClosed)
 	}
 	align, err := virtual.CheckRequest(req.Size, req.Alignment)
 	if err != nil {
@@ -333,6 +362,9 @@ func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 	}
 	req.Alignment = align
 	if o.Pool != nil {
+		if o.Pool.list.owner != a {
+			return Allocation{}, fmt.Errorf("allocate %q: %w: %q", o.Name, ErrForeignPool, o.Pool.name)
+		}
 		if req.TypeBits&(1<<o.Pool.list.typeIndex) == 0 {
 			return Allocation{}, fmt.Errorf("allocate %q: %w: pool %q has type %d, type bits %#b",
 				o.Name, ErrNoMemoryType, o.Pool.name, o.Pool.list.typeIndex, req.TypeBits)
@@ -365,91 +397,100 @@ func retryable(err error) bool {
 		errors.Is(err, ErrBudgetExceeded) || errors.Is(err, ErrAllocationCountLimit)
 }
 
-// Free returns an allocation. A double free or another allocator's
-// allocation is an error and changes nothing.
-func (a *Allocator) Free(al Allocation) error {
-	if al.Memory == 0 {
-		return fmt.Errorf("%w: zero Allocation", ErrInvalidFree)
-	}
-	if al.block != nil {
-		if al.block.list.owner != a {
-			return fmt.Errorf("%w: block of another allocator", ErrForeignFree)
-		}
-		return al.block.list.free(al)
-	}
-	if int(al.MemoryType) >= len(a.types) {
-		return fmt.Errorf("%w: memory type %d", ErrForeignFree, al.MemoryType)
-	}
-	if err := a.types[al.MemoryType].freeDedicated(al); err == nil || !errors.Is(err, ErrInvalidFree) {
+// Free returns an allocation. A zero, stale, altered or double-freed
+// Allocation (ErrInvalidFree) or another allocator's (ErrForeignFree) is an
+// error and changes nothing. Free works after Close, for allocations made
+// before it: the last one freed in a block frees the block's memory.
+func (a *Allocator) Free(al Allocation) error { return a.free(al, 0, 0) }
+
+// free checks al and frees it, destroying buf or img first once al is known
+// to be live.
+func (a *Allocator) free(al Allocation, buf vk.Buffer, img vk.Image) error {
+	l, err := a.listOf(al)
+	if err != nil {
 		return err
 	}
-	// A dedicated allocation of a custom pool.
-	a.poolsMu.Lock()
-	pools := append([]*Pool(nil), a.pools...)
-	a.poolsMu.Unlock()
-	for _, p := range pools {
-		if p.list.typeIndex == al.MemoryType {
-			if err := p.list.freeDedicated(al); err == nil {
-				return nil
-			}
-		}
+	return l.free(al, buf, img)
+}
+
+// listOf is the block list of one of this allocator's allocations, or the
+// error that refuses al.
+func (a *Allocator) listOf(al Allocation) (*blockList, error) {
+	l := al.list()
+	switch {
+	case al.Memory == 0:
+		return nil, fmt.Errorf("%w: zero Allocation", ErrInvalidFree)
+	case l == nil:
+		return nil, fmt.Errorf("%w: memory %#x was not allocated by an Allocator", ErrInvalidFree, uint64(al.Memory))
+	case l.owner != a:
+		return nil, fmt.Errorf("%w: allocation of another allocator", ErrForeignFree)
 	}
-	return fmt.Errorf("%w: dedicated memory %#x", ErrInvalidFree, uint64(al.Memory))
+	return l, nil
 }
 
 // Flush makes host writes to [offset, offset+size) of the allocation visible
 // to the device. On HOST_COHERENT memory it does nothing. The range is
 // widened to nonCoherentAtomSize as Vulkan requires; size ^uint64(0) means
-// to the end of the allocation.
+// to the end of the allocation. A stale or foreign Allocation is refused
+// (see Free); after Close it returns ErrClosed.
 func (a *Allocator) Flush(al Allocation, offset, size uint64) error {
-	m, off, n, ok := a.atomRange(al, offset, size)
-	if !ok {
-		return nil
-	}
-	return a.dev.FlushMemory(m, off, n)
+	return a.syncRange(al, offset, size, a.dev.FlushMemory)
 }
 
 // Invalidate makes device writes to the range visible to the host; like Flush.
 func (a *Allocator) Invalidate(al Allocation, offset, size uint64) error {
-	m, off, n, ok := a.atomRange(al, offset, size)
-	if !ok {
-		return nil
+	return a.syncRange(al, offset, size, a.dev.InvalidateMemory)
+}
+
+func (a *Allocator) syncRange(al Allocation, offset, size uint64, call func(vk.DeviceMemory, uint64, uint64) error) error {
+	if a.closed.Load() {
+		return ErrClosed
 	}
-	return a.dev.InvalidateMemory(m, off, n)
+	l, err := a.listOf(al)
+	if err != nil {
+		return err
+	}
+	flags := a.phys.Memory.Types[l.typeIndex].Flags
+	coherent := flags&vk.MemoryHostCoherent != 0 || flags&vk.MemoryHostVisible == 0
+	return l.withLive(al, func(memSize uint64) error {
+		if coherent {
+			return nil
+		}
+		off, n := a.atomRange(al, offset, size, memSize)
+		return call(al.Memory, off, n)
+	})
 }
 
 // atomRange widens a range of an allocation to nonCoherentAtomSize within
-// its memory; ok is false when the memory is coherent (nothing to do).
-func (a *Allocator) atomRange(al Allocation, offset, size uint64) (vk.DeviceMemory, uint64, uint64, bool) {
-	flags := a.phys.Memory.Types[al.MemoryType].Flags
-	if flags&vk.MemoryHostCoherent != 0 || flags&vk.MemoryHostVisible == 0 {
-		return 0, 0, 0, false
-	}
+// its memory of memSize bytes.
+func (a *Allocator) atomRange(al Allocation, offset, size, memSize uint64) (uint64, uint64) {
 	if size == ^uint64(0) || offset+size > al.Size {
 		size = al.Size - min(offset, al.Size)
-	}
-	memSize := al.Size + al.Offset
-	if al.block != nil {
-		memSize = al.block.size
 	}
 	atom := max(a.phys.Limits.NonCoherentAtomSize, 1)
 	start := (al.Offset + offset) / atom * atom
 	end := min(alignUp64(al.Offset+offset+size, atom), memSize)
-	return al.Memory, start, end - start, true
+	return start, end - start
 }
 
-// Map maps an allocation (persistently) and returns its bytes.
+// Map maps an allocation (persistently: its block, or its dedicated
+// memory, stays mapped until freed) and returns its bytes. A stale or
+// foreign Allocation is refused (see Free); after Close it returns
+// ErrClosed.
 func (a *Allocator) Map(al Allocation) ([]byte, error) {
-	if al.Mapped != nil {
-		return al.Mapped, nil
+	if a.closed.Load() {
+		return nil, ErrClosed
 	}
-	if al.block != nil {
-		return al.block.list.mapRange(al)
+	l, err := a.listOf(al)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("alloc: map a dedicated allocation: allocate it with Mapped")
+	return l.mapRange(al)
 }
 
-// TrimEmptyBlocks frees every empty block now, whatever the policy.
+// TrimEmptyBlocks frees every empty block now, whatever the policy. After
+// Close there are none: Close freed them, and a block emptied since was
+// freed at once.
 func (a *Allocator) TrimEmptyBlocks() int {
 	n := 0
 	for _, l := range a.lists() {
@@ -480,6 +521,18 @@ type Leak struct {
 	Size       uint64
 	MemoryType uint32
 	Dedicated  bool
+	Pool       string // the custom pool's name; "" for the default pools
+}
+
+func (l Leak) String() string {
+	s := fmt.Sprintf("%q (%d bytes, type %d", l.Name, l.Size, l.MemoryType)
+	if l.Dedicated {
+		s += ", dedicated"
+	}
+	if l.Pool != "" {
+		s += fmt.Sprintf(", pool %q", l.Pool)
+	}
+	return s + ")"
 }
 
 // Leaks lists live allocations.
@@ -491,26 +544,67 @@ func (a *Allocator) Leaks() []Leak {
 	return out
 }
 
-// Close frees every block. Live allocations are leaks: they are logged by
-// name and reported as an error wrapping ErrLeaks; their memory is freed all
-// the same. Close is idempotent.
-func (a *Allocator) Close() error {
-	if a.closed.Swap(true) {
-		return nil
-	}
-	leaks := a.Leaks()
-	for _, l := range a.lists() {
-		l.destroy()
-	}
+// leakError logs leaks and returns the error naming them, or nil.
+func (a *Allocator) leakError(prefix string, leaks []Leak) error {
 	if len(leaks) == 0 {
 		return nil
 	}
 	names := make([]string, len(leaks))
 	for i, l := range leaks {
-		a.logger.Warn("allocation leaked", "name", l.Name, "size", l.Size, "memory_type", l.MemoryType, "dedicated", l.Dedicated)
-		names[i] = fmt.Sprintf("%q (%d bytes, type %d)", l.Name, l.Size, l.MemoryType)
+		a.logger.Warn("allocation live at Close", "name", l.Name, "size", l.Size, "memory_type", l.MemoryType,
+			"dedicated", l.Dedicated, "pool", l.Pool)
+		names[i] = l.String()
 	}
-	return fmt.Errorf("%w: %d: %s", ErrLeaks, len(leaks), strings.Join(names, ", "))
+	return fmt.Errorf("%s%w: %d: %s", prefix, ErrLeaks, len(leaks), strings.Join(names, ", "))
+}
+
+// Close closes the allocator, as database/sql closes a DB: from then on
+// everything that would allocate, map or flush (Allocate, CreateBuffer,
+// CreateImage, NewPool, Map, Flush, Invalidate, FindMemoryType) returns
+// ErrClosed and does nothing. Empty blocks are freed now.
+//
+// Live allocations are not freed: the GPU may still be using them. Close
+// returns an error wrapping ErrLeaks that names each of them (and logs
+// them), and keeps their memory until they are freed: Free, DestroyBuffer
+// and DestroyImage of an allocation made before Close still work, and the
+// last free of a block frees its VkDeviceMemory. So an application may
+// close the allocator before what holds its allocations (an asset manager,
+// frames in flight) and free those later; the report says what was live
+// at Close.
+//
+// Close is safe from any goroutine, at any time, and idempotent: the first
+// call does the work and reports; the others wait for it and return nil.
+func (a *Allocator) Close() error {
+	var err error
+	a.closeOnce.Do(func() { err = a.close() })
+	return err
+}
+
+func (a *Allocator) close() error {
+	a.poolsMu.Lock()
+	a.closed.Store(true) // under poolsMu: NewPool registers before this or sees it
+	a.poolsMu.Unlock()
+	var leaks []Leak
+	for _, l := range a.lists() {
+		ls, drained := l.close()
+		leaks = append(leaks, ls...)
+		if drained && l.pool != nil {
+			a.forgetPool(l.pool)
+		}
+	}
+	return a.leakError("", leaks)
+}
+
+// forgetPool takes a closed pool that holds no memory out of the list.
+func (a *Allocator) forgetPool(p *Pool) {
+	a.poolsMu.Lock()
+	defer a.poolsMu.Unlock()
+	for i, q := range a.pools {
+		if q == p {
+			a.pools = append(a.pools[:i], a.pools[i+1:]...)
+			return
+		}
+	}
 }
 
 // budgetAllows reports whether size more bytes fit a heap's budget.

@@ -3,8 +3,10 @@ package alloc
 import (
 	"errors"
 	"fmt"
-	"github.com/vkassets/vkassets/alloc/virtual"
 	"sync"
+	"sync/atomic"
+
+	"github.com/vkassets/vkassets/alloc/virtual"
 
 	"github.com/vkassets/vkassets/vk"
 )
@@ -23,13 +25,24 @@ type blockList struct {
 	granularity uint64
 	pool        *Pool
 
+	// closedFast is closed, readable without mu: allocations that find it
+	// set fail before they call the driver. closed (under mu) decides.
+	closedFast atomic.Bool
+
 	mu        sync.Mutex                        // guards the fields below
 	blocks    []*block                          // in creation order
-	dedicated map[vk.DeviceMemory]*dedicatedMem // this type's dedicated allocations
+	dedicated map[vk.DeviceMemory]*dedicatedMem // this type's live dedicated allocations
 	nextID    int
+	// closed: the allocator or the pool was closed. Nothing more is
+	// allocated; a block is freed as soon as it is empty, whatever the
+	// policy and MinBlocks.
+	closed bool
 }
 
-// block is one VkDeviceMemory sub-allocated by a VirtualBlock.
+// block is one VkDeviceMemory sub-allocated by a VirtualBlock. An
+// Allocation points to its block: the pointer, with the virtual handle, is
+// the allocation's identity, and it is never reused while the Allocation
+// value exists.
 type block struct {
 	list   *blockList
 	memory vk.DeviceMemory
@@ -38,9 +51,16 @@ type block struct {
 	mapped []byte            // the whole block, once mapped
 	names  map[uint64]string // debug names by offset
 	id     int
+	gone   bool // taken out of the list (its memory is freed or being freed); under list.mu
 }
 
+// dedicatedMem is a dedicated allocation's record. The Allocation points to
+// it, and Free accepts the allocation only while its memory handle still
+// maps to this very record: a driver that reuses VkDeviceMemory handles
+// cannot make a stale Allocation free a newer one.
 type dedicatedMem struct {
+	list   *blockList
+	memory vk.DeviceMemory
 	size   uint64
 	name   string
 	mapped []byte
@@ -79,7 +99,18 @@ func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o AllocationOption
 	return req.PrefersDedicated || req.Size > l.preferred/2
 }
 
+// closedError is the error of an allocation from a closed list.
+func (l *blockList) closedError(name string) error {
+	if l.pool != nil {
+		return fmt.Errorf("allocate %q: pool %q: %w", name, l.pool.name, ErrClosed)
+	}
+	return fmt.Errorf("allocate %q: %w", name, ErrClosed)
+}
+
 func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	if l.closedFast.Load() {
+		return Allocation{}, l.closedError(o.Name)
+	}
 	if l.wantsDedicated(req, o) {
 		al, err := l.allocateDedicated(req, o, buf, img)
 		if err == nil || req.RequiresDedicated || o.Dedicated {
@@ -94,6 +125,9 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return Allocation{}, l.closedError(o.Name)
+	}
 	for _, b := range l.blocks {
 		if sub, err := b.vb.Allocate(size, align, o.Kind); err == nil {
 			return l.finish(b, sub, req.Size, o)
@@ -106,8 +140,8 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 			l.mu.Unlock()
 			al, derr := l.allocateDedicated(req, o, buf, img)
 			l.mu.Lock()
-			if derr == nil {
-				return al, nil
+			if derr == nil || errors.Is(derr, ErrClosed) {
+				return al, derr
 			}
 		}
 		return Allocation{}, fmt.Errorf("allocate %q: %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
@@ -162,6 +196,9 @@ func (l *blockList) newBlockSize(need uint64) uint64 {
 // newBlock allocates a block for a request of need bytes; l.mu is held.
 // When vkAllocateMemory fails it retries with halved sizes, down to need.
 func (l *blockList) newBlock(need uint64) (*block, error) {
+	if l.closed {
+		return nil, ErrClosed
+	}
 	if l.maxBlocks > 0 && len(l.blocks) >= l.maxBlocks {
 		return nil, fmt.Errorf("%w: pool %q is at its maximum of %d blocks", ErrNoSpace, l.pool.name, l.maxBlocks)
 	}
@@ -212,22 +249,75 @@ func (b *block) mapBlock() error {
 	return nil
 }
 
+// checkLive reports whether al is a live allocation of this list: nil, or
+// why not (ErrInvalidFree). l.mu is held.
+func (l *blockList) checkLive(al Allocation) error {
+	if d := al.ded; d != nil {
+		if l.dedicated[d.memory] != d || al.Memory != d.memory || al.Size != d.size || al.Offset != 0 {
+			return fmt.Errorf("%w: dedicated memory %#x (%q) is not live, or the allocation was altered", ErrInvalidFree, uint64(al.Memory), nameOr(d.name))
+		}
+		return nil
+	}
+	b := al.block
+	if b.gone {
+		return fmt.Errorf("%w: block %d of memory type %d was freed", ErrInvalidFree, b.id, l.typeIndex)
+	}
+	if b.memory != al.Memory || al.Offset != al.sub.Offset || al.Size > al.sub.Size {
+		return fmt.Errorf("%w: the allocation was altered", ErrInvalidFree)
+	}
+	return b.vb.Check(al.sub)
+}
+
+// mapRange maps al's block (or its dedicated memory) and returns al's bytes.
 func (l *blockList) mapRange(al Allocation) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.checkLive(al); err != nil {
+		return nil, err
+	}
+	if d := al.ded; d != nil {
+		if d.mapped == nil {
+			if !l.hostVisible() {
+				return nil, fmt.Errorf("%w: memory type %d", ErrNotMappable, l.typeIndex)
+			}
+			m, err := l.owner.dev.MapMemory(d.memory, 0, d.size)
+			if err != nil {
+				return nil, err
+			}
+			d.mapped = m
+		}
+		return d.mapped[:d.size:d.size], nil
+	}
 	if err := al.block.mapBlock(); err != nil {
 		return nil, err
 	}
 	return al.block.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size], nil
 }
 
+// withLive runs f under the lock if al is a live allocation of the list,
+// with the size of the memory al lies in.
+func (l *blockList) withLive(al Allocation, f func(memSize uint64) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkLive(al); err != nil {
+		return err
+	}
+	if al.ded != nil {
+		return f(al.ded.size)
+	}
+	return f(al.block.size)
+}
+
 func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	if l.closedFast.Load() {
+		return Allocation{}, l.closedError(o.Name)
+	}
 	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img)
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
-	d := &dedicatedMem{size: req.Size, name: o.Name, buffer: buf != 0}
-	al := Allocation{Memory: m, Size: req.Size, MemoryType: l.typeIndex}
+	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, buffer: buf != 0}
+	al := Allocation{Memory: m, Size: req.Size, MemoryType: l.typeIndex, ded: d}
 	if o.Mapped {
 		if !l.hostVisible() {
 			l.owner.freeDeviceMemory(l.typeIndex, m, req.Size)
@@ -241,34 +331,77 @@ func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOpt
 		d.mapped, al.Mapped = mapped, mapped
 	}
 	l.mu.Lock()
+	if l.closed { // closed while the memory was allocated: it is in no leak report, so it goes
+		l.mu.Unlock()
+		d.release()
+		return Allocation{}, l.closedError(o.Name)
+	}
 	l.dedicated[m] = d
 	l.mu.Unlock()
 	l.owner.heaps[l.heap].allocBytes.Add(int64(req.Size))
 	return al, nil
 }
 
-func (l *blockList) free(al Allocation) error {
+// free frees al, a live allocation of this list (else an error and nothing
+// changes). When buf or img is not 0 it is destroyed first, under the
+// lock, once al is known to be live: a second DestroyBuffer of the same
+// pair destroys nothing.
+func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 	l.mu.Lock()
-	b := al.block
-	if b.memory != al.Memory || b.vb == nil {
+	if err := l.checkLive(al); err != nil {
 		l.mu.Unlock()
-		return fmt.Errorf("%w: block %d is gone or the allocation was altered", ErrInvalidFree, b.id)
+		return err
 	}
-	if err := b.vb.Free(al.sub); err != nil {
+	l.destroyResource(buf, img)
+	if d := al.ded; d != nil {
+		delete(l.dedicated, d.memory)
+		drained := l.drained()
+		l.mu.Unlock()
+		d.release()
+		l.owner.heaps[l.heap].allocBytes.Add(-int64(d.size))
+		l.afterDrain(drained)
+		return nil
+	}
+	b := al.block
+	if err := b.vb.Free(al.sub); err != nil { // cannot happen: checkLive accepted it
 		l.mu.Unlock()
 		return err
 	}
 	delete(b.names, al.sub.Offset)
 	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.Size))
 	var release *block
-	if b.vb.IsEmpty() && len(l.blocks) > l.minBlocks && l.releaseEmpty(b) {
+	if b.vb.IsEmpty() && (l.closed || len(l.blocks) > l.minBlocks && l.releaseEmpty(b)) {
 		release = l.remove(b)
 	}
+	drained := l.drained()
 	l.mu.Unlock()
 	if release != nil {
 		release.destroy()
 	}
+	l.afterDrain(drained)
 	return nil
+}
+
+func (l *blockList) destroyResource(buf vk.Buffer, img vk.Image) {
+	if buf != 0 {
+		l.owner.dev.DestroyBuffer(buf)
+	}
+	if img != 0 {
+		l.owner.dev.DestroyImage(img)
+	}
+}
+
+// drained reports whether the list is a closed custom pool that holds no
+// memory any more; l.mu is held.
+func (l *blockList) drained() bool {
+	return l.closed && l.pool != nil && len(l.blocks) == 0 && len(l.dedicated) == 0
+}
+
+// afterDrain forgets a drained pool (l.mu is not held).
+func (l *blockList) afterDrain(drained bool) {
+	if drained {
+		l.owner.forgetPool(l.pool)
+	}
 }
 
 // releaseEmpty applies the empty-block policy to empty block b; l.mu is held.
@@ -291,42 +424,37 @@ func (l *blockList) releaseEmpty(b *block) bool {
 	return free >= b.size || !l.owner.underBudget(l.heap)
 }
 
-// remove takes b out of the list; l.mu is held.
+// remove takes b out of the list and marks it gone (its allocations'
+// handles are refused from now on); l.mu is held. The caller frees its
+// memory with destroy once the lock is released.
 func (l *blockList) remove(b *block) *block {
 	for i, x := range l.blocks {
 		if x == b {
 			l.blocks = append(l.blocks[:i], l.blocks[i+1:]...)
+			b.gone = true
 			return b
 		}
 	}
 	return nil
 }
 
+// destroy unmaps and frees a removed block's memory. Nothing else reads
+// the block once it is gone.
 func (b *block) destroy() {
 	if b.mapped != nil {
 		b.list.owner.dev.UnmapMemory(b.memory)
 		b.mapped = nil
 	}
 	b.list.owner.freeDeviceMemory(b.list.typeIndex, b.memory, b.size)
-	b.vb = nil
 }
 
-func (l *blockList) freeDedicated(al Allocation) error {
-	l.mu.Lock()
-	d, ok := l.dedicated[al.Memory]
-	if ok {
-		delete(l.dedicated, al.Memory)
-	}
-	l.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: dedicated memory %#x", ErrInvalidFree, uint64(al.Memory))
-	}
+// release unmaps and frees a dedicated allocation's memory, once its
+// record has left the list (or never entered it).
+func (d *dedicatedMem) release() {
 	if d.mapped != nil {
-		l.owner.dev.UnmapMemory(al.Memory)
+		d.list.owner.dev.UnmapMemory(d.memory)
 	}
-	l.owner.freeDeviceMemory(l.typeIndex, al.Memory, d.size)
-	l.owner.heaps[l.heap].allocBytes.Add(-int64(d.size))
-	return nil
+	d.list.owner.freeDeviceMemory(d.list.typeIndex, d.memory, d.size)
 }
 
 // trim frees every empty block beyond minBlocks.
@@ -350,16 +478,25 @@ func (l *blockList) trim() int {
 func (l *blockList) leaks() []Leak {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.leaksLocked()
+}
+
+// leaksLocked lists the live allocations; l.mu is held.
+func (l *blockList) leaksLocked() []Leak {
+	pool := ""
+	if l.pool != nil {
+		pool = l.pool.name
+	}
 	var out []Leak
 	for _, b := range l.blocks {
 		b.vb.Walk(func(r virtual.Range) {
 			if !r.Free {
-				out = append(out, Leak{Name: b.nameAt(r.Offset), Size: r.Size, MemoryType: l.typeIndex})
+				out = append(out, Leak{Name: b.nameAt(r.Offset), Size: r.Size, MemoryType: l.typeIndex, Pool: pool})
 			}
 		})
 	}
 	for _, d := range l.dedicated {
-		out = append(out, Leak{Name: nameOr(d.name), Size: d.size, MemoryType: l.typeIndex, Dedicated: true})
+		out = append(out, Leak{Name: nameOr(d.name), Size: d.size, MemoryType: l.typeIndex, Dedicated: true, Pool: pool})
 	}
 	return out
 }
@@ -374,19 +511,28 @@ func nameOr(n string) string {
 	return n
 }
 
-// destroy frees every block and dedicated allocation of the list.
-func (l *blockList) destroy() {
+// close closes the list: nothing more is allocated from it, its empty
+// blocks are freed now, and the blocks of live allocations stay until
+// those are freed (the last free of a block frees its memory). It returns
+// the live allocations and whether the list holds no memory any more. It
+// may be called again; each call reports what is live then.
+func (l *blockList) close() (leaks []Leak, drained bool) {
 	l.mu.Lock()
-	blocks, dedicated := l.blocks, l.dedicated
-	l.blocks, l.dedicated = nil, map[vk.DeviceMemory]*dedicatedMem{}
+	l.closed = true
+	l.closedFast.Store(true)
+	var gone []*block
+	for i := 0; i < len(l.blocks); {
+		if b := l.blocks[i]; b.vb.IsEmpty() {
+			gone = append(gone, l.remove(b))
+			continue
+		}
+		i++
+	}
+	leaks = l.leaksLocked()
+	drained = len(l.blocks) == 0 && len(l.dedicated) == 0
 	l.mu.Unlock()
-	for _, b := range blocks {
+	for _, b := range gone {
 		b.destroy()
 	}
-	for m, d := range dedicated {
-		if d.mapped != nil {
-			l.owner.dev.UnmapMemory(m)
-		}
-		l.owner.freeDeviceMemory(l.typeIndex, m, d.size)
-	}
+	return leaks, drained
 }

@@ -2,7 +2,7 @@ package alloc
 
 import (
 	"fmt"
-	"strings"
+	"sync"
 
 	"github.com/vkassets/vkassets/alloc/virtual"
 )
@@ -24,12 +24,17 @@ type PoolOptions struct {
 
 // Pool is a custom pool. Allocate from it with AllocationOptions.Pool.
 type Pool struct {
-	name string
-	list *blockList
+	name      string
+	list      *blockList
+	closeOnce sync.Once
 }
 
-// NewPool creates a pool and its MinBlocks blocks.
+// NewPool creates a pool and its MinBlocks blocks. After Close it returns
+// ErrClosed and allocates nothing.
 func (a *Allocator) NewPool(o PoolOptions) (*Pool, error) {
+	if a.closed.Load() {
+		return nil, fmt.Errorf("alloc: pool %q: %w", o.Name, ErrClosed)
+	}
 	if int(o.MemoryType) >= len(a.types) {
 		return nil, fmt.Errorf("alloc: pool %q: memory type %d: the device has %d", o.Name, o.MemoryType, len(a.types))
 	}
@@ -45,18 +50,28 @@ func (a *Allocator) NewPool(o PoolOptions) (*Pool, error) {
 	}
 	p := &Pool{name: o.Name}
 	p.list = a.newBlockList(o.MemoryType, size, o.Algorithm, o.MinBlocks, o.MaxBlocks, p)
+	// Registered first, so that a Close from now on sees the pool and
+	// frees whatever it has; a Close before this point is seen here.
+	a.poolsMu.Lock()
+	if a.closed.Load() {
+		a.poolsMu.Unlock()
+		return nil, fmt.Errorf("alloc: pool %q: %w", o.Name, ErrClosed)
+	}
+	a.pools = append(a.pools, p)
+	a.poolsMu.Unlock()
 	p.list.mu.Lock()
+	var err error
 	for range o.MinBlocks {
-		if _, err := p.list.newBlock(size); err != nil {
-			p.list.mu.Unlock()
-			p.list.destroy()
-			return nil, fmt.Errorf("alloc: pool %q: %w", o.Name, err)
+		if _, err = p.list.newBlock(size); err != nil {
+			break
 		}
 	}
 	p.list.mu.Unlock()
-	a.poolsMu.Lock()
-	a.pools = append(a.pools, p)
-	a.poolsMu.Unlock()
+	if err != nil {
+		p.list.close() // frees the blocks made so far: all empty
+		a.forgetPool(p)
+		return nil, fmt.Errorf("alloc: pool %q: %w", o.Name, err)
+	}
 	return p, nil
 }
 
@@ -66,26 +81,21 @@ func (p *Pool) Name() string { return p.name }
 // MemoryType is the pool's memory type.
 func (p *Pool) MemoryType() uint32 { return p.list.typeIndex }
 
-// Close frees the pool's blocks. Live allocations are reported as an error
-// wrapping ErrLeaks, and freed all the same.
+// Close closes the pool, like Allocator.Close: allocating from it returns
+// ErrClosed from then on, its empty blocks are freed now, and live
+// allocations keep their blocks until they are freed (Free, DestroyBuffer
+// and DestroyImage still work; the last free of a block frees its memory).
+// Live allocations are named in an error wrapping ErrLeaks. Close is safe
+// from any goroutine, before or after Allocator.Close, and idempotent: the
+// first call reports, the others wait for it and return nil.
 func (p *Pool) Close() error {
-	a := p.list.owner
-	a.poolsMu.Lock()
-	for i, q := range a.pools {
-		if q == p {
-			a.pools = append(a.pools[:i], a.pools[i+1:]...)
-			break
+	var err error
+	p.closeOnce.Do(func() {
+		leaks, drained := p.list.close()
+		if drained {
+			p.list.owner.forgetPool(p)
 		}
-	}
-	a.poolsMu.Unlock()
-	leaks := p.list.leaks()
-	p.list.destroy()
-	if len(leaks) > 0 {
-		names := make([]string, len(leaks))
-		for i, l := range leaks {
-			names[i] = fmt.Sprintf("%q (%d bytes)", l.Name, l.Size)
-		}
-		return fmt.Errorf("pool %q: %w: %d: %s", p.name, ErrLeaks, len(leaks), strings.Join(names, ", "))
-	}
-	return nil
+		err = p.list.owner.leakError(fmt.Sprintf("pool %q: ", p.name), leaks)
+	})
+	return err
 }

@@ -7,8 +7,12 @@ import (
 )
 
 // CreateBuffer creates a buffer, allocates memory for it and binds it. On
-// any failure nothing is left behind.
+// any failure nothing is left behind. After Close it returns ErrClosed and
+// creates nothing.
 func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o AllocationOptions) (vk.Buffer, Allocation, error) {
+	if a.closed.Load() {
+		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, ErrClosed)
+	}
 	if size == 0 {
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, ErrZeroSize)
 	}
@@ -30,15 +34,21 @@ func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o Allocation
 	return b, al, nil
 }
 
-// DestroyBuffer destroys the buffer, then frees its memory.
+// DestroyBuffer destroys the buffer, then frees its memory. The allocation
+// is checked first: when Free would refuse it (a second DestroyBuffer of
+// the same pair, a stale or foreign Allocation) the buffer is not
+// destroyed either, and the error says why. It works after Close.
 func (a *Allocator) DestroyBuffer(b vk.Buffer, al Allocation) error {
-	a.dev.DestroyBuffer(b)
-	return a.Free(al)
+	return a.free(al, b, 0)
 }
 
 // CreateImage creates an image, allocates memory for it and binds it. On
-// any failure nothing is left behind.
+// any failure nothing is left behind. After Close it returns ErrClosed and
+// creates nothing.
 func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Image, Allocation, error) {
+	if a.closed.Load() {
+		return 0, Allocation{}, fmt.Errorf("create image %q: %w", o.Name, ErrClosed)
+	}
 	if info.Width == 0 || info.Height == 0 {
 		return 0, Allocation{}, fmt.Errorf("create image %q: %w: %dx%d", o.Name, ErrZeroSize, info.Width, info.Height)
 	}
@@ -66,8 +76,8 @@ func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Imag
 	return img, al, nil
 }
 
-// DestroyImage destroys the image, then frees its memory.
+// DestroyImage destroys the image, then frees its memory; like
+// DestroyBuffer, it destroys nothing when the allocation is refused.
 func (a *Allocator) DestroyImage(img vk.Image, al Allocation) error {
-	a.dev.DestroyImage(img)
-	return a.Free(al)
+	return a.free(al, 0, img)
 }
