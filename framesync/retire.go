@@ -1,6 +1,7 @@
 package framesync
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 
@@ -87,12 +88,44 @@ func (b *bucket) len() int {
 	return n
 }
 
+// objKey identifies a queued object, to refuse a second Defer of it: a
+// handle with its kind, or an allocation by its memory and offset.
+type objKey struct {
+	handle uint64
+	kind   uint64 // kind, and for memory the offset above it
+}
+
+// key is the identity of an item of kind k; false for closures and null
+// handles, which are not checked.
+func key(k kind, it *item) (objKey, bool) {
+	switch k {
+	case kindFunc:
+		return objKey{}, false
+	case kindMemory:
+		return objKey{uint64(it.mem.Memory), it.mem.Offset<<3 | uint64(k)}, it.mem.Memory != 0
+	}
+	return objKey{it.handle, uint64(k)}, it.handle != 0
+}
+
+// batch is buckets taken off the queue to be destroyed, possibly without
+// the lock that guards the queue, and the free errors met doing it.
+type batch struct {
+	buckets []*bucket
+	errs    []error // the first keptErrors
+	failed  int
+	frame   uint64 // the frame count when taken, for latency statistics
+}
+
+// keptErrors bounds the free errors kept for a report; all are counted.
+const keptErrors = 16
+
 // RetireQueue holds objects until the serial of their last use completes:
 // Dawn's SerialQueue, one bucket per serial, each split by kind so that
 // destruction follows the type order. Retire touches only the buckets that
 // are due: its cost grows with what retires, not with what is pending.
 //
-// A RetireQueue is not safe for concurrent use; Sync guards its own.
+// A RetireQueue is not safe for concurrent use; Sync guards its own, and
+// destroys what is due without holding its lock.
 type RetireQueue struct {
 	dst   Destroyer
 	freer Freer
@@ -101,14 +134,21 @@ type RetireQueue struct {
 	head  int
 	n     int
 	spare []*bucket // emptied buckets, for reuse
-	due   []*bucket // scratch for Retire
+	own   batch     // scratch for Retire and Drain
+
+	// set holds the identity of every queued object (Sync's queue only):
+	// a second Defer of one is refused.
+	set map[objKey]struct{}
 
 	stats retireStats
+	errs  []error // free errors not yet reported, the first keptErrors
+	unrep int     // free errors not yet reported, all of them
 }
 
 type retireStats struct {
 	pending, pendingBytes uint64
 	retired               uint64
+	freeErrors            uint64
 	frames                [frameBuckets]uint64
 	times                 [timeBuckets]uint64
 	maxFrames             uint64
@@ -134,20 +174,70 @@ func (q *RetireQueue) Len() int { return int(q.stats.pending) }
 // Push queues o until serial completes. The caller has checked that serial
 // has not completed yet.
 func (q *RetireQueue) Push(serial Serial, o Object, frame uint64, now int64) {
-	b := q.bucket(serial)
+	q.fill(q.bucket(serial), o, frame, now, q.set != nil)
+}
+
+// fill adds o to b: an image or a buffer with its memory as two items;
+// track records them in the set.
+func (q *RetireQueue) fill(b *bucket, o Object, frame uint64, now int64, track bool) {
 	it := item{handle: o.handle, mem: o.mem, fn: o.fn, name: o.name, frame: frame, at: now}
 	if o.kind == kindImage || o.kind == kindBuffer {
-		b.items[o.kind] = append(b.items[o.kind], item{handle: o.handle, name: o.name, frame: frame, at: now})
-		q.stats.pending++
+		q.add(b, o.kind, item{handle: o.handle, name: o.name, frame: frame, at: now}, track)
 		if o.mem.IsZero() {
 			return
 		}
 		it = item{mem: o.mem, name: o.name, frame: frame, at: now}
 		o.kind = kindMemory
 	}
-	b.items[o.kind] = append(b.items[o.kind], it)
+	q.add(b, o.kind, it, track)
+}
+
+func (q *RetireQueue) add(b *bucket, k kind, it item, track bool) {
+	b.items[k] = append(b.items[k], it)
 	q.stats.pending++
 	q.stats.pendingBytes += it.mem.Size
+	if track {
+		if key, ok := key(k, &it); ok {
+			q.set[key] = struct{}{}
+		}
+	}
+}
+
+// queued reports whether o, or the memory deferred with it, is queued.
+// Only a queue with a set answers. An object leaves the set when it is
+// taken off the queue to be destroyed, not after: by then its handle value
+// may already be the driver's again, for a new object.
+func (q *RetireQueue) queued(o Object) bool {
+	if q.set == nil {
+		return false
+	}
+	k := o.kind
+	if k == kindImage || k == kindBuffer {
+		if key, ok := key(k, &item{handle: o.handle}); ok {
+			if _, dup := q.set[key]; dup {
+				return true
+			}
+		}
+		k = kindMemory
+	}
+	key, ok := key(k, &item{handle: o.handle, mem: o.mem})
+	if !ok {
+		return false
+	}
+	_, dup := q.set[key]
+	return dup
+}
+
+// newBucket is an empty bucket for serial, reused when one is spare.
+func (q *RetireQueue) newBucket(serial Serial) *bucket {
+	var b *bucket
+	if n := len(q.spare); n > 0 {
+		b, q.spare = q.spare[n-1], q.spare[:n-1]
+	} else {
+		b = &bucket{}
+	}
+	b.serial = serial
+	return b
 }
 
 // bucket finds or makes the bucket of serial. Pushes come at the newest
@@ -160,13 +250,7 @@ func (q *RetireQueue) bucket(serial Serial) *bucket {
 	if i > 0 && q.at(i-1).serial == serial {
 		return q.at(i - 1)
 	}
-	var b *bucket
-	if n := len(q.spare); n > 0 {
-		b, q.spare = q.spare[n-1], q.spare[:n-1]
-	} else {
-		b = &bucket{}
-	}
-	b.serial = serial
+	b := q.newBucket(serial)
 	if q.n == len(q.ring) {
 		q.grow()
 	}
@@ -190,17 +274,13 @@ func (q *RetireQueue) grow() {
 // Retire destroys everything queued at serials up to completed, in type
 // order across all of them, and returns how many objects it destroyed.
 func (q *RetireQueue) Retire(completed Serial, frame uint64, now int64) int {
-	q.due = q.due[:0]
-	for q.n > 0 && q.at(0).serial <= completed {
-		q.due = append(q.due, q.at(0))
-		q.ring[q.head] = nil
-		q.head = (q.head + 1) & (len(q.ring) - 1)
-		q.n--
-	}
-	if len(q.due) == 0 {
+	q.take(completed, &q.own)
+	if len(q.own.buckets) == 0 {
 		return 0
 	}
-	return q.destroy(q.due, frame, now)
+	n := q.run(&q.own)
+	q.finish(&q.own, frame, now)
+	return n
 }
 
 // Due reports whether Retire(completed, …) would destroy anything: the
@@ -212,21 +292,52 @@ func (q *RetireQueue) Due(completed Serial) bool {
 // Drain destroys everything queued, whatever its serial: after a device
 // loss, or at shutdown once the device is idle.
 func (q *RetireQueue) Drain(frame uint64, now int64) int {
-	q.due = q.due[:0]
-	for q.n > 0 {
-		q.due = append(q.due, q.at(0))
+	return q.Retire(^Serial(0), frame, now)
+}
+
+// take moves the buckets at serials up to limit from the queue to b, and
+// their objects out of the set.
+func (q *RetireQueue) take(limit Serial, b *batch) {
+	for q.n > 0 && q.at(0).serial <= limit {
+		bk := q.at(0)
+		if q.set != nil {
+			q.untrack(bk)
+		}
+		b.buckets = append(b.buckets, bk)
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) & (len(q.ring) - 1)
 		q.n--
 	}
-	return q.destroy(q.due, frame, now)
+}
+
+func (q *RetireQueue) untrack(bk *bucket) {
+	for k := range bk.items {
+		for i := range bk.items[k] {
+			if key, ok := key(kind(k), &bk.items[k][i]); ok {
+				delete(q.set, key)
+			}
+		}
+	}
+}
+
+// single puts o alone in a bucket of b, to be destroyed at once.
+func (q *RetireQueue) single(serial Serial, o Object, frame uint64, now int64, b *batch) {
+	bk := q.newBucket(serial)
+	q.fill(bk, o, frame, now, false)
+	b.buckets = append(b.buckets, bk)
 }
 
 // Pending lists what is queued, for leak reports: "kind name (serial N)".
-func (q *RetireQueue) Pending() []string {
+func (q *RetireQueue) Pending() []string { return q.pendingAfter(0) }
+
+// pendingAfter lists what is queued at serials above after.
+func (q *RetireQueue) pendingAfter(after Serial) []string {
 	var out []string
 	for i := range q.n {
 		b := q.at(i)
+		if b.serial <= after {
+			continue
+		}
 		for k, items := range b.items {
 			for _, it := range items {
 				out = append(out, fmt.Sprintf("%s %q (serial %d)", kindNames[k], nameOr(it.name), b.serial))
@@ -243,25 +354,67 @@ func nameOr(n string) string {
 	return n
 }
 
-func (q *RetireQueue) destroy(due []*bucket, frame uint64, now int64) int {
+// run destroys what b holds, kind by kind across its buckets, and returns
+// how many objects that was. It reads nothing of q but the destroyer and
+// the freer, which never change, so Sync runs it without its lock: Free and
+// closures are user code, and may call back into the Sync.
+func (q *RetireQueue) run(b *batch) int {
 	n := 0
 	for k := range kindCount {
-		for _, b := range due {
-			for i := range b.items[k] {
-				it := &b.items[k][i]
-				q.destroyItem(kind(k), it)
-				q.account(it, frame, now)
+		for _, bk := range b.buckets {
+			for i := range bk.items[k] {
+				q.destroyItem(kind(k), &bk.items[k][i], bk.serial, b)
 			}
-			n += len(b.items[k])
-			clear(b.items[k]) // drop references to closures and mappings
-			b.items[k] = b.items[k][:0]
+			n += len(bk.items[k])
 		}
 	}
-	q.spare = append(q.spare, due...)
 	return n
 }
 
-func (q *RetireQueue) destroyItem(k kind, it *item) {
+// finish accounts for what run destroyed, forgets it, and keeps the
+// buckets for reuse.
+func (q *RetireQueue) finish(b *batch, frame uint64, now int64) {
+	for _, bk := range b.buckets {
+		for k := range bk.items {
+			for i := range bk.items[k] {
+				q.account(&bk.items[k][i], frame, now)
+			}
+			clear(bk.items[k]) // drop references to closures and mappings
+			bk.items[k] = bk.items[k][:0]
+		}
+	}
+	q.spare = append(q.spare, b.buckets...)
+	clear(b.buckets)
+	b.buckets = b.buckets[:0]
+	if b.failed > 0 {
+		q.stats.freeErrors += uint64(b.failed)
+		q.unrep += b.failed
+		for _, err := range b.errs {
+			if len(q.errs) < keptErrors {
+				q.errs = append(q.errs, err)
+			}
+		}
+		clear(b.errs)
+		b.errs, b.failed = b.errs[:0], 0
+	}
+}
+
+// takeErrors returns the free errors not reported yet, joined, and
+// forgets them; nil when there were none.
+func (q *RetireQueue) takeErrors() error {
+	if q.unrep == 0 {
+		return nil
+	}
+	errs := q.errs
+	if more := q.unrep - len(errs); more > 0 {
+		errs = append(errs, fmt.Errorf("framesync: and %d more failed frees", more))
+	}
+	err := fmt.Errorf("framesync: %d failed frees: %w", q.unrep, errors.Join(errs...))
+	q.errs, q.unrep = nil, 0
+	return err
+}
+
+func (q *RetireQueue) destroyItem(k kind, it *item, serial Serial, b *batch) {
 	switch k {
 	case kindView:
 		q.dst.DestroyImageView(vk.ImageView(it.handle))
@@ -272,8 +425,14 @@ func (q *RetireQueue) destroyItem(k kind, it *item) {
 	case kindBuffer:
 		q.dst.DestroyBuffer(vk.Buffer(it.handle))
 	case kindMemory:
-		if q.freer != nil {
-			_ = q.freer.Free(it.mem) // a foreign or double free is the caller's bug, reported by the allocator's own checks
+		if q.freer == nil {
+			return
+		}
+		if err := q.freer.Free(it.mem); err != nil {
+			b.failed++
+			if len(b.errs) < keptErrors {
+				b.errs = append(b.errs, fmt.Errorf("framesync: free memory %q (serial %d): %w", nameOr(it.name), serial, err))
+			}
 		}
 	case kindFunc:
 		it.fn()
@@ -291,24 +450,4 @@ func (q *RetireQueue) account(it *item, frame uint64, now int64) {
 	d := max(now-it.at, 0)
 	s.times[min(bits.Len64(uint64(d)), timeBuckets-1)]++
 	s.maxTime = max(s.maxTime, d)
-}
-
-// destroyNow destroys one object at once, in type order (an image before
-// its memory).
-func (q *RetireQueue) destroyNow(o Object, frame uint64, now int64) {
-	it := item{handle: o.handle, mem: o.mem, fn: o.fn, frame: frame, at: now}
-	if o.kind == kindImage || o.kind == kindBuffer {
-		q.stats.pending++
-		q.destroyItem(o.kind, &item{handle: o.handle})
-		q.account(&item{frame: frame, at: now}, frame, now)
-		if o.mem.IsZero() {
-			return
-		}
-		o.kind = kindMemory
-		it = item{mem: o.mem, frame: frame, at: now}
-	}
-	q.stats.pending++
-	q.stats.pendingBytes += it.mem.Size
-	q.destroyItem(o.kind, &it)
-	q.account(&it, frame, now)
 }

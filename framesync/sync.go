@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vkassets/vkassets/vk"
@@ -27,11 +28,17 @@ var (
 	ErrFutureSerial = errors.New("framesync: serial not handed out yet")
 	// ErrNotSubmitted: Wait for the serial of the frame still being recorded.
 	ErrNotSubmitted = errors.New("framesync: serial belongs to the frame being recorded")
-	// ErrClosed: the Sync was closed.
+	// ErrClosed: the Sync was closed. Every method that returns an error
+	// returns it after Close.
 	ErrClosed = errors.New("framesync: closed")
 	// ErrUnsubmitted: Close found objects deferred to a frame that was never
-	// submitted; they were destroyed, and the error names them.
+	// submitted; the error names them. They are destroyed by Close, or, when
+	// that frame is still being recorded, when its EndFrame returns.
 	ErrUnsubmitted = errors.New("framesync: objects deferred to a frame that was never submitted")
+	// ErrDuplicate: Defer of an object (the same kind and handle, or the
+	// same memory and offset) that is already queued. Nothing was queued;
+	// the object stays where it was.
+	ErrDuplicate = errors.New("framesync: object already deferred")
 )
 
 // submitTries bounds the attempts at one vkQueueSubmit.
@@ -83,27 +90,43 @@ type oneShot struct {
 	serial Serial
 }
 
-// submission is one in flight, in fence mode.
+// submission is one in flight, in fence mode. A zero fence is a void
+// serial: its submission failed, and it completes with the ones before it.
 type submission struct {
 	serial Serial
 	fence  vk.Fence
 }
 
+// waitSlice is how long one driver wait blocks before ctx and Close are
+// looked at again.
+const waitSlice = 10 * time.Millisecond
+
 // Sync is a queue's frames in flight, its submission serials and its
 // retirement queue. It is safe for concurrent use: loads may submit uploads
 // and defer objects from other goroutines while one goroutine runs frames.
+//
+// Its lock guards bookkeeping and the driver calls that must be ordered
+// with it (resets, submissions, status queries). It is never held across a
+// blocking wait or user code: the Freer, Func closures, the Clock and the
+// Logger are called without it, and may call back into the Sync.
 type Sync struct {
 	dev      Device
 	logger   *slog.Logger
 	clock    func() time.Time
-	timeline vk.Semaphore // 0 in fence mode
+	timeline vk.Semaphore // 0 in fence mode; never changes after New
+	frames   []*Frame     // never changes after New
+
+	closed atomic.Bool   // written under mu; read without it by blocked waits
+	idled  chan struct{} // closed once Close has waited for the device
 
 	mu        sync.Mutex // guards the fields below
-	frames    []*Frame
-	begun     uint64 // frames begun
+	waiters   sync.Cond  // on mu: Close waits for blocked waits to leave
+	waiting   int        // goroutines blocked in a driver wait on our objects
+	begun     uint64     // frames begun
 	recording *Frame
 	next      Serial // the next serial to hand out
-	submitted Serial // the newest serial submitted
+	submitted Serial // the newest serial submitted, or void
+	real      Serial // the newest serial a submission that reached the queue signals
 	completed Serial // the newest serial known complete
 	pending   []submission
 	inflight  []*oneShot // submitted one-shots, by serial
@@ -112,10 +135,12 @@ type Sync struct {
 	cmds      []vk.CommandBuffer // scratch for Submit
 	signals   []vk.SemaphoreSubmit
 	retire    *RetireQueue
+	batches   []*batch // free batches for the retire queue
 	lost      bool
-	broken    error // a submission that failed every try without losing the device
-	retried   int   // submissions tried again after a failure
-	closed    bool
+	retried   int  // submissions tried again after a failure
+	failed    int  // submissions that failed every try (their serials are void)
+	closeDone bool // Close has destroyed what it destroys
+	leaked    bool // Close could not prove the GPU idle: nothing more is destroyed
 }
 
 // New creates the frame ring and, where the device has them, the timeline
@@ -133,6 +158,9 @@ func New(opts Options) (*Sync, error) {
 	}
 	s := &Sync{dev: opts.Device, logger: opts.Logger, clock: opts.Clock, next: 1,
 		retire: NewRetireQueue(opts.Device, opts.Allocator)}
+	s.retire.set = map[objKey]struct{}{}
+	s.idled = make(chan struct{})
+	s.waiters.L = &s.mu
 	if s.logger == nil {
 		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -149,7 +177,10 @@ func New(opts Options) (*Sync, error) {
 	for i := range n {
 		f, err := s.newFrame(i, opts.Present)
 		if err != nil {
-			s.destroyObjects()
+			for _, f := range s.frames {
+				s.destroyFrame(f)
+			}
+			s.dev.DestroySemaphore(s.timeline)
 			return nil, err
 		}
 		s.frames = append(s.frames, f)
@@ -187,6 +218,11 @@ func (s *Sync) destroyFrame(f *Frame) {
 	s.dev.DestroyFence(f.fence)
 }
 
+func (s *Sync) destroyOneShot(o *oneShot) {
+	s.dev.DestroyFence(o.fence)
+	s.dev.DestroyCommandPool(o.pool)
+}
+
 // Timeline reports whether completion comes from a timeline semaphore
 // (else from fences).
 func (s *Sync) Timeline() bool { return s.timeline != 0 }
@@ -194,110 +230,215 @@ func (s *Sync) Timeline() bool { return s.timeline != 0 }
 // FramesInFlight is the size of the ring.
 func (s *Sync) FramesInFlight() int { return len(s.frames) }
 
-// now is the clock in ns for latency statistics.
+// now is the clock in ns for latency statistics; s.mu is not held.
 func (s *Sync) now() int64 { return s.clock().UnixNano() }
 
 // BeginFrame takes the next slot of the ring, waiting only until the GPU has
 // finished that slot's previous frame, retires what is due, and begins the
-// slot's command buffer.
+// slot's command buffer. A Close while it waits makes it return ErrClosed.
 func (s *Sync) BeginFrame(ctx context.Context) (*Frame, error) {
 	s.mu.Lock()
-	if err := s.usable(); err != nil {
-		s.mu.Unlock()
-		return nil, err
-	}
-	if s.recording != nil {
-		s.mu.Unlock()
-		return nil, ErrFrameRecording
-	}
-	f := s.frames[s.begun%uint64(len(s.frames))]
-	if f.inFlight {
-		// The slot's own fence, even with a timeline semaphore: the fence
-		// is reset next, and only waiting on it proves its signal done.
-		s.mu.Unlock()
-		if err := s.waitFence(ctx, f.fence); err != nil {
+	var f *Frame
+	for {
+		if err := s.usable(); err != nil {
+			s.mu.Unlock()
 			return nil, err
 		}
-		s.mu.Lock()
-		f.inFlight = false
+		if s.recording != nil {
+			s.mu.Unlock()
+			return nil, ErrFrameRecording
+		}
+		f = s.frames[s.begun%uint64(len(s.frames))]
+		if !f.inFlight {
+			break
+		}
+		// The slot's own fence, even with a timeline semaphore: the fence
+		// is reset next, and only waiting on it proves its signal done.
+		serial := f.serial
+		if err := s.block(ctx, f.fence, 0); err != nil {
+			return nil, s.blockFailed(ctx, "wait for frame", err)
+		}
+		if f.serial == serial { // else another BeginFrame took the slot meanwhile
+			f.inFlight = false
+		}
 	}
-	defer s.mu.Unlock()
-	if _, err := s.poll(); err != nil {
+	bt, err := s.collect()
+	if err == nil {
+		err = s.begin(f)
+	}
+	s.mu.Unlock()
+	s.run(bt)
+	if err != nil {
 		return nil, err
 	}
+	return f, nil
+}
+
+// begin resets the slot and begins its command buffer; s.mu is held.
+func (s *Sync) begin(f *Frame) error {
 	d := s.dev
 	if err := d.ResetFence(f.fence); err != nil {
-		return nil, s.fail("reset frame fence", err)
+		return s.fail("reset frame fence", err)
 	}
 	if err := d.ResetCommandPool(f.pool); err != nil {
-		return nil, s.fail("reset frame command pool", err)
+		return s.fail("reset frame command pool", err)
 	}
 	if err := d.BeginCommandBuffer(f.Cmd); err != nil {
-		return nil, s.fail("begin frame", err)
+		return s.fail("begin frame", err)
 	}
 	f.serial = s.next
 	s.next++
 	s.begun++
 	s.recording = f
-	return f, nil
+	return nil
 }
 
 // EndFrame ends and submits the frame, with the one-off submissions made
 // while it was recorded before it.
+//
+// A failed submission is returned and leaves the Sync usable: the frame's
+// serial is void, and what was deferred to it retires once the submissions
+// before it complete (they are the last that may use it). Only a lost
+// device (ErrDeviceLost) is for good. One-shots that travelled with the
+// failed frame did not run either.
+//
+// After Close, EndFrame of the frame being recorded returns ErrClosed and
+// destroys the frame and what was deferred to it (the teardown Close left
+// to the recorder), with the errors of freeing them joined.
 func (s *Sync) EndFrame(f *Frame) error { return s.EndFrameWith(f, nil, nil) }
 
 // EndFrameWith is EndFrame with semaphores to wait on and signal (a
 // swapchain's ImageAvailable and RenderFinished, say).
 func (s *Sync) EndFrameWith(f *Frame, waits, signals []vk.SemaphoreSubmit) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.recording != f || f == nil {
+	if f == nil || s.recording != f {
+		s.mu.Unlock()
+		if s.closed.Load() {
+			return ErrClosed
+		}
 		return ErrNotRecording
 	}
-	s.recording = nil
-	if err := s.dev.EndCommandBuffer(f.Cmd); err != nil {
-		return s.fail("end frame", err)
+	if s.closed.Load() {
+		return s.endClosed(f)
 	}
+	s.recording = nil
 	s.cmds = s.cmds[:0]
 	for _, o := range s.batched {
 		s.cmds = append(s.cmds, o.cmd)
 		o.serial = f.serial
-		s.inflight = append(s.inflight, o)
 	}
-	s.batched = s.batched[:0]
-	s.cmds = append(s.cmds, f.Cmd)
-	if err := s.submit(f.serial, s.cmds, waits, signals, f.fence); err != nil {
+	err := s.dev.EndCommandBuffer(f.Cmd)
+	if err != nil {
+		err = s.fail("end frame", err)
+		s.void(f.serial)
+		if !s.lost {
+			s.failed++
+		}
+	} else {
+		s.cmds = append(s.cmds, f.Cmd)
+		err = s.submit(f.serial, s.cmds, waits, signals, f.fence)
+	}
+	if err != nil {
+		// Nothing reached the queue: the one-shots can be used again.
+		s.idle = append(s.idle, s.batched...)
+		s.batched = s.batched[:0]
+		var bt *batch
+		if s.lost {
+			bt = s.drain()
+		}
+		s.mu.Unlock()
+		s.run(bt)
 		return err
 	}
+	s.inflight = append(s.inflight, s.batched...)
+	s.batched = s.batched[:0]
 	f.inFlight = true
+	s.mu.Unlock()
 	return nil
 }
 
-// waitFence waits for a frame's fence, in slices so that ctx is honoured;
-// s.mu is not held.
-func (s *Sync) waitFence(ctx context.Context, fence vk.Fence) error {
-	for {
-		err := s.dev.WaitFence(fence, 10*time.Millisecond)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, vk.ErrTimeout):
-			if ctx.Err() != nil {
-				return fmt.Errorf("framesync: wait for frame: %w", ctx.Err())
-			}
-		default:
-			s.mu.Lock()
-			err = s.fail("wait for frame", err)
-			_, _ = s.poll()
-			s.mu.Unlock()
-			return err
-		}
+// endClosed is EndFrame of the frame that was being recorded when Close
+// came; s.mu is held, and released.
+func (s *Sync) endClosed(f *Frame) error {
+	s.recording = nil
+	if !s.closeDone || s.leaked {
+		// Close has not looked yet, and will destroy the frame and what
+		// was deferred to it; or it could not wait for the GPU.
+		s.mu.Unlock()
+		return ErrClosed
 	}
+	bt := s.getBatch()
+	s.retire.take(^Serial(0), bt)
+	s.destroyFrame(f)
+	s.mu.Unlock()
+	s.run(bt)
+	s.mu.Lock()
+	err := s.retire.takeErrors()
+	s.mu.Unlock()
+	if err != nil {
+		return errors.Join(ErrClosed, err)
+	}
+	return ErrClosed
 }
 
-// submit hands cmds to the queue as serial; s.mu is held.
+// block waits for fence, or when it is 0 for the timeline to reach value,
+// with s.mu released, in slices so that ctx and Close are honoured. s.mu is
+// held on entry and on return. Close waits for every block to return before
+// it destroys what they wait on. It returns nil, ErrClosed, ctx.Err() or
+// the driver's error.
+func (s *Sync) block(ctx context.Context, fence vk.Fence, value uint64) error {
+	s.waiting++
+	s.mu.Unlock()
+	var err error
+	for {
+		if fence != 0 {
+			err = s.dev.WaitFence(fence, waitSlice)
+		} else {
+			err = s.dev.WaitSemaphore(s.timeline, value, waitSlice)
+		}
+		if err == nil || !errors.Is(err, vk.ErrTimeout) {
+			break
+		}
+		if s.closed.Load() {
+			err = ErrClosed
+			break
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+	}
+	s.mu.Lock()
+	s.waiting--
+	if s.waiting == 0 && s.closed.Load() {
+		s.waiters.Broadcast()
+	}
+	return err
+}
+
+// blockFailed turns an error of block into what the caller returns; s.mu
+// is held, and released.
+func (s *Sync) blockFailed(ctx context.Context, op string, err error) error {
+	switch {
+	case errors.Is(err, ErrClosed):
+		s.mu.Unlock()
+		return ErrClosed
+	case ctx.Err() != nil && err == ctx.Err():
+		s.mu.Unlock()
+		return fmt.Errorf("framesync: %s: %w", op, err)
+	}
+	err = s.fail(op, err)
+	bt, _ := s.collect()
+	s.mu.Unlock()
+	s.run(bt)
+	return err
+}
+
+// submit hands cmds to the queue as serial; s.mu is held. When it fails,
+// serial is void.
 func (s *Sync) submit(serial Serial, cmds []vk.CommandBuffer, waits, signals []vk.SemaphoreSubmit, fence vk.Fence) error {
 	if s.lost {
+		s.void(serial)
 		return ErrDeviceLost
 	}
 	if s.timeline != 0 {
@@ -305,8 +446,7 @@ func (s *Sync) submit(serial Serial, cmds []vk.CommandBuffer, waits, signals []v
 		signals = s.signals
 	}
 	// A failed vkQueueSubmit submits nothing and leaves the command
-	// buffers executable: try again a few times, because the serial has
-	// been handed out and the ones after it depend on it completing.
+	// buffers executable: try again a few times.
 	var err error
 	for try := 0; try < submitTries; try++ {
 		if err = s.dev.Submit(cmds, waits, signals, fence); err == nil || errors.Is(err, vk.ErrDeviceLost) {
@@ -316,25 +456,35 @@ func (s *Sync) submit(serial Serial, cmds []vk.CommandBuffer, waits, signals []v
 	}
 	if err != nil {
 		err = s.fail("submit", err)
+		s.void(serial)
 		if !s.lost {
-			// The serial will never complete: the order of completions is
-			// broken for good.
-			s.broken = err
+			s.failed++
 		}
 		return err
 	}
-	s.submitted = serial
+	s.submitted, s.real = serial, serial
 	if s.timeline == 0 {
 		s.pending = append(s.pending, submission{serial: serial, fence: fence})
 	}
 	return nil
 }
 
+// void gives up on serial, the newest handed out, whose submission failed:
+// nothing of it runs, so it completes when the submissions before it have
+// (advance and waitTarget know). s.mu is held.
+func (s *Sync) void(serial Serial) {
+	s.submitted = serial
+	if s.timeline == 0 {
+		s.pending = append(s.pending, submission{serial: serial})
+	}
+}
+
 // OneShot records a submission outside the frames — an upload, say — into
 // a pooled command buffer, and returns the serial it completes with. While a
 // frame is being recorded, the command buffer is submitted with that frame,
 // before it, and shares its serial; otherwise it is submitted at once.
-// record may be called from any goroutine.
+// record may be called from any goroutine; it runs without the Sync's lock.
+// A failed submission is returned, and the Sync stays usable.
 func (s *Sync) OneShot(record func(cmd vk.CommandBuffer) error) (Serial, error) {
 	o, err := s.takeOneShot()
 	if err != nil {
@@ -349,34 +499,46 @@ func (s *Sync) OneShot(record func(cmd vk.CommandBuffer) error) (Serial, error) 
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.closed.Load() {
+		// Close did not see o: it is ours to destroy, and never submitted.
+		s.mu.Unlock()
+		s.destroyOneShot(o)
+		return 0, ErrClosed
+	}
 	if err != nil {
 		s.idle = append(s.idle, o)
+		s.mu.Unlock()
 		return 0, fmt.Errorf("framesync: one-shot: %w", err)
 	}
 	if f := s.recording; f != nil {
 		s.batched = append(s.batched, o)
+		s.mu.Unlock()
 		return f.serial, nil
 	}
 	if err := s.usable(); err != nil {
 		s.idle = append(s.idle, o)
+		s.mu.Unlock()
 		return 0, err
+	}
+	if o.fence != 0 {
+		if err := d.ResetFence(o.fence); err != nil {
+			s.idle = append(s.idle, o)
+			err = s.fail("reset one-shot fence", err)
+			s.mu.Unlock()
+			return 0, err
+		}
 	}
 	serial := s.next
 	s.next++
 	o.serial = serial
-	if o.fence != 0 {
-		if err := d.ResetFence(o.fence); err != nil {
-			s.idle = append(s.idle, o)
-			return 0, s.fail("reset one-shot fence", err)
-		}
-	}
 	s.cmds = append(s.cmds[:0], o.cmd)
 	if err := s.submit(serial, s.cmds, nil, nil, o.fence); err != nil {
 		s.idle = append(s.idle, o)
+		s.mu.Unlock()
 		return 0, err
 	}
 	s.inflight = append(s.inflight, o)
+	s.mu.Unlock()
 	return serial, nil
 }
 
@@ -411,23 +573,46 @@ func (s *Sync) takeOneShot() (*oneShot, error) {
 
 // Defer queues o for destruction once serial completes; if it already has,
 // o is destroyed at once. Use the serial of the last submission that used
-// o: a Frame's Serial, or what OneShot returned.
+// o: a Frame's Serial, what OneShot returned, or Issued for "after
+// everything handed out so far".
+//
+// Objects deferred to the frame being recorded wait for it even after a
+// device loss. Defer refuses, and queues nothing (the caller keeps the
+// object): after Close (ErrClosed), an object already queued (ErrDuplicate),
+// a serial not handed out (ErrFutureSerial). After Close, Defer returns
+// once Close has waited for the device: the caller may destroy o at once.
 func (s *Sync) Defer(serial Serial, o Object) error {
+	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		<-s.idled // what was submitted before Close is done: the caller may destroy o
+		return ErrClosed
+	}
 	if serial >= s.next {
-		return fmt.Errorf("%w: %d (next is %d)", ErrFutureSerial, serial, s.next)
+		next := s.next
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %d (next is %d)", ErrFutureSerial, serial, next)
+	}
+	if s.retire.queued(o) {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s %q", ErrDuplicate, kindNames[o.kind], nameOr(o.name))
 	}
 	if !s.lost && serial > s.completed && serial <= s.submitted {
 		// Submitted but not known complete: ask, so that an object whose
 		// serial is done is destroyed now, not at the next Poll.
 		_ = s.advance()
 	}
-	if s.lost || serial <= s.completed {
-		s.retire.destroyNow(o, s.begun, s.now())
+	keep := s.recording != nil && serial == s.recording.serial
+	if keep || (!s.lost && serial > s.completed) {
+		s.retire.Push(serial, o, s.begun, now)
+		s.mu.Unlock()
 		return nil
 	}
-	s.retire.Push(serial, o, s.begun, s.now())
+	bt := s.getBatch()
+	s.retire.single(serial, o, s.begun, now, bt)
+	s.mu.Unlock()
+	s.run(bt)
 	return nil
 }
 
@@ -437,22 +622,26 @@ func (s *Sync) Defer(serial Serial, o Object) error {
 // retires, not what is pending. It returns the number of objects destroyed.
 func (s *Sync) Poll() (int, error) {
 	s.mu.Lock()
-	n, err := s.poll()
+	bt, err := s.collect()
 	s.mu.Unlock()
-	return n, err
+	return s.run(bt), err
 }
 
-// poll advances the completed serial and retires; s.mu is held. On a lost
-// device it destroys everything pending, without waiting.
-func (s *Sync) poll() (int, error) {
+// collect advances the completed serial and takes what is due off the
+// queue, to be destroyed by run once s.mu is released; s.mu is held. On a
+// lost device it takes everything pending, without waiting.
+func (s *Sync) collect() (*batch, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
 	if s.lost {
-		return s.retire.Drain(s.begun, s.now()), ErrDeviceLost
+		return s.drain(), ErrDeviceLost
 	}
 	if err := s.advance(); err != nil {
 		if s.lost {
-			return s.retire.Drain(s.begun, s.now()), err
+			return s.drain(), err
 		}
-		return 0, err
+		return nil, err
 	}
 	done := 0
 	for done < len(s.inflight) && s.inflight[done].serial <= s.completed {
@@ -463,9 +652,54 @@ func (s *Sync) poll() (int, error) {
 		s.inflight = append(s.inflight[:0], s.inflight[done:]...)
 	}
 	if !s.retire.Due(s.completed) {
-		return 0, nil // the clock is read only when something retires
+		return nil, nil
 	}
-	return s.retire.Retire(s.completed, s.begun, s.now()), nil
+	bt := s.getBatch()
+	s.retire.take(s.completed, bt)
+	return bt, nil
+}
+
+// drain takes everything queued but what was deferred to the frame being
+// recorded (its recorder may still use it); s.mu is held.
+func (s *Sync) drain() *batch {
+	limit := ^Serial(0)
+	if s.recording != nil {
+		limit = s.recording.serial - 1
+	}
+	if !s.retire.Due(limit) {
+		return nil
+	}
+	bt := s.getBatch()
+	s.retire.take(limit, bt)
+	return bt
+}
+
+// getBatch is a free batch, stamped with the frame count; s.mu is held.
+func (s *Sync) getBatch() *batch {
+	var b *batch
+	if n := len(s.batches); n > 0 {
+		b = s.batches[n-1]
+		s.batches = s.batches[:n-1]
+	} else {
+		b = &batch{}
+	}
+	b.frame = s.begun
+	return b
+}
+
+// run destroys what collect, drain or single took, with s.mu released,
+// then accounts for it. It returns the number of objects destroyed.
+func (s *Sync) run(bt *batch) int {
+	if bt == nil {
+		return 0
+	}
+	n := s.retire.run(bt)
+	now := s.now()
+	s.mu.Lock()
+	s.retire.finish(bt, bt.frame, now)
+	s.batches = append(s.batches, bt)
+	s.mu.Unlock()
+	return n
 }
 
 // advance reads how far the GPU has got; s.mu is held. With nothing in
@@ -479,19 +713,25 @@ func (s *Sync) advance() error {
 		if err != nil {
 			return s.fail("read timeline", err)
 		}
-		s.completed = max(s.completed, Serial(v))
+		if Serial(v) >= s.real {
+			s.completed = s.submitted // and the void serials after it
+		} else {
+			s.completed = max(s.completed, Serial(v))
+		}
 		return nil
 	}
 	done := 0
 	for ; done < len(s.pending); done++ {
 		p := s.pending[done]
-		signaled, err := s.dev.FenceSignaled(p.fence)
-		if err != nil {
-			s.pending = append(s.pending[:0], s.pending[done:]...)
-			return s.fail("fence status", err)
-		}
-		if !signaled {
-			break
+		if p.fence != 0 {
+			signaled, err := s.dev.FenceSignaled(p.fence)
+			if err != nil {
+				s.pending = append(s.pending[:0], s.pending[done:]...)
+				return s.fail("fence status", err)
+			}
+			if !signaled {
+				break
+			}
 		}
 		s.completed = p.serial
 	}
@@ -499,62 +739,83 @@ func (s *Sync) advance() error {
 	return nil
 }
 
-// wait blocks until serial completes, ctx is done, or the device is lost.
-// s.mu is not held.
+// completeThrough records that the device finished everything up to
+// target (it was waited idle); s.mu is held.
+func (s *Sync) completeThrough(target Serial) {
+	s.completed = max(s.completed, target)
+	done := 0
+	for done < len(s.pending) && s.pending[done].serial <= target {
+		done++
+	}
+	s.pending = append(s.pending[:0], s.pending[done:]...)
+}
+
+// waitTarget is what to block on for serial: the first fence at or after
+// it, or the timeline's value; a void serial after the last real
+// submission is done with that one. s.mu is held.
+func (s *Sync) waitTarget(serial Serial) (vk.Fence, uint64) {
+	if s.timeline != 0 {
+		return 0, uint64(min(serial, s.real))
+	}
+	var last vk.Fence
+	for _, p := range s.pending {
+		if p.fence == 0 {
+			continue
+		}
+		if p.serial >= serial {
+			return p.fence, 0
+		}
+		last = p.fence
+	}
+	return last, 0
+}
+
+// wait blocks until serial completes, ctx is done, the Sync is closed or
+// the device is lost, and retires what is due. s.mu is not held.
 func (s *Sync) wait(ctx context.Context, serial Serial) error {
 	s.mu.Lock()
-	var fence vk.Fence
-	switch {
-	case s.lost:
-		s.mu.Unlock()
-		return ErrDeviceLost
-	case serial <= s.completed:
-		s.mu.Unlock()
-		return nil
-	case serial >= s.next:
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %d", ErrFutureSerial, serial)
-	case serial > s.submitted:
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %d", ErrNotSubmitted, serial)
-	}
-	if s.timeline == 0 {
-		for _, p := range s.pending {
-			if p.serial >= serial {
-				fence = p.fence
-				break
-			}
-		}
-	}
-	s.mu.Unlock()
 	for {
 		var err error
-		if fence != 0 {
-			err = s.dev.WaitFence(fence, 10*time.Millisecond)
-		} else {
-			err = s.dev.WaitSemaphore(s.timeline, uint64(serial), 10*time.Millisecond)
-		}
 		switch {
-		case err == nil:
-			s.mu.Lock()
-			_, err = s.poll()
+		case s.closed.Load():
+			err = ErrClosed
+		case s.lost:
+			err = ErrDeviceLost
+		case serial <= s.completed:
+		case serial >= s.next:
+			err = fmt.Errorf("%w: %d", ErrFutureSerial, serial)
+		case serial > s.submitted:
+			err = fmt.Errorf("%w: %d", ErrNotSubmitted, serial)
+		}
+		if err != nil {
 			s.mu.Unlock()
 			return err
-		case errors.Is(err, vk.ErrTimeout):
-			if ctx.Err() != nil {
-				return fmt.Errorf("framesync: wait for serial %d: %w", serial, ctx.Err())
-			}
-		default:
-			s.mu.Lock()
-			err = s.fail("wait", err)
-			_, _ = s.poll()
+		}
+		bt, err := s.collect()
+		if err != nil || serial <= s.completed {
 			s.mu.Unlock()
+			s.run(bt)
 			return err
+		}
+		if bt != nil {
+			s.mu.Unlock()
+			s.run(bt)
+			s.mu.Lock()
+			continue
+		}
+		fence, value := s.waitTarget(serial)
+		if fence == 0 && s.timeline == 0 {
+			s.mu.Unlock()
+			return fmt.Errorf("framesync: wait for serial %d: no submission to wait for", serial)
+		}
+		if err := s.block(ctx, fence, value); err != nil {
+			return s.blockFailed(ctx, fmt.Sprintf("wait for serial %d", serial), err)
 		}
 	}
 }
 
-// Wait blocks until serial has completed (and retires what is due).
+// Wait blocks until serial has completed (and retires what is due). A Close
+// while it waits makes it return ErrClosed.
 func (s *Sync) Wait(ctx context.Context, serial Serial) error { return s.wait(ctx, serial) }
 
 // Flush waits until every submission made so far has completed and retires
@@ -564,39 +825,45 @@ func (s *Sync) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.submitted
 	s.mu.Unlock()
-	if err := s.wait(ctx, target); err != nil {
-		return err
-	}
-	_, err := s.Poll()
-	return err
+	return s.wait(ctx, target)
 }
 
 // WaitIdle waits for the device to finish everything and retires all that
 // was submitted.
 func (s *Sync) WaitIdle() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return ErrClosed
+	}
 	if !s.lost {
-		if err := s.dev.WaitIdle(); err != nil {
+		target := s.submitted
+		s.mu.Unlock()
+		err := s.dev.WaitIdle()
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if err != nil {
 			_ = s.fail("wait idle", err)
 		} else {
-			s.completed = s.submitted
-			s.pending = s.pending[:0]
+			s.completeThrough(target)
 		}
 	}
-	_, err := s.poll()
+	bt, err := s.collect()
+	s.mu.Unlock()
+	s.run(bt)
 	return err
 }
 
 // usable reports whether submissions may be made; s.mu is held.
 func (s *Sync) usable() error {
 	switch {
-	case s.closed:
+	case s.closed.Load():
 		return ErrClosed
 	case s.lost:
 		return ErrDeviceLost
-	case s.broken != nil:
-		return fmt.Errorf("framesync: unusable after a failed submission: %w", s.broken)
 	}
 	return nil
 }
@@ -619,49 +886,99 @@ func (s *Sync) Lost() bool {
 }
 
 // Close waits for the device to be idle (unless it is lost), retires
-// everything, and destroys the frames. Objects that were deferred to a frame
-// never submitted are destroyed too and named in an error wrapping
-// ErrUnsubmitted. Close is idempotent.
+// everything, and destroys the frames. It is idempotent (a second Close
+// returns nil at once) and safe from any goroutine, at any time; after it,
+// every method that returns an error returns ErrClosed.
+//
+// Close never waits for user code, only for the driver:
+//   - Waits blocked in BeginFrame, Wait or Flush return ErrClosed within one
+//     10 ms slice of their driver wait, and Close destroys no fence or
+//     semaphore before they have.
+//   - A frame being recorded belongs to its recorder until EndFrame. Close
+//     destroys everything else; the frame's command pool, fence and
+//     semaphores and the objects deferred to it are destroyed when its
+//     EndFrame (or EndFrameWith) returns ErrClosed. Close names those
+//     objects in an error wrapping ErrUnsubmitted, and logs the frame; a
+//     recorder that gives up a frame calls EndFrame on it all the same.
+//   - Objects a concurrent Poll, Wait or BeginFrame has already taken off
+//     the queue are destroyed by that call, which may return after Close.
+//
+// Objects deferred to a frame never submitted are destroyed too and named
+// in an error wrapping ErrUnsubmitted. Errors of Freer.Free since the last
+// report are joined into the result. If the device cannot be waited for
+// (and is not lost), nothing is destroyed: the error names what is left.
 func (s *Sync) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	if f := s.recording; f != nil {
-		_ = s.dev.EndCommandBuffer(f.Cmd)
-		s.recording = nil
+	s.closed.Store(true)
+	for s.waiting > 0 {
+		s.waiters.Wait()
 	}
-	s.mu.Unlock()
-	_ = s.WaitIdle()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, _ = s.poll()
-	left := s.retire.Pending()
-	s.retire.Drain(s.begun, s.now())
-	s.destroyObjects()
-	if len(left) > 0 {
-		s.logger.Warn("objects deferred to a frame never submitted", "count", len(left), "objects", left)
-		return fmt.Errorf("%w: %s", ErrUnsubmitted, strings.Join(left, ", "))
+	if !s.lost {
+		s.mu.Unlock()
+		err := s.dev.WaitIdle()
+		s.mu.Lock()
+		if err != nil {
+			err = s.fail("close: wait idle", err)
+		}
+		if err != nil && !s.lost {
+			// The GPU may still run what was submitted: free nothing.
+			s.closeDone, s.leaked = true, true
+			left := s.retire.Pending()
+			s.mu.Unlock()
+			close(s.idled)
+			s.logger.Error("close could not wait for the device: objects left alive", "count", len(left), "objects", left)
+			return fmt.Errorf("%w; left alive: %s", err, strings.Join(left, ", "))
+		}
+		s.completeThrough(s.submitted)
 	}
-	return nil
-}
-
-func (s *Sync) destroyObjects() {
+	// Everything submitted is done (or the device is lost). What is queued
+	// beyond s.submitted was deferred to a frame never submitted.
+	left := s.retire.pendingAfter(s.submitted)
+	rec := s.recording
+	bt := s.getBatch()
+	if rec != nil {
+		s.retire.take(rec.serial-1, bt)
+	} else {
+		s.retire.take(^Serial(0), bt)
+	}
 	for _, f := range s.frames {
-		s.destroyFrame(f)
+		if f != rec {
+			s.destroyFrame(f)
+		}
 	}
-	s.frames = nil
 	for _, list := range [][]*oneShot{s.idle, s.inflight, s.batched} {
 		for _, o := range list {
-			s.dev.DestroyFence(o.fence)
-			s.dev.DestroyCommandPool(o.pool)
+			s.destroyOneShot(o)
 		}
 	}
 	s.idle, s.inflight, s.batched = nil, nil, nil
 	s.dev.DestroySemaphore(s.timeline)
-	s.timeline = 0
+	s.closeDone = true
+	s.mu.Unlock()
+	close(s.idled)
+	s.run(bt)
+	s.mu.Lock()
+	freeErr := s.retire.takeErrors()
+	s.mu.Unlock()
+
+	var err error
+	if len(left) > 0 {
+		list := strings.Join(left, ", ")
+		if rec != nil {
+			err = fmt.Errorf("%w: %s; frame %d (serial %d) is still being recorded: they are destroyed when its EndFrame returns", ErrUnsubmitted, list, rec.Index, rec.serial)
+		} else {
+			err = fmt.Errorf("%w: %s", ErrUnsubmitted, list)
+		}
+		s.logger.Warn("objects deferred to a frame never submitted", "count", len(left), "objects", left)
+	}
+	if rec != nil {
+		s.logger.Warn("closed while a frame is being recorded: it is destroyed when its EndFrame returns", "frame", rec.Index, "serial", rec.serial)
+	}
+	return errors.Join(err, freeErr)
 }
 
 // Completed is the newest serial known complete.
@@ -671,16 +988,29 @@ func (s *Sync) Completed() Serial {
 	return s.completed
 }
 
-// Submitted is the newest serial submitted.
+// Submitted is the newest serial submitted. A serial whose submission
+// failed counts as submitted (it is void: it completes with the ones
+// before it).
 func (s *Sync) Submitted() Serial {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.submitted
 }
 
+// Issued is the newest serial handed out: the frame being recorded (and
+// the one-shots batched with it) included. Defer(s.Issued(), o) retires o
+// after everything issued so far, once the frame being recorded, if any,
+// has been submitted and completed. It is 0 before the first.
+func (s *Sync) Issued() Serial {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next - 1
+}
+
 // Stats is a snapshot of the retirement queue and the serials.
 type Stats struct {
 	Frames       uint64 // frames begun
+	Issued       Serial // the newest serial handed out
 	Submitted    Serial
 	Completed    Serial
 	Pending      int    // objects waiting for their serial
@@ -698,6 +1028,15 @@ type Stats struct {
 	Lost             bool
 	// SubmitRetries counts vkQueueSubmit calls tried again after a failure.
 	SubmitRetries int
+	// SubmitFailures counts frames and one-shots whose submission failed
+	// every try, or whose command buffer could not be ended (not counting
+	// a lost device's): their serials are void.
+	SubmitFailures int
+	// FreeErrors counts Freer.Free calls that returned an error; Close and
+	// the EndFrame that finishes it return them.
+	FreeErrors uint64
+	// Closed reports whether Close was called.
+	Closed bool
 }
 
 // Stats takes a snapshot.
@@ -706,10 +1045,11 @@ func (s *Sync) Stats() Stats {
 	defer s.mu.Unlock()
 	r := &s.retire.stats
 	return Stats{
-		Frames: s.begun, Submitted: s.submitted, Completed: s.completed,
+		Frames: s.begun, Issued: s.next - 1, Submitted: s.submitted, Completed: s.completed,
 		Pending: int(r.pending), PendingBytes: r.pendingBytes, Retired: r.retired,
 		LatencyFrames: r.frames, LatencyTime: r.times,
 		MaxLatencyFrames: r.maxFrames, MaxLatency: time.Duration(r.maxTime),
 		Timeline: s.timeline != 0, Lost: s.lost, SubmitRetries: s.retried,
+		SubmitFailures: s.failed, FreeErrors: r.freeErrors, Closed: s.closed.Load(),
 	}
 }
