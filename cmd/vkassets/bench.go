@@ -24,20 +24,49 @@ type benchResults struct {
 	Peer string `json:"peer"`
 }
 
+// benchAbout is what each benchmark does, by the name given after bench
+// ("all" without one).
+var benchAbout = map[string]string{
+	"all": `Run the three benchmarks, alloc, retire and release (vkassets bench NAME
+runs one: vkassets bench NAME --help says what it measures); the flags
+other than --json are alloc's.`,
+	"alloc": `Replay the allocator traces (random, adversarial, gpumix) on vkassets, and
+on arsenal (VMA's TLSF in Go) in the same process when --peer names a
+folder holding the peer module (a checkout of the repository and a Go
+toolchain); with --runs, each row is the median of R runs, the two taking
+turns.`,
+	"retire": `framesync: Poll with 1,000,000 pending and none due, and retiring 10,000
+due buffers, on the chosen device.`,
+	"release": `finalizer: ReleaseUnused over 1,000,000 assets, the cycle check on a
+100,000-asset cycle, a non-forced release of a leaf.`,
+}
+
 func runBench(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, `print {"results":[...]}`)
-	ops := fs.Int("ops", 0, "operations per trace (0: each trace's default)")
-	seed := fs.Uint64("seed", 1, "trace seed")
-	runs := fs.Int("runs", 1, "alloc: measured runs of each impl on each trace; the median run is reported")
-	peerDir := fs.String("peer", "bench/peer", "the peer benchmark module (arsenal); empty to skip it")
 	what := "all"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		what, args = args[0], args[1:]
 	}
-	if fs.Parse(args) != nil {
+	about, known := benchAbout[what]
+	if !known {
+		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release)\n", what)
 		return 2
+	}
+	name := "bench"
+	if what != "all" {
+		name += " " + what
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	ops, seed, runs, peerDir := new(int), new(uint64), new(int), new(string)
+	*runs = 1
+	if what == "all" || what == "alloc" {
+		fs.IntVar(ops, "ops", 0, "operations per trace (0: each trace's default)")
+		fs.Uint64Var(seed, "seed", 1, "trace seed")
+		fs.IntVar(runs, "runs", 1, "measured runs of each impl on each trace; the median run is reported")
+		fs.StringVar(peerDir, "peer", "bench/peer", "the peer benchmark module (arsenal); empty to skip it")
+	}
+	if code, ok := parseFlags(fs, about, args, stdout, stderr); !ok {
+		return code
 	}
 	if *runs < 1 {
 		fmt.Fprintf(stderr, "vkassets bench: --runs must be at least 1, not %d\n", *runs)
@@ -76,10 +105,6 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "cycle check, 100,000-asset cycle        %10.2f ms\n", res.CycleCheck100kMs)
 		fmt.Fprintf(stdout, "non-forced release of a leaf            %10.0f ns\n", res.ReleaseLeafNs)
 		return 0
-	}
-	if what != "alloc" {
-		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release)\n", what)
-		return 2
 	}
 	res, err := benchAlloc(stderr, *ops, *seed, *runs, *peerDir)
 	if err != nil {

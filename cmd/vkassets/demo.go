@@ -58,9 +58,14 @@ type demoOptions struct {
 	width, height    uint32
 }
 
+const demoAbout = `Render sprite and mesh scenes with N frames in flight while assets are
+loaded (local and remote), switched, locked and released; write the first,
+middle and last frames, VMA statistics, a block map and a memory chart to
+--out, and a summary (validation errors, leaks, peak and final device
+bytes) to stdout. Exits 3 on a validation error or a leak.`
+
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o demoOptions
 	fs.IntVar(&o.frames, "frames", 240, "frames to render")
 	fs.IntVar(&o.inFlight, "frames-in-flight", 2, "frames in flight, 1 to 4")
@@ -68,8 +73,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "out", "output folder")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	fs.BoolVar(&o.window, "window", false, "show the frames in a GLFW window (swapchain, resize, minimise)")
-	if fs.Parse(args) != nil {
-		return 2
+	if code, ok := parseFlags(fs, demoAbout, args, stdout, stderr); !ok {
+		return code
 	}
 	if o.frames < 1 {
 		fmt.Fprintln(stderr, "vkassets demo: --frames must be at least 1")

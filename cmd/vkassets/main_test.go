@@ -56,9 +56,122 @@ func TestSmokeValidated(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 2, run(nil, &out, &errOut))
+	require.Contains(t, errOut.String(), "usage: vkassets <command>")
+	errOut.Reset()
 	require.Equal(t, 2, run([]string{"frobnicate"}, &out, &errOut))
 	require.Contains(t, errOut.String(), `unknown command "frobnicate"`)
-	require.Equal(t, 2, run([]string{"info", "--bogus"}, &out, &errOut))
+	require.Contains(t, errOut.String(), "demo, stress, info, smoke, bench", "the error lists the commands")
+	require.Empty(t, out.String())
+}
+
+// helpCases are the subcommands, each with a line only its own usage has
+// and one of its flags as the usage prints it.
+var helpCases = []struct {
+	args       []string
+	about      string
+	flag       string
+	notAFlagOf string // a flag the subcommand does not take
+}{
+	{[]string{"demo"}, "Render sprite and mesh scenes", "--frames int\n        frames to render (default 240)", "--faults"},
+	{[]string{"stress"}, "Random asset traffic for N frames", "--faults float", "--window"},
+	{[]string{"info"}, "Describe the Vulkan device vkassets chooses", "--json\n", "--frames"},
+	{[]string{"smoke"}, "Smoke-test the Vulkan layer", "flags: none", "--json"},
+	{[]string{"bench"}, "Run the three benchmarks", "--peer string", "--frames"},
+	{[]string{"bench", "alloc"}, "Replay the allocator traces", "--runs int", "--frames"},
+	{[]string{"bench", "retire"}, "Poll with 1,000,000 pending", "--json\n", "--ops"},
+	{[]string{"bench", "release"}, "ReleaseUnused over 1,000,000 assets", "--json\n", "--ops"},
+}
+
+// TestSubcommandHelp: `vkassets SUB --help` and `-h` print SUB's own usage
+// (what it does, its flags with their defaults) on stdout and exit 0.
+func TestSubcommandHelp(t *testing.T) {
+	for _, c := range helpCases {
+		for _, h := range []string{"--help", "-h", "-help"} {
+			args := append(append([]string{}, c.args...), h)
+			var out, errOut bytes.Buffer
+			require.Equal(t, 0, run(args, &out, &errOut), "%v: %s", args, errOut.String())
+			require.Empty(t, errOut.String(), args)
+			got := out.String()
+			name := strings.Join(c.args, " ")
+			first, _, _ := strings.Cut(got, "\n")
+			require.Contains(t, []string{"usage: vkassets " + name, "usage: vkassets " + name + " [flags]"}, first, args)
+			require.Contains(t, got, c.about, args)
+			require.Contains(t, got, c.flag, args)
+			require.NotContains(t, got, c.notAFlagOf, args)
+			require.NotContains(t, got, "commands:", "%v printed the top-level usage", args)
+		}
+	}
+}
+
+// TestHelpCommand: `vkassets help SUB` prints what `vkassets SUB --help`
+// does; `vkassets help`, `--help` and `-h` print the top-level usage; both
+// exit 0.
+func TestHelpCommand(t *testing.T) {
+	for _, c := range helpCases {
+		var want, got, errOut bytes.Buffer
+		require.Equal(t, 0, run(append(append([]string{}, c.args...), "--help"), &want, &errOut))
+		require.Equal(t, 0, run(append([]string{"help"}, c.args...), &got, &errOut), errOut.String())
+		require.Equal(t, want.String(), got.String(), c.args)
+		require.Contains(t, got.String(), c.about)
+	}
+	for _, h := range []string{"help", "--help", "-h"} {
+		var out, errOut bytes.Buffer
+		require.Equal(t, 0, run([]string{h}, &out, &errOut), h)
+		require.Equal(t, usage, out.String(), h)
+		require.Empty(t, errOut.String(), h)
+	}
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"help", "frobnicate"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `unknown command "frobnicate"`)
+}
+
+// TestUnexpectedArgs: arguments that are not flags are an error naming
+// them, with the subcommand's usage, exit 2 — nothing runs. (The cheap
+// commands come first: were the arguments ignored, the demos would run.)
+func TestUnexpectedArgs(t *testing.T) {
+	out := t.TempDir()
+	for _, c := range []struct {
+		args  []string
+		named string
+	}{
+		{[]string{"info", "now"}, `["now"]`},
+		{[]string{"smoke", "--", "x"}, `["x"]`},
+		{[]string{"bench", "retire", "--json", "x"}, `["x"]`},
+		{[]string{"bench", "--json", "alloc"}, `["alloc"]`},
+		{[]string{"bench", "alloc", "--ops", "10", "--peer", "", "again"}, `["again"]`},
+		{[]string{"stress", "--frames", "1", "10"}, `["10"]`},
+		{[]string{"demo", "--out", out, "--", "--frames", "1"}, `["--frames" "1"]`},
+		{[]string{"demo", "--out", out, "--frames", "1", "extra"}, `["extra"]`},
+	} {
+		var out, errOut bytes.Buffer
+		require.Equal(t, 2, run(c.args, &out, &errOut), "%v: %s", c.args, errOut.String())
+		require.Empty(t, out.String(), c.args)
+		require.Contains(t, errOut.String(), "unexpected arguments "+c.named, c.args)
+		require.Contains(t, errOut.String(), "usage: vkassets "+c.args[0], c.args)
+	}
+}
+
+// TestBadFlag: an unknown or malformed flag is an error, followed by the
+// subcommand's usage, on stderr; exit 2.
+func TestBadFlag(t *testing.T) {
+	for _, c := range helpCases {
+		for _, bad := range [][]string{{"--bogus"}, {"--json=maybe"}} {
+			if c.notAFlagOf == "--json" && bad[0] != "--bogus" {
+				continue // smoke has no --json to misuse
+			}
+			args := append(append([]string{}, c.args...), bad...)
+			var out, errOut bytes.Buffer
+			require.Equal(t, 2, run(args, &out, &errOut), args)
+			require.Empty(t, out.String(), args)
+			require.True(t, strings.HasPrefix(errOut.String(), "vkassets "+strings.Join(c.args, " ")+": "), "%v: %s", args, errOut.String())
+			require.Contains(t, errOut.String(), "usage: vkassets "+strings.Join(c.args, " "), args)
+			require.Contains(t, errOut.String(), c.about, args)
+		}
+	}
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"stress", "--frames", "many"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `invalid value "many" for flag -frames`)
+	require.Contains(t, errOut.String(), "usage: vkassets stress")
 }
 
 func TestBadDeviceSelector(t *testing.T) {

@@ -51,17 +51,25 @@ type stressOptions struct {
 	loseAt int     // simulate a lost device at this frame (0: never)
 }
 
+const stressAbout = `Random asset traffic for N frames, in rounds of 1 to 3 frames in flight,
+with synchronization validation on: loads (from the bundle, and over HTTP
+through an in-process transport), use, release, force, lock, ReleaseUnused,
+scene switches, atlas packing. After every operation nothing half-made is
+cached; at the end of every frame the pending retirements are within their
+bound. A fault counts as survived once a frame completed after it with
+those checks passed. Exits 1 when a check fails or a fault ends the run,
+3 on a validation error, a leak, or a fault no completed frame followed.`
+
 func runStress(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("stress", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	var o stressOptions
 	fset.IntVar(&o.frames, "frames", 1000, "frames to run")
 	fset.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed replays the same operations and faults")
 	fset.Float64Var(&o.faults, "faults", 0, "fail this fraction of fallible Vulkan calls, asset reads and HTTP loads (0 to 1)")
 	fset.IntVar(&o.loseAt, "lose-at", 0, "simulate a lost device at this frame (0: never): waits, status queries and submissions report VK_ERROR_DEVICE_LOST until a new device is opened")
 	asJSON := fset.Bool("json", false, "print the result as JSON")
-	if fset.Parse(args) != nil {
-		return 2
+	if code, ok := parseFlags(fset, stressAbout, args, stdout, stderr); !ok {
+		return code
 	}
 	if o.faults < 0 || o.faults > 1 {
 		fmt.Fprintln(stderr, "vkassets stress: --faults must be between 0 and 1")
