@@ -487,4 +487,3 @@ func TestFrameLoopAllocatesNothing(t *testing.T) {
 		})
 	}
 }
-
