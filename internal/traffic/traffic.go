@@ -365,7 +365,9 @@ func (w *world) checkClosure(a assets.Asset, what string) {
 		return
 	}
 	for _, d := range b.Deps() {
-		if st := assets.BaseOf(d).State(); st != assets.Ready {
+		// A forced release on another goroutine may take a and then its
+		// dependencies between the two reads: a must still be Ready after.
+		if st := assets.BaseOf(d).State(); st != assets.Ready && b.State() == assets.Ready {
 			w.fail(fmt.Errorf("%s %v is ready but its dependency %v is %v", what, b, assets.BaseOf(d), st))
 			return
 		}
