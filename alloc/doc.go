@@ -29,12 +29,14 @@
 //     vkAllocateMemory fails the allocator retries smaller blocks, then a
 //     dedicated allocation, then the next allowed memory type, and only then
 //     returns the error, having leaked nothing;
-//   - each allocation may carry a debug name; Close reports leaks by name.
+//   - each allocation may carry a debug name; Close reports leaks by name
+//     and keeps their memory until they are freed (see Allocator.Close).
 //
 // Stats, WriteStatsJSON (VMA's statistics-string format, which VMA's
 // GpuMemDumpVis.py draws) and WriteBlockMapPNG show the state.
 //
-// An Allocation is a value. Keep it and hand it back to Free; a double free
+// An Allocation is a value. Keep it and hand it back to Free; a double free,
+// a stale copy (even when the driver has reused its VkDeviceMemory handle)
 // or another allocator's allocation is an error that changes nothing. The
 // Allocator is safe for concurrent use with one lock per memory type; a
 // VirtualBlock is not.

@@ -24,5 +24,10 @@
 //	fmt.Println(a.Offset)
 //	_ = b.Free(a)
 //
+// An Allocation's handle names its block (an 8-bit id) and its node with a
+// 32-bit generation: a double free, a stale handle (until its node has been
+// reused 2^32 times) or another block's handle is refused and changes
+// nothing. A block holds at most 2^24 nodes.
+//
 // A Block is not safe for concurrent use.
 package virtual
