@@ -269,6 +269,13 @@ func (m *Manager) retire(r retiring) error {
 	}
 	b.state.Store(int32(Retiring))
 	objs := b.owner.GPUObjects()
+	if issued := m.sync.Issued(); r.serial > issued {
+		// A use claimed with a serial no submission has: a caller's bug,
+		// logged; retiring after everything issued so far is the nearest
+		// safe point.
+		m.logger.Error("assets: use claimed with a serial not handed out", "asset", b.String(), "serial", r.serial, "issued", issued)
+		r.serial = issued
+	}
 	var first error
 	for i, o := range objs {
 		if err := m.sync.Defer(r.serial, o); err != nil {
