@@ -227,7 +227,7 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 			}
 			if err := m.AddRef(sp); err == nil {
 				icons = append(icons, held{sp, i + 5 + rng.IntN(30)})
-				if sp.Rect.Dx() <= 32 && rng.IntN(2) == 0 && sp != coin {
+				if sp.Rect().Dx() <= 32 && rng.IntN(2) == 0 && sp != coin {
 					_ = atlas.Pack(sp)
 				}
 			}
@@ -472,6 +472,7 @@ func printSummary(w io.Writer, s demoSummary) {
 // progress shows a bar on a terminal, plain lines otherwise, nothing with --json.
 type progress struct {
 	w        io.Writer
+	unit     string // what is counted: "frames" unless set
 	total    int
 	terminal bool
 	quiet    bool
@@ -479,7 +480,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, total int, quiet bool) *progress {
-	p := &progress{w: w, total: total, quiet: quiet}
+	p := &progress{w: w, unit: "frames", total: total, quiet: quiet}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
@@ -501,11 +502,11 @@ func (p *progress) step(n int) {
 				bar[i] = '='
 			}
 		}
-		fmt.Fprintf(p.w, "\r[%s] %d/%d frames", bar, n, p.total)
+		fmt.Fprintf(p.w, "\r[%s] %d/%d %s", bar, n, p.total, p.unit)
 	default:
 		if pct := 100 * n / p.total; pct >= p.last+10 || n == p.total {
 			p.last = pct - pct%10
-			fmt.Fprintf(p.w, "%d/%d frames (%d%%)\n", n, p.total, pct)
+			fmt.Fprintf(p.w, "%d/%d %s (%d%%)\n", n, p.total, p.unit, pct)
 		}
 	}
 }

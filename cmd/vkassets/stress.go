@@ -49,6 +49,9 @@ type stressOptions struct {
 	seed   uint64
 	faults float64 // probability that a fallible call fails
 	loseAt int     // simulate a lost device at this frame (0: never)
+
+	concurrency int     // > 0: the concurrent lifetime traffic, with this many goroutines
+	seconds     float64 // how long the concurrent traffic runs
 }
 
 const stressAbout = `Random asset traffic for N frames, in rounds of 1 to 3 frames in flight,
@@ -67,9 +70,14 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 	fset.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed replays the same operations and faults")
 	fset.Float64Var(&o.faults, "faults", 0, "fail this fraction of fallible Vulkan calls, asset reads and HTTP loads (0 to 1)")
 	fset.IntVar(&o.loseAt, "lose-at", 0, "simulate a lost device at this frame (0: never): waits, status queries and submissions report VK_ERROR_DEVICE_LOST until a new device is opened")
+	fset.IntVar(&o.concurrency, "concurrency", 0, "run the concurrent lifetime traffic instead, with this many goroutines besides the render one (loads, references, releases, forces, locks, collects, scene switches, atlas packing, Why)")
+	fset.Float64Var(&o.seconds, "seconds", 60, "with --concurrency: how long to run, in rounds of about 10 s with 1, 2 and 3 frames in flight")
 	asJSON := fset.Bool("json", false, "print the result as JSON")
 	if code, ok := parseFlags(fset, stressAbout, args, stdout, stderr); !ok {
 		return code
+	}
+	if o.concurrency > 0 {
+		return runStressConcurrent(o, *asJSON, stdout, stderr)
 	}
 	if o.faults < 0 || o.faults > 1 {
 		fmt.Fprintln(stderr, "vkassets stress: --faults must be between 0 and 1")
