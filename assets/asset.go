@@ -169,7 +169,10 @@ func (b *Base) markReleased() framesync.Serial {
 func Use(serial framesync.Serial, a Asset) error {
 	b := a.base()
 	s := uint64(serial)
-	if !b.claim(s) {
+	// An asset that owns GPU objects is its own first mark; one that owns
+	// none needs no serial, only the check that it was not released (the
+	// claims of its marks are what keep the GPU objects).
+	if b.owner == nil && b.life.Load()&releasedBit != 0 {
 		return ErrReleased
 	}
 	if ms := b.marks.Load(); ms != nil {
