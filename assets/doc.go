@@ -13,21 +13,31 @@
 //	               └─► Material ──► Texture2D ──► ImageAsset   (glTF 2.0)
 //
 // A freshly loaded root starts at count 0, as in Cocos: a dynamic holder
-// keeps it with AddRef and lets go with DecRef. Concurrent loads of one key
-// run once (singleflight). A failed load caches nothing and gives back every
-// allocation and Vulkan object it made; the next Load retries.
+// keeps it with AddRef and lets go with DecRef; Acquire loads and takes the
+// reference in one step. Assets made at run time come holding the caller's
+// reference. A load of one key runs once however many goroutines ask,
+// detached from them (each waits with its own context), and pins what it
+// loads on the way until its asset holds it. A failed load caches nothing
+// and gives back every allocation and Vulkan object it made that nobody
+// else took; the next Load retries.
 //
 // Pixels and vertices are uploaded through a staging ring (a linear pool of
 // host-visible memory): the copies are recorded with framesync.OneShot —
 // into the frame being recorded, or submitted at once — and each staging
 // buffer retires with its copy's serial.
 //
-// Use(serial, asset) marks an asset and the GPU-owning assets it depends on
-// as used by a submission, from a list flattened when the asset was made:
-// no graph walk per frame. Unload hands an asset's GPU objects to framesync
-// at its last use, so releasing an asset the GPU is still reading is safe.
-// The release policy — locks, forced release, cycles, scenes — is package
-// finalizer's; Release and ReleaseUnused here are the simple rule.
+// Use(serial, asset) claims an asset for a submission: one atomic step per
+// GPU-owning asset it reaches (from a list flattened when the asset was
+// made: no graph walk per frame) marks it used by that serial, or fails
+// with ErrReleased. A release hands an asset's GPU objects to framesync at
+// its last claimed serial, so releasing an asset the GPU is still reading
+// is safe, from any goroutine.
+//
+// Every release goes through one rule (Manager.Release): locks, loads in
+// flight, dependents and cycles are checked in the same step as the
+// release. Package finalizer adds the deferred decision (Collect), scenes,
+// the dynamic atlas and explanations. docs/lifetimes.md has the contract of
+// every method.
 //
 //go:generate go run ./internal/gencontent testdata/content
 package assets

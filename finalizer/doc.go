@@ -16,9 +16,12 @@
 //	fin.SwitchScene(next, hud)
 //	fmt.Println(fin.Why(texture)) // "count 2, held by sprite …, material …"
 //
-// Check order for a non-forced release: locked → count 0 → cycle check (does
-// every remaining reference come from inside the subgraph reachable from the
-// asset? one O(V+E) pass). Force skips all but the lock. Releasing an asset
-// decrements each direct dependency exactly once (assets.Manager.Unload)
-// and tries to release it, non-forced, in the same pass.
+// Every decision goes through the manager's one release rule
+// (assets.Manager.Release), in one step under its lock: locked or pinned by
+// a load in flight → refused, even by force; referenced → kept (a forced
+// release ignores dynamic holders, never dependents); held only by cycles
+// through the asset that nothing else holds → the cycle goes together (one
+// O(V+E) pass). Releasing decrements each direct dependency exactly once and
+// tries it, non-forced, in the same pass. docs/lifetimes.md has the contract
+// of every method.
 package finalizer

@@ -221,15 +221,14 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 		}
 		// Asset traffic: icons come and go; some are packed in the atlas.
 		if rng.IntN(4) == 0 {
-			sp, err := content.LoadSpriteFrame(ctx, iconFiles[rng.IntN(len(iconFiles))])
+			a, err := content.Acquire(ctx, iconFiles[rng.IntN(len(iconFiles))]) // loaded and held in one step
 			if err != nil {
 				return sum, err
 			}
-			if err := m.AddRef(sp); err == nil {
-				icons = append(icons, held{sp, i + 5 + rng.IntN(30)})
-				if sp.Rect().Dx() <= 32 && rng.IntN(2) == 0 && sp != coin {
-					_ = atlas.Pack(sp)
-				}
+			sp := a.(*assets.SpriteFrame)
+			icons = append(icons, held{sp, i + 5 + rng.IntN(30)})
+			if sp.Rect().Dx() <= 32 && rng.IntN(2) == 0 && sp != coin {
+				_ = atlas.Pack(sp)
 			}
 		}
 		kept := icons[:0]
