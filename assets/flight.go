@@ -137,10 +137,15 @@ func (m *Manager) fly(ctx context.Context, key string, fl *flight, mk func(conte
 	if m.flights[key] == fl {
 		delete(m.flights, key)
 	}
-	if err == nil {
+	if m.closed {
+		// Close cancelled the flight: whatever make said, the answer is
+		// that the manager is closed.
+		if err == nil {
+			m.unload(a, nil, &out) // made, never cached
+		}
+		err = ErrClosed
+	} else if err == nil {
 		switch {
-		case m.closed:
-			err = ErrClosed
 		case len(fl.waiters) == 0 && ctx.Err() != nil:
 			err = ctx.Err() // everyone left; a newer flight may have the key
 		case m.byKey[key] != nil:

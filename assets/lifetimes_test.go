@@ -309,3 +309,35 @@ func TestClosedManagerRefuses(t *testing.T) {
 	require.True(t, errors.Is(err, assets.ErrClosed), "%v", err)
 	require.NotEqual(t, assets.Ready, assets.BaseOf(s).State())
 }
+
+// Close while loads run on other goroutines: they are cancelled and
+// waited for, each returns its asset or ErrClosed, what they made is
+// rolled back, and nothing leaks (the cleanup's allocator and validation
+// checks).
+func TestCloseWithLoadsInFlight(t *testing.T) {
+	e := open(t, assets.Options{})
+	files := []string{"hero.png", "scenes/quad.gltf", "scenes/cube.glb", "icons/star.png", "checker.png", "logo.jpg"}
+	var wg sync.WaitGroup
+	var closedSeen atomic.Int64
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				a, err := e.b.Acquire(context.Background(), files[(g+i)%len(files)])
+				if errors.Is(err, assets.ErrClosed) {
+					closedSeen.Add(1)
+					return
+				}
+				if err != nil {
+					t.Errorf("load: %v", err)
+					return
+				}
+				_ = e.m.DecRef(a)
+			}
+		})
+	}
+	time.Sleep(30 * time.Millisecond)
+	require.NoError(t, e.m.Close())
+	wg.Wait()
+	require.Equal(t, int64(8), closedSeen.Load(), "every loader ends with ErrClosed")
+	require.Empty(t, e.m.Assets())
+}
