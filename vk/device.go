@@ -30,8 +30,15 @@ type Options struct {
 // Device is a logical device with one graphics+transfer queue. Its methods
 // are safe for concurrent use except where Vulkan requires external
 // synchronization of the object passed (a command buffer, a fence being reset).
+//
+// After Close, every method that returns an error returns ErrClosed, and
+// every method without one (Destroy*, Cmd*, UnmapMemory, FreeMemory,
+// FreeCommandBuffer) does nothing: none touches the destroyed device. A call
+// already running when Close is called on another goroutine finishes first:
+// Close waits for it before it destroys anything.
 type Device struct {
-	table    C.uintptr_t // *vka_device
+	table    C.uintptr_t // *vka_device; freed by Close, read only inside gate
+	handle   C.uintptr_t // VkDevice
 	inst     *Instance
 	ownsInst bool
 	phys     *PhysicalDevice
@@ -41,6 +48,7 @@ type Device struct {
 	budget   bool // VK_EXT_memory_budget is enabled
 	foreign  bool // made by the application (Wrap): Close frees only the table
 
+	gate      gate       // every call that reaches C passes it; Close shuts it
 	faults    faultSlot  // injected failures, for tests and vkassets stress
 	queueMu   sync.Mutex // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
 	closeOnce sync.Once
@@ -65,7 +73,11 @@ func Open(opts Options) (*Device, error) {
 // logical device with one queue from a graphics (hence transfer) family.
 // Only the device fields of opts are read.
 func (in *Instance) NewDevice(opts Options) (*Device, error) {
-	devs, err := in.PhysicalDevices()
+	if !in.gate.enter() {
+		return nil, ErrClosed
+	}
+	defer in.gate.exit()
+	devs, err := in.physicalDevices()
 	if err != nil {
 		return nil, err
 	}
@@ -97,25 +109,43 @@ func (in *Instance) NewDevice(opts Options) (*Device, error) {
 	if err := check("vkCreateDevice", int32(r)); err != nil {
 		return nil, fmt.Errorf("vk: device %s: %w", p.Name, err)
 	}
+	d.handle = C.vka_device_handle(d.table)
 	d.queue = C.vka_get_queue(d.table, C.uint32_t(family), 0)
+	in.adopt(d)
 	return d, nil
 }
 
 // Close waits for the device to be idle and destroys it, and the instance
-// when Open made it. It is safe to call more than once.
-func (d *Device) Close() {
+// when Open made it (for a device from Wrap, it frees only vkassets' own
+// tables). It is idempotent and safe from any goroutine, concurrently with
+// any other method: calls already running finish first (Close waits for
+// them, including a fence or semaphore wait, which ends when the GPU gets
+// there or the wait times out), later ones get ErrClosed or do nothing.
+// Memory mapped with MapMemory is unmapped with the device: drop the slices
+// first.
+func (d *Device) Close() { d.close(true) }
+
+// close is Close; closeInst false is Instance.Close closing its devices.
+func (d *Device) close(closeInst bool) {
 	d.closeOnce.Do(func() {
+		d.gate.shut()
 		C.vka_device_wait_idle(d.table)
 		if d.foreign {
 			C.vka_free_table(d.table)
 		} else {
 			C.vka_destroy_device(d.table)
 		}
-		if d.ownsInst {
-			d.inst.Close()
-		}
+		d.inst.forget(d)
 	})
+	// Outside the Once: Instance.Close closes its devices from inside its
+	// own Once, and a device's Close must not wait for that.
+	if closeInst && d.ownsInst {
+		d.inst.Close()
+	}
 }
+
+// Closed reports whether Close has been called.
+func (d *Device) Closed() bool { return d.gate.closed() }
 
 // Instance is the instance the device was made on.
 func (d *Device) Instance() *Instance { return d.inst }
@@ -135,33 +165,52 @@ func (d *Device) TimelineSemaphores() bool { return d.timeline }
 // HasMemoryBudget reports whether VK_EXT_memory_budget is enabled.
 func (d *Device) HasMemoryBudget() bool { return d.budget }
 
-// QueueHandle is the raw VkQueue vkassets submits to.
-func (d *Device) QueueHandle() unsafe.Pointer { return C.vka_value_ptr(d.queue) }
+// QueueHandle is the raw VkQueue vkassets submits to; nil after Close.
+func (d *Device) QueueHandle() unsafe.Pointer {
+	if d.gate.closed() {
+		return nil
+	}
+	return C.vka_value_ptr(d.queue)
+}
 
-// Handle is the raw VkDevice, for interoperation.
-func (d *Device) Handle() unsafe.Pointer { return C.vka_device_ptr(d.table) }
+// Handle is the raw VkDevice, for interoperation; nil after Close.
+func (d *Device) Handle() unsafe.Pointer {
+	if d.gate.closed() {
+		return nil
+	}
+	return C.vka_value_ptr(d.handle)
+}
 
 // MemoryBudget reports each heap's budget: from VK_EXT_memory_budget when the
-// device has it, else 80% of the heap size with no usage figure.
+// device has it, else 80% of the heap size with no usage figure (so too
+// after Close).
 func (d *Device) MemoryBudget() []HeapBudget {
 	heaps := d.phys.Memory.Heaps
 	out := make([]HeapBudget, len(heaps))
-	if !d.budget {
-		for i, h := range heaps {
-			out[i] = HeapBudget{Budget: h.Size / 10 * 8}
+	if d.budget && d.gate.enter() {
+		defer d.gate.exit()
+		if d.inst.gate.enter() {
+			defer d.inst.gate.exit()
+			var b C.vka_heap_budget
+			C.vka_memory_budget(d.inst.table, d.phys.handle, &b)
+			for i := range heaps {
+				out[i] = HeapBudget{Budget: uint64(b.budget[i]), Usage: uint64(b.usage[i]), FromExtension: true}
+			}
+			return out
 		}
-		return out
 	}
-	var b C.vka_heap_budget
-	C.vka_memory_budget(d.inst.table, d.phys.handle, &b)
-	for i := range heaps {
-		out[i] = HeapBudget{Budget: uint64(b.budget[i]), Usage: uint64(b.usage[i]), FromExtension: true}
+	for i, h := range heaps {
+		out[i] = HeapBudget{Budget: h.Size / 10 * 8}
 	}
 	return out
 }
 
 // WaitIdle waits for the device to finish all work (vkDeviceWaitIdle).
 func (d *Device) WaitIdle() error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	d.queueMu.Lock()
 	defer d.queueMu.Unlock()
 	return check("vkDeviceWaitIdle", int32(C.vka_device_wait_idle(d.table)))
@@ -187,6 +236,10 @@ const (
 // messages and tools such as RenderDoc show it. Without debug utils it does
 // nothing.
 func (d *Device) SetName(t ObjectType, handle uint64, name string) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	return check("vkSetDebugUtilsObjectNameEXT", int32(C.vka_set_name(d.table, C.int32_t(t), C.uint64_t(handle), cs)))

@@ -30,6 +30,15 @@
 // failures wrap ErrNoLoader, ErrNoDevice or ErrNoValidationLayer with the
 // package to install.
 //
+// # Closing
+//
+// Device.Close and Instance.Close are idempotent and safe from any
+// goroutine, in either order, with calls running on other goroutines.
+// Every method that reaches C passes a gate (two atomic adds, no
+// allocation); Close shuts it, waits for the calls inside to end, and only
+// then destroys. Afterwards methods return ErrClosed, or do nothing where
+// they have no error result.
+//
 // # What vulkan-go lacks, and its pitfalls
 //
 // vulkan-go covers Vulkan 1.0 (header 1.1.88). A small C shim, compiled

@@ -59,8 +59,12 @@ type Instance struct {
 	logger     *slog.Logger
 	apiVersion Version
 	loader     string
-	foreign    bool // made by the application (Wrap): Close frees only the table
+	foreign    bool        // made by the application (Wrap): Close frees only the table
+	handle     C.uintptr_t // VkInstance
 
+	gate      gate // every call that reaches C passes it; Close shuts it
+	mu        sync.Mutex
+	devices   map[*Device]struct{} // made on this instance and not yet closed
 	closeOnce sync.Once
 }
 
@@ -136,6 +140,7 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 		}
 		return nil, err
 	}
+	in.handle = C.vka_instance_handle(in.table)
 	if err := vkg.InitInstance(vkg.Instance(in.Handle())); err != nil {
 		in.Close()
 		return nil, fmt.Errorf("vk: vulkan-go instance init: %w", err)
@@ -166,9 +171,12 @@ func instanceExtensionPresent(name string) bool {
 }
 
 // Handle is the raw VkInstance, for interoperation (GLFW surface creation, or
-// vulkan-go's vk.Instance(handle)).
+// vulkan-go's vk.Instance(handle)); nil after Close.
 func (in *Instance) Handle() unsafe.Pointer {
-	return C.vka_instance_ptr(in.table)
+	if in.gate.closed() {
+		return nil
+	}
+	return C.vka_value_ptr(in.handle)
 }
 
 // Validator is the instance's validation message counter; nil when
@@ -181,10 +189,23 @@ func (in *Instance) APIVersion() Version { return in.apiVersion }
 // Loader names the loader in use: a library name or "external".
 func (in *Instance) Loader() string { return in.loader }
 
-// Close destroys the instance and its messenger. Devices must be closed first.
-// It is safe to call more than once.
+// Close destroys the instance and its messenger. It first closes every
+// Device made on it that is still open (Device.Close: each waits for its
+// calls in flight and for the GPU), so the order of Close calls does not
+// matter. It is idempotent and safe from any goroutine; afterwards the
+// instance's methods return ErrClosed or do nothing.
 func (in *Instance) Close() {
 	in.closeOnce.Do(func() {
+		in.gate.shut()
+		in.mu.Lock()
+		devs := make([]*Device, 0, len(in.devices))
+		for d := range in.devices {
+			devs = append(devs, d)
+		}
+		in.mu.Unlock()
+		for _, d := range devs {
+			d.close(false)
+		}
 		if in.foreign {
 			C.vka_free_table(in.table)
 			return
@@ -196,7 +217,29 @@ func (in *Instance) Close() {
 	})
 }
 
-// DestroySurface destroys a VkSurfaceKHR created for this instance (by GLFW, say).
+// adopt records a device made on the instance, for Close.
+func (in *Instance) adopt(d *Device) {
+	in.mu.Lock()
+	if in.devices == nil {
+		in.devices = make(map[*Device]struct{})
+	}
+	in.devices[d] = struct{}{}
+	in.mu.Unlock()
+}
+
+// forget drops a closed device.
+func (in *Instance) forget(d *Device) {
+	in.mu.Lock()
+	delete(in.devices, d)
+	in.mu.Unlock()
+}
+
+// DestroySurface destroys a VkSurfaceKHR created for this instance (by
+// GLFW, say); after Close it does nothing.
 func (in *Instance) DestroySurface(surface uint64) {
+	if !in.gate.enter() {
+		return
+	}
+	defer in.gate.exit()
 	C.vka_destroy_surface(in.table, C.uint64_t(surface))
 }

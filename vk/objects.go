@@ -42,6 +42,10 @@ const (
 
 // CreateBuffer creates an unbound VkBuffer (exclusive sharing).
 func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkCreateBuffer"); err != nil {
 		return 0, err
 	}
@@ -51,6 +55,10 @@ func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
 
 // DestroyBuffer destroys a buffer; 0 is ignored.
 func (d *Device) DestroyBuffer(b Buffer) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if b != 0 {
 		C.vka_destroy_buffer(d.table, C.uint64_t(b))
 	}
@@ -120,6 +128,10 @@ func one(v uint32) uint32 { return max(v, 1) }
 
 // CreateImage creates an unbound 2D VkImage in the undefined layout, one sample.
 func (d *Device) CreateImage(info ImageInfo) (Image, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkCreateImage"); err != nil {
 		return 0, err
 	}
@@ -139,6 +151,10 @@ func (d *Device) CreateImage(info ImageInfo) (Image, error) {
 
 // DestroyImage destroys an image; 0 is ignored.
 func (d *Device) DestroyImage(img Image) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if img != 0 {
 		C.vka_destroy_image(d.table, C.uint64_t(img))
 	}
@@ -155,6 +171,10 @@ const (
 
 // CreateImageView creates a 2D view of every mip level and layer 0.
 func (d *Device) CreateImageView(img Image, format Format, aspect Aspect, mips uint32) (ImageView, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	r := C.vka_create_image_view(d.table, C.uint64_t(img), 1 /* VK_IMAGE_VIEW_TYPE_2D */, C.uint32_t(format),
 		C.uint32_t(aspect), 0, C.uint32_t(one(mips)), 0, 1)
 	return ImageView(r.value), check("vkCreateImageView", int32(r.result))
@@ -162,6 +182,10 @@ func (d *Device) CreateImageView(img Image, format Format, aspect Aspect, mips u
 
 // DestroyImageView destroys a view; 0 is ignored.
 func (d *Device) DestroyImageView(v ImageView) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if v != 0 {
 		C.vka_destroy_image_view(d.table, C.uint64_t(v))
 	}
@@ -169,6 +193,10 @@ func (d *Device) DestroyImageView(v ImageView) {
 
 // CreateSampler creates a sampler: linear or nearest filtering, repeat or clamp-to-edge addressing.
 func (d *Device) CreateSampler(linear, repeat bool) (Sampler, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	filter, address := 0, 2 // NEAREST, CLAMP_TO_EDGE
 	if linear {
 		filter = 1
@@ -182,6 +210,10 @@ func (d *Device) CreateSampler(linear, repeat bool) (Sampler, error) {
 
 // DestroySampler destroys a sampler; 0 is ignored.
 func (d *Device) DestroySampler(s Sampler) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if s != 0 {
 		C.vka_destroy_sampler(d.table, C.uint64_t(s))
 	}
@@ -206,12 +238,20 @@ func requirements(r *C.vka_memory_requirements) MemoryRequirements {
 
 // BufferRequirements queries vkGetBufferMemoryRequirements2.
 func (d *Device) BufferRequirements(b Buffer) MemoryRequirements {
+	if !d.gate.enter() {
+		return MemoryRequirements{}
+	}
+	defer d.gate.exit()
 	r := C.vka_buffer_requirements(d.table, C.uint64_t(b))
 	return requirements(&r)
 }
 
 // ImageRequirements queries vkGetImageMemoryRequirements2.
 func (d *Device) ImageRequirements(img Image) MemoryRequirements {
+	if !d.gate.enter() {
+		return MemoryRequirements{}
+	}
+	defer d.gate.exit()
 	r := C.vka_image_requirements(d.table, C.uint64_t(img))
 	return requirements(&r)
 }
@@ -227,6 +267,10 @@ type MemoryAllocateInfo struct {
 
 // AllocateMemory calls vkAllocateMemory.
 func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkAllocateMemory"); err != nil {
 		return 0, err
 	}
@@ -237,6 +281,10 @@ func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
 
 // FreeMemory calls vkFreeMemory; 0 is ignored.
 func (d *Device) FreeMemory(m DeviceMemory) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if m != 0 {
 		C.vka_free_memory(d.table, C.uint64_t(m))
 	}
@@ -245,6 +293,10 @@ func (d *Device) FreeMemory(m DeviceMemory) {
 // MapMemory maps size bytes of m from offset and returns them as a slice of
 // C memory, valid until UnmapMemory.
 func (d *Device) MapMemory(m DeviceMemory, offset, size uint64) ([]byte, error) {
+	if !d.gate.enter() {
+		return nil, ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkMapMemory"); err != nil {
 		return nil, err
 	}
@@ -257,37 +309,67 @@ func (d *Device) MapMemory(m DeviceMemory, offset, size uint64) ([]byte, error) 
 }
 
 // UnmapMemory calls vkUnmapMemory.
-func (d *Device) UnmapMemory(m DeviceMemory) { C.vka_unmap_memory(d.table, C.uint64_t(m)) }
+func (d *Device) UnmapMemory(m DeviceMemory) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
+	C.vka_unmap_memory(d.table, C.uint64_t(m))
+}
 
 // FlushMemory flushes a host write range of non-coherent memory. offset and
 // size must be multiples of nonCoherentAtomSize (or size reach the end).
 func (d *Device) FlushMemory(m DeviceMemory, offset, size uint64) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkFlushMappedMemoryRanges", int32(C.vka_flush_memory(d.table, C.uint64_t(m), C.uint64_t(offset), C.uint64_t(size))))
 }
 
 // InvalidateMemory makes device writes to non-coherent memory visible to the host.
 func (d *Device) InvalidateMemory(m DeviceMemory, offset, size uint64) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkInvalidateMappedMemoryRanges", int32(C.vka_invalidate_memory(d.table, C.uint64_t(m), C.uint64_t(offset), C.uint64_t(size))))
 }
 
 // BindBufferMemory binds b to m at offset.
 func (d *Device) BindBufferMemory(b Buffer, m DeviceMemory, offset uint64) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkBindBufferMemory", int32(C.vka_bind_buffer(d.table, C.uint64_t(b), C.uint64_t(m), C.uint64_t(offset))))
 }
 
 // BindImageMemory binds img to m at offset.
 func (d *Device) BindImageMemory(img Image, m DeviceMemory, offset uint64) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkBindImageMemory", int32(C.vka_bind_image(d.table, C.uint64_t(img), C.uint64_t(m), C.uint64_t(offset))))
 }
 
 // CreateFence creates a fence, signaled or not.
 func (d *Device) CreateFence(signaled bool) (Fence, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	r := C.vka_create_fence(d.table, cbool(signaled))
 	return Fence(r.value), check("vkCreateFence", int32(r.result))
 }
 
 // DestroyFence destroys a fence; 0 is ignored.
 func (d *Device) DestroyFence(f Fence) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if f != 0 {
 		C.vka_destroy_fence(d.table, C.uint64_t(f))
 	}
@@ -295,11 +377,19 @@ func (d *Device) DestroyFence(f Fence) {
 
 // ResetFence returns a fence to the unsignaled state.
 func (d *Device) ResetFence(f Fence) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkResetFences", int32(C.vka_reset_fence(d.table, C.uint64_t(f))))
 }
 
 // FenceSignaled reports whether f is signaled, without blocking (vkGetFenceStatus).
 func (d *Device) FenceSignaled(f Fence) (bool, error) {
+	if !d.gate.enter() {
+		return false, ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkGetFenceStatus"); err != nil {
 		return false, err
 	}
@@ -316,6 +406,10 @@ func (d *Device) FenceSignaled(f Fence) (bool, error) {
 // WaitFence blocks until f is signaled or timeout passes (ErrTimeout).
 // A negative timeout waits for ever.
 func (d *Device) WaitFence(f Fence, timeout time.Duration) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkWaitForFences"); err != nil {
 		return err
 	}
@@ -331,6 +425,10 @@ func nanos(t time.Duration) C.uint64_t {
 
 // CreateSemaphore creates a binary semaphore.
 func (d *Device) CreateSemaphore() (Semaphore, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	r := C.vka_create_semaphore(d.table, 0, 0)
 	return Semaphore(r.value), check("vkCreateSemaphore", int32(r.result))
 }
@@ -338,12 +436,20 @@ func (d *Device) CreateSemaphore() (Semaphore, error) {
 // CreateTimelineSemaphore creates a timeline semaphore; ErrFeatureNotPresent
 // when the device has none.
 func (d *Device) CreateTimelineSemaphore(initial uint64) (Semaphore, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	r := C.vka_create_semaphore(d.table, 1, C.uint64_t(initial))
 	return Semaphore(r.value), check("vkCreateSemaphore", int32(r.result))
 }
 
 // DestroySemaphore destroys a semaphore; 0 is ignored.
 func (d *Device) DestroySemaphore(s Semaphore) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if s != 0 {
 		C.vka_destroy_semaphore(d.table, C.uint64_t(s))
 	}
@@ -351,6 +457,10 @@ func (d *Device) DestroySemaphore(s Semaphore) {
 
 // SemaphoreValue reads a timeline semaphore's counter without blocking.
 func (d *Device) SemaphoreValue(s Semaphore) (uint64, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkGetSemaphoreCounterValue"); err != nil {
 		return 0, err
 	}
@@ -360,6 +470,10 @@ func (d *Device) SemaphoreValue(s Semaphore) (uint64, error) {
 
 // WaitSemaphore blocks until the timeline semaphore reaches value or timeout passes.
 func (d *Device) WaitSemaphore(s Semaphore, value uint64, timeout time.Duration) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkWaitSemaphores"); err != nil {
 		return err
 	}
@@ -368,6 +482,10 @@ func (d *Device) WaitSemaphore(s Semaphore, value uint64, timeout time.Duration)
 
 // SignalSemaphore sets a timeline semaphore's counter from the host.
 func (d *Device) SignalSemaphore(s Semaphore, value uint64) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkSignalSemaphore", int32(C.vka_signal_semaphore(d.table, C.uint64_t(s), C.uint64_t(value))))
 }
 
@@ -382,12 +500,20 @@ const (
 
 // CreateCommandPool creates a pool on the device's queue family.
 func (d *Device) CreateCommandPool(flags CommandPoolFlags) (CommandPool, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	r := C.vka_create_command_pool(d.table, C.uint32_t(d.family), C.uint32_t(flags))
 	return CommandPool(r.value), check("vkCreateCommandPool", int32(r.result))
 }
 
 // DestroyCommandPool destroys a pool and its command buffers; 0 is ignored.
 func (d *Device) DestroyCommandPool(p CommandPool) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if p != 0 {
 		C.vka_destroy_command_pool(d.table, C.uint64_t(p))
 	}
@@ -395,17 +521,29 @@ func (d *Device) DestroyCommandPool(p CommandPool) {
 
 // ResetCommandPool resets every command buffer of the pool.
 func (d *Device) ResetCommandPool(p CommandPool) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkResetCommandPool", int32(C.vka_reset_command_pool(d.table, C.uint64_t(p))))
 }
 
 // AllocateCommandBuffer allocates one primary command buffer.
 func (d *Device) AllocateCommandBuffer(p CommandPool) (CommandBuffer, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	r := C.vka_allocate_command_buffer(d.table, C.uint64_t(p))
 	return CommandBuffer(r.value), check("vkAllocateCommandBuffers", int32(r.result))
 }
 
 // FreeCommandBuffer returns a command buffer to its pool.
 func (d *Device) FreeCommandBuffer(p CommandPool, c CommandBuffer) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	if c != 0 {
 		C.vka_free_command_buffer(d.table, C.uint64_t(p), C.uintptr_t(c))
 	}
@@ -414,11 +552,19 @@ func (d *Device) FreeCommandBuffer(p CommandPool, c CommandBuffer) {
 // BeginCommandBuffer starts recording for one submission
 // (VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT).
 func (d *Device) BeginCommandBuffer(c CommandBuffer) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkBeginCommandBuffer", int32(C.vka_begin_command_buffer(d.table, C.uintptr_t(c), 1)))
 }
 
 // EndCommandBuffer ends recording.
 func (d *Device) EndCommandBuffer(c CommandBuffer) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	return check("vkEndCommandBuffer", int32(C.vka_end_command_buffer(d.table, C.uintptr_t(c))))
 }
 
@@ -475,6 +621,10 @@ const MaxSubmitSemaphores = 8
 // slices already live on the heap (keep them in a long-lived struct): cgo
 // makes any pointer passed to C escape.
 func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	if err := d.fault("vkQueueSubmit"); err != nil {
 		return err
 	}
@@ -498,6 +648,10 @@ func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, 
 
 // QueueWaitIdle waits until the queue has finished all its work.
 func (d *Device) QueueWaitIdle() error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	d.queueMu.Lock()
 	defer d.queueMu.Unlock()
 	return check("vkQueueWaitIdle", int32(C.vka_queue_wait_idle(d.table, d.queue)))
@@ -505,12 +659,20 @@ func (d *Device) QueueWaitIdle() error {
 
 // CmdCopyBuffer records a copy of size bytes between buffers.
 func (d *Device) CmdCopyBuffer(c CommandBuffer, src, dst Buffer, srcOffset, dstOffset, size uint64) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	C.vka_cmd_copy_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst),
 		C.uint64_t(srcOffset), C.uint64_t(dstOffset), C.uint64_t(size))
 }
 
 // CmdFillBuffer records a fill of size bytes (a multiple of 4) with a 32-bit word.
 func (d *Device) CmdFillBuffer(c CommandBuffer, b Buffer, offset, size uint64, data uint32) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	C.vka_cmd_fill_buffer(d.table, C.uintptr_t(c), C.uint64_t(b), C.uint64_t(offset), C.uint64_t(size), C.uint32_t(data))
 }
 
@@ -533,12 +695,20 @@ func (r BufferImageCopy) c() C.vka_buffer_image_copy {
 
 // CmdCopyBufferToImage records a copy into an image in the transfer-dst (or general) layout.
 func (d *Device) CmdCopyBufferToImage(c CommandBuffer, src Buffer, dst Image, layout ImageLayout, region BufferImageCopy) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	cr := region.c()
 	C.vka_cmd_copy_buffer_to_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst), C.uint32_t(layout), cr)
 }
 
 // CmdCopyImageToBuffer records a copy out of an image in the transfer-src (or general) layout.
 func (d *Device) CmdCopyImageToBuffer(c CommandBuffer, src Image, layout ImageLayout, dst Buffer, region BufferImageCopy) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	cr := region.c()
 	C.vka_cmd_copy_image_to_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(layout), C.uint64_t(dst), cr)
 }
@@ -560,6 +730,10 @@ type Barrier struct {
 
 // CmdBarrier records a pipeline barrier.
 func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	aspect := b.Aspect
 	if aspect == 0 {
 		aspect = AspectColor
@@ -581,6 +755,10 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 // CmdCopyImage records a copy of a w×h colour region between images (mip 0,
 // layer 0), each in the layout given.
 func (d *Device) CmdCopyImage(c CommandBuffer, src Image, srcLayout ImageLayout, sx, sy int32, dst Image, dstLayout ImageLayout, dx, dy int32, w, h uint32) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	C.vka_cmd_copy_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(srcLayout), C.uint64_t(dst), C.uint32_t(dstLayout),
 		C.int32_t(sx), C.int32_t(sy), C.int32_t(dx), C.int32_t(dy), C.uint32_t(w), C.uint32_t(h))
 }

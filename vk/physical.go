@@ -186,6 +186,28 @@ func (p *PhysicalDevice) String() string {
 
 // PhysicalDevices lists the devices the loader found, in its order.
 func (in *Instance) PhysicalDevices() ([]*PhysicalDevice, error) {
+	if !in.gate.enter() {
+		return nil, ErrClosed
+	}
+	defer in.gate.exit()
+	return in.physicalDevices()
+}
+
+// physicalDevices is PhysicalDevices for a caller inside the gate.
+func (in *Instance) physicalDevices() ([]*PhysicalDevice, error) {
+	handles, err := in.physicalHandles()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*PhysicalDevice, 0, len(handles))
+	for i, h := range handles {
+		out = append(out, in.describe(i, h))
+	}
+	return out, nil
+}
+
+// physicalHandles enumerates the VkPhysicalDevices without describing them.
+func (in *Instance) physicalHandles() ([]C.uintptr_t, error) {
 	var n C.uint32_t
 	if err := check("vkEnumeratePhysicalDevices", int32(C.vka_enumerate_physical_devices(in.table, &n, nil))); err != nil {
 		return nil, err
@@ -198,11 +220,7 @@ func (in *Instance) PhysicalDevices() ([]*PhysicalDevice, error) {
 	if r != 0 && Result(r) != Incomplete {
 		return nil, check("vkEnumeratePhysicalDevices", int32(r))
 	}
-	out := make([]*PhysicalDevice, 0, n)
-	for i, h := range handles[:n] {
-		out = append(out, in.describe(i, h))
-	}
-	return out, nil
+	return handles[:n], nil
 }
 
 // describe reads a device's properties through vulkan-go. Every struct it

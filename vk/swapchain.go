@@ -26,8 +26,17 @@ var ErrOutOfDate = &Error{Result: ErrorOutOfDate}
 // size (or width×height where the surface lets the application choose),
 // replacing old (nil for none). The device needs VK_KHR_swapchain.
 func (d *Device) CreateSwapchain(surface uint64, width, height uint32, old *Swapchain) (*Swapchain, error) {
+	if !d.gate.enter() {
+		return nil, ErrClosed
+	}
+	defer d.gate.exit()
+	if !d.inst.gate.enter() {
+		return nil, ErrClosed
+	}
 	var info C.vka_surface_info
-	if err := check("vkGetPhysicalDeviceSurfaceCapabilitiesKHR", int32(C.vka_surface_info_get(d.inst.table, d.phys.handle, C.uint32_t(d.family), C.uint64_t(surface), &info))); err != nil {
+	r0 := C.vka_surface_info_get(d.inst.table, d.phys.handle, C.uint32_t(d.family), C.uint64_t(surface), &info)
+	d.inst.gate.exit()
+	if err := check("vkGetPhysicalDeviceSurfaceCapabilitiesKHR", int32(r0)); err != nil {
 		return nil, err
 	}
 	if info.supported == 0 {
@@ -57,12 +66,12 @@ func (d *Device) CreateSwapchain(surface uint64, width, height uint32, old *Swap
 	sc := &Swapchain{d: d, handle: C.uint64_t(r.value), Format: Format(info.format), Width: w, Height: h}
 	var n C.uint32_t
 	if err := check("vkGetSwapchainImagesKHR", int32(C.vka_swapchain_images(d.table, sc.handle, &n, nil))); err != nil {
-		sc.Destroy()
+		sc.destroy()
 		return nil, err
 	}
 	imgs := make([]C.uint64_t, n)
 	if err := check("vkGetSwapchainImagesKHR", int32(C.vka_swapchain_images(d.table, sc.handle, &n, &imgs[0]))); err != nil {
-		sc.Destroy()
+		sc.destroy()
 		return nil, err
 	}
 	for _, img := range imgs[:n] {
@@ -71,8 +80,18 @@ func (d *Device) CreateSwapchain(surface uint64, width, height uint32, old *Swap
 	return sc, nil
 }
 
-// Destroy destroys the swapchain (its images go with it).
+// Destroy destroys the swapchain (its images go with it). After the
+// device's Close it does nothing: destroy swapchains before.
 func (sc *Swapchain) Destroy() {
+	if !sc.d.gate.enter() {
+		return
+	}
+	defer sc.d.gate.exit()
+	sc.destroy()
+}
+
+// destroy is Destroy for a caller inside the device's gate.
+func (sc *Swapchain) destroy() {
 	C.vka_destroy_swapchain(sc.d.table, sc.handle)
 	sc.handle = 0
 }
@@ -81,6 +100,10 @@ func (sc *Swapchain) Destroy() {
 // ErrOutOfDate means the swapchain must be recreated; a suboptimal
 // swapchain is reported as ok and may be recreated at leisure.
 func (sc *Swapchain) Acquire(semaphore Semaphore, timeout time.Duration) (uint32, error) {
+	if !sc.d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer sc.d.gate.exit()
 	r := C.vka_acquire_image(sc.d.table, sc.handle, C.uint64_t(semaphore), nanos(timeout))
 	if Result(r.result) == Suboptimal {
 		return uint32(r.value), nil
@@ -90,6 +113,10 @@ func (sc *Swapchain) Acquire(semaphore Semaphore, timeout time.Duration) (uint32
 
 // Present queues image index for presentation after wait is signalled.
 func (sc *Swapchain) Present(index uint32, wait Semaphore) error {
+	if !sc.d.gate.enter() {
+		return ErrClosed
+	}
+	defer sc.d.gate.exit()
 	d := sc.d
 	d.queueMu.Lock()
 	r := C.vka_present(d.table, d.queue, sc.handle, C.uint32_t(index), C.uint64_t(wait))
@@ -104,5 +131,9 @@ func (sc *Swapchain) Present(index uint32, wait Semaphore) error {
 // transfer-src layout) onto the whole dst (in the transfer-dst layout),
 // converting formats.
 func (d *Device) CmdBlit(c CommandBuffer, src Image, sw, sh uint32, dst Image, dw, dh uint32) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
 	C.vka_cmd_blit(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(sw), C.uint32_t(sh), C.uint64_t(dst), C.uint32_t(dw), C.uint32_t(dh))
 }

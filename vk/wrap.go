@@ -46,13 +46,14 @@ func Wrap(ext External) (*Device, error) {
 	if err := check("wrap instance", int32(C.vka_wrap_instance(ext.Instance, &in.table))); err != nil {
 		return nil, err
 	}
+	in.handle = C.vka_ptr_value(ext.Instance)
 	in.apiVersion, _ = InstanceVersion()
 	if err := vkg.InitInstance(vkg.Instance(ext.Instance)); err != nil {
 		C.vka_free_table(in.table)
 		return nil, fmt.Errorf("vk: wrap: vulkan-go instance init: %w", err)
 	}
 	phys := C.vka_ptr_value(ext.PhysicalDevice)
-	devs, err := in.PhysicalDevices()
+	devs, err := in.physicalDevices()
 	if err != nil {
 		C.vka_free_table(in.table)
 		return nil, err
@@ -68,10 +69,11 @@ func Wrap(ext External) (*Device, error) {
 		return nil, fmt.Errorf("%w: the physical device given is not one of the instance's: %s", ErrNoDevice, listDevices(devs))
 	}
 	d := &Device{inst: in, ownsInst: true, phys: p, family: ext.QueueFamily, foreign: true,
-		timeline: ext.TimelineSemaphores, queue: C.vka_ptr_value(ext.Queue)}
+		timeline: ext.TimelineSemaphores, queue: C.vka_ptr_value(ext.Queue), handle: C.vka_ptr_value(ext.Device)}
 	if err := check("wrap device", int32(C.vka_wrap_device(in.table, ext.Device, cbool(ext.TimelineSemaphores), cbool(ext.DebugUtils), &d.table))); err != nil {
 		C.vka_free_table(in.table)
 		return nil, err
 	}
+	in.adopt(d)
 	return d, nil
 }
