@@ -47,6 +47,11 @@ type InstanceOptions struct {
 	// GetInstanceProcAddr, when set, is the loader entry point to use
 	// (for example glfw.GetVulkanGetInstanceProcAddress()); nil opens libvulkan.so.1.
 	GetInstanceProcAddr unsafe.Pointer
+
+	// apiVersion, when set, is the apiVersion the instance is created
+	// for, below minAPIVersion too: tests make an application's Vulkan 1.0
+	// instance with it, to wrap.
+	apiVersion Version
 }
 
 // Instance is a VkInstance with its dispatch table and, when validation is on,
@@ -92,6 +97,9 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 			ErrNoLoader, name, ver, minAPIVersion)
 	}
 	api := min(ver, maxAPIVersion)
+	if opts.apiVersion != 0 {
+		api = opts.apiVersion
+	}
 
 	logger := opts.Logger
 	if logger == nil {
@@ -183,7 +191,9 @@ func (in *Instance) Handle() unsafe.Pointer {
 // validation is off (its methods then report zero).
 func (in *Instance) Validator() *Validator { return in.validator }
 
-// APIVersion is the Vulkan version the instance was created for.
+// APIVersion is the Vulkan version the instance was created for. For a
+// wrapped instance it is External.APIVersion, or 1.1 when that was not
+// given and the device resolved the Vulkan 1.1 commands vkassets needs.
 func (in *Instance) APIVersion() Version { return in.apiVersion }
 
 // Loader names the loader in use: a library name or "external".

@@ -164,7 +164,9 @@ type PhysicalDevice struct {
 	Memory        MemoryProperties
 	QueueFamilies []QueueFamily
 	Extensions    []string
-	// TimelineSemaphore reports whether the device has Vulkan 1.2 timeline semaphores.
+	// TimelineSemaphore reports whether the device has Vulkan 1.2 timeline
+	// semaphores usable on this instance (false where the instance's
+	// apiVersion is below 1.2).
 	TimelineSemaphore bool
 
 	handle C.uintptr_t
@@ -282,7 +284,13 @@ func (in *Instance) describe(index int, h C.uintptr_t) *PhysicalDevice {
 			es[i].Free()
 		}
 	}
-	p.TimelineSemaphore = C.vka_timeline_supported(in.table, h) != 0
+	// Timeline semaphores are queried with vkGetPhysicalDeviceFeatures2 and
+	// a Vulkan 1.2 struct: only where the effective version (the instance's
+	// and the device's, whichever is lower) allows both. A wrapped instance
+	// of unknown version is not asked.
+	if min(in.apiVersion, p.APIVersion) >= MakeVersion(1, 2, 0) {
+		p.TimelineSemaphore = C.vka_timeline_supported(in.table, h) != 0
+	}
 	return p
 }
 

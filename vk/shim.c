@@ -744,6 +744,32 @@ int32_t vka_wrap_device(uintptr_t inst, void* device, int timeline, int debugUti
 	return VK_SUCCESS;
 }
 
+// Device commands a device may lack: the swapchain's (VK_KHR_swapchain, for
+// windows only) and, without timeline semaphores, theirs.
+static int optional_device_fn(const char* name, int timeline) {
+	static const char* swapchain[] = {"vkCreateSwapchainKHR", "vkDestroySwapchainKHR", "vkGetSwapchainImagesKHR",
+		"vkAcquireNextImageKHR", "vkQueuePresentKHR"};
+	static const char* timelineFns[] = {"vkGetSemaphoreCounterValue", "vkWaitSemaphores", "vkSignalSemaphore"};
+	for (size_t i = 0; i < sizeof swapchain / sizeof *swapchain; i++)
+		if (strcmp(name, swapchain[i]) == 0) return 1;
+	for (size_t i = 0; i < sizeof timelineFns / sizeof *timelineFns; i++)
+		if (!timeline && strcmp(name, timelineFns[i]) == 0) return 1;
+	return 0;
+}
+
+int32_t vka_missing_device_fns(uintptr_t dev, int timeline, const char** out, int32_t max) {
+	DEV;
+	int32_t n = 0;
+#define X(f)                                                    \
+	if (!d->f && !optional_device_fn(#f, timeline)) {           \
+		if (n < max) out[n] = #f;                               \
+		n++;                                                    \
+	}
+	VKA_DEVICE_FNS(X)
+#undef X
+	return n;
+}
+
 void vka_free_table(uintptr_t table) { free((void*)table); }
 uintptr_t vka_ptr_value(void* p) { return (uintptr_t)p; }
 void* vka_value_ptr(uintptr_t v) { return (void*)v; }

@@ -157,6 +157,10 @@ int32_t vka_enumerate_physical_devices(uintptr_t inst, uint32_t* count, uintptr_
 int32_t vka_wrap_instance(void* instance, uintptr_t* out);
 int32_t vka_wrap_device(uintptr_t inst, void* device, int timeline, int debugUtils, uintptr_t* out);
 void vka_free_table(uintptr_t table);
+// vka_missing_device_fns lists (up to max, as static strings) the device
+// commands vkassets needs that the device's vkGetDeviceProcAddr did not
+// resolve, and returns how many there are.
+int32_t vka_missing_device_fns(uintptr_t dev, int timeline, const char** out, int32_t max);
 uintptr_t vka_ptr_value(void* p);
 void* vka_value_ptr(uintptr_t v);
 
