@@ -406,19 +406,16 @@ func TestStressFaultsSurvived(t *testing.T) {
 	require.Positive(t, res.num(t, "faults_injected"))
 	require.Equal(t, res.num(t, "faults_injected"), res.num(t, "faults_survived"))
 
-	// At this rate a submission fails every one of its four tries within a
-	// few dozen frames (around frame 50 with this seed; real fence
-	// timeouts shift it), and framesync does not survive that today: the
-	// run ends, exit 1. If framesync comes to survive it, this part needs
-	// another fault that ends the run.
-	args := []string{"stress", "--frames", "1000", "--seed", "3", "--faults", "0.3"}
-	r, err := stress(stressOptions{frames: 1000, seed: 3, faults: 0.3}, vktest.Logger(t), io.Discard)
-	require.ErrorContains(t, err, "vkQueueSubmit", "a submission that fails every try ends the run")
-	require.Positive(t, r.FaultsSurvived, "faults before the last completed frame are survived")
-	require.Less(t, r.FaultsSurvived, r.FaultsInjected, "the fault that ended the run is not survived")
-	var stdout, stderr bytes.Buffer
-	require.Equal(t, 1, run(args, &stdout, &stderr), stderr.String())
-	require.Contains(t, stderr.String(), "vkQueueSubmit")
+	// At this rate submissions fail every one of their tries now and then
+	// (with this seed, within the first 300 frames): framesync returns the
+	// failure and stays usable, the frame is skipped, the run goes on, and
+	// every fault is followed by a completed, checked frame.
+	r, err := stress(stressOptions{frames: 300, seed: 3, faults: 0.3}, vktest.Logger(t), io.Discard)
+	require.NoError(t, err)
+	require.Positive(t, r.FaultsSurfaced, "some faults were returned as errors, not absorbed by retries")
+	require.Equal(t, r.FaultsInjected, r.FaultsSurvived)
+	require.Zero(t, r.ValidationErrors)
+	require.Zero(t, r.Leaks)
 }
 
 func TestStressFaults(t *testing.T) {

@@ -350,11 +350,14 @@ func (st *stressState) round(inFlight, n int) error {
 			break
 		}
 		if err != nil {
-			// Not an injected fence timeout (framesync waits again after
-			// one): framesync is unusable, after a submission — an upload's
-			// — that failed every try. No frame can follow: the fault ended
-			// the run, as it does when it is a frame's submission.
-			return fmt.Errorf("frame %d: %w", frame, err)
+			// A transient failure (framesync stays usable after one): the
+			// frame is skipped, the next one tries again. Only a check that
+			// fails, or no frame ever completing, ends the run.
+			if cerr := checkCache(m); cerr != nil {
+				return fmt.Errorf("frame %d: after %v: %w", frame, err, cerr)
+			}
+			res.FaultsSurfaced++
+			continue
 		}
 		bound.begun(deferred(s.Stats()))
 		if err := r.Begin(f, [4]float32{0, 0, 0, 1}); err != nil {
@@ -367,7 +370,14 @@ func (st *stressState) round(inFlight, n int) error {
 				lost = true
 				break
 			}
-			return fmt.Errorf("frame %d: %w", frame, err) // every try of a submission failed
+			// Every try of the frame's submission failed: it was never
+			// submitted (its deferred objects retire without it), and the
+			// Sync goes on with the next frame.
+			if cerr := checkCache(m); cerr != nil {
+				return fmt.Errorf("frame %d: after %v: %w", frame, err, cerr)
+			}
+			res.FaultsSurfaced++
+			continue
 		}
 		fin.Collect()
 		fs := s.Stats()
