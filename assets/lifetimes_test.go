@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -340,4 +341,27 @@ func TestCloseWithLoadsInFlight(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, int64(8), closedSeen.Load(), "every loader ends with ErrClosed")
 	require.Empty(t, e.m.Assets())
+}
+
+// After LoadRemote, the manager's own HTTP transport keeps idle
+// connections (each with its goroutines); Close closes them.
+func TestCloseEndsRemoteConnections(t *testing.T) {
+	png, err := os.ReadFile("testdata/content/icons/star.png")
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(png) }))
+	defer srv.Close()
+	e := open(t, assets.Options{})
+	_, err = e.m.LoadRemote(context.Background(), srv.URL+"/star.png")
+	require.NoError(t, err)
+	conns := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "net/http.(*persistConn)")
+	}
+	require.Positive(t, conns(), "an idle keep-alive connection")
+	require.NoError(t, e.m.Close())
+	deadline := time.Now().Add(2 * time.Second)
+	for conns() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Zero(t, conns(), "the connection's goroutines end with the manager")
 }
