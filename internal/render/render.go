@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"sync"
 
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
@@ -29,9 +30,15 @@ var (
 // maxDraws bounds the draws of one frame (one descriptor set each).
 const maxDraws = 256
 
-// Renderer draws into a Width×Height RGBA8 target.
+// Renderer draws into a Width×Height RGBA8 target. Its methods are safe
+// from any goroutine: they are serialised (a command buffer is recorded by
+// one goroutine at a time), and after Close they return ErrClosed or do
+// nothing.
 type Renderer struct {
 	Width, Height uint32
+
+	mu     sync.Mutex // serialises every method: the slots and the recording
+	closed bool
 
 	dev     *vk.Device
 	alloc   *alloc.Allocator
@@ -131,27 +138,45 @@ func (r *Renderer) target(format vk.Format, usage vk.ImageUsage, aspect vk.Aspec
 	return target{img: img, mem: mem, view: view}, nil
 }
 
-// Close destroys the renderer's objects. Call it when the GPU is idle.
+// ErrClosed: the renderer was closed.
+var ErrClosed = errors.New("render: closed")
+
+// Close retires the renderer's objects once every submission issued so far
+// has completed (at once when the frame sync is closed, which waited for
+// the device), and lets go of its quad buffers. It is idempotent and safe
+// from any goroutine; frames recorded after it get ErrClosed.
 func (r *Renderer) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	slots, fb, targets, sampler, pipe := r.slots, r.fb, []target{r.color, r.depth}, r.sampler, r.pipe
 	d := r.dev
-	for _, sl := range r.slots {
-		d.DestroyDescriptorPool(sl.pool)
-		if sl.readback != 0 {
-			_ = r.alloc.DestroyBuffer(sl.readback, sl.rbMem)
+	destroy := func() {
+		for _, sl := range slots {
+			d.DestroyDescriptorPool(sl.pool)
+			if sl.readback != 0 {
+				_ = r.alloc.DestroyBuffer(sl.readback, sl.rbMem)
+			}
 		}
+		d.DestroyFramebuffer(fb)
+		for _, t := range targets {
+			if t.img != 0 {
+				d.DestroyImageView(t.view)
+				_ = r.alloc.DestroyImage(t.img, t.mem)
+			}
+		}
+		d.DestroySampler(sampler)
+		if pipe != nil {
+			pipe.Destroy()
+		}
+	}
+	if err := r.sync.Defer(r.sync.Issued(), framesync.Func(destroy)); err != nil {
+		destroy()
 	}
 	r.slots = nil
-	d.DestroyFramebuffer(r.fb)
-	for _, t := range []target{r.color, r.depth} {
-		if t.img != 0 {
-			d.DestroyImageView(t.view)
-			_ = r.alloc.DestroyImage(t.img, t.mem)
-		}
-	}
-	d.DestroySampler(r.sampler)
-	if r.pipe != nil {
-		r.pipe.Destroy()
-	}
 	for _, b := range []*assets.Buffer{r.quad, r.quadIdx} {
 		if b != nil {
 			r.m.Unlock(b)
@@ -162,6 +187,11 @@ func (r *Renderer) Close() {
 
 // Begin starts the frame's render pass, cleared to rgba.
 func (r *Renderer) Begin(f *framesync.Frame, rgba [4]float32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
 	sl := &r.slots[f.Index]
 	if err := r.dev.ResetDescriptorPool(sl.pool); err != nil {
 		return err
@@ -192,6 +222,11 @@ func (r *Renderer) set(f *framesync.Frame, tex *assets.Texture2D) (vk.Descriptor
 // a release racing it either waits for this frame or makes the draw fail
 // with assets.ErrReleased, and nothing is recorded).
 func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w, h float32, tint [4]float32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
 	tex, rect, err := s.Claim(f.Serial())
 	if err != nil {
 		return fmt.Errorf("render: draw %v: %w", &s.Base, err)
@@ -217,6 +252,11 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 // transform. It claims the mesh (its buffers, material and texture) for the
 // frame's submission first, as DrawSprite does.
 func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float32, tint [4]float32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
 	if mesh.Material == nil || mesh.Material.BaseTexture == nil {
 		return fmt.Errorf("render: mesh %v has no base colour texture", &mesh.Base)
 	}
@@ -236,6 +276,11 @@ func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float
 // End ends the render pass; with capture, the frame's image is copied to
 // the slot's readback buffer, for Image once the frame has completed.
 func (r *Renderer) End(f *framesync.Frame, capture bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	r.pipe.CmdEndRenderPass(f.Cmd)
 	if !capture {
 		return
@@ -249,6 +294,11 @@ func (r *Renderer) End(f *framesync.Frame, capture bool) {
 // Image returns the picture a captured frame rendered. Its serial must
 // have completed (framesync's Wait).
 func (r *Renderer) Image(f *framesync.Frame) (*image.RGBA, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
 	sl := &r.slots[f.Index]
 	if sl.captured == 0 || sl.captured != f.Serial() {
 		return nil, errors.New("render: the frame was not captured")
@@ -286,6 +336,11 @@ func u32bytes(v []uint32) []byte {
 // submission must wait for the image's acquire semaphore at the transfer
 // stage.
 func (r *Renderer) Present(f *framesync.Frame, dst vk.Image, width, height uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	d := r.dev
 	d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
 		Image: dst, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal})
