@@ -256,20 +256,47 @@ func TestCloseAnyGoroutine(t *testing.T) {
 }
 
 // TestDeferAfterClose: Defer after Close queues nothing and destroys
-// nothing; the caller keeps the object.
+// nothing; the caller keeps the object. A Defer that comes while Close
+// still waits for the GPU returns only once the GPU is done with what was
+// submitted, so that the caller may destroy the object at once (the
+// validation layer would report VUID-vkDestroyBuffer-buffer-00922).
 func TestDeferAfterClose(t *testing.T) {
-	e := open(t, 2, false, vktest.Options{})
-	s := e.sync
-	e.fillFrame(t, 256)
-	require.NoError(t, s.Close())
-	before := e.dev.destroyed.Load()
-	b, al := e.buffer(t, 256)
-	require.ErrorIs(t, s.Defer(1, framesync.Buffer(b, al)), framesync.ErrClosed)
-	require.ErrorIs(t, s.Defer(1, framesync.Memory(al)), framesync.ErrClosed)
-	require.Equal(t, before, e.dev.destroyed.Load(), "nothing destroyed")
-	require.Zero(t, s.Stats().Pending, "nothing queued")
-	e.dev.DestroyBuffer(b) // still ours: destroying it is no double destroy
-	require.NoError(t, e.alloc.Free(al))
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := open(t, 2, m.useFences, vktest.Options{})
+			d, s := e.dev.Device, e.sync
+			gate, err := d.CreateTimelineSemaphore(0)
+			require.NoError(t, err)
+			defer d.DestroySemaphore(gate)
+			release := sync.OnceFunc(func() { require.NoError(t, d.SignalSemaphore(gate, 1)) })
+			defer release() // also when the test fails: Close waits for the GPU
+			b, al := e.buffer(t, 4096)
+			f, err := s.BeginFrame(context.Background())
+			require.NoError(t, err)
+			d.CmdFillBuffer(f.Cmd, b, 0, 4096, 1)
+			require.NoError(t, s.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))
+
+			closed := make(chan error, 1)
+			go func() { closed <- s.Close() }()
+			require.Eventually(t, func() bool { return s.Stats().Closed }, 10*time.Second, time.Millisecond)
+			deferred := make(chan error, 1)
+			go func() { deferred <- s.Defer(f.Serial(), framesync.Buffer(b, al)) }()
+			select {
+			case err := <-deferred:
+				t.Fatalf("Defer returned (%v) while the GPU may still use the buffer", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			before := e.dev.destroyed.Load()
+			release()
+			require.ErrorIs(t, <-deferred, framesync.ErrClosed)
+			require.NoError(t, <-closed)
+			require.ErrorIs(t, s.Defer(1, framesync.Memory(al)), framesync.ErrClosed)
+			require.Equal(t, before, e.dev.destroyed.Load(), "nothing destroyed")
+			require.Zero(t, s.Stats().Pending, "nothing queued")
+			d.DestroyBuffer(b) // still ours, and the GPU is done with it
+			require.NoError(t, e.alloc.Free(al))
+		})
+	}
 }
 
 // TestDeferDuplicate: the same object deferred twice — at the same serial,
@@ -440,6 +467,8 @@ func TestSubmitFailures(t *testing.T) {
 			gate, err := d.CreateTimelineSemaphore(0)
 			require.NoError(t, err)
 			defer d.DestroySemaphore(gate)
+			release := sync.OnceFunc(func() { require.NoError(t, d.SignalSemaphore(gate, 1)) })
+			defer release() // also when the test fails: Close waits for the GPU
 			b, al := e.buffer(t, 4096)
 			f, err = s.BeginFrame(context.Background())
 			require.NoError(t, err)
@@ -464,7 +493,7 @@ func TestSubmitFailures(t *testing.T) {
 			}
 			require.Equal(t, 2, s.Stats().Pending)
 
-			require.NoError(t, d.SignalSemaphore(gate, 1))
+			release()
 			require.NoError(t, s.Wait(context.Background(), failed), "a void serial completes with the frames before it")
 			require.Zero(t, s.Stats().Pending, "retired, not leaked")
 
