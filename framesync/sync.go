@@ -512,8 +512,9 @@ func (s *Sync) OneShot(record func(cmd vk.CommandBuffer) error) (Serial, error) 
 	}
 	if f := s.recording; f != nil {
 		s.batched = append(s.batched, o)
+		serial := f.serial
 		s.mu.Unlock()
-		return f.serial, nil
+		return serial, nil
 	}
 	if err := s.usable(); err != nil {
 		s.idle = append(s.idle, o)
@@ -939,8 +940,11 @@ func (s *Sync) Close() error {
 	// beyond s.submitted was deferred to a frame never submitted.
 	left := s.retire.pendingAfter(s.submitted)
 	rec := s.recording
+	var recIndex int
+	var recSerial Serial
 	bt := s.getBatch()
 	if rec != nil {
+		recIndex, recSerial = rec.Index, rec.serial
 		s.retire.take(rec.serial-1, bt)
 	} else {
 		s.retire.take(^Serial(0), bt)
@@ -969,14 +973,14 @@ func (s *Sync) Close() error {
 	if len(left) > 0 {
 		list := strings.Join(left, ", ")
 		if rec != nil {
-			err = fmt.Errorf("%w: %s; frame %d (serial %d) is still being recorded: they are destroyed when its EndFrame returns", ErrUnsubmitted, list, rec.Index, rec.serial)
+			err = fmt.Errorf("%w: %s; frame %d (serial %d) is still being recorded: they are destroyed when its EndFrame returns", ErrUnsubmitted, list, recIndex, recSerial)
 		} else {
 			err = fmt.Errorf("%w: %s", ErrUnsubmitted, list)
 		}
 		s.logger.Warn("objects deferred to a frame never submitted", "count", len(left), "objects", left)
 	}
 	if rec != nil {
-		s.logger.Warn("closed while a frame is being recorded: it is destroyed when its EndFrame returns", "frame", rec.Index, "serial", rec.serial)
+		s.logger.Warn("closed while a frame is being recorded: it is destroyed when its EndFrame returns", "frame", recIndex, "serial", recSerial)
 	}
 	return errors.Join(err, freeErr)
 }
