@@ -25,5 +25,13 @@
 //
 // A lost device (ErrDeviceLost from any wait or status query) makes every
 // pending object be destroyed at once, without waiting on fences, and stops
-// every later submission before it reaches the queue.
+// every later submission before it reaches the queue. It is the only
+// terminal fault: a submission that fails otherwise is returned, its serial
+// completes with the ones before it, and the next frame goes on.
+//
+// Close is idempotent and safe from any goroutine while work is in flight:
+// blocked waits return ErrClosed before their fence is destroyed, and a
+// frame being recorded is torn down by its recorder's EndFrame. Func
+// closures and Freer.Free run without the Sync's lock, and may call back
+// into it.
 package framesync

@@ -113,7 +113,8 @@ type batch struct {
 	buckets []*bucket
 	errs    []error // the first keptErrors
 	failed  int
-	frame   uint64 // the frame count when taken, for latency statistics
+	frame   uint64      // the frame count when taken, for latency statistics
+	st      retireStats // what run destroyed: retired, bytes, latencies
 }
 
 // keptErrors bounds the free errors kept for a report; all are counted.
@@ -136,9 +137,14 @@ type RetireQueue struct {
 	spare []*bucket // emptied buckets, for reuse
 	own   batch     // scratch for Retire and Drain
 
-	// set holds the identity of every queued object (Sync's queue only):
-	// a second Defer of one is refused.
-	set map[objKey]struct{}
+	// set maps the identity of objects pushed to the serial they were
+	// pushed at (Sync's queue only), to refuse a second Defer of one. An
+	// entry is live while its serial is above taken: take removes buckets
+	// in serial order and every push comes above what was taken, so
+	// retiring costs no map operation. Stale entries are swept when the
+	// set outgrows what is pending.
+	set   map[objKey]Serial
+	taken Serial // the newest serial of a bucket taken off the queue
 
 	stats retireStats
 	errs  []error // free errors not yet reported, the first keptErrors
@@ -174,6 +180,9 @@ func (q *RetireQueue) Len() int { return int(q.stats.pending) }
 // Push queues o until serial completes. The caller has checked that serial
 // has not completed yet.
 func (q *RetireQueue) Push(serial Serial, o Object, frame uint64, now int64) {
+	if q.set != nil {
+		q.sweep()
+	}
 	q.fill(q.bucket(serial), o, frame, now, q.set != nil)
 }
 
@@ -198,34 +207,49 @@ func (q *RetireQueue) add(b *bucket, k kind, it item, track bool) {
 	q.stats.pendingBytes += it.mem.Size
 	if track {
 		if key, ok := key(k, &it); ok {
-			q.set[key] = struct{}{}
+			q.set[key] = b.serial
+		}
+	}
+}
+
+// sweep forgets the set's stale entries once they may outnumber the live
+// ones: amortised, a constant per push.
+func (q *RetireQueue) sweep() {
+	if len(q.set) < 2*int(q.stats.pending)+4096 {
+		return
+	}
+	for k, serial := range q.set {
+		if serial <= q.taken {
+			delete(q.set, k)
 		}
 	}
 }
 
 // queued reports whether o, or the memory deferred with it, is queued.
-// Only a queue with a set answers. An object leaves the set when it is
-// taken off the queue to be destroyed, not after: by then its handle value
-// may already be the driver's again, for a new object.
+// Only a queue with a set answers. An object stops counting as queued when
+// it is taken off the queue to be destroyed, not after: by then its handle
+// value may already be the driver's again, for a new object.
 func (q *RetireQueue) queued(o Object) bool {
 	if q.set == nil {
 		return false
 	}
 	k := o.kind
 	if k == kindImage || k == kindBuffer {
-		if key, ok := key(k, &item{handle: o.handle}); ok {
-			if _, dup := q.set[key]; dup {
-				return true
-			}
+		if q.live(k, &item{handle: o.handle}) {
+			return true
 		}
 		k = kindMemory
 	}
-	key, ok := key(k, &item{handle: o.handle, mem: o.mem})
+	return q.live(k, &item{handle: o.handle, mem: o.mem})
+}
+
+func (q *RetireQueue) live(k kind, it *item) bool {
+	key, ok := key(k, it)
 	if !ok {
 		return false
 	}
-	_, dup := q.set[key]
-	return dup
+	serial, ok := q.set[key]
+	return ok && serial > q.taken
 }
 
 // newBucket is an empty bucket for serial, reused when one is spare.
@@ -274,12 +298,13 @@ func (q *RetireQueue) grow() {
 // Retire destroys everything queued at serials up to completed, in type
 // order across all of them, and returns how many objects it destroyed.
 func (q *RetireQueue) Retire(completed Serial, frame uint64, now int64) int {
-	q.take(completed, &q.own)
-	if len(q.own.buckets) == 0 {
+	if !q.Due(completed) {
 		return 0
 	}
-	n := q.run(&q.own)
-	q.finish(&q.own, frame, now)
+	q.take(completed, &q.own)
+	q.own.frame = frame
+	n := q.run(&q.own, now)
+	q.finish(&q.own)
 	return n
 }
 
@@ -300,23 +325,11 @@ func (q *RetireQueue) Drain(frame uint64, now int64) int {
 func (q *RetireQueue) take(limit Serial, b *batch) {
 	for q.n > 0 && q.at(0).serial <= limit {
 		bk := q.at(0)
-		if q.set != nil {
-			q.untrack(bk)
-		}
+		q.taken = max(q.taken, bk.serial)
 		b.buckets = append(b.buckets, bk)
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) & (len(q.ring) - 1)
 		q.n--
-	}
-}
-
-func (q *RetireQueue) untrack(bk *bucket) {
-	for k := range bk.items {
-		for i := range bk.items[k] {
-			if key, ok := key(kind(k), &bk.items[k][i]); ok {
-				delete(q.set, key)
-			}
-		}
 	}
 }
 
@@ -358,27 +371,31 @@ func nameOr(n string) string {
 // how many objects that was. It reads nothing of q but the destroyer and
 // the freer, which never change, so Sync runs it without its lock: Free and
 // closures are user code, and may call back into the Sync.
-func (q *RetireQueue) run(b *batch) int {
+// The statistics of what it destroys go to the batch's own, merged into
+// the queue's by finish.
+func (q *RetireQueue) run(b *batch, now int64) int {
 	n := 0
 	for k := range kindCount {
 		for _, bk := range b.buckets {
-			for i := range bk.items[k] {
-				q.destroyItem(kind(k), &bk.items[k][i], bk.serial, b)
+			items := bk.items[k]
+			for i := range items {
+				it := &items[i]
+				q.destroyItem(kind(k), it, bk.serial, b)
+				b.st.account(it, b.frame, now)
 			}
-			n += len(bk.items[k])
+			n += len(items)
 		}
 	}
 	return n
 }
 
-// finish accounts for what run destroyed, forgets it, and keeps the
-// buckets for reuse.
-func (q *RetireQueue) finish(b *batch, frame uint64, now int64) {
+// finish merges what run destroyed into the queue's statistics, forgets
+// it, and keeps the buckets for reuse.
+func (q *RetireQueue) finish(b *batch) {
+	q.stats.merge(&b.st)
+	b.st = retireStats{}
 	for _, bk := range b.buckets {
 		for k := range bk.items {
-			for i := range bk.items[k] {
-				q.account(&bk.items[k][i], frame, now)
-			}
 			clear(bk.items[k]) // drop references to closures and mappings
 			bk.items[k] = bk.items[k][:0]
 		}
@@ -439,10 +456,10 @@ func (q *RetireQueue) destroyItem(k kind, it *item, serial Serial, b *batch) {
 	}
 }
 
-func (q *RetireQueue) account(it *item, frame uint64, now int64) {
-	s := &q.stats
-	s.pending--
-	s.pendingBytes -= it.mem.Size
+// account counts one destroyed item in a batch's statistics: its
+// pendingBytes add up what it freed, to be taken off the queue's.
+func (s *retireStats) account(it *item, frame uint64, now int64) {
+	s.pendingBytes += it.mem.Size
 	s.retired++
 	frames := frame - it.frame
 	s.frames[min(frames, frameBuckets-1)]++
@@ -450,4 +467,19 @@ func (q *RetireQueue) account(it *item, frame uint64, now int64) {
 	d := max(now-it.at, 0)
 	s.times[min(bits.Len64(uint64(d)), timeBuckets-1)]++
 	s.maxTime = max(s.maxTime, d)
+}
+
+// merge adds a batch's statistics to the queue's.
+func (s *retireStats) merge(b *retireStats) {
+	s.pending -= b.retired
+	s.pendingBytes -= b.pendingBytes
+	s.retired += b.retired
+	for i := range s.frames {
+		s.frames[i] += b.frames[i]
+	}
+	for i := range s.times {
+		s.times[i] += b.times[i]
+	}
+	s.maxFrames = max(s.maxFrames, b.maxFrames)
+	s.maxTime = max(s.maxTime, b.maxTime)
 }

@@ -158,7 +158,7 @@ func New(opts Options) (*Sync, error) {
 	}
 	s := &Sync{dev: opts.Device, logger: opts.Logger, clock: opts.Clock, next: 1,
 		retire: NewRetireQueue(opts.Device, opts.Allocator)}
-	s.retire.set = map[objKey]struct{}{}
+	s.retire.set = map[objKey]Serial{}
 	s.idled = make(chan struct{})
 	s.waiters.L = &s.mu
 	if s.logger == nil {
@@ -694,10 +694,9 @@ func (s *Sync) run(bt *batch) int {
 	if bt == nil {
 		return 0
 	}
-	n := s.retire.run(bt)
-	now := s.now()
+	n := s.retire.run(bt, s.now())
 	s.mu.Lock()
-	s.retire.finish(bt, bt.frame, now)
+	s.retire.finish(bt)
 	s.batches = append(s.batches, bt)
 	s.mu.Unlock()
 	return n
@@ -901,6 +900,8 @@ func (s *Sync) Lost() bool {
 //     EndFrame (or EndFrameWith) returns ErrClosed. Close names those
 //     objects in an error wrapping ErrUnsubmitted, and logs the frame; a
 //     recorder that gives up a frame calls EndFrame on it all the same.
+//   - Defer after Close returns ErrClosed, once Close has waited for the
+//     device: the caller keeps the object and may destroy it at once.
 //   - Objects a concurrent Poll, Wait or BeginFrame has already taken off
 //     the queue are destroyed by that call, which may return after Close.
 //
