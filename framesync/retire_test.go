@@ -177,3 +177,35 @@ func BenchmarkRetire10k(b *testing.B) {
 		serial++
 	}
 }
+
+// TestDuplicateSet: the set that refuses a second Defer knows what is
+// queued, forgets what was taken off the queue without a map operation
+// per object, and sweeps its stale entries once they outnumber the rest.
+func TestDuplicateSet(t *testing.T) {
+	q := NewRetireQueue(nopDestroyer{}, nil)
+	q.set = map[objKey]Serial{}
+	for i := range 5000 {
+		q.Push(1, Buffer(vk.Buffer(i+1), alloc.Allocation{}), 0, 0)
+	}
+	q.Push(2, Image(9000, mem(7)), 0, 0)
+	if !q.queued(Buffer(1, alloc.Allocation{})) || !q.queued(Memory(mem(7))) || !q.queued(Image(9000, alloc.Allocation{})) {
+		t.Fatal("a queued object is not seen as queued")
+	}
+	if q.queued(Image(1, alloc.Allocation{})) || q.queued(Func(func() {})) || q.queued(ImageView(0)) {
+		t.Fatal("another kind, a closure or a null handle is seen as queued")
+	}
+	q.Retire(1, 0, 0)
+	if q.queued(Buffer(1, alloc.Allocation{})) {
+		t.Fatal("a retired object is still seen as queued")
+	}
+	if !q.queued(Memory(mem(7))) {
+		t.Fatal("the image's memory, still queued, is not seen as queued")
+	}
+	q.Push(3, Buffer(1, alloc.Allocation{}), 0, 0) // the handle value, reused
+	if len(q.set) != 3 {
+		t.Fatalf("%d entries after the sweep, want the image, its memory and the buffer", len(q.set))
+	}
+	if !q.queued(Buffer(1, alloc.Allocation{})) {
+		t.Fatal("a handle deferred again after it retired is not seen as queued")
+	}
+}
