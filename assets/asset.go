@@ -72,9 +72,13 @@ type Base struct {
 
 	// The counts, pins and lock are written under Manager.mu only; the
 	// atomics let readers outside it (RefCount, Why) see a whole value.
-	held    atomic.Int32 // references from dependents: one per edge
-	dyn     atomic.Int32 // references from AddRef (and run-time creation)
-	pins    int32        // loads in flight that hold it; guarded by Manager.mu
+	held atomic.Int32 // references from dependents: one per edge
+	dyn  atomic.Int32 // references from AddRef (and run-time creation)
+	pins int32        // loads in flight that hold it; guarded by Manager.mu
+	// walk and slot are the release rule's scratch: the walk that last
+	// reached the asset and its index in that walk. Guarded by Manager.mu.
+	walk    uint64
+	slot    int32
 	locked  atomic.Bool
 	ignored atomic.Bool // skipped by ReleaseUnused
 

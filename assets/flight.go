@@ -132,8 +132,8 @@ func (m *Manager) fly(ctx context.Context, key string, fl *flight, mk func(conte
 	}
 	fl.cancel()
 
-	var out outcome
 	m.mu.Lock()
+	out := outcome{rel: m.rel}
 	if m.flights[key] == fl {
 		delete(m.flights, key)
 	}

@@ -73,89 +73,137 @@ func (m *Manager) maybeGarbage(b *Base) bool {
 }
 
 // releaseSet is the release rule (Cocos's, with its cycle check), decided
-// under m.mu: the assets that go if a goes, or why a stays. a goes alone
-// when it is Ready, unlocked, held by no load in flight and unreferenced (a
-// forced release ignores its dynamic holders, never its dependents or its
-// lock). When dependents still hold it, it goes only if they all lie on
-// cycles through it that nothing else holds: then the whole set S of
-// assets reachable from a that reach a back goes together, so that no live
-// asset is left listing a released one. O(V+E) of what a reaches.
-func (m *Manager) releaseSet(a Asset, force bool) ([]Asset, error) {
+// under m.mu: the assets that go if a goes (appended to set), or why a
+// stays. a goes alone when it is Ready, unlocked, held by no load in flight
+// and unreferenced (a forced release ignores its dynamic holders, never its
+// dependents or its lock). When dependents still hold it, it goes only if
+// they all lie on cycles through it that nothing else holds: then the whole
+// set S of assets reachable from a that reach a back goes together, so that
+// no live asset is left listing a released one. O(V+E) of what a reaches,
+// with no hashing: each asset records the walk that reached it.
+func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) {
 	b := a.base()
 	if err := m.releasable(b); err != nil {
-		return nil, err
+		return set, err
 	}
 	if b.dyn.Load() > 0 && !force {
-		return nil, ErrInUse
+		return set, ErrInUse
 	}
 	if b.held.Load() == 0 {
-		return []Asset{a}, nil
+		return append(set, a), nil
 	}
 	if m.upward == 0 { // every edge points from a newer asset to an older one: no cycle
-		return nil, ErrInUse
+		return set, ErrInUse
 	}
-	// R: what a reaches (a first); then S: the part of R that reaches a.
-	index := map[*Base]int{b: 0}
-	reach := []Asset{a}
+	// R: what a reaches (a first), and the edges inside it as pairs of
+	// member indices — one pass over the assets.
+	m.epoch++
+	ep := m.epoch
+	b.walk, b.slot = ep, 0
+	reach := append(m.scratch.reach[:0], a)
+	pairs := m.scratch.pairs[:0]
 	for i := 0; i < len(reach); i++ {
 		for _, d := range reach[i].base().Deps() {
-			if db := d.base(); db.State() == Ready {
-				if _, ok := index[db]; !ok {
-					index[db] = len(reach)
-					reach = append(reach, d)
+			db := d.base()
+			if db.walk != ep {
+				if db.State() != Ready {
+					continue
 				}
+				db.walk, db.slot = ep, int32(len(reach))
+				reach = append(reach, d)
 			}
+			pairs = append(pairs, int32(i), db.slot)
 		}
 	}
-	rev := make([][]int, len(reach)) // rev[j]: members of R with an edge to j
-	for i, x := range reach {
-		for _, d := range x.base().Deps() {
-			if j, ok := index[d.base()]; ok {
-				rev[j] = append(rev[j], i)
-			}
-		}
+	// Reversed, as compressed rows: from[at[j]:at[j+1]] are the members
+	// with an edge to member j.
+	n := len(reach)
+	at := grow(m.scratch.at, n+1)
+	for k := 1; k < len(pairs); k += 2 {
+		at[pairs[k]+1]++
 	}
-	inS := make([]bool, len(reach))
+	for j := range n {
+		at[j+1] += at[j]
+	}
+	from := grow(m.scratch.from, len(pairs)/2)
+	fill := grow(m.scratch.fill, n)
+	for k := 0; k < len(pairs); k += 2 {
+		j := pairs[k+1]
+		from[at[j]+fill[j]] = pairs[k]
+		fill[j]++
+	}
+	m.scratch.pairs = pairs
+	// S: the members of R that reach a, by the reversed edges.
+	inS := growBool(m.scratch.inS, n)
 	inS[0] = true
-	stack := []int{0}
+	stack := append(m.scratch.stack[:0], 0)
 	for len(stack) > 0 {
 		j := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, i := range rev[j] {
+		for _, i := range from[at[j]:at[j+1]] {
 			if !inS[i] {
 				inS[i] = true
 				stack = append(stack, i)
 			}
 		}
 	}
-	inner := make([]int32, len(reach)) // references each member gets from S
-	for i, x := range reach {
-		if !inS[i] {
-			continue
-		}
-		for _, d := range x.base().Deps() {
-			if j, ok := index[d.base()]; ok && inS[j] {
-				inner[j]++
-			}
-		}
-	}
-	var set []Asset
-	for i, x := range reach {
-		if !inS[i] {
+	m.scratch.reach, m.scratch.at, m.scratch.from, m.scratch.fill, m.scratch.inS, m.scratch.stack = reach, at, from, fill, inS, stack
+	// Every member of S must receive all its references from S.
+	first := len(set)
+	for j, x := range reach {
+		if !inS[j] {
 			continue
 		}
 		xb := x.base()
-		if i > 0 {
+		if j > 0 {
 			if err := m.releasable(xb); err != nil {
-				return nil, fmt.Errorf("%v on its cycle: %w", xb, err)
+				clear(reach)
+				return set[:first], fmt.Errorf("%v on its cycle: %w", xb, err)
 			}
 		}
-		if xb.held.Load() != inner[i] || (i > 0 && xb.dyn.Load() > 0) {
-			return nil, ErrInUse
+		inner := int32(0)
+		for _, i := range from[at[j]:at[j+1]] {
+			if inS[i] {
+				inner++
+			}
+		}
+		if xb.held.Load() != inner || (j > 0 && xb.dyn.Load() > 0) {
+			clear(reach)
+			return set[:first], ErrInUse
 		}
 		set = append(set, x)
 	}
+	clear(reach) // the scratch holds no asset between walks
 	return set, nil
+}
+
+// walkScratch is releaseSet's reusable memory; guarded by Manager.mu.
+type walkScratch struct {
+	set         []Asset // what goes together
+	reach       []Asset
+	pairs       []int32
+	at, from    []int32
+	fill, stack []int32
+	inS         []bool
+}
+
+// grow returns s resized to n, zeroed.
+func grow(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+func growBool(s []bool, n int) []bool {
+	if cap(s) < n {
+		return make([]bool, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // releasable is what no release overrides: the asset is Ready, unlocked,
@@ -185,6 +233,7 @@ type retiring struct {
 type outcome struct {
 	retired      []retiring
 	unreferenced []Asset
+	rel          Releaser // the policy to tell, read in the critical section
 }
 
 // unload takes a out of the cache under m.mu: invalid to the CPU at once
@@ -215,7 +264,7 @@ func (m *Manager) unload(a Asset, going []Asset, out *outcome) {
 // unreferenced (Cocos's cascade). What could not go is left in
 // out.unreferenced for the release policy. m.mu is held.
 func (m *Manager) release(a Asset, force bool, out *outcome) (int, error) {
-	set, err := m.releaseSet(a, force)
+	set, err := m.releaseSet(a, force, m.scratch.set[:0])
 	if err != nil {
 		return 0, err
 	}
@@ -225,18 +274,31 @@ func (m *Manager) release(a Asset, force bool, out *outcome) (int, error) {
 			m.unload(x, set, out)
 		}
 		n += len(set)
-		set = nil
+		clear(set) // the scratch holds no asset between releases
+		set = set[:0]
 		for i, d := range out.unreferenced {
-			if s, err := m.releaseSet(d, false); err == nil {
+			if s, err := m.releaseSet(d, false, set); err == nil {
 				out.unreferenced = slices.Delete(out.unreferenced, i, i+1)
 				set = s
 				break
 			}
 		}
-		if set == nil {
+		if len(set) == 0 {
+			m.scratch.set = set
 			return n, nil
 		}
 	}
+}
+
+// outcome is a cleared outcome from the pool (releases are frequent:
+// their bookkeeping allocates nothing once warm). m.mu is held.
+func (m *Manager) outcome() *outcome {
+	out, _ := m.outcomes.Get().(*outcome)
+	if out == nil {
+		out = &outcome{}
+	}
+	out.rel = m.rel
+	return out
 }
 
 // finish runs, outside m.mu, what a critical section decided: released
@@ -250,7 +312,7 @@ func (m *Manager) finish(out *outcome) error {
 			first = err
 		}
 	}
-	if rel := m.releaser(); rel != nil {
+	if rel := out.rel; rel != nil {
 		for _, r := range out.retired {
 			rel.Released(r.a)
 		}
@@ -258,6 +320,9 @@ func (m *Manager) finish(out *outcome) error {
 			rel.Unreferenced(a)
 		}
 	}
+	clear(out.retired)
+	clear(out.unreferenced)
+	out.retired, out.unreferenced, out.rel = out.retired[:0], out.unreferenced[:0], nil
 	return first
 }
 
@@ -353,10 +418,11 @@ func (m *Manager) Release(a Asset, force bool) (int, error) {
 		m.mu.Unlock()
 		return 0, fmt.Errorf("release %v: %w", a.base(), ErrClosed)
 	}
-	var out outcome
-	n, err := m.release(a, force, &out)
+	out := m.outcome()
+	n, err := m.release(a, force, out)
 	m.mu.Unlock()
-	ferr := m.finish(&out)
+	ferr := m.finish(out)
+	m.outcomes.Put(out)
 	if err != nil {
 		return 0, fmt.Errorf("release %v: %w", a.base(), err)
 	}
@@ -378,10 +444,11 @@ func (m *Manager) releaseUnused(match func(Asset) bool) int {
 			m.mu.Unlock()
 			break
 		}
-		var out outcome
-		k, _ := m.release(a, false, &out)
+		out := m.outcome()
+		k, _ := m.release(a, false, out)
 		m.mu.Unlock()
-		_ = m.finish(&out)
+		_ = m.finish(out)
+		m.outcomes.Put(out)
 		n += k
 	}
 	return n
@@ -442,7 +509,7 @@ func (m *Manager) CycleOnly(a Asset) bool {
 	if a.base().held.Load() == 0 {
 		return false
 	}
-	set, err := m.releaseSet(a, false)
+	set, err := m.releaseSet(a, false, nil)
 	return err == nil && len(set) > 0
 }
 

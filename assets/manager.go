@@ -80,16 +80,17 @@ type Options struct {
 // Every method is safe from any goroutine. Close is idempotent; after it
 // every method that can fail returns ErrClosed.
 type Manager struct {
-	dev     *vk.Device
-	alloc   *alloc.Allocator
-	sync    *framesync.Sync
-	logger  *slog.Logger
-	opts    Options
-	upload  *uploader
-	http    *http.Client
-	ownHTTP bool // http was made here, and its idle connections close with the manager
-	nextID  atomic.Uint64
-	loads   sync.WaitGroup // the flights running
+	dev      *vk.Device
+	alloc    *alloc.Allocator
+	sync     *framesync.Sync
+	logger   *slog.Logger
+	opts     Options
+	upload   *uploader
+	http     *http.Client
+	ownHTTP  bool // http was made here, and its idle connections close with the manager
+	nextID   atomic.Uint64
+	loads    sync.WaitGroup // the flights running
+	outcomes sync.Pool      // of *outcome: a release's bookkeeping, reused
 
 	mu      sync.Mutex // guards the fields below, and every Base's counts, pins, lock, deps and marks
 	byID    map[ID]Asset
@@ -97,7 +98,9 @@ type Manager struct {
 	bundles map[string]*Bundle
 	flights map[string]*flight
 	rel     Releaser
-	upward  int // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
+	upward  int         // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
+	epoch   uint64      // the release rule's walks, numbered
+	scratch walkScratch // the release rule's memory
 	closed  bool
 }
 
@@ -360,7 +363,7 @@ func (m *Manager) Close() error {
 		all = append(all, a)
 	}
 	slices.SortFunc(all, func(x, y Asset) int { return cmpID(y.base().id, x.base().id) })
-	var out outcome
+	out := outcome{rel: m.rel}
 	for _, a := range all {
 		m.unload(a, all, &out)
 	}

@@ -34,6 +34,9 @@ func newUploader(m *Manager) (*uploader, error) {
 // staging buffers are in framesync until then); at once when the Sync is
 // closed, since it waited for the device when it closed.
 func (u *uploader) close() error {
+	// Retire what is due first: a Defer of a completed serial runs at once,
+	// ahead of staging buffers of that serial still queued for the next Poll.
+	_, _ = u.m.sync.Poll()
 	err := u.m.sync.Defer(u.m.sync.Issued(), framesync.Func(func() {
 		if err := u.ring.Close(); err != nil {
 			u.m.logger.Error("assets: staging ring", "err", err)

@@ -70,7 +70,12 @@ func (f *Finalizer) NewAtlas(m *assets.Manager, dev *vk.Device, opts AtlasOption
 	}
 	at := &Atlas{f: f, m: m, dev: dev, opts: opts, packed: map[assets.ID]cellRef{}}
 	f.mu.Lock()
-	f.atlases = append(f.atlases, at)
+	var atlases []*Atlas
+	if old := f.atlases.Load(); old != nil {
+		atlases = slices.Clone(*old)
+	}
+	atlases = append(atlases, at)
+	f.atlases.Store(&atlases)
 	f.mu.Unlock()
 	return at
 }

@@ -22,7 +22,9 @@ func BenchmarkReleaseUnused1M(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		for range 1_000_000 {
-			_ = e.m.Register(&node{}, "node", "n")
+			n := &node{}
+			_ = e.m.Register(n, "node", "n")
+			_ = e.m.DecRef(n) // made at run time with the caller's reference
 		}
 		b.StartTimer()
 		if n := e.fin.ReleaseUnused(); n != 1_000_000 {
@@ -47,10 +49,23 @@ func BenchmarkCycleCheck100k(b *testing.B) {
 			prev = n
 		}
 		_ = e.m.AddDependency(head, prev) // head → tail → … → head
+		for x := assets.Asset(prev); ; {
+			_ = e.m.DecRef(x) // made at run time with the caller's reference
+			deps := assets.BaseOf(x).Deps()
+			if x == assets.Asset(head) || len(deps) == 0 {
+				break
+			}
+			x = deps[0]
+		}
 		b.StartTimer()
 		if !e.fin.IsCycleOnly(prev) {
 			b.Fatal("no cycle found")
 		}
+		b.StopTimer()
+		if n := e.fin.Collect(); n != 100_000 { // the cycle goes together
+			b.Fatal(n)
+		}
+		b.StartTimer()
 	}
 }
 
@@ -62,6 +77,9 @@ func BenchmarkReleaseLeaf(b *testing.B) {
 		b.StopTimer()
 		n := &node{}
 		_ = e.m.Register(n, "node", "leaf")
+		e.m.SetReleaser(nil) // unreferenced without asking, as a loaded root is
+		_ = e.m.DecRef(n)
+		e.m.SetReleaser(e.fin)
 		b.StartTimer()
 		_ = e.fin.Release(n)
 		if e.fin.Collect() != 1 {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vkassets/vkassets/assets"
 )
@@ -34,13 +35,14 @@ type Finalizer struct {
 
 	switching sync.Mutex // serialises SwitchScene
 
-	mu      sync.Mutex     // guards the fields below
-	pending []assets.Asset // non-forced releases to decide at Collect
-	queued  map[assets.ID]bool
-	noAuto  map[assets.ID]bool // scenes whose auto-release is off
-	scene   *assets.Scene      // the current scene, held with one reference
-	persist []assets.Asset     // the persistent roots, held with one reference each
-	atlases []*Atlas
+	mu       sync.Mutex     // guards the fields below
+	pending  []assets.Asset // non-forced releases to decide at Collect
+	queued   map[assets.ID]bool
+	npending atomic.Int32             // len(pending), for Collect to stop without the lock
+	noAuto   map[assets.ID]bool       // scenes whose auto-release is off
+	scene    *assets.Scene            // the current scene, held with one reference
+	persist  []assets.Asset           // the persistent roots, held with one reference each
+	atlases  atomic.Pointer[[]*Atlas] // replaced, never edited, under mu
 }
 
 // New makes the policy and hooks it to the manager: a DecRef to 0 asks for
@@ -65,11 +67,10 @@ func (f *Finalizer) Unreferenced(a assets.Asset) {
 
 // Released implements assets.Releaser: a released frame leaves its atlas.
 func (f *Finalizer) Released(a assets.Asset) {
-	f.mu.Lock()
-	atlases := f.atlases
-	f.mu.Unlock()
-	for _, at := range atlases {
-		at.released(a)
+	if atlases := f.atlases.Load(); atlases != nil {
+		for _, at := range *atlases {
+			at.released(a)
+		}
 	}
 }
 
@@ -107,6 +108,7 @@ func (f *Finalizer) enqueue(a assets.Asset) {
 	if !f.queued[id] {
 		f.queued[id] = true
 		f.pending = append(f.pending, a)
+		f.npending.Store(int32(len(f.pending)))
 	}
 }
 
@@ -132,19 +134,28 @@ func (f *Finalizer) ForceRelease(a assets.Asset) error {
 // same frame survive.
 func (f *Finalizer) Collect() int {
 	n := 0
+	var batch []assets.Asset
 	for {
 		f.mu.Lock()
-		if len(f.pending) == 0 {
-			f.pending = nil
-			f.mu.Unlock()
+		batch, f.pending = f.pending, batch[:0]
+		f.npending.Store(0)
+		for _, a := range batch {
+			delete(f.queued, assets.BaseOf(a).ID())
+		}
+		f.mu.Unlock()
+		if len(batch) == 0 {
 			return n
 		}
-		a := f.pending[0]
-		f.pending = f.pending[1:]
-		delete(f.queued, assets.BaseOf(a).ID())
-		f.mu.Unlock()
-		if k, err := f.m.Release(a, false); err == nil {
-			n += k
+		// What these releases leave unreferenced is queued meanwhile, and
+		// decided by the next turn of the loop.
+		for _, a := range batch {
+			if k, err := f.m.Release(a, false); err == nil {
+				n += k
+			}
+		}
+		clear(batch)
+		if f.npending.Load() == 0 {
+			return n
 		}
 	}
 }
