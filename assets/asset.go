@@ -77,8 +77,11 @@ type Base struct {
 	pins int32        // loads in flight that hold it; guarded by Manager.mu
 	// walk and slot are the release rule's scratch: the walk that last
 	// reached the asset and its index in that walk. Guarded by Manager.mu.
-	walk    uint64
-	slot    int32
+	walk uint64
+	slot int32
+	// noted is the release pass that last listed the asset as left
+	// unreferenced. Guarded by Manager.mu.
+	noted   uint64
 	locked  atomic.Bool
 	ignored atomic.Bool // skipped by ReleaseUnused
 

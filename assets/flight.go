@@ -141,7 +141,8 @@ func (m *Manager) fly(ctx context.Context, key string, fl *flight, mk func(conte
 		// Close cancelled the flight: whatever make said, the answer is
 		// that the manager is closed.
 		if err == nil {
-			m.unload(a, nil, &out) // made, never cached
+			m.note++
+			m.unload(a, &out) // made, never cached
 		}
 		err = ErrClosed
 	} else if err == nil {
@@ -152,7 +153,8 @@ func (m *Manager) fly(ctx context.Context, key string, fl *flight, mk func(conte
 			err = fmt.Errorf("superseded by a newer load")
 		}
 		if err != nil {
-			m.unload(a, nil, &out) // made, never cached
+			m.note++
+			m.unload(a, &out) // made, never cached
 		}
 	}
 	if err == nil {

@@ -95,116 +95,111 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 	if m.upward == 0 { // every edge points from a newer asset to an older one: no cycle
 		return set, ErrInUse
 	}
-	// R: what a reaches (a first), and the edges inside it as pairs of
-	// member indices — one pass over the assets.
+	// S is the strongly connected component of a: what a reaches that
+	// reaches a back. One depth-first pass (Tarjan's) over what a reaches,
+	// each asset's index in the walk kept in the asset itself.
 	m.epoch++
 	ep := m.epoch
+	sc := &m.scratch
 	b.walk, b.slot = ep, 0
-	reach := append(m.scratch.reach[:0], a)
-	pairs := m.scratch.pairs[:0]
-	for i := 0; i < len(reach); i++ {
-		for _, d := range reach[i].base().Deps() {
+	reach := append(sc.reach[:0], a)
+	low := append(sc.low[:0], 0)
+	onStack := append(sc.onStack[:0], true)
+	tarjan := append(sc.tarjan[:0], 0) // Tarjan's stack of members
+	calls := append(sc.calls[:0], frame{})
+	inS := sc.inS[:0]
+	for len(calls) > 0 {
+		top := &calls[len(calls)-1]
+		deps := reach[top.slot].base().Deps()
+		if int(top.pos) < len(deps) {
+			d := deps[top.pos]
+			top.pos++
 			db := d.base()
-			if db.walk != ep {
+			switch {
+			case db.walk != ep:
 				if db.State() != Ready {
 					continue
 				}
 				db.walk, db.slot = ep, int32(len(reach))
 				reach = append(reach, d)
+				low = append(low, db.slot)
+				onStack = append(onStack, true)
+				tarjan = append(tarjan, db.slot)
+				calls = append(calls, frame{slot: db.slot})
+			case onStack[db.slot]:
+				low[top.slot] = min(low[top.slot], db.slot)
 			}
-			pairs = append(pairs, int32(i), db.slot)
-		}
-	}
-	// Reversed, as compressed rows: from[at[j]:at[j+1]] are the members
-	// with an edge to member j.
-	n := len(reach)
-	at := grow(m.scratch.at, n+1)
-	for k := 1; k < len(pairs); k += 2 {
-		at[pairs[k]+1]++
-	}
-	for j := range n {
-		at[j+1] += at[j]
-	}
-	from := grow(m.scratch.from, len(pairs)/2)
-	fill := grow(m.scratch.fill, n)
-	for k := 0; k < len(pairs); k += 2 {
-		j := pairs[k+1]
-		from[at[j]+fill[j]] = pairs[k]
-		fill[j]++
-	}
-	m.scratch.pairs = pairs
-	// S: the members of R that reach a, by the reversed edges.
-	inS := growBool(m.scratch.inS, n)
-	inS[0] = true
-	stack := append(m.scratch.stack[:0], 0)
-	for len(stack) > 0 {
-		j := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, i := range from[at[j]:at[j+1]] {
-			if !inS[i] {
-				inS[i] = true
-				stack = append(stack, i)
-			}
-		}
-	}
-	m.scratch.reach, m.scratch.at, m.scratch.from, m.scratch.fill, m.scratch.inS, m.scratch.stack = reach, at, from, fill, inS, stack
-	// Every member of S must receive all its references from S.
-	first := len(set)
-	for j, x := range reach {
-		if !inS[j] {
 			continue
 		}
-		xb := x.base()
-		if j > 0 {
+		j := top.slot
+		calls = calls[:len(calls)-1]
+		if len(calls) > 0 {
+			p := calls[len(calls)-1].slot
+			low[p] = min(low[p], low[j])
+		}
+		if low[j] == j { // j roots a component: pop it
+			for {
+				k := tarjan[len(tarjan)-1]
+				tarjan = tarjan[:len(tarjan)-1]
+				onStack[k] = false
+				if j == 0 {
+					inS = append(inS, k)
+				}
+				if k == j {
+					break
+				}
+			}
+		}
+	}
+	sc.reach, sc.low, sc.onStack, sc.tarjan, sc.calls = reach, low, onStack, tarjan, calls
+	// Every member of S must receive all its references from S: count the
+	// edges inside S into each (low is free again: reused as the counts,
+	// with inS marked by a negative count start).
+	for _, k := range inS {
+		low[k] = -1 // member, no edge counted yet
+	}
+	for _, k := range inS {
+		for _, d := range reach[k].base().Deps() {
+			if db := d.base(); db.walk == ep && low[db.slot] < 0 {
+				low[db.slot]--
+			}
+		}
+	}
+	first := len(set)
+	for _, k := range inS {
+		xb := reach[k].base()
+		if k > 0 {
 			if err := m.releasable(xb); err != nil {
 				clear(reach)
+				sc.inS = inS
 				return set[:first], fmt.Errorf("%v on its cycle: %w", xb, err)
 			}
 		}
-		inner := int32(0)
-		for _, i := range from[at[j]:at[j+1]] {
-			if inS[i] {
-				inner++
-			}
-		}
-		if xb.held.Load() != inner || (j > 0 && xb.dyn.Load() > 0) {
+		if inner := -low[k] - 1; xb.held.Load() != inner || (k > 0 && xb.dyn.Load() > 0) {
 			clear(reach)
+			sc.inS = inS
 			return set[:first], ErrInUse
 		}
-		set = append(set, x)
+		set = append(set, reach[k])
 	}
+	sc.inS = inS
 	clear(reach) // the scratch holds no asset between walks
 	return set, nil
 }
 
 // walkScratch is releaseSet's reusable memory; guarded by Manager.mu.
 type walkScratch struct {
-	set         []Asset // what goes together
-	reach       []Asset
-	pairs       []int32
-	at, from    []int32
-	fill, stack []int32
-	inS         []bool
+	set     []Asset // what goes together
+	reach   []Asset // what the walk reached, by slot
+	low     []int32 // Tarjan's low links, by slot
+	onStack []bool
+	tarjan  []int32
+	calls   []frame
+	inS     []int32 // the slots of a's component
 }
 
-// grow returns s resized to n, zeroed.
-func grow(s []int32, n int) []int32 {
-	if cap(s) < n {
-		return make([]int32, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
-}
-
-func growBool(s []bool, n int) []bool {
-	if cap(s) < n {
-		return make([]bool, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
-}
+// frame is one asset being walked: its slot and the next dependency.
+type frame struct{ slot, pos int32 }
 
 // releasable is what no release overrides: the asset is Ready, unlocked,
 // and no load in flight holds it. m.mu is held.
@@ -238,10 +233,11 @@ type outcome struct {
 
 // unload takes a out of the cache under m.mu: invalid to the CPU at once
 // (the released flag makes every later use claim fail), each direct
-// dependency loses the reference it gave. The GPU objects go to framesync
-// in finish. going is the set released together (its members are not
-// reported as unreferenced).
-func (m *Manager) unload(a Asset, going []Asset, out *outcome) {
+// dependency loses the reference it gave, and those left possibly
+// unreachable are noted (once each) in out.unreferenced. The GPU objects go
+// to framesync in finish. Members of a set released together are marked
+// Released before any is unloaded, so none is noted.
+func (m *Manager) unload(a Asset, out *outcome) {
 	b := a.base()
 	b.state.Store(int32(Released))
 	serial := b.markReleased()
@@ -252,42 +248,68 @@ func (m *Manager) unload(a Asset, going []Asset, out *outcome) {
 	for _, d := range b.Deps() {
 		db := d.base()
 		db.held.Add(-1)
-		if !slices.Contains(going, d) && m.maybeGarbage(db) && !slices.Contains(out.unreferenced, d) {
+		if db.noted != m.note && m.maybeGarbage(db) {
+			db.noted = m.note
 			out.unreferenced = append(out.unreferenced, d)
 		}
 	}
 	out.retired = append(out.retired, retiring{a: a, serial: serial})
 }
 
+// unloadSet unloads what goes together. m.mu is held.
+func (m *Manager) unloadSet(set []Asset, out *outcome) {
+	for _, x := range set {
+		x.base().state.Store(int32(Released))
+	}
+	for _, x := range set {
+		m.unload(x, out)
+	}
+}
+
 // release applies the rule to a and, when it may go, unloads its set, then
 // tries in the same pass, without force, each dependency the set left
-// unreferenced (Cocos's cascade). What could not go is left in
-// out.unreferenced for the release policy. m.mu is held.
+// unreferenced (Cocos's cascade), in order, each once per time it is left
+// so. What could not go is left in out.unreferenced for the release
+// policy. m.mu is held.
 func (m *Manager) release(a Asset, force bool, out *outcome) (int, error) {
 	set, err := m.releaseSet(a, force, m.scratch.set[:0])
 	if err != nil {
 		return 0, err
 	}
+	m.note++
+	first := len(out.unreferenced)
+	next, kept := first, first
 	n := 0
-	for {
-		for _, x := range set {
-			m.unload(x, set, out)
-		}
+	for len(set) > 0 {
+		m.unloadSet(set, out)
 		n += len(set)
 		clear(set) // the scratch holds no asset between releases
 		set = set[:0]
-		for i, d := range out.unreferenced {
+		for next < len(out.unreferenced) && len(set) == 0 {
+			d := out.unreferenced[next]
+			next++
+			d.base().noted = 0 // left unreferenced again later, it is tried again
 			if s, err := m.releaseSet(d, false, set); err == nil {
-				out.unreferenced = slices.Delete(out.unreferenced, i, i+1)
 				set = s
-				break
+			} else {
+				out.unreferenced[kept] = d
+				kept++
 			}
 		}
-		if len(set) == 0 {
-			m.scratch.set = set
-			return n, nil
+	}
+	m.scratch.set = set
+	// What stays, once each, for the policy.
+	m.note++
+	keep := out.unreferenced[:first]
+	for _, d := range out.unreferenced[first:kept] {
+		if db := d.base(); db.State() == Ready && db.noted != m.note {
+			db.noted = m.note
+			keep = append(keep, d)
 		}
 	}
+	clear(out.unreferenced[len(keep):])
+	out.unreferenced = keep
+	return n, nil
 }
 
 // outcome is a cleared outcome from the pool (releases are frequent:

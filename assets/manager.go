@@ -100,6 +100,7 @@ type Manager struct {
 	rel     Releaser
 	upward  int         // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
 	epoch   uint64      // the release rule's walks, numbered
+	note    uint64      // release passes, numbered (Base.noted)
 	scratch walkScratch // the release rule's memory
 	closed  bool
 }
@@ -295,7 +296,8 @@ func (m *Manager) adopt(a Asset) error {
 	if m.closed {
 		// Never cached: its GPU objects retire, and nobody is told.
 		var out outcome
-		m.unload(a, nil, &out)
+		m.note++
+		m.unload(a, &out)
 		m.mu.Unlock()
 		for _, r := range out.retired {
 			_ = m.retire(r)
@@ -364,9 +366,8 @@ func (m *Manager) Close() error {
 	}
 	slices.SortFunc(all, func(x, y Asset) int { return cmpID(y.base().id, x.base().id) })
 	out := outcome{rel: m.rel}
-	for _, a := range all {
-		m.unload(a, all, &out)
-	}
+	m.note++
+	m.unloadSet(all, &out)
 	out.unreferenced = nil
 	m.mu.Unlock()
 	errs := []error{m.finish(&out)}

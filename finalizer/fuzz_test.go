@@ -116,6 +116,32 @@ func FuzzReleasePolicy(f *testing.F) {
 				}
 			case 8:
 				fin.ReleaseUnused()
+				// Nothing unreachable survives a sweep: every cached asset is
+				// reached from one the sequence holds or has locked (cycles
+				// included, both ways: no garbage kept, nothing held freed).
+				reached := map[assets.ID]bool{}
+				var stack []assets.Asset
+				for _, c := range m.Assets() {
+					if id := assets.BaseOf(c).ID(); holds[id] > 0 || locked[id] {
+						reached[id] = true
+						stack = append(stack, c)
+					}
+				}
+				for len(stack) > 0 {
+					c := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					for _, dep := range assets.BaseOf(c).Deps() {
+						if id := assets.BaseOf(dep).ID(); !reached[id] {
+							reached[id] = true
+							stack = append(stack, dep)
+						}
+					}
+				}
+				for _, c := range m.Assets() {
+					if b := assets.BaseOf(c); !reached[b.ID()] {
+						t.Fatalf("%v survived ReleaseUnused unreachable (%s)", b, fin.Why(c))
+					}
+				}
 			case 9:
 				fin.Collect()
 			}
