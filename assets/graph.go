@@ -96,17 +96,22 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 		return set, ErrInUse
 	}
 	// S is the strongly connected component of a: what a reaches that
-	// reaches a back. One depth-first pass (Tarjan's) over what a reaches,
-	// each asset's index in the walk kept in the asset itself.
+	// reaches a back. One depth-first pass (Tarjan's) over what a reaches
+	// reads each asset once — its index in the walk kept in the asset
+	// itself, what the rule needs of it (references from dependents, and
+	// whether something else holds it) kept by index — and records the
+	// edges between them; the rest works on those arrays.
 	m.epoch++
 	ep := m.epoch
 	sc := &m.scratch
 	b.walk, b.slot = ep, 0
 	reach := append(sc.reach[:0], a)
+	info := append(sc.info[:0], walked{held: b.held.Load()})
 	low := append(sc.low[:0], 0)
 	onStack := append(sc.onStack[:0], true)
 	tarjan := append(sc.tarjan[:0], 0) // Tarjan's stack of members
 	calls := append(sc.calls[:0], frame{})
+	pairs := sc.pairs[:0] // edges inside the walk: from, to
 	inS := sc.inS[:0]
 	for len(calls) > 0 {
 		top := &calls[len(calls)-1]
@@ -115,18 +120,26 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 			d := deps[top.pos]
 			top.pos++
 			db := d.base()
-			switch {
-			case db.walk != ep:
+			if db.walk != ep {
 				if db.State() != Ready {
 					continue
 				}
 				db.walk, db.slot = ep, int32(len(reach))
 				reach = append(reach, d)
+				w := walked{held: db.held.Load()}
+				if m.releasable(db) != nil || db.dyn.Load() > 0 {
+					w.holds = true
+				}
+				info = append(info, w)
 				low = append(low, db.slot)
 				onStack = append(onStack, true)
 				tarjan = append(tarjan, db.slot)
+				pairs = append(pairs, top.slot, db.slot)
 				calls = append(calls, frame{slot: db.slot})
-			case onStack[db.slot]:
+				continue
+			}
+			pairs = append(pairs, top.slot, db.slot)
+			if onStack[db.slot] {
 				low[top.slot] = min(low[top.slot], db.slot)
 			}
 			continue
@@ -151,51 +164,55 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 			}
 		}
 	}
-	sc.reach, sc.low, sc.onStack, sc.tarjan, sc.calls = reach, low, onStack, tarjan, calls
-	// Every member of S must receive all its references from S: count the
-	// edges inside S into each (low is free again: reused as the counts,
-	// with inS marked by a negative count start).
+	// Every member of S must receive all its references from S, and
+	// nothing else may hold it (locked, pinned, a dynamic holder).
 	for _, k := range inS {
-		low[k] = -1 // member, no edge counted yet
+		info[k].inS = true
 	}
-	for _, k := range inS {
-		for _, d := range reach[k].base().Deps() {
-			if db := d.base(); db.walk == ep && low[db.slot] < 0 {
-				low[db.slot]--
-			}
+	for e := 0; e < len(pairs); e += 2 {
+		if from, to := pairs[e], pairs[e+1]; info[from].inS && info[to].inS {
+			info[to].inner++
 		}
 	}
+	sc.low, sc.onStack, sc.tarjan, sc.calls, sc.pairs, sc.inS, sc.info = low, onStack, tarjan, calls, pairs, inS, info
 	first := len(set)
 	for _, k := range inS {
-		xb := reach[k].base()
-		if k > 0 {
-			if err := m.releasable(xb); err != nil {
+		if w := info[k]; w.held != w.inner || w.holds {
+			if k > 0 && m.releasable(reach[k].base()) != nil {
+				err := fmt.Errorf("%v on its cycle: %w", reach[k].base(), m.releasable(reach[k].base()))
 				clear(reach)
-				sc.inS = inS
-				return set[:first], fmt.Errorf("%v on its cycle: %w", xb, err)
+				sc.reach = reach
+				return set[:first], err
 			}
-		}
-		if inner := -low[k] - 1; xb.held.Load() != inner || (k > 0 && xb.dyn.Load() > 0) {
 			clear(reach)
-			sc.inS = inS
+			sc.reach = reach
 			return set[:first], ErrInUse
 		}
 		set = append(set, reach[k])
 	}
-	sc.inS = inS
+	sc.reach = reach
 	clear(reach) // the scratch holds no asset between walks
 	return set, nil
 }
 
 // walkScratch is releaseSet's reusable memory; guarded by Manager.mu.
 type walkScratch struct {
-	set     []Asset // what goes together
-	reach   []Asset // what the walk reached, by slot
-	low     []int32 // Tarjan's low links, by slot
+	set     []Asset  // what goes together
+	reach   []Asset  // what the walk reached, by slot
+	info    []walked // what the rule needs of each, by slot
+	low     []int32  // Tarjan's low links, by slot
 	onStack []bool
 	tarjan  []int32
 	calls   []frame
+	pairs   []int32 // the edges inside the walk, as from, to
 	inS     []int32 // the slots of a's component
+}
+
+// walked is what the release rule needs of an asset a walk reached.
+type walked struct {
+	held, inner int32 // references from dependents; those from a's component
+	holds       bool  // locked, pinned or held dynamically (a, the root, excepted)
+	inS         bool
 }
 
 // frame is one asset being walked: its slot and the next dependency.
