@@ -39,9 +39,13 @@ func openWithAlloc(t *testing.T) (*env, *alloc.Allocator) {
 	return e, e.alloc
 }
 
-func openTB(t testing.TB, frames int) *env {
+func openTB(t testing.TB, frames int) *env { return openWith(t, frames, vktest.Options{}) }
+
+// openWith opens a validated device with opts and the stack over it; the
+// cleanup closes it all and requires that nothing is left alive.
+func openWith(t testing.TB, frames int, opts vktest.Options) *env {
 	t.Helper()
-	d := vktest.Open(t)
+	d := vktest.OpenWith(t, opts)
 	a, err := alloc.New(alloc.Options{Device: d})
 	require.NoError(t, err)
 	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: frames})

@@ -11,10 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/finalizer"
-	"github.com/vkassets/vkassets/framesync"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/internal/traffic"
 	"github.com/vkassets/vkassets/vk/vktest"
@@ -43,16 +41,8 @@ func TestConcurrentLifetimes(t *testing.T) {
 	defer srv.Close()
 	for frames := 1; frames <= 3; frames++ {
 		t.Run(fmt.Sprintf("%d-in-flight", frames), func(t *testing.T) {
-			dev := vktest.OpenWith(t, vktest.Options{SyncValidation: true})
-			a, err := alloc.New(alloc.Options{Device: dev})
-			require.NoError(t, err)
-			s, err := framesync.New(framesync.Options{Device: dev, Allocator: a, FramesInFlight: frames})
-			require.NoError(t, err)
-			m, err := assets.New(assets.Options{Device: dev, Allocator: a, Sync: s})
-			require.NoError(t, err)
-			b, err := m.AddBundle("content", assets.SampleContent())
-			require.NoError(t, err)
-			fin := finalizer.New(m)
+			e := openWith(t, frames, vktest.Options{SyncValidation: true})
+			dev, a, s, m, b, fin := e.dev, e.alloc, e.sync, e.m, e.b, e.fin
 			r, err := render.New(m, dev, a, s, 64, 64)
 			require.NoError(t, err)
 			rep, err := traffic.Run(context.Background(), traffic.Config{
@@ -65,10 +55,7 @@ func TestConcurrentLifetimes(t *testing.T) {
 			require.Positive(t, rep.Checks)
 			fin.ReleaseAll()
 			require.NoError(t, s.WaitIdle())
-			r.Close()
-			require.NoError(t, m.Close())
-			require.NoError(t, s.Close())
-			require.NoError(t, a.Close(), "nothing leaked")
+			r.Close() // the cleanup closes the rest: nothing may leak
 		})
 	}
 }
@@ -81,6 +68,17 @@ func newNode(t *testing.T, e *env, name string, deps ...assets.Asset) *node {
 	require.NoError(t, e.m.Register(n, "node", name, deps...))
 	require.NoError(t, e.m.DecRef(n))
 	return n
+}
+
+// cycle opens an environment holding two nodes a → b → a, unreferenced
+// but for each other.
+func cycle(t *testing.T) (e *env, a, b *node) {
+	t.Helper()
+	e = open(t, 2)
+	a = newNode(t, e, "a")
+	b = newNode(t, e, "b", a)
+	require.NoError(t, e.m.AddDependency(a, b))
+	return e, a, b
 }
 
 // noLiveListsReleased: no cached asset lists a dependency that is gone.
@@ -136,10 +134,7 @@ func TestOneReleaseVocabulary(t *testing.T) {
 // Finding 5: cycles follow Cocos's rule on every path.
 func TestCyclesOnEveryPath(t *testing.T) {
 	t.Run("a cycle whose outside reference DecRef drops goes at Collect", func(t *testing.T) {
-		e := open(t, 2)
-		a := newNode(t, e, "a")
-		b := newNode(t, e, "b", a)
-		require.NoError(t, e.m.AddDependency(a, b))
+		e, a, _ := cycle(t)
 		require.NoError(t, e.m.AddRef(a))
 		require.Zero(t, e.fin.Collect())
 		require.NoError(t, e.m.DecRef(a))
@@ -147,18 +142,12 @@ func TestCyclesOnEveryPath(t *testing.T) {
 		require.Empty(t, e.m.Assets())
 	})
 	t.Run("and at ReleaseUnused", func(t *testing.T) {
-		e := open(t, 2)
-		a := newNode(t, e, "a")
-		b := newNode(t, e, "b", a)
-		require.NoError(t, e.m.AddDependency(a, b))
+		e, _, _ := cycle(t)
 		require.Equal(t, 2, e.m.ReleaseUnused(), "no Collect: the sweep finds the cycle")
 		require.Empty(t, e.m.Assets())
 	})
 	t.Run("a cycle member held from outside keeps the cycle", func(t *testing.T) {
-		e := open(t, 2)
-		a := newNode(t, e, "a")
-		b := newNode(t, e, "b", a)
-		require.NoError(t, e.m.AddDependency(a, b))
+		e, a, b := cycle(t)
 		require.NoError(t, e.m.AddRef(b))
 		require.NoError(t, e.fin.Release(a))
 		require.Zero(t, e.fin.Collect())

@@ -83,8 +83,7 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vkassets stress: --faults must be between 0 and 1")
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	res, err := stress(o, logger, stderr)
+	res, err := stress(o, stressLogger(stderr), stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vkassets stress: %v\n", err)
 		return 1
@@ -104,6 +103,11 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 		return 3
 	}
 	return 0
+}
+
+// stressLogger logs errors only (the validation layer's among them).
+func stressLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 // injector fails fallible calls at a rate.

@@ -149,8 +149,7 @@ func runStressConcurrent(o stressOptions, asJSON bool, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "vkassets stress: --seconds must be positive")
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	res, err := stressConcurrent(o, logger, stderr)
+	res, err := stressConcurrent(o, stressLogger(stderr), stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vkassets stress: %v\n", err)
 		return 1
