@@ -14,8 +14,13 @@ import (
 // measured on the same graph: a sprite frame over a texture, and a mesh
 // over two buffers and a textured material.
 
-// legacyBase is the mark-only word of before: the serial alone.
-type legacyBase struct{ lastUse atomic.Uint64 }
+// legacyBase is the mark-only word of before: the serial alone, in an
+// object the size of the Base of before (so that three of them do not share
+// a cache line, which they never did).
+type legacyBase struct {
+	lastUse atomic.Uint64
+	_       [120]byte
+}
 
 func (b *legacyBase) markUse(serial uint64) {
 	for {
