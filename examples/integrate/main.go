@@ -37,6 +37,7 @@ func run() error {
 		Queue:              app.QueueHandle(),
 		QueueFamily:        app.QueueFamily(),
 		TimelineSemaphores: app.TimelineSemaphores(),
+		APIVersion:         app.Instance().APIVersion(), // what your VkApplicationInfo asked for: Wrap checks it
 	})
 	if err != nil {
 		return err
