@@ -124,6 +124,10 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 				if db.State() != Ready {
 					continue
 				}
+				if cap(reach)-len(reach) < 2 { // large walks: double, not append's 1.25×
+					reach, info, low = doubled(reach), doubled(info), doubled(low)
+					onStack, tarjan, calls = doubled(onStack), doubled(tarjan), doubled(calls)
+				}
 				db.walk, db.slot = ep, int32(len(reach))
 				reach = append(reach, d)
 				w := walked{held: db.held.Load()}
@@ -134,11 +138,11 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 				low = append(low, db.slot)
 				onStack = append(onStack, true)
 				tarjan = append(tarjan, db.slot)
-				pairs = append(pairs, top.slot, db.slot)
+				pairs = append(doubled(pairs), top.slot, db.slot)
 				calls = append(calls, frame{slot: db.slot})
 				continue
 			}
-			pairs = append(pairs, top.slot, db.slot)
+			pairs = append(doubled(pairs), top.slot, db.slot)
 			if onStack[db.slot] {
 				low[top.slot] = min(low[top.slot], db.slot)
 			}
@@ -213,6 +217,18 @@ type walked struct {
 	held, inner int32 // references from dependents; those from a's component
 	holds       bool  // locked, pinned or held dynamically (a, the root, excepted)
 	inS         bool
+}
+
+// doubled returns s with room for at least two more elements: twice its
+// capacity when nearly full (append grows large slices by a quarter,
+// copying a walk of 100,000 assets some thirty times over).
+func doubled[T any](s []T) []T {
+	if cap(s)-len(s) >= 2 {
+		return s
+	}
+	t := make([]T, len(s), max(2*cap(s), 64))
+	copy(t, s)
+	return t
 }
 
 // frame is one asset being walked: its slot and the next dependency.

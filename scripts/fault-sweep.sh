@@ -9,15 +9,20 @@ cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-$(seq 1 20)}
 RATES=${RATES:-"0.01 0.05 0.2"}
 FRAMES=${FRAMES:-3000}
-bin=$(mktemp -d)/vkassets
+tmp=$(mktemp -d)
+bin=$tmp/vkassets
+errs=$tmp/stderr
 go build -o "$bin" ./cmd/vkassets || exit 1
 failed=0
 printf '%-6s %-5s %-7s %-9s %-9s %-9s %-11s %-6s %-5s\n' rate seed frames injected survived surfaced validation leaks exit
 for rate in $RATES; do
 	for seed in $SEEDS; do
-		out=$("$bin" stress --frames "$FRAMES" --seed "$seed" --faults "$rate" --json 2>/dev/null)
+		out=$("$bin" stress --frames "$FRAMES" --seed "$seed" --faults "$rate" --json 2>"$errs")
 		code=$?
-		[ "$code" -ne 0 ] && failed=1
+		if [ "$code" -ne 0 ]; then
+			failed=1
+			grep -v ' frames (' "$errs" | tail -3 | sed "s/^/  rate $rate seed $seed: /" >&2
+		fi
 		printf '%-6s %-5s %s %s\n' "$rate" "$seed" "$(printf '%s' "$out" | python3 -c '
 import json, sys
 try:
