@@ -361,6 +361,7 @@ func (st *stressState) round(inFlight, n int) error {
 				return fmt.Errorf("frame %d: after %v: %w", frame, err, cerr)
 			}
 			res.FaultsSurfaced++
+			bound.restart()
 			continue
 		}
 		bound.begun(deferred(s.Stats()))
@@ -381,6 +382,7 @@ func (st *stressState) round(inFlight, n int) error {
 				return fmt.Errorf("frame %d: after %v: %w", frame, err, cerr)
 			}
 			res.FaultsSurfaced++
+			bound.restart()
 			continue
 		}
 		fin.Collect()
@@ -612,6 +614,13 @@ func (b *pendingBound) begun(deferred uint64) {
 	}
 	b.snaps = append(b.snaps, deferred)
 }
+
+// restart forgets the window after a frame that was never submitted: the
+// bound's premise — BeginFrame(j) waited for the frame N back, which ran —
+// does not hold across it (what was deferred to the unsubmitted serial
+// retires once the submissions before it complete, at the next poll). The
+// next N+1 submitted frames are checked again.
+func (b *pendingBound) restart() { b.snaps = b.snaps[:0] }
 
 // check is called at the end of a frame; it reports whether there were
 // enough frames to check, and an error when the bound is broken.
