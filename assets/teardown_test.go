@@ -64,31 +64,47 @@ func permutations(n int) [][]int {
 // by an allocator closed under live allocations, objects of a frame never
 // submitted, and ErrClosed of a lower layer.
 func acceptable(err error) bool {
-	return err == nil || errors.Is(err, alloc.ErrLeaks) || errors.Is(err, framesync.ErrUnsubmitted) ||
+	return err == nil || errors.Is(err, alloc.ErrLeaks) || errors.Is(err, framesync.ErrUnsubmitted) || errors.Is(err, vk.ErrClosed) ||
 		errors.Is(err, framesync.ErrClosed) || errors.Is(err, alloc.ErrClosed) || errors.Is(err, assets.ErrClosed)
 }
 
 // closedErr: what a load, an allocation or a frame may fail with once one
 // of the layers it needs is closed.
 func closedErr(err error) bool {
-	return errors.Is(err, assets.ErrClosed) || errors.Is(err, framesync.ErrClosed) || errors.Is(err, alloc.ErrClosed)
+	return errors.Is(err, assets.ErrClosed) || errors.Is(err, framesync.ErrClosed) || errors.Is(err, alloc.ErrClosed) || errors.Is(err, vk.ErrClosed)
 }
 
 func TestTeardownMatrix(t *testing.T) {
 	states := []string{"idle", "recording", "in-flight", "loads", "other-goroutine"}
-	for _, order := range permutations(len(layers)) {
-		names := ""
-		for _, i := range order {
-			names += layers[i].name + "-"
-		}
-		for _, state := range states {
-			t.Run(names+state, func(t *testing.T) { teardownCase(t, order, state) })
+	for _, deviceFirst := range []bool{false, true} {
+		for _, order := range permutations(len(layers)) {
+			names := ""
+			if deviceFirst {
+				names = "device-"
+			}
+			for _, i := range order {
+				names += layers[i].name + "-"
+			}
+			for _, state := range states {
+				t.Run(names+state, func(t *testing.T) { teardownCase(t, order, state, deviceFirst) })
+			}
 		}
 	}
 }
 
-func teardownCase(t *testing.T, order []int, state string) {
-	d := vktest.Open(t)
+// With the device closed first (it waits for the GPU, then is gone), the
+// layers above cannot give their objects back: they answer ErrClosed, the
+// allocator names every allocation still live, and the validation layer
+// names the objects the device was destroyed with — reported, not silent,
+// and no crash.
+func teardownCase(t *testing.T, order []int, state string, deviceFirst bool) {
+	var d *vk.Device
+	if deviceFirst {
+		d = vktest.OpenWith(t, vktest.Options{Expect: []string{"VUID-vkDestroyDevice-device-00378"}})
+		order = append([]int{-1}, order...)
+	} else {
+		d = vktest.Open(t)
+	}
 	a, err := alloc.New(alloc.Options{Device: d})
 	require.NoError(t, err)
 	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: 2})
@@ -107,6 +123,10 @@ func teardownCase(t *testing.T, order []int, state string) {
 
 	closeAll := func() {
 		for _, i := range order {
+			if i < 0 {
+				d.Close()
+				continue
+			}
 			err := layers[i].close(td)
 			require.True(t, acceptable(err), "close %s: %v", layers[i].name, err)
 			require.NoError(t, layers[i].close(td), "a second close of %s", layers[i].name)
@@ -165,6 +185,10 @@ func teardownCase(t *testing.T, order []int, state string) {
 			defer close(done)
 			time.Sleep(5 * time.Millisecond)
 			for _, i := range order {
+				if i < 0 {
+					d.Close()
+					continue
+				}
 				if err := layers[i].close(td); !acceptable(err) {
 					t.Errorf("close %s: %v", layers[i].name, err)
 				}
@@ -203,6 +227,9 @@ func teardownCase(t *testing.T, order []int, state string) {
 	require.ErrorIs(t, err, alloc.ErrClosed)
 	_, err = s.BeginFrame(ctx)
 	require.ErrorIs(t, err, framesync.ErrClosed)
+	if deviceFirst {
+		return // the allocations stay, named by a.Leaks and the layer
+	}
 	require.Empty(t, a.Leaks(), "every allocation freed once every layer let go")
 	require.Equal(t, assets.Destroyed, sprite.Texture().State(), fmt.Sprintf("order %v", order))
 }
