@@ -96,22 +96,17 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 		return set, ErrInUse
 	}
 	// S is the strongly connected component of a: what a reaches that
-	// reaches a back. One depth-first pass (Tarjan's) over what a reaches
-	// reads each asset once — its index in the walk kept in the asset
-	// itself, what the rule needs of it (references from dependents, and
-	// whether something else holds it) kept by index — and records the
-	// edges between them; the rest works on those arrays.
+	// reaches a back. One depth-first pass (Tarjan's) over what a reaches,
+	// each asset's index in the walk and its flags kept in the asset itself
+	// (fresh memory is what a cold walk pays for most).
 	m.epoch++
 	ep := m.epoch
 	sc := &m.scratch
-	b.walk, b.slot = ep, 0
+	b.walk, b.slot, b.wflags = ep, 0, onStack
 	reach := append(sc.reach[:0], a)
-	info := append(sc.info[:0], walked{held: b.held.Load()})
 	low := append(sc.low[:0], 0)
-	onStack := append(sc.onStack[:0], true)
 	tarjan := append(sc.tarjan[:0], 0) // Tarjan's stack of members
 	calls := append(sc.calls[:0], frame{})
-	pairs := sc.pairs[:0] // edges inside the walk: from, to
 	inS := sc.inS[:0]
 	for len(calls) > 0 {
 		top := &calls[len(calls)-1]
@@ -125,25 +120,16 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 					continue
 				}
 				if cap(reach)-len(reach) < 2 { // large walks: double, not append's 1.25×
-					reach, info, low = doubled(reach), doubled(info), doubled(low)
-					onStack, tarjan, calls = doubled(onStack), doubled(tarjan), doubled(calls)
+					reach, low, tarjan, calls = doubled(reach), doubled(low), doubled(tarjan), doubled(calls)
 				}
-				db.walk, db.slot = ep, int32(len(reach))
+				db.walk, db.slot, db.wflags = ep, int32(len(reach)), onStack
 				reach = append(reach, d)
-				w := walked{held: db.held.Load()}
-				if m.releasable(db) != nil || db.dyn.Load() > 0 {
-					w.holds = true
-				}
-				info = append(info, w)
 				low = append(low, db.slot)
-				onStack = append(onStack, true)
 				tarjan = append(tarjan, db.slot)
-				pairs = append(doubled(pairs), top.slot, db.slot)
 				calls = append(calls, frame{slot: db.slot})
 				continue
 			}
-			pairs = append(doubled(pairs), top.slot, db.slot)
-			if onStack[db.slot] {
+			if db.wflags&onStack != 0 {
 				low[top.slot] = min(low[top.slot], db.slot)
 			}
 			continue
@@ -158,8 +144,10 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 			for {
 				k := tarjan[len(tarjan)-1]
 				tarjan = tarjan[:len(tarjan)-1]
-				onStack[k] = false
+				kb := reach[k].base()
+				kb.wflags &^= onStack
 				if j == 0 {
+					kb.wflags |= inComponent
 					inS = append(inS, k)
 				}
 				if k == j {
@@ -168,29 +156,34 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 			}
 		}
 	}
+	sc.low, sc.tarjan, sc.calls, sc.inS = low, tarjan, calls, inS
 	// Every member of S must receive all its references from S, and
-	// nothing else may hold it (locked, pinned, a dynamic holder).
+	// nothing else may hold it (locked, pinned, a dynamic holder). low is
+	// free again: it counts, by slot, the references from S.
 	for _, k := range inS {
-		info[k].inS = true
+		low[k] = 0
 	}
-	for e := 0; e < len(pairs); e += 2 {
-		if from, to := pairs[e], pairs[e+1]; info[from].inS && info[to].inS {
-			info[to].inner++
+	for _, k := range inS {
+		for _, d := range reach[k].base().Deps() {
+			if db := d.base(); db.walk == ep && db.wflags&inComponent != 0 {
+				low[db.slot]++
+			}
 		}
 	}
-	sc.low, sc.onStack, sc.tarjan, sc.calls, sc.pairs, sc.inS, sc.info = low, onStack, tarjan, calls, pairs, inS, info
 	first := len(set)
 	for _, k := range inS {
-		if w := info[k]; w.held != w.inner || w.holds {
-			if k > 0 && m.releasable(reach[k].base()) != nil {
-				err := fmt.Errorf("%v on its cycle: %w", reach[k].base(), m.releasable(reach[k].base()))
-				clear(reach)
-				sc.reach = reach
-				return set[:first], err
-			}
+		xb := reach[k].base()
+		var err error
+		switch {
+		case k > 0 && m.releasable(xb) != nil:
+			err = fmt.Errorf("%v on its cycle: %w", xb, m.releasable(xb))
+		case xb.held.Load() != low[k] || (k > 0 && xb.dyn.Load() > 0):
+			err = ErrInUse
+		}
+		if err != nil {
 			clear(reach)
 			sc.reach = reach
-			return set[:first], ErrInUse
+			return set[:first], err
 		}
 		set = append(set, reach[k])
 	}
@@ -201,23 +194,19 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 
 // walkScratch is releaseSet's reusable memory; guarded by Manager.mu.
 type walkScratch struct {
-	set     []Asset  // what goes together
-	reach   []Asset  // what the walk reached, by slot
-	info    []walked // what the rule needs of each, by slot
-	low     []int32  // Tarjan's low links, by slot
-	onStack []bool
-	tarjan  []int32
-	calls   []frame
-	pairs   []int32 // the edges inside the walk, as from, to
-	inS     []int32 // the slots of a's component
+	set    []Asset // what goes together
+	reach  []Asset // what the walk reached, by slot
+	low    []int32 // Tarjan's low links, by slot
+	tarjan []int32
+	calls  []frame
+	inS    []int32 // the slots of a's component
 }
 
-// walked is what the release rule needs of an asset a walk reached.
-type walked struct {
-	held, inner int32 // references from dependents; those from a's component
-	holds       bool  // locked, pinned or held dynamically (a, the root, excepted)
-	inS         bool
-}
+// The walk's flags on an asset (Base.wflags).
+const (
+	onStack     = 1 << iota // on Tarjan's stack
+	inComponent             // in the root's component
+)
 
 // doubled returns s with room for at least two more elements: twice its
 // capacity when nearly full (append grows large slices by a quarter,
