@@ -75,12 +75,14 @@ type Base struct {
 	held atomic.Int32 // references from dependents: one per edge
 	dyn  atomic.Int32 // references from AddRef (and run-time creation)
 	pins int32        // loads in flight that hold it; guarded by Manager.mu
-	// walk, slot and wflags are the release rule's scratch: the walk that
-	// last reached the asset, its index and its flags in that walk.
-	// Guarded by Manager.mu.
+	// walk, slot, wflags and inner are the release rule's scratch: the
+	// walk that last reached the asset, its index and flags in that walk,
+	// and the references it receives from what the walk reached. Guarded
+	// by Manager.mu.
 	walk   uint64
 	slot   int32
 	wflags uint8
+	inner  int32
 	// noted is the release pass that last listed the asset as left
 	// unreferenced. Guarded by Manager.mu.
 	noted   uint64

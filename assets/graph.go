@@ -97,17 +97,21 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 	}
 	// S is the strongly connected component of a: what a reaches that
 	// reaches a back. One depth-first pass (Tarjan's) over what a reaches,
-	// each asset's index in the walk and its flags kept in the asset itself
-	// (fresh memory is what a cold walk pays for most).
+	// each asset's index, flags and the references it receives from what
+	// a reaches kept in the asset itself (fresh memory is what a cold walk
+	// pays for most). No edge leads from the rest of the reach into S (its
+	// source would reach a too), so those references are exactly the ones
+	// S gives its members: S may go when each member has no other.
 	m.epoch++
 	ep := m.epoch
 	sc := &m.scratch
-	b.walk, b.slot, b.wflags = ep, 0, onStack
+	b.walk, b.slot, b.wflags, b.inner = ep, 0, onStack, 0
 	reach := append(sc.reach[:0], a)
 	low := append(sc.low[:0], 0)
 	tarjan := append(sc.tarjan[:0], 0) // Tarjan's stack of members
 	calls := append(sc.calls[:0], frame{})
 	inS := sc.inS[:0]
+	var refusal error
 	for len(calls) > 0 {
 		top := &calls[len(calls)-1]
 		deps := reach[top.slot].base().Deps()
@@ -122,13 +126,14 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 				if cap(reach)-len(reach) < 2 { // large walks: double, not append's 1.25×
 					reach, low, tarjan, calls = doubled(reach), doubled(low), doubled(tarjan), doubled(calls)
 				}
-				db.walk, db.slot, db.wflags = ep, int32(len(reach)), onStack
+				db.walk, db.slot, db.wflags, db.inner = ep, int32(len(reach)), onStack, 1
 				reach = append(reach, d)
 				low = append(low, db.slot)
 				tarjan = append(tarjan, db.slot)
 				calls = append(calls, frame{slot: db.slot})
 				continue
 			}
+			db.inner++
 			if db.wflags&onStack != 0 {
 				low[top.slot] = min(low[top.slot], db.slot)
 			}
@@ -146,8 +151,16 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 				tarjan = tarjan[:len(tarjan)-1]
 				kb := reach[k].base()
 				kb.wflags &^= onStack
-				if j == 0 {
-					kb.wflags |= inComponent
+				if j == 0 && refusal == nil {
+					// Every member of S must receive all its references from
+					// S, and nothing else may hold it (locked, pinned, a
+					// dynamic holder; a, the root, is checked above).
+					switch {
+					case k > 0 && m.releasable(kb) != nil:
+						refusal = fmt.Errorf("%v on its cycle: %w", kb, m.releasable(kb))
+					case kb.held.Load() != kb.inner || (k > 0 && kb.dyn.Load() > 0):
+						refusal = ErrInUse
+					}
 					inS = append(inS, k)
 				}
 				if k == j {
@@ -157,35 +170,13 @@ func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) 
 		}
 	}
 	sc.low, sc.tarjan, sc.calls, sc.inS = low, tarjan, calls, inS
-	// Every member of S must receive all its references from S, and
-	// nothing else may hold it (locked, pinned, a dynamic holder). low is
-	// free again: it counts, by slot, the references from S.
-	for _, k := range inS {
-		low[k] = 0
+	if refusal != nil {
+		clear(reach)
+		sc.reach = reach
+		return set, refusal
 	}
 	for _, k := range inS {
-		for _, d := range reach[k].base().Deps() {
-			if db := d.base(); db.walk == ep && db.wflags&inComponent != 0 {
-				low[db.slot]++
-			}
-		}
-	}
-	first := len(set)
-	for _, k := range inS {
-		xb := reach[k].base()
-		var err error
-		switch {
-		case k > 0 && m.releasable(xb) != nil:
-			err = fmt.Errorf("%v on its cycle: %w", xb, m.releasable(xb))
-		case xb.held.Load() != low[k] || (k > 0 && xb.dyn.Load() > 0):
-			err = ErrInUse
-		}
-		if err != nil {
-			clear(reach)
-			sc.reach = reach
-			return set[:first], err
-		}
-		set = append(set, reach[k])
+		set = append(doubled(set), reach[k])
 	}
 	sc.reach = reach
 	clear(reach) // the scratch holds no asset between walks
@@ -202,11 +193,8 @@ type walkScratch struct {
 	inS    []int32 // the slots of a's component
 }
 
-// The walk's flags on an asset (Base.wflags).
-const (
-	onStack     = 1 << iota // on Tarjan's stack
-	inComponent             // in the root's component
-)
+// The walk's flag on an asset (Base.wflags): on Tarjan's stack.
+const onStack = 1
 
 // doubled returns s with room for at least two more elements: twice its
 // capacity when nearly full (append grows large slices by a quarter,
