@@ -21,7 +21,11 @@ func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o Allocation
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, err)
 	}
 	o.Kind = KindLinear
-	al, err := a.allocate(a.dev.BufferRequirements(b), o, b, 0)
+	req, err := a.requirements(a.dev.BufferRequirements(b))
+	var al Allocation
+	if err == nil {
+		al, err = a.allocate(req, o, b, 0)
+	}
 	if err == nil {
 		if err = a.dev.BindBufferMemory(b, al.Memory, al.Offset); err != nil {
 			_ = a.Free(al)
@@ -63,7 +67,11 @@ func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Imag
 	if info.Usage&vk.ImageUsageTransientAttachment != 0 && o.Usage == UsageAuto {
 		o.Usage = UsageTransient
 	}
-	al, err := a.allocate(a.dev.ImageRequirements(img), o, 0, img)
+	req, err := a.requirements(a.dev.ImageRequirements(img))
+	var al Allocation
+	if err == nil {
+		al, err = a.allocate(req, o, 0, img)
+	}
 	if err == nil {
 		if err = a.dev.BindImageMemory(img, al.Memory, al.Offset); err != nil {
 			_ = a.Free(al)
@@ -80,4 +88,14 @@ func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Imag
 // DestroyBuffer, it destroys nothing when the allocation is refused.
 func (a *Allocator) DestroyImage(img vk.Image, al Allocation) error {
 	return a.free(al, 0, img)
+}
+
+// requirements passes on what the driver asks of a buffer or an image. A
+// vk.Device closed on another goroutine since the object was made answers
+// zeros: that is the device's ErrClosed, not a request of size zero.
+func (a *Allocator) requirements(req vk.MemoryRequirements) (vk.MemoryRequirements, error) {
+	if d, ok := a.dev.(interface{ Closed() bool }); ok && req.Size == 0 && d.Closed() {
+		return req, vk.ErrClosed
+	}
+	return req, nil
 }
