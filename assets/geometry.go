@@ -39,7 +39,7 @@ func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 	}
 	b := &Buffer{Buffer: buf, Memory: mem, Size: uint64(len(data)), Usage: usage}
 	if err := m.newBase(&b.Base, "buffer", name, b); err != nil {
-		_ = m.sync.Defer(serial, framesync.Buffer(buf, mem).Named(name))
+		_, _ = m.deferObjects(serial, b, b.GPUObjects())
 		return nil, err
 	}
 	b.claim(uint64(serial)) // not before its upload has run

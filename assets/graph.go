@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -373,27 +374,32 @@ func (m *Manager) retire(r retiring) error {
 		m.logger.Error("assets: use claimed with a serial not handed out", "asset", b.String(), "serial", r.serial, "issued", issued)
 		r.serial = issued
 	}
-	var first error
-	for i, o := range objs {
-		if err := m.sync.Defer(r.serial, o); err != nil {
-			if errors.Is(err, framesync.ErrClosed) {
-				// The Sync waited for the device to be idle when it closed:
-				// nothing can use these objects any more.
-				if err := m.destroyNow(r.a, objs[i:]); err != nil && first == nil {
-					first = err
-				}
-				b.state.Store(int32(Destroyed))
-				return first
-			}
-			if first == nil {
-				first = fmt.Errorf("retire %v: %w", b, err)
-			}
-		}
+	first, closed := m.deferObjects(r.serial, r.a, objs)
+	if closed {
+		b.state.Store(int32(Destroyed))
+		return first
 	}
 	if err := m.sync.Defer(r.serial, framesync.Func(func() { b.state.Store(int32(Destroyed)) })); err != nil {
 		b.state.Store(int32(Destroyed))
 	}
 	return first
+}
+
+// deferObjects hands a's GPU objects to framesync at serial. When the Sync
+// is closed (it waited for the device to be idle when it closed: nothing
+// can use them any more) the rest are destroyed at once, and closed is
+// true. It returns the first error.
+func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesync.Object) (first error, closed bool) {
+	for i, o := range objs {
+		err := m.sync.Defer(serial, o)
+		switch {
+		case errors.Is(err, framesync.ErrClosed):
+			return cmp.Or(first, m.destroyNow(a, objs[i:])), true
+		case err != nil && first == nil:
+			first = fmt.Errorf("retire %v: %w", a.base(), err)
+		}
+	}
+	return first, false
 }
 
 // destroyNow destroys, once the Sync is closed (and the device idle), the

@@ -223,12 +223,6 @@ func (m *Manager) SetReleaser(r Releaser) {
 	m.mu.Unlock()
 }
 
-func (m *Manager) releaser() Releaser {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.rel
-}
-
 // AddDependency records at run time that a depends on dep (a material given
 // a new texture, a frame packed into an atlas page): dep gains one
 // reference, released with a, and the use marks of a and of everything

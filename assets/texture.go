@@ -58,7 +58,7 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string) (*Textu
 	t.Image, t.View, t.Memory = img, view, mem
 	_ = m.dev.SetName(vk.ObjectImage, uint64(img), name)
 	if err := m.newBase(&t.Base, "texture", name, t, im); err != nil {
-		m.deferObjects(serial, t.GPUObjects())
+		_, _ = m.deferObjects(serial, t, t.GPUObjects())
 		return nil, err
 	}
 	// The texture may not be destroyed before its upload has run.
@@ -80,16 +80,6 @@ func (m *Manager) NewTexture(im *ImageAsset) (*Texture2D, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// deferObjects hands objects that never became an asset to framesync at
-// the serial of their last use (an upload).
-func (m *Manager) deferObjects(serial framesync.Serial, objs []framesync.Object) {
-	for _, o := range objs {
-		if err := m.sync.Defer(serial, o); err != nil {
-			m.logger.Error("assets: retire an unmade asset's objects", "err", err)
-		}
-	}
 }
 
 // SpriteFrame is a rectangle of a Texture2D, on which it depends. Once
@@ -203,7 +193,7 @@ func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D
 	}
 	t.Image, t.View, t.Memory = img, view, mem
 	if err := m.newBase(&t.Base, "texture", name, t); err != nil {
-		m.deferObjects(serial, t.GPUObjects())
+		_, _ = m.deferObjects(serial, t, t.GPUObjects())
 		return nil, err
 	}
 	t.claim(uint64(serial))

@@ -114,6 +114,11 @@ func (u *uploader) retire(serial framesync.Serial, err error, src vk.Buffer, mem
 		return 0, fmt.Errorf("upload: %w", err)
 	}
 	if err := u.m.sync.Defer(serial, framesync.Buffer(src, mem).Named("staging")); err != nil {
+		if errors.Is(err, framesync.ErrClosed) {
+			// Closed meanwhile: it waited for the device, so the copy ran
+			// or never will; the buffer is ours to destroy.
+			_ = u.m.alloc.DestroyBuffer(src, mem)
+		}
 		return 0, err
 	}
 	return serial, nil
