@@ -57,10 +57,8 @@ const releasedBit = 1 << 63
 //
 // Its methods are safe from any goroutine.
 type Base struct {
-	id   ID
-	key  string // cache key; "" for assets made at run time
-	kind string
-	name string
+	// The fields the release rule's walk reads come first, together, so
+	// that a cold walk touches as few cache lines of each asset as it can.
 
 	// life packs the released flag (releasedBit) and the serial of the last
 	// submission that used the asset (the other bits) into one word, so that
@@ -75,28 +73,46 @@ type Base struct {
 	held atomic.Int32 // references from dependents: one per edge
 	dyn  atomic.Int32 // references from AddRef (and run-time creation)
 	pins int32        // loads in flight that hold it; guarded by Manager.mu
-	// walk, slot, wflags and inner are the release rule's scratch: the
-	// walk that last reached the asset, its index and flags in that walk,
-	// and the references it receives from what the walk reached. Guarded
-	// by Manager.mu.
-	walk   uint64
-	slot   int32
-	wflags uint8
-	inner  int32
-	// noted is the release pass that last listed the asset as left
-	// unreferenced. Guarded by Manager.mu.
-	noted   uint64
-	locked  atomic.Bool
-	ignored atomic.Bool // skipped by ReleaseUnused
 
 	// deps and marks are replaced, never edited, under Manager.mu, so that
 	// a reader (Use, a graph walk) loads a consistent slice without a lock.
 	deps atomic.Pointer[[]Asset]
+
+	w walkState // the release rule's scratch; guarded by Manager.mu
+
+	locked  atomic.Bool
+	ignored atomic.Bool // skipped by ReleaseUnused
+	// noted is the release pass that last listed the asset as left
+	// unreferenced. Guarded by Manager.mu.
+	noted uint64
+
 	// marks are the GPU-owning assets a use of this one must claim (itself
 	// and those it reaches through its dependencies), flattened when it is
 	// made and when a dependency is added, so that Use never walks the graph.
 	marks atomic.Pointer[[]*Base]
 	owner GPUOwner // the asset that embeds this Base, when it owns GPU objects
+
+	id   ID
+	key  string // cache key; "" for assets made at run time
+	kind string
+	name string
+}
+
+// walkState is what the release rule's depth-first walk keeps in each asset
+// it reaches, in place of arrays indexed by the order of the walk: a cold
+// walk of many assets then writes no fresh memory, only the assets it reads
+// anyway. The links are cleared as the walk leaves each asset, so no asset
+// keeps another alive through them.
+type walkState struct {
+	walk   uint64 // the walk that last reached the asset (Manager.epoch)
+	index  int32  // its order of discovery in that walk
+	low    int32  // Tarjan's low link
+	pos    int32  // the next dependency to follow
+	inner  int32  // the references it receives from what the walk reached
+	parent *Base  // the asset the walk came from; nil at the root
+	next   *Base  // below it on Tarjan's stack
+	self   Asset  // the asset that embeds this Base
+	flags  uint8
 }
 
 func (b *Base) base() *Base { return b }

@@ -81,125 +81,112 @@ func (m *Manager) maybeGarbage(b *Base) bool {
 // they all lie on cycles through it that nothing else holds: then the whole
 // set S of assets reachable from a that reach a back goes together, so that
 // no live asset is left listing a released one. O(V+E) of what a reaches,
-// with no hashing: each asset records the walk that reached it.
+// with no hashing and no memory besides the assets': each asset keeps its
+// state in the walk (Base.w).
 func (m *Manager) releaseSet(a Asset, force bool, set []Asset) ([]Asset, error) {
+	set, _, err := m.component(a, force, set, true)
+	return set, err
+}
+
+// component decides releaseSet's question, appending S to set when collect
+// is true, and returns the size of S.
+func (m *Manager) component(a Asset, force bool, set []Asset, collect bool) ([]Asset, int, error) {
 	b := a.base()
 	if err := m.releasable(b); err != nil {
-		return set, err
+		return set, 0, err
 	}
 	if b.dyn.Load() > 0 && !force {
-		return set, ErrInUse
+		return set, 0, ErrInUse
 	}
 	if b.held.Load() == 0 {
-		return append(set, a), nil
+		return append(set, a), 1, nil
 	}
 	if m.upward == 0 { // every edge points from a newer asset to an older one: no cycle
-		return set, ErrInUse
+		return set, 0, ErrInUse
 	}
 	// S is the strongly connected component of a: what a reaches that
 	// reaches a back. One depth-first pass (Tarjan's) over what a reaches,
-	// each asset's index, flags and the references it receives from what
-	// a reaches kept in the asset itself (fresh memory is what a cold walk
-	// pays for most). No edge leads from the rest of the reach into S (its
-	// source would reach a too), so those references are exactly the ones
-	// S gives its members: S may go when each member has no other.
+	// with the walk's stack linked through the assets' parents and
+	// Tarjan's through their next. Each asset also counts the references
+	// it receives from what a reaches: no edge leads from the rest of the
+	// reach into S (its source would reach a too), so those are exactly the
+	// ones S gives its members, and S may go when each member has no other.
 	m.epoch++
 	ep := m.epoch
-	sc := &m.scratch
-	b.walk, b.slot, b.wflags, b.inner = ep, 0, onStack, 0
-	reach := append(sc.reach[:0], a)
-	low := append(sc.low[:0], 0)
-	tarjan := append(sc.tarjan[:0], 0) // Tarjan's stack of members
-	calls := append(sc.calls[:0], frame{})
-	inS := sc.inS[:0]
+	b.w = walkState{walk: ep, self: a, flags: onStack}
+	top := b // Tarjan's stack
+	n := int32(1)
+	first := len(set)
+	members := 0
 	var refusal error
-	for len(calls) > 0 {
-		top := &calls[len(calls)-1]
-		deps := reach[top.slot].base().Deps()
-		if int(top.pos) < len(deps) {
-			d := deps[top.pos]
-			top.pos++
+	for cur := b; cur != nil; {
+		w := &cur.w
+		if deps := cur.Deps(); int(w.pos) < len(deps) {
+			d := deps[w.pos]
+			w.pos++
 			db := d.base()
-			if db.walk != ep {
+			if db.w.walk != ep {
 				if db.State() != Ready {
 					continue
 				}
-				if cap(reach)-len(reach) < 2 { // large walks: double, not append's 1.25×
-					reach, low, tarjan, calls = doubled(reach), doubled(low), doubled(tarjan), doubled(calls)
-				}
-				db.walk, db.slot, db.wflags, db.inner = ep, int32(len(reach)), onStack, 1
-				reach = append(reach, d)
-				low = append(low, db.slot)
-				tarjan = append(tarjan, db.slot)
-				calls = append(calls, frame{slot: db.slot})
+				db.w = walkState{walk: ep, index: n, low: n, inner: 1, parent: cur, next: top, self: d, flags: onStack}
+				n++
+				top, cur = db, db
 				continue
 			}
-			db.inner++
-			if db.wflags&onStack != 0 {
-				low[top.slot] = min(low[top.slot], db.slot)
+			db.w.inner++
+			if db.w.flags&onStack != 0 {
+				w.low = min(w.low, db.w.index)
 			}
 			continue
 		}
-		j := top.slot
-		calls = calls[:len(calls)-1]
-		if len(calls) > 0 {
-			p := calls[len(calls)-1].slot
-			low[p] = min(low[p], low[j])
+		// cur is done: hand its low link up, and pop its component if it
+		// roots one.
+		p := w.parent
+		w.parent = nil
+		if p != nil {
+			p.w.low = min(p.w.low, w.low)
 		}
-		if low[j] == j { // j roots a component: pop it
+		if w.low == w.index {
 			for {
-				k := tarjan[len(tarjan)-1]
-				tarjan = tarjan[:len(tarjan)-1]
-				kb := reach[k].base()
-				kb.wflags &^= onStack
-				if j == 0 && refusal == nil {
+				k := top
+				top, k.w.next = k.w.next, nil
+				k.w.flags &^= onStack
+				if cur == b && refusal == nil {
 					// Every member of S must receive all its references from
 					// S, and nothing else may hold it (locked, pinned, a
 					// dynamic holder; a, the root, is checked above).
 					switch {
-					case k > 0 && m.releasable(kb) != nil:
-						refusal = fmt.Errorf("%v on its cycle: %w", kb, m.releasable(kb))
-					case kb.held.Load() != kb.inner || (k > 0 && kb.dyn.Load() > 0):
+					case k != b && m.releasable(k) != nil:
+						refusal = fmt.Errorf("%v on its cycle: %w", k, m.releasable(k))
+					case k.held.Load() != k.w.inner || (k != b && k.dyn.Load() > 0):
 						refusal = ErrInUse
 					}
-					inS = append(inS, k)
+					members++
+					if collect {
+						set = append(doubled(set), k.w.self)
+					}
 				}
-				if k == j {
+				if k == cur {
 					break
 				}
 			}
 		}
+		cur = p
 	}
-	sc.low, sc.tarjan, sc.calls, sc.inS = low, tarjan, calls, inS
 	if refusal != nil {
-		clear(reach)
-		sc.reach = reach
-		return set, refusal
+		clear(set[first:])
+		return set[:first], 0, refusal
 	}
-	for _, k := range inS {
-		set = append(doubled(set), reach[k])
-	}
-	sc.reach = reach
-	clear(reach) // the scratch holds no asset between walks
-	return set, nil
+	return set, members, nil
 }
 
-// walkScratch is releaseSet's reusable memory; guarded by Manager.mu.
-type walkScratch struct {
-	set    []Asset // what goes together
-	reach  []Asset // what the walk reached, by slot
-	low    []int32 // Tarjan's low links, by slot
-	tarjan []int32
-	calls  []frame
-	inS    []int32 // the slots of a's component
-}
-
-// The walk's flag on an asset (Base.wflags): on Tarjan's stack.
+// The walk's flag on an asset (walkState.flags): on Tarjan's stack.
 const onStack = 1
 
 // doubled returns s with room for at least two more elements: twice its
 // capacity when nearly full (append grows large slices by a quarter,
-// copying a walk of 100,000 assets some thirty times over).
+// copying a set of 100,000 assets some thirty times over).
 func doubled[T any](s []T) []T {
 	if cap(s)-len(s) >= 2 {
 		return s
@@ -209,8 +196,26 @@ func doubled[T any](s []T) []T {
 	return t
 }
 
-// frame is one asset being walked: its slot and the next dependency.
-type frame struct{ slot, pos int32 }
+// compactFloor is the cache size below which compact is not worth it.
+const compactFloor = 4096
+
+// compact rebuilds the cache's maps at their present size, once they hold
+// an eighth of what they once did. Go's maps never shrink: after a sweep of
+// 1,000,000 assets each later lookup or delete would probe a table of a
+// million slots, a cache miss each time (it made a leaf's release in
+// vkassets bench release about twice as slow). The rebuilds of a long
+// sweep cost O(peak) together. m.mu is held.
+func (m *Manager) compact() {
+	byID := make(map[ID]Asset, len(m.byID))
+	for id, a := range m.byID {
+		byID[id] = a
+	}
+	byKey := make(map[string]Asset, len(m.byKey))
+	for k, a := range m.byKey {
+		byKey[k] = a
+	}
+	m.byID, m.byKey, m.peak = byID, byKey, len(byID)
+}
 
 // releasable is what no release overrides: the asset is Ready, unlocked,
 // and no load in flight holds it. m.mu is held.
@@ -252,9 +257,13 @@ func (m *Manager) unload(a Asset, out *outcome) {
 	b := a.base()
 	b.state.Store(int32(Released))
 	serial := b.markReleased()
+	m.peak = max(m.peak, len(m.byID))
 	delete(m.byID, b.id)
 	if b.key != "" && m.byKey[b.key] == a {
 		delete(m.byKey, b.key)
+	}
+	if m.peak >= compactFloor && len(m.byID) <= m.peak/8 {
+		m.compact()
 	}
 	for _, d := range b.Deps() {
 		db := d.base()
@@ -283,7 +292,7 @@ func (m *Manager) unloadSet(set []Asset, out *outcome) {
 // so. What could not go is left in out.unreferenced for the release
 // policy. m.mu is held.
 func (m *Manager) release(a Asset, force bool, out *outcome) (int, error) {
-	set, err := m.releaseSet(a, force, m.scratch.set[:0])
+	set, err := m.releaseSet(a, force, m.relSet[:0])
 	if err != nil {
 		return 0, err
 	}
@@ -308,7 +317,7 @@ func (m *Manager) release(a Asset, force bool, out *outcome) (int, error) {
 			}
 		}
 	}
-	m.scratch.set = set
+	m.relSet = set
 	// What stays, once each, for the policy.
 	m.note++
 	keep := out.unreferenced[:first]
@@ -547,8 +556,8 @@ func (m *Manager) CycleOnly(a Asset) bool {
 	if a.base().held.Load() == 0 {
 		return false
 	}
-	set, err := m.releaseSet(a, false, nil)
-	return err == nil && len(set) > 0
+	_, n, err := m.component(a, false, nil, false)
+	return err == nil && n > 0
 }
 
 // Pin holds a as a load in flight does: no release, forced or not, takes a

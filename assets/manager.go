@@ -95,13 +95,14 @@ type Manager struct {
 	mu      sync.Mutex // guards the fields below, and every Base's counts, pins, lock, deps and marks
 	byID    map[ID]Asset
 	byKey   map[string]Asset
+	peak    int // the most byID held since it was last rebuilt (compact)
 	bundles map[string]*Bundle
 	flights map[string]*flight
 	rel     Releaser
-	upward  int         // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
-	epoch   uint64      // the release rule's walks, numbered
-	note    uint64      // release passes, numbered (Base.noted)
-	scratch walkScratch // the release rule's memory
+	upward  int     // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
+	epoch   uint64  // the release rule's walks, numbered
+	note    uint64  // release passes, numbered (Base.noted)
+	relSet  []Asset // release's reusable set; no asset stays in it between releases
 	closed  bool
 }
 

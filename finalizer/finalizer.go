@@ -35,9 +35,13 @@ type Finalizer struct {
 
 	switching sync.Mutex // serialises SwitchScene
 
+	collecting sync.Mutex     // serialises Collect, whose batch is below
+	batch      []assets.Asset // the decisions Collect is making; kept for reuse
+
 	mu       sync.Mutex     // guards the fields below
 	pending  []assets.Asset // non-forced releases to decide at Collect
 	queued   map[assets.ID]bool
+	qpeak    int                      // the most queued held since it was last made
 	npending atomic.Int32             // len(pending), for Collect to stop without the lock
 	noAuto   map[assets.ID]bool       // scenes whose auto-release is off
 	scene    *assets.Scene            // the current scene, held with one reference
@@ -133,27 +137,36 @@ func (f *Finalizer) ForceRelease(a assets.Asset) error {
 // it released. Deciding late is what lets an asset re-referenced in the
 // same frame survive.
 func (f *Finalizer) Collect() int {
+	f.collecting.Lock()
+	defer f.collecting.Unlock()
 	n := 0
-	var batch []assets.Asset
 	for {
+		// The pending list and the batch trade places: neither is made anew
+		// (a release per frame allocates nothing).
 		f.mu.Lock()
-		batch, f.pending = f.pending, batch[:0]
+		f.batch, f.pending = f.pending, f.batch[:0]
 		f.npending.Store(0)
-		for _, a := range batch {
+		f.qpeak = max(f.qpeak, len(f.queued))
+		for _, a := range f.batch {
 			delete(f.queued, assets.BaseOf(a).ID())
 		}
+		if len(f.queued) == 0 && f.qpeak > 1024 {
+			// Made anew: Go's maps never shrink, and one grown by a sweep
+			// would make each later release probe its million slots.
+			f.queued, f.qpeak = map[assets.ID]bool{}, 0
+		}
 		f.mu.Unlock()
-		if len(batch) == 0 {
+		if len(f.batch) == 0 {
 			return n
 		}
 		// What these releases leave unreferenced is queued meanwhile, and
 		// decided by the next turn of the loop.
-		for _, a := range batch {
+		for _, a := range f.batch {
 			if k, err := f.m.Release(a, false); err == nil {
 				n += k
 			}
 		}
-		clear(batch)
+		clear(f.batch)
 		if f.npending.Load() == 0 {
 			return n
 		}
