@@ -85,6 +85,9 @@ type Base struct {
 	// noted is the release pass that last listed the asset as left
 	// unreferenced. Guarded by Manager.mu.
 	noted uint64
+	// uslot is the asset's index + 1 in Manager.unused; 0 when it is not
+	// there. Guarded by Manager.mu.
+	uslot int32
 
 	// marks are the GPU-owning assets a use of this one must claim (itself
 	// and those it reaches through its dependencies), flattened when it is

@@ -59,6 +59,10 @@ func (m *Manager) load(ctx context.Context, key string, mk func(ctx context.Cont
 		return nil, fmt.Errorf("load %q: %w", key, ErrClosed)
 	}
 	if a, ok := m.byKey[key]; ok {
+		m.hits++
+		if a.base().uslot != 0 {
+			m.resurrected++
+		}
 		m.hold(a, w)
 		m.mu.Unlock()
 		return a, nil
@@ -67,6 +71,7 @@ func (m *Manager) load(ctx context.Context, key string, mk func(ctx context.Cont
 		m.mu.Unlock()
 		return nil, fmt.Errorf("load %q: %w", key, err)
 	}
+	m.misses++
 	fl := m.flights[key]
 	if fl == nil {
 		fl = &flight{done: make(chan struct{})}
@@ -119,6 +124,11 @@ func (m *Manager) hold(a Asset, w *waiter) {
 	if w.acquire {
 		b.dyn.Add(1)
 	}
+	if w.scope != nil || w.acquire {
+		m.markUsed(b) // back in use; when the pin or reference goes, it is marked again
+	} else if b.uslot != 0 {
+		m.unused[b.uslot-1].since = m.sync.Issued() // a plain Load: still unused, but just asked for
+	}
 }
 
 // fly runs a flight's make and settles it: cache the asset and hand it to
@@ -170,6 +180,12 @@ func (m *Manager) fly(ctx context.Context, key string, fl *flight, mk func(conte
 	// The flight's pins go: what it pinned is held by a now, or by nothing.
 	for _, p := range sc.pinned {
 		p.base().pins--
+	}
+	if err == nil {
+		m.markUnused(a) // loaded with Load: nothing holds it yet
+	}
+	for _, p := range sc.pinned {
+		m.markUnused(p) // those the load found cached left the set while pinned
 	}
 	if err != nil {
 		for _, x := range slices.Backward(sc.led) {

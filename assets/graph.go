@@ -47,6 +47,7 @@ func (m *Manager) newBase(b *Base, kind, name string, owner GPUOwner, deps ...As
 	for _, d := range deps {
 		db := d.base()
 		db.held.Add(1)
+		m.markUsed(db)
 		for _, mk := range db.markList() {
 			if !slices.Contains(marks, mk) {
 				marks = append(marks, mk)
@@ -257,6 +258,7 @@ func (m *Manager) unload(a Asset, out *outcome) {
 	b := a.base()
 	b.state.Store(int32(Released))
 	serial := b.markReleased()
+	m.markUsed(b)
 	m.peak = max(m.peak, len(m.byID))
 	delete(m.byID, b.id)
 	if b.key != "" && m.byKey[b.key] == a {
@@ -272,6 +274,7 @@ func (m *Manager) unload(a Asset, out *outcome) {
 			db.noted = m.note
 			out.unreferenced = append(out.unreferenced, d)
 		}
+		m.markUnused(d)
 	}
 	out.retired = append(out.retired, retiring{a: a, serial: serial})
 }
@@ -485,7 +488,10 @@ func (m *Manager) ReleaseUnused() int { return m.releaseUnused(nil) }
 
 func (m *Manager) releaseUnused(match func(Asset) bool) int {
 	n := 0
-	for _, a := range m.candidates(match) {
+	m.mu.Lock()
+	cands := m.candidates(match)
+	m.mu.Unlock()
+	for _, a := range cands {
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
@@ -499,21 +505,6 @@ func (m *Manager) releaseUnused(match func(Asset) bool) int {
 		n += k
 	}
 	return n
-}
-
-// candidates are the cached assets ReleaseUnused tries, newest first, so
-// that dependents go before what they depend on.
-func (m *Manager) candidates(match func(Asset) bool) []Asset {
-	m.mu.Lock()
-	var out []Asset
-	for _, a := range m.byID {
-		if b := a.base(); m.maybeGarbage(b) && !b.locked.Load() && !b.ignored.Load() && (match == nil || match(a)) {
-			out = append(out, a)
-		}
-	}
-	m.mu.Unlock()
-	slices.SortFunc(out, func(x, y Asset) int { return cmpID(y.base().id, x.base().id) })
-	return out
 }
 
 // ReleaseAll force-releases every cached asset that the rule lets go — not

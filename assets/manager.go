@@ -99,11 +99,15 @@ type Manager struct {
 	bundles map[string]*Bundle
 	flights map[string]*flight
 	rel     Releaser
-	upward  int     // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
-	epoch   uint64  // the release rule's walks, numbered
-	note    uint64  // release passes, numbered (Base.noted)
-	relSet  []Asset // release's reusable set; no asset stays in it between releases
-	closed  bool
+	upward  int           // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
+	epoch   uint64        // the release rule's walks, numbered
+	note    uint64        // release passes, numbered (Base.noted)
+	relSet  []Asset       // release's reusable set; no asset stays in it between releases
+	unused  []unusedEntry // the unused set (unused.go)
+	// Loads answered from the cache, loads that made (or waited for) the
+	// asset, and hits on unused assets.
+	hits, misses, resurrected uint64
+	closed                    bool
 }
 
 // New creates a manager.
@@ -184,6 +188,7 @@ func (m *Manager) AddRef(a Asset) error {
 		return fmt.Errorf("add ref to %v: %w", b, ErrReleased)
 	}
 	b.dyn.Add(1)
+	m.markUsed(b)
 	return nil
 }
 
@@ -208,6 +213,7 @@ func (m *Manager) DecRef(a Asset) error {
 	}
 	b.dyn.Add(-1)
 	notify := m.maybeGarbage(b)
+	m.markUnused(a)
 	r := m.rel
 	m.mu.Unlock()
 	if notify && r != nil {
@@ -242,7 +248,7 @@ func (m *Manager) AddDependency(a, dep Asset) error {
 	}
 	deps := append(slices.Clone(b.Deps()), dep)
 	b.deps.Store(&deps)
-	d.held.Add(1)
+	d.held.Add(1) // d stays in the unused set if there: it may now lie on a cycle nothing holds
 	if b.id <= d.id {
 		m.upward++
 	}
