@@ -175,6 +175,10 @@ type Allocator struct {
 	closed    atomic.Bool  // set under poolsMu, by Close
 	closeOnce sync.Once
 
+	pressure          atomic.Pointer[func(Pressure) bool] // SetPressureHandler's; nil: none
+	pressureEvents    atomic.Int64                        // pressure handler calls
+	pressureRecovered atomic.Int64                        // allocations that succeeded after one
+
 	poolsMu sync.Mutex // guards pools and the setting of closed
 	pools   []*Pool    // open pools, and closed ones that still hold memory
 
@@ -197,7 +201,7 @@ type typeCacheEntry struct {
 type heapState struct {
 	size       uint64
 	blockBytes atomic.Int64 // bytes of device memory allocated from this heap
-	allocBytes atomic.Int64 // bytes of allocations
+	allocBytes atomic.Int64 // bytes of allocations, as Stats counts them (padding of KindAny included)
 }
 
 // New creates an allocator on a device.
@@ -352,7 +356,24 @@ func (a *Allocator) Allocate(req vk.MemoryRequirements, o AllocationOptions) (Al
 	return a.allocate(req, o, 0, 0)
 }
 
+// pressureRounds is how many times one allocation calls the pressure
+// handler: a handler that answers true without freeing anything cannot
+// hold an allocation in a loop.
+const pressureRounds = 2
+
+// allocate is every allocation's path: tryAllocate, then, while it fails
+// for lack of memory, the pressure handler and one more try per round.
 func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	al, err := a.tryAllocate(req, o, buf, img)
+	for round := 0; err != nil && round < pressureRounds && a.relieve(req, o, err); round++ {
+		if al, err = a.tryAllocate(req, o, buf, img); err == nil {
+			a.pressureRecovered.Add(1)
+		}
+	}
+	return al, err
+}
+
+func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if a.closed.Load() {
 		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, ErrClosed)
 	}
@@ -395,6 +416,72 @@ func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 func retryable(err error) bool {
 	return errors.Is(err, vk.ErrOutOfDeviceMemory) || errors.Is(err, vk.ErrOutOfHostMemory) ||
 		errors.Is(err, ErrBudgetExceeded) || errors.Is(err, ErrAllocationCountLimit)
+}
+
+// Pressure describes an allocation that failed for lack of memory.
+type Pressure struct {
+	Heap uint32 // the memory heap the request was for (of the first memory type tried)
+	Size uint64 // bytes requested
+	Name string // AllocationOptions.Name
+	Err  error  // why it failed: vk.ErrOutOfDeviceMemory, ErrBudgetExceeded, ...
+}
+
+// SetPressureHandler sets the function an allocation (Allocate,
+// CreateBuffer, CreateImage) calls when it fails for lack of memory: out of
+// device or host memory, over budget under StayWithinBudget, or at
+// maxMemoryAllocationCount, every allowed memory type tried. The handler
+// frees what it can (it may block, e.g. waiting for the GPU to retire
+// released objects) and returns true to have the allocation tried once
+// more. An allocation calls it at most twice; its error is then that of
+// the last try. nil removes it.
+//
+// The handler runs with none of the allocator's locks held, on the
+// allocating goroutine: it may call Free, DestroyBuffer, DestroyImage and
+// even Allocate on this allocator, and it may be running on several
+// goroutines at once. It is not called after Close, nor for errors that
+// are not about memory.
+func (a *Allocator) SetPressureHandler(h func(Pressure) bool) {
+	if h == nil {
+		a.pressure.Store(nil)
+		return
+	}
+	a.pressure.Store(&h)
+}
+
+// relieve calls the pressure handler for an allocation that failed with
+// err, if err is a lack of memory, and reports whether to try again.
+func (a *Allocator) relieve(req vk.MemoryRequirements, o AllocationOptions, err error) bool {
+	h := a.pressure.Load()
+	if h == nil || !retryable(err) || a.closed.Load() {
+		return false
+	}
+	a.pressureEvents.Add(1)
+	return (*h)(Pressure{Heap: a.firstHeap(req, o), Size: req.Size, Name: o.Name, Err: err})
+}
+
+// firstHeap is the heap of the first memory type an allocation tries.
+func (a *Allocator) firstHeap(req vk.MemoryRequirements, o AllocationOptions) uint32 {
+	if o.Pool != nil {
+		return o.Pool.list.heap
+	}
+	types := a.memoryTypes(req.TypeBits, o)
+	if types.n == 0 { // cannot happen: a memory error means a type was tried
+		return 0
+	}
+	return a.phys.Memory.Types[types.idx[0]].HeapIndex
+}
+
+// AllocatedBytes is the bytes of live allocations in heaps with all of
+// flags set (0: every heap), as Stats counts them; lock-free, O(heaps), for
+// a residency policy to poll every frame.
+func (a *Allocator) AllocatedBytes(flags vk.HeapFlags) uint64 {
+	var n int64
+	for i, h := range a.phys.Memory.Heaps {
+		if h.Flags&flags == flags {
+			n += a.heaps[i].allocBytes.Load()
+		}
+	}
+	return uint64(max(n, 0))
 }
 
 // Free returns an allocation. A zero, stale, altered or double-freed

@@ -169,7 +169,7 @@ func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o Allo
 		}
 		b.names[sub.Offset] = o.Name
 	}
-	l.owner.heaps[l.heap].allocBytes.Add(int64(size))
+	l.owner.heaps[l.heap].allocBytes.Add(int64(sub.Size))
 	return al, nil
 }
 
@@ -368,7 +368,7 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 		return err
 	}
 	delete(b.names, al.sub.Offset)
-	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.Size))
+	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.sub.Size))
 	var release *block
 	if b.vb.IsEmpty() && (l.closed || len(l.blocks) > l.minBlocks && l.releaseEmpty(b)) {
 		release = l.remove(b)

@@ -32,6 +32,19 @@
 //   - each allocation may carry a debug name; Close reports leaks by name
 //     and keeps their memory until they are freed (see Allocator.Close).
 //
+// When an allocation still fails for lack of memory (out of device or host
+// memory, over budget under StayWithinBudget, at maxMemoryAllocationCount),
+// a handler set with SetPressureHandler may free what nothing uses, as
+// DXVK evicts unused resources, and have it tried once more:
+//
+//	a.SetPressureHandler(func(p alloc.Pressure) bool {
+//		return cache.Evict(p.Heap, p.Size) > 0 // frees through a.Free
+//	})
+//
+// It runs with no allocator lock held, at most twice per allocation; Stats
+// counts its calls and the allocations it saved. AllocatedBytes, lock-free,
+// is the live bytes a residency policy polls every frame.
+//
 // Stats, WriteStatsJSON (VMA's statistics-string format, which VMA's
 // GpuMemDumpVis.py draws) and WriteBlockMapPNG show the state.
 //

@@ -79,12 +79,18 @@ type Stats struct {
 	Types             []TypeStats
 	DeviceAllocations int // live VkDeviceMemory objects
 	AllocateCalls     int // vkAllocateMemory calls so far
+	// PressureEvents counts calls of the pressure handler (see
+	// Allocator.SetPressureHandler); PressureRecovered, the allocations
+	// that succeeded after one.
+	PressureEvents    int
+	PressureRecovered int
 }
 
 // Stats takes a snapshot. It walks every block: call it for reports, not
 // every frame.
 func (a *Allocator) Stats() Stats {
-	s := Stats{DeviceAllocations: a.DeviceAllocations(), AllocateCalls: a.AllocateCalls()}
+	s := Stats{DeviceAllocations: a.DeviceAllocations(), AllocateCalls: a.AllocateCalls(),
+		PressureEvents: int(a.pressureEvents.Load()), PressureRecovered: int(a.pressureRecovered.Load())}
 	budgets := a.dev.MemoryBudget()
 	for i, h := range a.phys.Memory.Heaps {
 		s.Heaps = append(s.Heaps, HeapStats{Size: h.Size, Flags: h.Flags, Budget: budgets[i]})
