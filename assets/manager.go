@@ -145,6 +145,12 @@ func New(opts Options) (*Manager, error) {
 // Sync is the frame synchronisation the manager retires through.
 func (m *Manager) Sync() *framesync.Sync { return m.sync }
 
+// Device is the device the manager's assets live on.
+func (m *Manager) Device() *vk.Device { return m.dev }
+
+// Allocator is the allocator the manager's assets take memory from.
+func (m *Manager) Allocator() *alloc.Allocator { return m.alloc }
+
 // Get returns the cached asset with id.
 func (m *Manager) Get(id ID) (Asset, bool) {
 	m.mu.Lock()

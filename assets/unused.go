@@ -128,6 +128,18 @@ func (m *Manager) reclaim(a Asset, depth int) uint64 {
 	return n
 }
 
+// UnusedSince reports whether a is in the unused set, and since which
+// serial (the newest handed out when it entered or was last loaded).
+func (m *Manager) UnusedSince(a Asset) (framesync.Serial, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := a.base()
+	if b.uslot == 0 || !m.maybeGarbage(b) {
+		return 0, false
+	}
+	return m.unused[b.uslot-1].since, true
+}
+
 // Stats are the cache's figures.
 type Stats struct {
 	Cached int // assets in the cache

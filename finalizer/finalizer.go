@@ -47,6 +47,15 @@ type Finalizer struct {
 	scene    *assets.Scene            // the current scene, held with one reference
 	persist  []assets.Asset           // the persistent roots, held with one reference each
 	atlases  atomic.Pointer[[]*Atlas] // replaced, never edited, under mu
+	// late are released frames whose atlases hear of it at the next
+	// Collect: those released by a pressure eviction, which runs on an
+	// allocating goroutine that may hold an atlas's lock.
+	late []assets.Asset
+
+	resOn    atomic.Bool  // residency is on (res != nil)
+	resMu    sync.Mutex   // guards res; taken before mu, never after
+	res      *residency   // nil: residency off
+	pressing atomic.Int32 // pressure evictions running
 }
 
 // New makes the policy and hooks it to the manager: a DecRef to 0 asks for
@@ -61,6 +70,9 @@ func New(m *assets.Manager) *Finalizer {
 // dynamic reference (or dependent) is tried for release at the next
 // Collect — unless it is a scene whose auto-release is off.
 func (f *Finalizer) Unreferenced(a assets.Asset) {
+	if f.resOn.Load() {
+		return // resident, unused: evicted under pressure, or hit by a load
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.noAuto[assets.BaseOf(a).ID()] {
@@ -71,6 +83,17 @@ func (f *Finalizer) Unreferenced(a assets.Asset) {
 
 // Released implements assets.Releaser: a released frame leaves its atlas.
 func (f *Finalizer) Released(a assets.Asset) {
+	if f.pressing.Load() > 0 {
+		f.mu.Lock()
+		f.late = append(f.late, a)
+		f.mu.Unlock()
+		return
+	}
+	f.tellAtlases(a)
+}
+
+// tellAtlases frees a released frame's cell in every atlas.
+func (f *Finalizer) tellAtlases(a assets.Asset) {
 	if atlases := f.atlases.Load(); atlases != nil {
 		for _, at := range *atlases {
 			at.released(a)
@@ -144,6 +167,8 @@ func (f *Finalizer) Collect() int {
 		// The pending list and the batch trade places: neither is made anew
 		// (a release per frame allocates nothing).
 		f.mu.Lock()
+		late := f.late
+		f.late = nil
 		f.batch, f.pending = f.pending, f.batch[:0]
 		f.npending.Store(0)
 		f.qpeak = max(f.qpeak, len(f.queued))
@@ -156,7 +181,11 @@ func (f *Finalizer) Collect() int {
 			f.queued, f.qpeak = map[assets.ID]bool{}, 0
 		}
 		f.mu.Unlock()
+		for _, a := range late {
+			f.tellAtlases(a)
+		}
 		if len(f.batch) == 0 {
+			f.balance()
 			return n
 		}
 		// What these releases leave unreferenced is queued meanwhile, and
@@ -168,6 +197,7 @@ func (f *Finalizer) Collect() int {
 		}
 		clear(f.batch)
 		if f.npending.Load() == 0 {
+			f.balance()
 			return n
 		}
 	}
@@ -240,8 +270,8 @@ func (f *Finalizer) SwitchScene(next *assets.Scene, persistent ...assets.Asset) 
 		_ = f.m.DecRef(p) // at 0 this asks for a deferred release
 	}
 	if old != nil {
-		_ = f.m.DecRef(old) // with auto-release on, at 0 this asks for the release
-		if auto {
+		_ = f.m.DecRef(old)          // with auto-release on, at 0 this asks for the release
+		if auto && !f.resOn.Load() { // with residency, it stays resident until pressure
 			_ = f.Release(old) // held only by cycles: the rule decides
 		}
 	}
@@ -288,6 +318,17 @@ func (f *Finalizer) Why(a assets.Asset) string {
 		if f.m.CycleOnly(a) {
 			reasons = append(reasons, "in a cycle through itself (a non-forced release would free it)")
 		}
+	}
+	if b.RefCount() == 0 && f.resOn.Load() {
+		since, _ := f.m.UnusedSince(a)
+		r := fmt.Sprintf("count 0: resident, unused since serial %d", since)
+		switch {
+		case f.IsLocked(a):
+			r += ", not evictable while locked"
+		default:
+			r += ", evictable (and the next ReleaseUnused frees it)"
+		}
+		reasons = append(reasons, r)
 	}
 	if len(reasons) == 0 {
 		reasons = append(reasons, "count 0: nothing holds it; the next ReleaseUnused frees it")

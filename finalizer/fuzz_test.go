@@ -40,7 +40,8 @@ func fuzzDevice(t *testing.T) (*vk.Device, *alloc.Allocator, *framesync.Sync) {
 // FuzzReleasePolicy applies operation sequences decoded from the input —
 // register an asset depending on earlier ones, add a dependency (cycles
 // included), AddRef, DecRef, Release, ForceRelease, Lock, Unlock,
-// ReleaseUnused, Collect — and checks after each: every cached asset's
+// ReleaseUnused, Collect, residency on (under or over budget) and off —
+// and checks after each: every cached asset's
 // count is its dependents' edges plus the references the sequence holds,
 // and no locked asset (nor anything it depends on) is gone.
 func FuzzReleasePolicy(f *testing.F) {
@@ -55,9 +56,16 @@ func FuzzReleasePolicy(f *testing.F) {
 		}
 		defer m.Close()
 		fin := finalizer.New(m)
+		// Device memory in use, so that a budget of 1 byte is exceeded.
+		buf, mem, err := a.CreateBuffer(4096, vk.BufferUsageTransferDst, alloc.AllocationOptions{Name: "fuzz ballast"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = a.DestroyBuffer(buf, mem) }()
 		var all []*node
 		holds := map[assets.ID]int{}
 		locked := map[assets.ID]bool{}
+		tiny := false // residency on with a budget nothing fits
 		pick := func(b byte) *node {
 			if len(all) == 0 {
 				return nil
@@ -143,7 +151,39 @@ func FuzzReleasePolicy(f *testing.F) {
 					}
 				}
 			case 9:
+				// Some arguments also switch residency: a budget nothing
+				// fits (every Collect evicts what is unused), one
+				// everything fits (nothing is evicted), or off.
+				switch arg % 8 {
+				case 5:
+					tiny = true
+					if err := fin.SetResidency(&finalizer.Residency{Budget: 1}); err != nil {
+						t.Fatal(err)
+					}
+				case 6:
+					tiny = false
+					if err := fin.SetResidency(&finalizer.Residency{Budget: 1 << 50}); err != nil {
+						t.Fatal(err)
+					}
+				case 7:
+					tiny = false
+					if err := fin.SetResidency(nil); err != nil {
+						t.Fatal(err)
+					}
+				}
 				fin.Collect()
+				if rs := fin.ResidencyStats(); tiny && rs.Used <= rs.High {
+					t.Fatalf("a budget of 1 byte not exceeded: %+v", rs)
+				}
+				if tiny {
+					// Over budget, eviction takes every asset nothing holds
+					// and that is not locked.
+					for _, c := range m.Assets() {
+						if b := assets.BaseOf(c); b.RefCount() == 0 && !locked[b.ID()] {
+							t.Fatalf("%v stayed resident over budget (%s)", b, fin.Why(c))
+						}
+					}
+				}
 			}
 			edges := map[assets.ID]int{}
 			for _, c := range m.Assets() {

@@ -1,0 +1,274 @@
+package finalizer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/vkassets/vkassets/alloc"
+	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/vk"
+)
+
+// Residency keeps unused assets resident while a memory budget allows, and
+// evicts them under pressure, least recently used first, weighted by bytes
+// and reload cost (what Unity and Unreal do with unused textures, where
+// Cocos and Galacean release them and load them again on the next visit).
+//
+// With residency on, an asset whose count drops to 0 is not released at
+// Collect: it stays cached, "resident, unused", and a load of it is a hit
+// (no I/O, no decode, no upload). Collect measures the device-local memory
+// in use; over the High watermark it evicts unused assets through the
+// normal release path (locks, loads in flight and the cycle rule hold; the
+// GPU objects retire after their last use) until usage, less what is
+// already waiting to retire, is under the Low one. An allocation that fails
+// for lack of memory evicts first and tries again (see SetResidency).
+// Explicit releases (Release, ForceRelease, ReleaseUnused, ReleaseAll) are
+// not changed: they release now.
+type Residency struct {
+	// Budget is the bytes of live allocations in device-local heaps to
+	// stay under. 0: HeapShare of those heaps' budget
+	// (VK_EXT_memory_budget's where the device has it, else 80% of the
+	// heap: vk.Device.MemoryBudget).
+	Budget uint64
+	// HeapShare is the share of the heaps' budget used when Budget is 0;
+	// 0 means 0.8.
+	HeapShare float64
+	// High and Low are the watermarks, as fractions of the budget: crossing
+	// High evicts down to Low. 0 means 0.9 and 0.75.
+	High, Low float64
+	// Cost weighs an unused asset's reload cost; higher costs are evicted
+	// later. nil: 4 for an asset loaded over the network, 1 otherwise.
+	Cost func(assets.Unused) float64
+}
+
+// ResidencyStats are the residency policy's figures (the cache's hits and
+// misses are in assets.Manager.Stats).
+type ResidencyStats struct {
+	On                bool
+	Budget, High, Low uint64 // bytes
+	// Used is the device-local bytes of live allocations at the last
+	// Collect, what waits to retire included.
+	Used uint64
+	// Evictions counts the assets released by eviction (what went with
+	// them included); EvictedBytes, the device memory those releases free.
+	Evictions, EvictedBytes uint64
+	// PressureEvents counts allocations that failed for lack of memory and
+	// were handed to the policy; PressureRecovered, those it freed memory
+	// for.
+	PressureEvents, PressureRecovered uint64
+	// Reliefs counts the times usage went from over High to under Low;
+	// LastReliefFrames and MaxReliefFrames are the frames (Collect calls)
+	// each took, from the Collect that saw usage over High to the one that
+	// saw it under Low.
+	Reliefs                           uint64
+	LastReliefFrames, MaxReliefFrames int
+	// OverHigh: usage crossed High and is not yet under Low.
+	OverHigh bool
+}
+
+// residency is the policy's state; guarded by Finalizer.resMu.
+type residency struct {
+	cfg   Residency
+	stats ResidencyStats
+	// frames counts Collect calls; overSince is the frame usage crossed
+	// High.
+	frames, overSince int
+}
+
+// SetResidency turns residency on with r, or off with nil (unused assets
+// are then released at the next Collect, as before). It also makes the
+// allocator hand allocations that fail for lack of memory to the policy:
+// it evicts unused assets, waits for the GPU to finish with them (only
+// work already submitted: never the frame being recorded), and the
+// allocation is tried again.
+func (f *Finalizer) SetResidency(r *Residency) error {
+	if r == nil {
+		f.resMu.Lock()
+		f.res = nil
+		f.resMu.Unlock()
+		f.m.Allocator().SetPressureHandler(nil)
+		f.resOn.Store(false)
+		// What stayed resident is unused: release it as the policy would
+		// have without residency.
+		for _, u := range f.m.Unused() {
+			f.Unreferenced(u.Asset)
+		}
+		return nil
+	}
+	cfg := *r
+	if cfg.HeapShare == 0 {
+		cfg.HeapShare = 0.8
+	}
+	if cfg.High == 0 {
+		cfg.High = 0.9
+	}
+	if cfg.Low == 0 {
+		cfg.Low = 0.75
+	}
+	switch {
+	case cfg.HeapShare < 0 || cfg.HeapShare > 1:
+		return fmt.Errorf("residency: heap share %v is not in (0, 1]", cfg.HeapShare)
+	case cfg.Low <= 0 || cfg.High > 1 || cfg.Low >= cfg.High:
+		return fmt.Errorf("residency: watermarks low %v, high %v: want 0 < low < high <= 1", cfg.Low, cfg.High)
+	}
+	if cfg.Budget == 0 {
+		cfg.Budget = heapBudget(f.m.Device(), cfg.HeapShare)
+		if cfg.Budget == 0 {
+			return errors.New("residency: the device reports no device-local heap budget; give Budget in bytes")
+		}
+	}
+	if cfg.Cost == nil {
+		cfg.Cost = defaultCost
+	}
+	f.resMu.Lock()
+	old := f.res
+	f.res = &residency{cfg: cfg}
+	if old != nil {
+		f.res.stats, f.res.frames = old.stats, old.frames
+	}
+	f.res.stats.On = true
+	f.res.stats.Budget = cfg.Budget
+	f.res.stats.High = uint64(float64(cfg.Budget) * cfg.High)
+	f.res.stats.Low = uint64(float64(cfg.Budget) * cfg.Low)
+	f.resMu.Unlock()
+	f.resOn.Store(true)
+	f.m.Allocator().SetPressureHandler(f.pressure)
+	return nil
+}
+
+// heapBudget is share of the device-local heaps' budget.
+func heapBudget(d *vk.Device, share float64) uint64 {
+	var sum uint64
+	budgets := d.MemoryBudget()
+	for i, h := range d.Physical().Memory.Heaps {
+		if h.Flags&vk.HeapDeviceLocal != 0 && i < len(budgets) {
+			sum += budgets[i].Budget
+		}
+	}
+	return uint64(float64(sum) * share)
+}
+
+func defaultCost(u assets.Unused) float64 {
+	if u.Remote {
+		return 4
+	}
+	return 1
+}
+
+// ResidencyStats takes the residency policy's figures.
+func (f *Finalizer) ResidencyStats() ResidencyStats {
+	f.resMu.Lock()
+	defer f.resMu.Unlock()
+	if f.res == nil {
+		return ResidencyStats{}
+	}
+	return f.res.stats
+}
+
+// balance is Collect's residency step: measure, and evict when over High.
+func (f *Finalizer) balance() {
+	if !f.resOn.Load() {
+		return
+	}
+	f.resMu.Lock()
+	defer f.resMu.Unlock()
+	r := f.res
+	if r == nil {
+		return
+	}
+	r.frames++
+	used := f.m.Allocator().AllocatedBytes(vk.HeapDeviceLocal)
+	r.stats.Used = used
+	st := &r.stats
+	switch {
+	case !st.OverHigh && used > st.High:
+		st.OverHigh, r.overSince = true, r.frames
+	case st.OverHigh && used <= st.Low:
+		st.OverHigh = false
+		st.Reliefs++
+		st.LastReliefFrames = r.frames - r.overSince
+		st.MaxReliefFrames = max(st.MaxReliefFrames, st.LastReliefFrames)
+	}
+	if !st.OverHigh {
+		return
+	}
+	// What was released already frees its memory when the GPU is done:
+	// evict only for the rest, or every frame of the wait would evict more.
+	pending := f.m.Sync().Stats().PendingBytes
+	if projected := used - min(used, pending); projected > st.Low {
+		f.evict(r, projected-st.Low)
+	}
+}
+
+// evict releases unused assets, highest score first — frames unused times
+// bytes freed, over the reload cost — until need bytes are freed or none is
+// left, and returns what it freed. f.resMu is held.
+func (f *Finalizer) evict(r *residency, need uint64) uint64 {
+	cands := f.m.Unused()
+	now := f.m.Sync().Issued()
+	f.mu.Lock()
+	cands = slices.DeleteFunc(cands, func(u assets.Unused) bool { return f.noAuto[assets.BaseOf(u.Asset).ID()] })
+	f.mu.Unlock()
+	score := func(u assets.Unused) float64 {
+		age := float64(now-min(now, u.Since)) + 1
+		return age * float64(u.Bytes+1) / max(r.cfg.Cost(u), 1e-9)
+	}
+	slices.SortFunc(cands, func(x, y assets.Unused) int { return cmp.Compare(score(y), score(x)) })
+	var freed uint64
+	for _, u := range cands {
+		if freed >= need {
+			break
+		}
+		n, err := f.m.Release(u.Asset, false)
+		if err != nil || n == 0 {
+			continue // re-referenced, locked or loading meanwhile: the rule said no
+		}
+		freed += u.Bytes
+		r.stats.Evictions += uint64(n)
+		r.stats.EvictedBytes += u.Bytes
+	}
+	return freed
+}
+
+// pressureWait bounds how long an allocation under pressure waits for the
+// GPU to finish with what was evicted for it.
+const pressureWait = 2 * time.Second
+
+// pressure is the allocator's pressure handler: evict unused assets for
+// the request, wait for the submitted work that still reads them, retire
+// them, and have the allocation tried again if anything was freed. It runs
+// on the allocating goroutine, which may hold other locks: the atlases
+// hear of what it released at the next Collect (Released), not here.
+func (f *Finalizer) pressure(p alloc.Pressure) bool {
+	f.resMu.Lock()
+	r := f.res
+	if r == nil {
+		f.resMu.Unlock()
+		return false
+	}
+	r.stats.PressureEvents++
+	f.pressing.Add(1)
+	freed := f.evict(r, p.Size)
+	f.pressing.Add(-1)
+	f.resMu.Unlock()
+	s := f.m.Sync()
+	if freed == 0 && s.Stats().PendingBytes == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pressureWait)
+	defer cancel()
+	if err := s.Wait(ctx, s.Submitted()); err != nil {
+		return false
+	}
+	if _, err := s.Poll(); err != nil {
+		return false
+	}
+	f.resMu.Lock()
+	r.stats.PressureRecovered++
+	f.resMu.Unlock()
+	return true
+}

@@ -1,0 +1,224 @@
+package finalizer_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io/fs"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/finalizer"
+	"github.com/vkassets/vkassets/vk"
+)
+
+// countingFS counts the files opened: a hit reads none.
+type countingFS struct {
+	fs.FS
+	opens atomic.Int64
+}
+
+func (c *countingFS) Open(name string) (fs.File, error) {
+	c.opens.Add(1)
+	return c.FS.Open(name)
+}
+
+// pngFS holds n square PNGs of side px, "t0.png" ... (each a distinct
+// colour, so none is a copy of another).
+func pngFS(t testing.TB, n, px int) *countingFS {
+	t.Helper()
+	m := fstest.MapFS{}
+	for i := range n {
+		im := image.NewRGBA(image.Rect(0, 0, px, px))
+		for j := 0; j < len(im.Pix); j += 4 {
+			im.Pix[j], im.Pix[j+1], im.Pix[j+2], im.Pix[j+3] = uint8(i), uint8(i>>8), 200, 255
+		}
+		im.Set(0, 0, color.RGBA{R: 1, A: 255})
+		var buf bytes.Buffer
+		require.NoError(t, png.Encode(&buf, im))
+		m[fmt.Sprintf("t%d.png", i)] = &fstest.MapFile{Data: buf.Bytes()}
+	}
+	return &countingFS{FS: m}
+}
+
+// frame renders one frame that claims every asset of held, and ends it
+// with Collect (where residency decides).
+func (e *env) frame(t testing.TB, held ...assets.Asset) {
+	t.Helper()
+	f, err := e.sync.BeginFrame(context.Background())
+	require.NoError(t, err)
+	for _, a := range held {
+		require.NoError(t, assets.Use(f.Serial(), a))
+	}
+	require.NoError(t, e.sync.EndFrame(f))
+	e.fin.Collect()
+}
+
+// TestResidencyHitNeedsNoIO: with residency on, an asset whose count drops
+// to 0 stays cached; loading it again returns the same asset with no file
+// read and no new load (a hit), and Why says it is resident and evictable.
+func TestResidencyHitNeedsNoIO(t *testing.T) {
+	e := open(t, 2)
+	fsys := pngFS(t, 2, 64)
+	b, err := e.m.AddBundle("res", fsys)
+	require.NoError(t, err)
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: 64 << 20}))
+	ctx := context.Background()
+
+	a, err := b.Acquire(ctx, "t0.png")
+	require.NoError(t, err)
+	e.frame(t, a)
+	require.NoError(t, e.m.DecRef(a))
+	e.frame(t)
+	e.frame(t)
+	require.Equal(t, assets.Ready, assets.BaseOf(a).State(), "unused but resident")
+	st := e.m.Stats()
+	require.Equal(t, 1, st.Unused)
+	require.Equal(t, uint64(64*64*4), st.UnusedBytes, "the sprite's texture, which only it holds")
+	require.Contains(t, e.fin.Why(a), "resident, unused since serial")
+	require.Contains(t, e.fin.Why(a), "evictable")
+
+	opens := fsys.opens.Load()
+	again, err := b.Acquire(ctx, "t0.png")
+	require.NoError(t, err)
+	require.Same(t, a, again, "a hit returns the resident asset")
+	require.Equal(t, opens, fsys.opens.Load(), "a hit reads no file")
+	st2 := e.m.Stats()
+	require.Equal(t, st.Hits+1, st2.Hits)
+	require.Equal(t, st.Misses, st2.Misses)
+	require.Equal(t, st.Resurrected+1, st2.Resurrected)
+	require.Zero(t, st2.Unused, "held again")
+	require.NoError(t, e.m.DecRef(again))
+
+	// Off again: what stayed resident is released at the next Collect.
+	require.NoError(t, e.fin.SetResidency(nil))
+	e.frame(t)
+	require.NotEqual(t, assets.Ready, assets.BaseOf(a).State())
+}
+
+// TestResidencyEvictsUnderBudget: scenes of textures visited in turn under
+// a budget of a few textures: device memory never exceeds the budget plus
+// what waits to retire, the least recently used go first, a locked asset
+// is never evicted, and pressure is relieved within 2 frames.
+func TestResidencyEvictsUnderBudget(t *testing.T) {
+	e := open(t, 2)
+	const n, px = 12, 128
+	size := uint64(px * px * 4)
+	b, err := e.m.AddBundle("res", pngFS(t, n, px))
+	require.NoError(t, err)
+	base := e.alloc.AllocatedBytes(vk.HeapDeviceLocal) // the staging ring and the like
+	budget := base + 5*size
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: budget, High: 0.999, Low: 0.8}))
+	ctx := context.Background()
+
+	locked, err := b.Acquire(ctx, "t0.png")
+	require.NoError(t, err)
+	require.NoError(t, e.fin.Lock(locked))
+	require.NoError(t, e.m.DecRef(locked)) // unused, but locked: never evicted
+
+	loaded := map[int]assets.Asset{}
+	gone := func(i int) bool { return assets.BaseOf(loaded[i]).State() != assets.Ready }
+	for i := 1; i < n; i++ {
+		a, err := b.Acquire(ctx, fmt.Sprintf("t%d.png", i))
+		require.NoError(t, err)
+		loaded[i] = a
+		for range 3 {
+			e.frame(t, a)
+			used := e.alloc.AllocatedBytes(vk.HeapDeviceLocal)
+			pending := e.sync.Stats().PendingBytes
+			require.LessOrEqual(t, used, budget+pending+size, "frame after loading t%d: %d used, %d pending, budget %d", i, used, pending, budget)
+		}
+		require.NoError(t, e.m.DecRef(a))
+		// Least recently used first: once one has gone, every older one has.
+		for j := 2; j < i; j++ {
+			if gone(j) {
+				require.True(t, gone(j-1), "t%d evicted before the older t%d", j, j-1)
+			}
+		}
+	}
+	rs := e.fin.ResidencyStats()
+	require.NotZero(t, rs.Evictions, "nothing was evicted: %+v", rs)
+	require.Equal(t, assets.Ready, assets.BaseOf(locked).State(), "the locked asset stays")
+	require.LessOrEqual(t, rs.MaxReliefFrames, 2, "%+v", rs)
+	require.False(t, gone(n-1), "the newest is resident")
+	e.fin.Unlock(locked)
+	require.NotZero(t, e.fin.ReleaseUnused())
+}
+
+// TestResidencyPressureEvictsAndRetries: the heap is full of unused
+// assets (its cap injected: vkAllocateMemory fails once the allocator's
+// blocks reach it); a new load's allocation fails, the policy evicts, waits
+// for the GPU, and the allocation is tried again and succeeds. With nothing
+// evictable the load fails, naming the asset.
+func TestResidencyPressureEvictsAndRetries(t *testing.T) {
+	e := open(t, 2)
+	const px, textures = 512, 100 // 1 MiB textures: more than the first blocks hold
+	b, err := e.m.AddBundle("res", pngFS(t, textures, px))
+	require.NoError(t, err)
+	// A budget far above the heap cap: only an allocation failure evicts.
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: 1 << 40}))
+	ctx := context.Background()
+
+	var full atomic.Bool
+	e.dev.SetFaultInjector(func(op string) vk.Result {
+		if op == "vkAllocateMemory" && full.Load() {
+			return vk.ErrorOutOfDeviceMemory
+		}
+		return vk.Success
+	})
+	defer e.dev.SetFaultInjector(nil)
+
+	// The first load makes the blocks; then the heap is capped there.
+	load := func(i int) error {
+		a, err := b.Acquire(ctx, fmt.Sprintf("t%d.png", i))
+		if err != nil {
+			return err
+		}
+		e.frame(t, a)
+		return e.m.DecRef(a)
+	}
+	require.NoError(t, load(0))
+	full.Store(true)
+	before := e.fin.ResidencyStats()
+	// More than the blocks hold: each allocation the cap refuses makes the
+	// policy evict, and is tried again.
+	for i := 1; i < textures; i++ {
+		require.NoError(t, load(i), "t%d: the policy should have evicted for it", i)
+	}
+	after := e.fin.ResidencyStats()
+	require.Greater(t, after.PressureEvents, before.PressureEvents, "the cap was never reached")
+	require.Greater(t, after.PressureRecovered, before.PressureRecovered)
+	require.NotZero(t, after.Evictions)
+
+	// Nothing evictable: every resident asset held.
+	var held []assets.Asset
+	for _, u := range e.m.Unused() {
+		require.NoError(t, e.m.AddRef(u.Asset))
+		held = append(held, u.Asset)
+	}
+	_, err = e.m.AddBundle("more", pngFS(t, 40, px))
+	require.NoError(t, err)
+	more, _ := e.m.Bundle("more")
+	var lerr error
+	for j := 0; j < 40 && lerr == nil; j++ {
+		var a assets.Asset
+		a, lerr = more.Acquire(ctx, fmt.Sprintf("t%d.png", j))
+		if lerr == nil {
+			held = append(held, a)
+		}
+	}
+	require.Error(t, lerr, "the cap never refused: nothing to check")
+	require.ErrorIs(t, lerr, vk.ErrOutOfDeviceMemory)
+	require.Contains(t, lerr.Error(), "more:", "the error names the asset")
+	full.Store(false)
+	for _, a := range held {
+		require.NoError(t, e.m.DecRef(a))
+	}
+}
