@@ -17,6 +17,9 @@ type releaseResults struct {
 	ReleaseUnused1MMs float64 `json:"release_unused_1m_ms"`
 	CycleCheck100kMs  float64 `json:"cycle_check_100k_ms"`
 	ReleaseLeafNs     float64 `json:"release_leaf_ns"`
+	// ReleaseUnusedFewMs: ReleaseUnused when 1,000 of 1,000,000 cached
+	// assets are unused (the sweep costs what it releases).
+	ReleaseUnusedFewMs float64 `json:"release_unused_1k_of_1m_ms"`
 }
 
 // graphNode is an asset kind with no GPU object, for graph benchmarks.
@@ -101,5 +104,29 @@ func benchRelease(progress io.Writer) (releaseResults, error) {
 		fin.Collect()
 	}
 	res.ReleaseLeafNs = float64(time.Since(t0).Nanoseconds()) / leaves
+
+	fmt.Fprintln(progress, "ReleaseUnused, 1,000 unused of 1,000,000 cached ...")
+	const cached, unused = 1_000_000, 1_000
+	held := make([]*graphNode, cached)
+	for i := range held {
+		held[i] = &graphNode{}
+		if err := m.Register(held[i], "node", "held"); err != nil {
+			return res, err
+		}
+	}
+	m.SetReleaser(nil) // unreferenced without a release asked for: the sweep finds them
+	for _, n := range held[:unused] {
+		_ = m.DecRef(n)
+	}
+	m.SetReleaser(fin)
+	t0 = time.Now()
+	if n := fin.ReleaseUnused(); n != unused {
+		return res, fmt.Errorf("released %d of the %d unused", n, unused)
+	}
+	res.ReleaseUnusedFewMs = time.Since(t0).Seconds() * 1000
+	for _, n := range held[unused:] {
+		_ = m.DecRef(n)
+	}
+	fin.ReleaseUnused()
 	return res, nil
 }
