@@ -24,4 +24,10 @@
 // O(V+E) pass). Releasing decrements each direct dependency exactly once and
 // tries it, non-forced, in the same pass. docs/lifetimes.md has the contract
 // of every method.
+//
+// With SetResidency, unreferenced assets stay resident while a memory budget
+// allows (a later load is a hit: no I/O, no decode, no upload) and Collect
+// evicts them past a high watermark, least recently used first, weighted by
+// the bytes they free and their reload cost; an allocation that fails for
+// lack of memory evicts and tries again. docs/residency.md has the details.
 package finalizer
