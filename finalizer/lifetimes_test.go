@@ -15,6 +15,7 @@ import (
 	"github.com/vkassets/vkassets/finalizer"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/internal/traffic"
+	"github.com/vkassets/vkassets/vk"
 	"github.com/vkassets/vkassets/vk/vktest"
 )
 
@@ -23,7 +24,8 @@ import (
 // glTF scenes and remote sprites, take and drop references, release, force,
 // lock, unlock, collect, switch scenes, pack into an atlas and ask Why,
 // while a render goroutine draws everything handed to it each frame, with
-// 1, 2 and 3 frames in flight, synchronization validation on. After every
+// 1, 2 and 3 frames in flight, and with 2 and residency under a budget
+// that evicts at almost every Collect, synchronization validation on. After every
 // frame the graph is checked against the model (package traffic); the
 // validation layer reports any destroy the GPU could still see, and the
 // shutdown any leak.
@@ -39,12 +41,27 @@ func TestConcurrentLifetimes(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.FileServerFS(assets.SampleContent()))
 	defer srv.Close()
-	for frames := 1; frames <= 3; frames++ {
-		t.Run(fmt.Sprintf("%d-in-flight", frames), func(t *testing.T) {
+	// The fourth run keeps unused assets resident under a budget a little
+	// above what the stack needs with nothing loaded: eviction runs at
+	// almost every Collect, racing the workers' loads and references.
+	for run := 1; run <= 4; run++ {
+		frames, residency := run, run == 4
+		if residency {
+			frames = 2
+		}
+		name := fmt.Sprintf("%d-in-flight", frames)
+		if residency {
+			name += "-residency"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := openWith(t, frames, vktest.Options{SyncValidation: true})
 			dev, a, s, m, b, fin := e.dev, e.alloc, e.sync, e.m, e.b, e.fin
 			r, err := render.New(m, dev, a, s, 64, 64)
 			require.NoError(t, err)
+			if residency {
+				budget := a.AllocatedBytes(vk.HeapDeviceLocal) + 128<<10
+				require.NoError(t, fin.SetResidency(&finalizer.Residency{Budget: budget}))
+			}
 			rep, err := traffic.Run(context.Background(), traffic.Config{
 				Sync: s, Manager: m, Finalizer: fin, Renderer: r, Bundle: b, RemoteBase: srv.URL + "/",
 				Atlas:   fin.NewAtlas(m, dev, finalizer.AtlasOptions{PageSize: 128, MaxFrame: 32}),
@@ -53,6 +70,12 @@ func TestConcurrentLifetimes(t *testing.T) {
 			require.NoError(t, err)
 			t.Logf("%d frames, %d checks, %d draws (%d claims refused), operations %v", rep.Frames, rep.Checks, rep.Draws, rep.DrawsRefused, rep.Ops)
 			require.Positive(t, rep.Checks)
+			if residency {
+				rs, st := fin.ResidencyStats(), m.Stats()
+				t.Logf("residency: %+v; cache: %+v", rs, st)
+				require.Positive(t, rs.Evictions, "the budget never evicted")
+				require.Positive(t, st.Resurrected, "no load found a resident asset")
+			}
 			fin.ReleaseAll()
 			require.NoError(t, s.WaitIdle())
 			r.Close() // the cleanup closes the rest: nothing may leak

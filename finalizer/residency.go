@@ -61,9 +61,10 @@ type ResidencyStats struct {
 	// for.
 	PressureEvents, PressureRecovered uint64
 	// Reliefs counts the times usage went from over High to under Low;
-	// LastReliefFrames and MaxReliefFrames are the frames (Collect calls)
-	// each took, from the Collect that saw usage over High to the one that
-	// saw it under Low.
+	// LastReliefFrames and MaxReliefFrames are the frames each took
+	// (frames begun, framesync.Stats.Frames), from the Collect that saw
+	// usage over High to the one that saw it under Low. Usage held by
+	// referenced assets cannot be relieved: the count runs until it can.
 	Reliefs                           uint64
 	LastReliefFrames, MaxReliefFrames int
 	// OverHigh: usage crossed High and is not yet under Low.
@@ -74,8 +75,8 @@ type ResidencyStats struct {
 type residency struct {
 	cfg   Residency
 	stats ResidencyStats
-	// frames counts Collect calls; overSince is the frame usage crossed
-	// High.
+	// frames is the frames begun at the last Collect (framesync's count);
+	// overSince, at the Collect that saw usage cross High.
 	frames, overSince int
 }
 
@@ -180,7 +181,8 @@ func (f *Finalizer) balance() {
 	if r == nil {
 		return
 	}
-	r.frames++
+	ss := f.m.Sync().Stats()
+	r.frames = int(ss.Frames)
 	used := f.m.Allocator().AllocatedBytes(vk.HeapDeviceLocal)
 	r.stats.Used = used
 	st := &r.stats
@@ -198,8 +200,7 @@ func (f *Finalizer) balance() {
 	}
 	// What was released already frees its memory when the GPU is done:
 	// evict only for the rest, or every frame of the wait would evict more.
-	pending := f.m.Sync().Stats().PendingBytes
-	if projected := used - min(used, pending); projected > st.Low {
+	if projected := used - min(used, ss.PendingBytes); projected > st.Low {
 		f.evict(r, projected-st.Low)
 	}
 }
