@@ -75,6 +75,9 @@ type ResidencyStats struct {
 type residency struct {
 	cfg   Residency
 	stats ResidencyStats
+	// fromHeaps: the budget is a share of the heaps' budget, read again
+	// every Collect where VK_EXT_memory_budget makes it change.
+	fromHeaps bool
 	// frames is the frames begun at the last Collect (framesync's count);
 	// overSince, at the Collect that saw usage cross High.
 	frames, overSince int
@@ -116,7 +119,8 @@ func (f *Finalizer) SetResidency(r *Residency) error {
 	case cfg.Low <= 0 || cfg.High > 1 || cfg.Low >= cfg.High:
 		return fmt.Errorf("residency: watermarks low %v, high %v: want 0 < low < high <= 1", cfg.Low, cfg.High)
 	}
-	if cfg.Budget == 0 {
+	fromHeaps := cfg.Budget == 0
+	if fromHeaps {
 		cfg.Budget = heapBudget(f.m.Device(), cfg.HeapShare)
 		if cfg.Budget == 0 {
 			return errors.New("residency: the device reports no device-local heap budget; give Budget in bytes")
@@ -127,18 +131,24 @@ func (f *Finalizer) SetResidency(r *Residency) error {
 	}
 	f.resMu.Lock()
 	old := f.res
-	f.res = &residency{cfg: cfg}
+	f.res = &residency{cfg: cfg, fromHeaps: fromHeaps}
 	if old != nil {
 		f.res.stats, f.res.frames = old.stats, old.frames
 	}
 	f.res.stats.On = true
-	f.res.stats.Budget = cfg.Budget
-	f.res.stats.High = uint64(float64(cfg.Budget) * cfg.High)
-	f.res.stats.Low = uint64(float64(cfg.Budget) * cfg.Low)
+	f.res.setBudget(cfg.Budget)
 	f.resMu.Unlock()
 	f.resOn.Store(true)
 	f.m.Allocator().SetPressureHandler(f.pressure)
 	return nil
+}
+
+// setBudget sets the budget and its watermarks in bytes.
+func (r *residency) setBudget(b uint64) {
+	r.cfg.Budget = b
+	r.stats.Budget = b
+	r.stats.High = uint64(float64(b) * r.cfg.High)
+	r.stats.Low = uint64(float64(b) * r.cfg.Low)
 }
 
 // heapBudget is share of the device-local heaps' budget.
@@ -180,6 +190,11 @@ func (f *Finalizer) balance() {
 	r := f.res
 	if r == nil {
 		return
+	}
+	if d := f.m.Device(); r.fromHeaps && d.HasMemoryBudget() {
+		if b := heapBudget(d, r.cfg.HeapShare); b > 0 {
+			r.setBudget(b)
+		}
 	}
 	ss := f.m.Sync().Stats()
 	r.frames = int(ss.Frames)

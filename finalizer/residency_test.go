@@ -222,3 +222,30 @@ func TestResidencyPressureEvictsAndRetries(t *testing.T) {
 		require.NoError(t, e.m.DecRef(a))
 	}
 }
+
+// TestResidencyBudgetFromHeaps: with no budget in bytes, the budget is the
+// share asked of the device-local heaps' budget (lavapipe has no
+// VK_EXT_memory_budget: 80% of its heap), and bad watermarks are refused.
+func TestResidencyBudgetFromHeaps(t *testing.T) {
+	e := open(t, 2)
+	var heaps uint64
+	budgets := e.dev.MemoryBudget()
+	for i, h := range e.dev.Physical().Memory.Heaps {
+		if h.Flags&vk.HeapDeviceLocal != 0 {
+			require.Equal(t, h.Size/10*8, budgets[i].Budget, "the fallback: 80%% of heap %d", i)
+			heaps += budgets[i].Budget
+		}
+	}
+	require.NotZero(t, heaps)
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{HeapShare: 0.5}))
+	rs := e.fin.ResidencyStats()
+	require.True(t, rs.On)
+	require.InDelta(t, float64(heaps)/2, float64(rs.Budget), 1)
+	require.InDelta(t, float64(rs.Budget)*0.9, float64(rs.High), 1)
+	require.InDelta(t, float64(rs.Budget)*0.75, float64(rs.Low), 1)
+	for _, bad := range []finalizer.Residency{{High: 0.5, Low: 0.6}, {HeapShare: 1.5}, {Low: -0.1}, {High: 1.2}} {
+		require.Error(t, e.fin.SetResidency(&bad), "%+v", bad)
+	}
+	require.NoError(t, e.fin.SetResidency(nil))
+	require.False(t, e.fin.ResidencyStats().On)
+}
