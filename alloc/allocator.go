@@ -73,6 +73,10 @@ var (
 	// ErrAllocationCountLimit: a new device allocation would exceed
 	// maxMemoryAllocationCount and no existing block had room.
 	ErrAllocationCountLimit = errors.New("alloc: maxMemoryAllocationCount reached")
+	// ErrSoftLimit: an allocation would take the heaps' live bytes over the
+	// soft limit (SetSoftLimit); it is Pressure.Err of the handler call
+	// made before such an allocation, never an allocation's error.
+	ErrSoftLimit = errors.New("alloc: soft limit reached")
 	// ErrNotMappable: the allocation's memory type is not HOST_VISIBLE.
 	ErrNotMappable = errors.New("alloc: memory is not host-visible")
 	// ErrClosed: the allocator (or, for an allocation from a pool, the
@@ -178,6 +182,8 @@ type Allocator struct {
 	pressure          atomic.Pointer[func(Pressure) bool] // SetPressureHandler's; nil: none
 	pressureEvents    atomic.Int64                        // pressure handler calls
 	pressureRecovered atomic.Int64                        // allocations that succeeded after one
+	soft              atomic.Pointer[softLimit]           // SetSoftLimit's; nil: none
+	softEvents        atomic.Int64                        // pressure handler calls for the soft limit
 
 	poolsMu sync.Mutex // guards pools and the setting of closed
 	pools   []*Pool    // open pools, and closed ones that still hold memory
@@ -364,6 +370,9 @@ const pressureRounds = 2
 // allocate is every allocation's path: tryAllocate, then, while it fails
 // for lack of memory, the pressure handler and one more try per round.
 func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+	if s := a.soft.Load(); s != nil {
+		a.nearLimit(s, req, o)
+	}
 	al, err := a.tryAllocate(req, o, buf, img)
 	for round := 0; err != nil && round < pressureRounds && a.relieve(req, o, err); round++ {
 		if al, err = a.tryAllocate(req, o, buf, img); err == nil {
@@ -418,12 +427,54 @@ func retryable(err error) bool {
 		errors.Is(err, ErrBudgetExceeded) || errors.Is(err, ErrAllocationCountLimit)
 }
 
-// Pressure describes an allocation that failed for lack of memory.
+// Pressure describes an allocation that failed for lack of memory, or
+// (Soft) one about to take the heaps over the soft limit.
 type Pressure struct {
 	Heap uint32 // the memory heap the request was for (of the first memory type tried)
 	Size uint64 // bytes requested
 	Name string // AllocationOptions.Name
-	Err  error  // why it failed: vk.ErrOutOfDeviceMemory, ErrBudgetExceeded, ...
+	Err  error  // why: vk.ErrOutOfDeviceMemory, ErrBudgetExceeded, ..., or ErrSoftLimit
+	// Soft: the allocation has not failed; it would take the live bytes of
+	// the limited heaps over the soft limit, and is made after the handler
+	// returns, whatever it answers. The handler should not block on the
+	// GPU for it: what it releases may still be retiring.
+	Soft bool
+}
+
+// softLimit is SetSoftLimit's setting.
+type softLimit struct {
+	flags vk.HeapFlags
+	limit uint64
+}
+
+// SetSoftLimit makes an allocation in a heap with all of flags set call
+// the pressure handler first (Pressure.Soft, Err ErrSoftLimit) when it
+// would take the live bytes of those heaps (AllocatedBytes(flags)) over
+// limit: a residency policy evicts unused resources before the heaps grow
+// past its budget, not only once an allocation fails. The allocation is
+// made whatever the handler answers. limit 0 removes it. Safe at any time;
+// with none set an allocation pays one atomic load.
+func (a *Allocator) SetSoftLimit(flags vk.HeapFlags, limit uint64) {
+	if limit == 0 {
+		a.soft.Store(nil)
+		return
+	}
+	a.soft.Store(&softLimit{flags: flags, limit: limit})
+}
+
+// nearLimit calls the pressure handler before an allocation that would
+// take the soft-limited heaps over the limit.
+func (a *Allocator) nearLimit(s *softLimit, req vk.MemoryRequirements, o AllocationOptions) {
+	h := a.pressure.Load()
+	if h == nil || a.closed.Load() || a.AllocatedBytes(s.flags)+req.Size <= s.limit {
+		return
+	}
+	heap := a.firstHeap(req, o)
+	if int(heap) >= len(a.phys.Memory.Heaps) || a.phys.Memory.Heaps[heap].Flags&s.flags != s.flags {
+		return // not in a limited heap
+	}
+	a.softEvents.Add(1)
+	(*h)(Pressure{Heap: heap, Size: req.Size, Name: o.Name, Err: ErrSoftLimit, Soft: true})
 }
 
 // SetPressureHandler sets the function an allocation (Allocate,

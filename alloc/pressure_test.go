@@ -398,3 +398,66 @@ func TestAllocatedBytesOneAllocation(t *testing.T) {
 	require.NoError(t, a.Close())
 	noViolations(t, d)
 }
+
+// TestSoftLimit: an allocation that would take the device-local heaps over
+// the soft limit calls the handler first (Soft, ErrSoftLimit) and is made
+// whatever it answers; one that stays under, or lands in a heap without the
+// flags, does not call it; the handler's frees count before the allocation.
+func TestSoftLimit(t *testing.T) {
+	d, err := simdev.LoadWith("1080 Ti", simdev.Options{})
+	require.NoError(t, err)
+	a := newAllocator(t, d, alloc.Options{})
+	const mib = 1 << 20
+	local := vk.MemoryRequirements{Size: 4 * mib, Alignment: 256, TypeBits: 1<<7 | 1<<8}
+	a.SetSoftLimit(vk.HeapDeviceLocal, 10*mib)
+
+	var calls []alloc.Pressure
+	var held []alloc.Allocation
+	a.SetPressureHandler(func(p alloc.Pressure) bool {
+		calls = append(calls, p)
+		if len(held) > 0 { // evict the oldest
+			require.NoError(t, a.Free(held[0]))
+			held = held[1:]
+		}
+		return false
+	})
+	for i := range 2 { // 8 MiB: under the limit
+		al, err := a.Allocate(local, alloc.AllocationOptions{Name: fmt.Sprintf("a%d", i)})
+		require.NoError(t, err)
+		held = append(held, al)
+	}
+	require.Empty(t, calls, "under the limit")
+	al, err := a.Allocate(local, alloc.AllocationOptions{Name: "over"})
+	require.NoError(t, err, "a soft limit refuses nothing")
+	held = append(held, al)
+	require.Len(t, calls, 1)
+	require.True(t, calls[0].Soft)
+	require.ErrorIs(t, calls[0].Err, alloc.ErrSoftLimit)
+	require.Equal(t, "over", calls[0].Name)
+	require.Equal(t, uint64(4*mib), calls[0].Size)
+	require.LessOrEqual(t, a.AllocatedBytes(vk.HeapDeviceLocal), uint64(10*mib), "the handler freed a0 first")
+	st := a.Stats()
+	require.Equal(t, 1, st.SoftLimitEvents)
+	require.Zero(t, st.PressureEvents)
+
+	// Host memory (heap 1, not device-local) is not limited.
+	var hostBits uint32
+	for i, mt := range a.Physical().Memory.Types {
+		if a.Physical().Memory.Heaps[mt.HeapIndex].Flags&vk.HeapDeviceLocal == 0 && mt.Flags&vk.MemoryHostVisible != 0 {
+			hostBits |= 1 << i
+		}
+	}
+	require.NotZero(t, hostBits)
+	host := vk.MemoryRequirements{Size: 64 * mib, Alignment: 256, TypeBits: hostBits}
+	hal, err := a.Allocate(host, alloc.AllocationOptions{Name: "staging", Required: vk.MemoryHostVisible})
+	require.NoError(t, err)
+	held = append(held, hal)
+	require.Len(t, calls, 1, "host-visible heap: no call")
+
+	a.SetSoftLimit(0, 0)
+	al, err = a.Allocate(local, alloc.AllocationOptions{Name: "unlimited"})
+	require.NoError(t, err)
+	held = append(held, al)
+	require.Len(t, calls, 1, "limit removed")
+	closeClean(t, d, a, held)
+}

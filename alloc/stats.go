@@ -84,13 +84,18 @@ type Stats struct {
 	// that succeeded after one.
 	PressureEvents    int
 	PressureRecovered int
+	// SoftLimitEvents counts the handler's calls before allocations that
+	// would cross the soft limit (Allocator.SetSoftLimit); they are not in
+	// PressureEvents.
+	SoftLimitEvents int
 }
 
 // Stats takes a snapshot. It walks every block: call it for reports, not
 // every frame.
 func (a *Allocator) Stats() Stats {
 	s := Stats{DeviceAllocations: a.DeviceAllocations(), AllocateCalls: a.AllocateCalls(),
-		PressureEvents: int(a.pressureEvents.Load()), PressureRecovered: int(a.pressureRecovered.Load())}
+		PressureEvents: int(a.pressureEvents.Load()), PressureRecovered: int(a.pressureRecovered.Load()),
+		SoftLimitEvents: int(a.softEvents.Load())}
 	budgets := a.dev.MemoryBudget()
 	for i, h := range a.phys.Memory.Heaps {
 		s.Heaps = append(s.Heaps, HeapStats{Size: h.Size, Flags: h.Flags, Budget: budgets[i]})

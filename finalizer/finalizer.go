@@ -48,14 +48,14 @@ type Finalizer struct {
 	persist  []assets.Asset           // the persistent roots, held with one reference each
 	atlases  atomic.Pointer[[]*Atlas] // replaced, never edited, under mu
 	// late are released frames whose atlases hear of it at the next
-	// Collect: those released by a pressure eviction, which runs on an
-	// allocating goroutine that may hold an atlas's lock.
+	// Collect: those released while an eviction runs (it holds resMu,
+	// which an allocating goroutine holding an atlas's lock may wait for).
 	late []assets.Asset
 
 	resOn    atomic.Bool  // residency is on (res != nil)
 	resMu    sync.Mutex   // guards res; taken before mu, never after
 	res      *residency   // nil: residency off
-	pressing atomic.Int32 // pressure evictions running
+	evicting atomic.Int32 // evictions running (residency.go)
 }
 
 // New makes the policy and hooks it to the manager: a DecRef to 0 asks for
@@ -83,7 +83,7 @@ func (f *Finalizer) Unreferenced(a assets.Asset) {
 
 // Released implements assets.Releaser: a released frame leaves its atlas.
 func (f *Finalizer) Released(a assets.Asset) {
-	if f.pressing.Load() > 0 {
+	if f.evicting.Load() > 0 {
 		f.mu.Lock()
 		f.late = append(f.late, a)
 		f.mu.Unlock()

@@ -37,8 +37,9 @@ type Residency struct {
 	// HeapShare is the share of the heaps' budget used when Budget is 0;
 	// 0 means 0.8.
 	HeapShare float64
-	// High and Low are the watermarks, as fractions of the budget: crossing
-	// High evicts down to Low. 0 means 0.9 and 0.75.
+	// High and Low are the watermarks, as fractions of the budget: an
+	// allocation that would cross High, or a Collect that finds usage over
+	// it, evicts down to Low. 0 means 1 and 0.9.
 	High, Low float64
 	// Cost weighs an unused asset's reload cost; higher costs are evicted
 	// later. nil: 4 for an asset loaded over the network, 1 otherwise.
@@ -48,27 +49,32 @@ type Residency struct {
 // ResidencyStats are the residency policy's figures (the cache's hits and
 // misses are in assets.Manager.Stats).
 type ResidencyStats struct {
-	On                bool
-	Budget, High, Low uint64 // bytes
+	On     bool   `json:"on"`
+	Budget uint64 `json:"budget"` // bytes
+	High   uint64 `json:"high"`
+	Low    uint64 `json:"low"`
 	// Used is the device-local bytes of live allocations at the last
 	// Collect, what waits to retire included.
-	Used uint64
+	Used uint64 `json:"used"`
 	// Evictions counts the assets released by eviction (what went with
 	// them included); EvictedBytes, the device memory those releases free.
-	Evictions, EvictedBytes uint64
+	Evictions    uint64 `json:"evictions"`
+	EvictedBytes uint64 `json:"evicted_bytes"`
 	// PressureEvents counts allocations that failed for lack of memory and
 	// were handed to the policy; PressureRecovered, those it freed memory
 	// for.
-	PressureEvents, PressureRecovered uint64
+	PressureEvents    uint64 `json:"pressure_events"`
+	PressureRecovered uint64 `json:"pressure_recovered"`
 	// Reliefs counts the times usage went from over High to under Low;
 	// LastReliefFrames and MaxReliefFrames are the frames each took
 	// (frames begun, framesync.Stats.Frames), from the Collect that saw
 	// usage over High to the one that saw it under Low. Usage held by
 	// referenced assets cannot be relieved: the count runs until it can.
-	Reliefs                           uint64
-	LastReliefFrames, MaxReliefFrames int
+	Reliefs          uint64 `json:"reliefs"`
+	LastReliefFrames int    `json:"last_relief_frames"`
+	MaxReliefFrames  int    `json:"max_relief_frames"`
 	// OverHigh: usage crossed High and is not yet under Low.
-	OverHigh bool
+	OverHigh bool `json:"over_high"`
 }
 
 // residency is the policy's state; guarded by Finalizer.resMu.
@@ -95,6 +101,7 @@ func (f *Finalizer) SetResidency(r *Residency) error {
 		f.res = nil
 		f.resMu.Unlock()
 		f.m.Allocator().SetPressureHandler(nil)
+		f.m.Allocator().SetSoftLimit(0, 0)
 		f.resOn.Store(false)
 		// What stayed resident is unused: release it as the policy would
 		// have without residency.
@@ -108,10 +115,10 @@ func (f *Finalizer) SetResidency(r *Residency) error {
 		cfg.HeapShare = 0.8
 	}
 	if cfg.High == 0 {
-		cfg.High = 0.9
+		cfg.High = 1
 	}
 	if cfg.Low == 0 {
-		cfg.Low = 0.75
+		cfg.Low = 0.9
 	}
 	switch {
 	case cfg.HeapShare < 0 || cfg.HeapShare > 1:
@@ -137,7 +144,9 @@ func (f *Finalizer) SetResidency(r *Residency) error {
 	}
 	f.res.stats.On = true
 	f.res.setBudget(cfg.Budget)
+	high := f.res.stats.High
 	f.resMu.Unlock()
+	f.m.Allocator().SetSoftLimit(vk.HeapDeviceLocal, high)
 	f.resOn.Store(true)
 	f.m.Allocator().SetPressureHandler(f.pressure)
 	return nil
@@ -192,8 +201,9 @@ func (f *Finalizer) balance() {
 		return
 	}
 	if d := f.m.Device(); r.fromHeaps && d.HasMemoryBudget() {
-		if b := heapBudget(d, r.cfg.HeapShare); b > 0 {
+		if b := heapBudget(d, r.cfg.HeapShare); b > 0 && b != r.cfg.Budget {
 			r.setBudget(b)
+			f.m.Allocator().SetSoftLimit(vk.HeapDeviceLocal, r.stats.High)
 		}
 	}
 	ss := f.m.Sync().Stats()
@@ -222,8 +232,13 @@ func (f *Finalizer) balance() {
 
 // evict releases unused assets, highest score first — frames unused times
 // bytes freed, over the reload cost — until need bytes are freed or none is
-// left, and returns what it freed. f.resMu is held.
+// left, and returns what it freed. f.resMu is held, and may be waited for
+// by an allocating goroutine that holds an atlas's lock (the pressure
+// handler): so the atlases hear of what an eviction released at the next
+// Collect, never under f.resMu.
 func (f *Finalizer) evict(r *residency, need uint64) uint64 {
+	f.evicting.Add(1)
+	defer f.evicting.Add(-1)
 	cands := f.m.Unused()
 	now := f.m.Sync().Issued()
 	f.mu.Lock()
@@ -254,11 +269,15 @@ func (f *Finalizer) evict(r *residency, need uint64) uint64 {
 // GPU to finish with what was evicted for it.
 const pressureWait = 2 * time.Second
 
-// pressure is the allocator's pressure handler: evict unused assets for
-// the request, wait for the submitted work that still reads them, retire
-// them, and have the allocation tried again if anything was freed. It runs
-// on the allocating goroutine, which may hold other locks: the atlases
-// hear of what it released at the next Collect (Released), not here.
+// pressure is the allocator's pressure handler. Before an allocation that
+// would take device-local usage over High (Soft), it evicts unused assets
+// down to Low, counting what already waits to retire as gone, and does not
+// wait: the budget allows what is retiring. After an allocation failed for
+// lack of memory, it evicts for the request, waits for the submitted work
+// that still reads what went, retires it, and has the allocation tried
+// again if anything was freed. It runs on the allocating goroutine, which
+// may hold other locks: the atlases hear of what it released at the next
+// Collect (Released), not here.
 func (f *Finalizer) pressure(p alloc.Pressure) bool {
 	f.resMu.Lock()
 	r := f.res
@@ -266,10 +285,17 @@ func (f *Finalizer) pressure(p alloc.Pressure) bool {
 		f.resMu.Unlock()
 		return false
 	}
+	if p.Soft {
+		used := f.m.Allocator().AllocatedBytes(vk.HeapDeviceLocal)
+		pending := f.m.Sync().Stats().PendingBytes
+		if projected := used - min(used, pending) + p.Size; projected > r.stats.Low {
+			f.evict(r, projected-r.stats.Low)
+		}
+		f.resMu.Unlock()
+		return false
+	}
 	r.stats.PressureEvents++
-	f.pressing.Add(1)
 	freed := f.evict(r, p.Size)
-	f.pressing.Add(-1)
 	f.resMu.Unlock()
 	s := f.m.Sync()
 	if freed == 0 && s.Stats().PendingBytes == 0 {

@@ -241,8 +241,8 @@ func TestResidencyBudgetFromHeaps(t *testing.T) {
 	rs := e.fin.ResidencyStats()
 	require.True(t, rs.On)
 	require.InDelta(t, float64(heaps)/2, float64(rs.Budget), 1)
-	require.InDelta(t, float64(rs.Budget)*0.9, float64(rs.High), 1)
-	require.InDelta(t, float64(rs.Budget)*0.75, float64(rs.Low), 1)
+	require.InDelta(t, float64(rs.Budget), float64(rs.High), 1)
+	require.InDelta(t, float64(rs.Budget)*0.9, float64(rs.Low), 1)
 	for _, bad := range []finalizer.Residency{{High: 0.5, Low: 0.6}, {HeapShare: 1.5}, {Low: -0.1}, {High: 1.2}} {
 		require.Error(t, e.fin.SetResidency(&bad), "%+v", bad)
 	}
