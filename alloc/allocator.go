@@ -430,10 +430,11 @@ func retryable(err error) bool {
 // Pressure describes an allocation that failed for lack of memory, or
 // (Soft) one about to take the heaps over the soft limit.
 type Pressure struct {
-	Heap uint32 // the memory heap the request was for (of the first memory type tried)
-	Size uint64 // bytes requested
-	Name string // AllocationOptions.Name
-	Err  error  // why: vk.ErrOutOfDeviceMemory, ErrBudgetExceeded, ..., or ErrSoftLimit
+	Heap  uint32 // the memory heap the request was for (of the first memory type tried)
+	Size  uint64 // bytes requested
+	Name  string // AllocationOptions.Name
+	Usage Usage  // AllocationOptions.Usage
+	Err   error  // why: vk.ErrOutOfDeviceMemory, ErrBudgetExceeded, ..., or ErrSoftLimit
 	// Soft: the allocation has not failed; it would take the live bytes of
 	// the limited heaps over the soft limit, and is made after the handler
 	// returns, whatever it answers. The handler should not block on the
@@ -474,7 +475,7 @@ func (a *Allocator) nearLimit(s *softLimit, req vk.MemoryRequirements, o Allocat
 		return // not in a limited heap
 	}
 	a.softEvents.Add(1)
-	(*h)(Pressure{Heap: heap, Size: req.Size, Name: o.Name, Err: ErrSoftLimit, Soft: true})
+	(*h)(Pressure{Heap: heap, Size: req.Size, Name: o.Name, Usage: o.Usage, Err: ErrSoftLimit, Soft: true})
 }
 
 // SetPressureHandler sets the function an allocation (Allocate,
@@ -507,7 +508,7 @@ func (a *Allocator) relieve(req vk.MemoryRequirements, o AllocationOptions, err 
 		return false
 	}
 	a.pressureEvents.Add(1)
-	return (*h)(Pressure{Heap: a.firstHeap(req, o), Size: req.Size, Name: o.Name, Err: err})
+	return (*h)(Pressure{Heap: a.firstHeap(req, o), Size: req.Size, Name: o.Name, Usage: o.Usage, Err: err})
 }
 
 // firstHeap is the heap of the first memory type an allocation tries.

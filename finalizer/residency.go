@@ -65,15 +65,17 @@ type ResidencyStats struct {
 	// for.
 	PressureEvents    uint64 `json:"pressure_events"`
 	PressureRecovered uint64 `json:"pressure_recovered"`
-	// Reliefs counts the times usage went from over High to under Low;
-	// LastReliefFrames and MaxReliefFrames are the frames each took
-	// (frames begun, framesync.Stats.Frames), from the Collect that saw
-	// usage over High to the one that saw it under Low. Usage held by
-	// referenced assets cannot be relieved: the count runs until it can.
+	// Reliefs counts the times pressure was relieved: usage, less what
+	// waits to retire, went over High (the Collect then evicts down to
+	// Low), and later usage itself, retiring included, was back within
+	// High. LastReliefFrames and MaxReliefFrames are the frames each took
+	// (frames begun, framesync.Stats.Frames) between those two Collects.
+	// Usage held by referenced assets cannot be relieved: the count runs
+	// until it can.
 	Reliefs          uint64 `json:"reliefs"`
 	LastReliefFrames int    `json:"last_relief_frames"`
 	MaxReliefFrames  int    `json:"max_relief_frames"`
-	// OverHigh: usage crossed High and is not yet under Low.
+	// OverHigh: usage crossed High and is not yet back within it.
 	OverHigh bool `json:"over_high"`
 }
 
@@ -211,10 +213,16 @@ func (f *Finalizer) balance() {
 	used := f.m.Allocator().AllocatedBytes(vk.HeapDeviceLocal)
 	r.stats.Used = used
 	st := &r.stats
+	// What was released already frees its memory when the GPU is done:
+	// the budget allows it, and evicting for it would evict more every
+	// frame of the wait. Crossing High is judged without it; relief, by
+	// the memory actually back within the budget (High), what was evicted
+	// retired.
+	resident := used - min(used, ss.PendingBytes)
 	switch {
-	case !st.OverHigh && used > st.High:
+	case !st.OverHigh && resident > st.High:
 		st.OverHigh, r.overSince = true, r.frames
-	case st.OverHigh && used <= st.Low:
+	case st.OverHigh && used <= st.High:
 		st.OverHigh = false
 		st.Reliefs++
 		st.LastReliefFrames = r.frames - r.overSince
@@ -223,10 +231,8 @@ func (f *Finalizer) balance() {
 	if !st.OverHigh {
 		return
 	}
-	// What was released already frees its memory when the GPU is done:
-	// evict only for the rest, or every frame of the wait would evict more.
-	if projected := used - min(used, ss.PendingBytes); projected > st.Low {
-		f.evict(r, projected-st.Low)
+	if resident > st.Low {
+		f.evict(r, resident-st.Low)
 	}
 }
 
@@ -285,11 +291,18 @@ func (f *Finalizer) pressure(p alloc.Pressure) bool {
 		f.resMu.Unlock()
 		return false
 	}
+	if p.Soft && p.Usage == alloc.UsageUpload {
+		// Staging: retiring once its copy is recorded, memory the budget
+		// allows as pending; evicting for it would trade resident assets
+		// for bytes about to be freed.
+		f.resMu.Unlock()
+		return false
+	}
 	if p.Soft {
 		used := f.m.Allocator().AllocatedBytes(vk.HeapDeviceLocal)
 		pending := f.m.Sync().Stats().PendingBytes
-		if projected := used - min(used, pending) + p.Size; projected > r.stats.Low {
-			f.evict(r, projected-r.stats.Low)
+		if projected := used - min(used, pending) + p.Size; projected > r.stats.High {
+			f.evict(r, projected-r.stats.High)
 		}
 		f.resMu.Unlock()
 		return false

@@ -27,9 +27,10 @@ type benchResults struct {
 // benchAbout is what each benchmark does, by the name given after bench
 // ("all" without one).
 var benchAbout = map[string]string{
-	"all": `Run the three benchmarks, alloc, retire and release (vkassets bench NAME
-runs one: vkassets bench NAME --help says what it measures); the flags
-other than --json are alloc's.`,
+	"all": `Run the three benchmarks, alloc, retire and release, then the residency
+replay with its defaults (vkassets bench NAME runs one: vkassets bench NAME
+--help says what it measures); the flags other than --json are alloc's,
+--seed residency's too.`,
 	"alloc": `Replay the allocator traces (random, adversarial, gpumix) on vkassets, and
 on arsenal (VMA's TLSF in Go) in the same process when --peer names a
 folder holding the peer module (a checkout of the repository and a Go
@@ -38,7 +39,9 @@ turns.`,
 	"retire": `framesync: Poll with 1,000,000 pending and none due, and retiring 10,000
 due buffers, on the chosen device.`,
 	"release": `finalizer: ReleaseUnused over 1,000,000 assets, the cycle check on a
-100,000-asset cycle, a non-forced release of a leaf.`,
+100,000-asset cycle, a non-forced release of a leaf, and ReleaseUnused
+when 1,000 of 1,000,000 cached assets are unused.`,
+	"residency": residencyAbout,
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -48,7 +51,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	about, known := benchAbout[what]
 	if !known {
-		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release)\n", what)
+		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release, residency)\n", what)
 		return 2
 	}
 	name := "bench"
@@ -65,8 +68,17 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(runs, "runs", 1, "measured runs of each impl on each trace; the median run is reported")
 		fs.StringVar(peerDir, "peer", "bench/peer", "the peer benchmark module (arsenal); empty to skip it")
 	}
+	var ro residencyOptions
+	if what == "residency" {
+		fs.Uint64Var(&ro.seed, "seed", 1, "trace seed: the same seed replays the same scenes and visits")
+		fs.IntVar(&ro.visits, "visits", 200, "scene visits in the trace")
+		fs.IntVar(&ro.frames, "frames", 3, "frames rendered per visit (Collect at the end of each)")
+	}
 	if code, ok := parseFlags(fs, about, args, stdout, stderr); !ok {
 		return code
+	}
+	if what == "residency" {
+		return runBenchResidency(ro, *asJSON, stdout, stderr)
 	}
 	if *runs < 1 {
 		fmt.Fprintf(stderr, "vkassets bench: --runs must be at least 1, not %d\n", *runs)
@@ -104,6 +116,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "ReleaseUnused, 1,000,000 cached assets  %10.1f ms\n", res.ReleaseUnused1MMs)
 		fmt.Fprintf(stdout, "cycle check, 100,000-asset cycle        %10.2f ms\n", res.CycleCheck100kMs)
 		fmt.Fprintf(stdout, "non-forced release of a leaf            %10.0f ns\n", res.ReleaseLeafNs)
+		fmt.Fprintf(stdout, "ReleaseUnused, 1,000 of 1,000,000 unused %9.2f ms\n", res.ReleaseUnusedFewMs)
 		return 0
 	}
 	res, err := benchAlloc(stderr, *ops, *seed, *runs, *peerDir)
@@ -180,8 +193,8 @@ func printBench(w io.Writer, res benchResults) {
 	fmt.Fprintf(w, "peer: %s\n", res.Peer)
 }
 
-// benchAll runs the three benchmarks: {"alloc": …, "retire": …, "release": …}
-// with --json.
+// benchAll runs the four benchmarks: {"alloc": …, "retire": …, "release": …,
+// "residency": …} with --json.
 func benchAll(stdout, stderr io.Writer, asJSON bool, ops int, seed uint64, runs int, peerDir string) int {
 	al, err := benchAlloc(stderr, ops, seed, runs, peerDir)
 	if err != nil {
@@ -198,14 +211,22 @@ func benchAll(stdout, stderr io.Writer, asJSON bool, ops int, seed uint64, runs 
 		fmt.Fprintf(stderr, "vkassets bench release: %v\n", err)
 		return 1
 	}
+	ro := residencyOptions{seed: seed, visits: 200, frames: 3, scenes: 12}
+	rs, err := benchResidency(stderr, residencyLogger(stderr), ro)
+	if err != nil {
+		fmt.Fprintf(stderr, "vkassets bench residency: %v\n", err)
+		return residencyExit(err, rs)
+	}
 	if asJSON {
-		writeJSON(stdout, map[string]any{"alloc": al, "retire": re, "release": rl})
+		writeJSON(stdout, map[string]any{"alloc": al, "retire": re, "release": rl, "residency": rs})
 		return 0
 	}
 	printBench(stdout, al)
 	fmt.Fprintf(stdout, "\nretire: poll with %d pending, none due %.1f ns; 10,000 due buffers %.3f ms (vkDestroyBuffer alone %.3f ms)\n",
 		re.Pending, re.PollIdleNs, re.Retire10kMs, re.Destroy10kMs)
-	fmt.Fprintf(stdout, "release: ReleaseUnused over 1,000,000 %.1f ms; cycle check of 100,000 %.2f ms; a leaf %.0f ns\n",
-		rl.ReleaseUnused1MMs, rl.CycleCheck100kMs, rl.ReleaseLeafNs)
+	fmt.Fprintf(stdout, "release: ReleaseUnused over 1,000,000 %.1f ms; cycle check of 100,000 %.2f ms; a leaf %.0f ns; 1,000 unused of 1,000,000 %.2f ms\n",
+		rl.ReleaseUnused1MMs, rl.CycleCheck100kMs, rl.ReleaseLeafNs, rl.ReleaseUnusedFewMs)
+	fmt.Fprintln(stdout, "\nresidency:")
+	printResidency(stdout, rs)
 	return 0
 }

@@ -6,6 +6,7 @@
 //	vkassets info [--json]   the chosen device, its memory heaps and types, limits, budgets
 //	vkassets smoke           create a buffer and an image, copy, submit, wait, destroy
 //	vkassets bench alloc     the allocator traces, against arsenal when bench/peer is at hand
+//	vkassets bench residency scene visits under a memory budget, against release on switch and Belady
 //	vkassets help [command]  the usage, or a command's own (as vkassets <command> --help)
 //
 // VKASSETS_DEVICE picks a device by index or name; VKASSETS_VALIDATION=1
@@ -43,8 +44,8 @@ commands:
            --lose-at loses the device at that frame, then goes on with a new one
   info     describe the Vulkan device vkassets chooses (--json for JSON)
   smoke    create a buffer and an image, record a copy, submit, wait and destroy
-  bench [alloc|retire|release] [--json]
-           all three without a name
+  bench [alloc|retire|release|residency] [--json]
+           all four without a name
   bench alloc [--json] [--ops N] [--seed S] [--runs R] [--peer DIR]
            replay the allocator traces (random, adversarial, gpumix) on vkassets,
            and on arsenal (VMA's TLSF in Go) in the same process when DIR
@@ -56,6 +57,11 @@ commands:
   bench release [--json]
            finalizer: ReleaseUnused over 1,000,000 assets, the cycle check on
            100,000, a non-forced release of a leaf
+  bench residency [--json] [--seed N] [--visits N] [--frames N]
+           replay seeded scene visits at budgets of 50%, 100% and 150% of the
+           working set with residency on, against release on switch,
+           keep-everything and the offline reference (Belady); hit rates,
+           bytes loaded, peaks, load time saved, frames to relieve pressure
   help [command]
            this text, or a command's own usage (the same as: vkassets <command> --help)
 
