@@ -8,6 +8,8 @@ import (
 	"image/color"
 	"image/png"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -288,4 +290,96 @@ func TestResidencyBudgetFromHeaps(t *testing.T) {
 	}
 	require.NoError(t, e.fin.SetResidency(nil))
 	require.False(t, e.fin.ResidencyStats().On)
+}
+
+// TestResidencySceneSwitch: with residency, a scene left with auto-release
+// on stays resident (a switch back is a hit) until pressure evicts it; one
+// left with auto-release off is never evicted.
+func TestResidencySceneSwitch(t *testing.T) {
+	e := open(t, 2)
+	ctx := context.Background()
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: 1 << 40}))
+	quad, err := e.b.LoadScene(ctx, "scenes/quad.gltf")
+	require.NoError(t, err)
+	cube, err := e.b.LoadScene(ctx, "scenes/cube.glb")
+	require.NoError(t, err)
+	require.NoError(t, e.fin.SwitchScene(quad))
+	require.NoError(t, e.fin.SwitchScene(cube))
+	e.frame(t)
+	require.Equal(t, assets.Ready, quad.State(), "auto-release with residency: the old scene stays resident")
+	require.Contains(t, e.fin.Why(quad), "resident, unused")
+
+	hits := e.m.Stats().Hits
+	back, err := e.b.LoadScene(ctx, "scenes/quad.gltf")
+	require.NoError(t, err)
+	require.Same(t, quad, back)
+	require.Equal(t, hits+1, e.m.Stats().Hits)
+	e.fin.SetAutoRelease(cube, false)
+	require.NoError(t, e.fin.SwitchScene(quad))
+	e.frame(t)
+	require.Equal(t, assets.Ready, cube.State())
+
+	// Pressure: a budget nothing fits. The quad is current; the cube, left
+	// with auto-release off, is kept; nothing else may stay.
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: 1}))
+	e.frame(t)
+	e.frame(t)
+	require.Equal(t, assets.Ready, quad.State(), "the current scene")
+	require.Equal(t, assets.Ready, cube.State(), "auto-release off: never evicted")
+	e.fin.SetAutoRelease(cube, true)
+	e.frame(t)
+	require.NotEqual(t, assets.Ready, cube.State(), "auto-release on again: evicted under pressure")
+}
+
+// TestResidencyCostWeighsRemote: of two unused textures of one size, the
+// one loaded over the network (reload cost 4) outlives a local one that
+// became unused later; with a cost function that says otherwise, the
+// order follows it.
+func TestResidencyCostWeighsRemote(t *testing.T) {
+	for _, remoteCheap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("remote-cheap=%v", remoteCheap), func(t *testing.T) {
+			e := open(t, 2)
+			const px = 128
+			size := uint64(px * px * 4)
+			fsys := pngFS(t, 3, px)
+			srv := httptest.NewServer(http.FileServerFS(fsys))
+			defer srv.Close()
+			b, err := e.m.AddBundle("res", fsys)
+			require.NoError(t, err)
+			cfg := &finalizer.Residency{Budget: 1 << 40}
+			if remoteCheap {
+				cfg.Cost = func(u assets.Unused) float64 {
+					if u.Remote {
+						return 1
+					}
+					return 4
+				}
+			}
+			require.NoError(t, e.fin.SetResidency(cfg))
+			ctx := context.Background()
+			remote, err := e.m.AcquireRemote(ctx, srv.URL+"/t0.png")
+			require.NoError(t, err)
+			e.frame(t, remote)
+			require.NoError(t, e.m.DecRef(remote)) // unused first: older
+			e.frame(t)
+			local, err := b.Acquire(ctx, "t1.png")
+			require.NoError(t, err)
+			e.frame(t, local)
+			require.NoError(t, e.m.DecRef(local))
+			e.frame(t)
+			// Room for one of the two: evict one.
+			used := e.alloc.AllocatedBytes(vk.HeapDeviceLocal)
+			require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: used - size/2, Low: 0.99, Cost: cfg.Cost}))
+			e.frame(t)
+			gone := func(a assets.Asset) bool { return assets.BaseOf(a).State() != assets.Ready }
+			require.Equal(t, size, e.fin.ResidencyStats().EvictedBytes, "one texture evicted: %+v", e.fin.ResidencyStats())
+			if remoteCheap {
+				require.True(t, gone(remote), "the remote one, now cheap and older, goes")
+				require.False(t, gone(local))
+			} else {
+				require.True(t, gone(local), "the local one goes though used later: the remote one costs 4x to reload")
+				require.False(t, gone(remote))
+			}
+		})
+	}
 }
