@@ -52,6 +52,7 @@ type Finalizer struct {
 	// which an allocating goroutine holding an atlas's lock may wait for).
 	late []assets.Asset
 
+	resSet   sync.Mutex   // serialises SetResidency
 	resOn    atomic.Bool  // residency is on (res != nil)
 	resMu    sync.Mutex   // guards res; taken before mu, never after
 	res      *residency   // nil: residency off

@@ -98,6 +98,11 @@ type residency struct {
 // work already submitted: never the frame being recorded), and the
 // allocation is tried again.
 func (f *Finalizer) SetResidency(r *Residency) error {
+	// Serialised: the allocator's soft limit and handler are set outside
+	// resMu, and two calls interleaving would leave them disagreeing with
+	// the policy.
+	f.resSet.Lock()
+	defer f.resSet.Unlock()
 	if r == nil {
 		f.resMu.Lock()
 		f.res = nil

@@ -10,9 +10,11 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -382,4 +384,43 @@ func TestResidencyCostWeighsRemote(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSetResidencyConcurrently: SetResidency on, changed and off from
+// several goroutines while a renderer collects: no race (under -race), no
+// deadlock, and the policy ends as the last call set it.
+func TestSetResidencyConcurrently(t *testing.T) {
+	e := open(t, 2)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				e.frame(t)
+			}
+		}
+	})
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				if (g+i)%3 == 0 {
+					_ = e.fin.SetResidency(nil)
+				} else {
+					_ = e.fin.SetResidency(&finalizer.Residency{Budget: uint64(1+g+i) << 20})
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: 7 << 20}))
+	rs := e.fin.ResidencyStats()
+	require.True(t, rs.On)
+	require.Equal(t, uint64(7<<20), rs.Budget)
+	require.NoError(t, e.fin.SetResidency(nil))
+	require.False(t, e.fin.ResidencyStats().On)
 }
