@@ -146,7 +146,7 @@ func (m *Manager) loadImage(ctx context.Context, base, name string, read func(co
 		if err != nil {
 			return nil, err
 		}
-		return asAsset(m.decodeImage(data, name))
+		return asAsset(m.decodeImage(ctx, data, name))
 	})
 	if err != nil {
 		return nil, err
@@ -166,12 +166,23 @@ func (m *Manager) loadTexture(ctx context.Context, base, name string, read func(
 			if err != nil {
 				return nil, err
 			}
-			again, err := m.decodeImage(data, name)
+			again, err := m.decodeImage(ctx, data, name)
 			if err != nil {
 				return nil, err
 			}
 			pixels = again.pixels
 		}
+		// The texture and its staging copy: admitted against the budget
+		// with the other loads in flight, and not begun once the load is
+		// cancelled.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		done, err := m.admit(name, 2*int64(len(pixels)))
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		return asAsset(m.newTexture(im, pixels, name))
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package assets
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -31,7 +32,7 @@ func FuzzDecodeImage(f *testing.F) {
 	addSeeds(f, "testdata/content/*.png")
 	addSeeds(f, "testdata/content/*.jpg")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		w, h, pix, err := decodeRGBA(data, 512)
+		w, h, pix, err := decodeRGBA(context.Background(), data, 512, 512*512*4)
 		if err != nil {
 			return
 		}

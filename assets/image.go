@@ -2,6 +2,7 @@ package assets
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/draw"
@@ -34,9 +35,11 @@ func (im *ImageAsset) dropPixels() {
 	im.mu.Unlock()
 }
 
-// decodeImage decodes PNG or JPEG bytes to an ImageAsset.
-func (m *Manager) decodeImage(data []byte, name string) (*ImageAsset, error) {
-	w, h, pix, err := decodeRGBA(data, int(m.dev.Physical().Limits.MaxImageDimension2D))
+// decodeImage decodes PNG or JPEG bytes to an ImageAsset, within the
+// device's maximum dimension and Options.MaxImageBytes, stopping when ctx
+// is done.
+func (m *Manager) decodeImage(ctx context.Context, data []byte, name string) (*ImageAsset, error) {
+	w, h, pix, err := decodeRGBA(ctx, data, int(m.dev.Physical().Limits.MaxImageDimension2D), m.opts.MaxImageBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +51,9 @@ func (m *Manager) decodeImage(data []byte, name string) (*ImageAsset, error) {
 }
 
 // decodeRGBA decodes PNG or JPEG bytes to tightly packed RGBA8, checking
-// the size against limit before decoding the pixels.
-func decodeRGBA(data []byte, limit int) (w, h int, pix []byte, err error) {
+// each side against limit and the RGBA8 size against maxBytes from the
+// header, before decoding the pixels; a done ctx stops the decode.
+func decodeRGBA(ctx context.Context, data []byte, limit int, maxBytes int64) (w, h int, pix []byte, err error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("%w: %v", ErrDecode, err)
@@ -57,8 +61,15 @@ func decodeRGBA(data []byte, limit int) (w, h int, pix []byte, err error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > limit || cfg.Height > limit {
 		return 0, 0, nil, fmt.Errorf("%w: %s image %dx%d, the device allows %d", ErrTooLarge, format, cfg.Width, cfg.Height, limit)
 	}
-	src, _, err := image.Decode(bytes.NewReader(data))
+	if size := int64(cfg.Width) * int64(cfg.Height) * 4; size > maxBytes {
+		return 0, 0, nil, fmt.Errorf("%w: %s image %dx%d decodes to %d bytes of RGBA8, the limit is %d (Options.MaxImageBytes)",
+			ErrTooLarge, format, cfg.Width, cfg.Height, size, maxBytes)
+	}
+	src, _, err := image.Decode(ctxReader{ctx: ctx, r: bytes.NewReader(data)})
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, 0, nil, cerr
+		}
 		return 0, 0, nil, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
 	if b := src.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
@@ -67,7 +78,15 @@ func decodeRGBA(data []byte, limit int) (w, h int, pix []byte, err error) {
 	rgba, ok := src.(*image.RGBA)
 	if !ok || rgba.Stride != 4*rgba.Rect.Dx() || rgba.Rect.Min != (image.Point{}) {
 		rgba = image.NewRGBA(image.Rect(0, 0, cfg.Width, cfg.Height))
-		draw.Draw(rgba, rgba.Rect, src, src.Bounds().Min, draw.Src)
+		// In bands, so that a cancelled load stops converting too.
+		const band = 256
+		for y := 0; y < cfg.Height; y += band {
+			if err := ctx.Err(); err != nil {
+				return 0, 0, nil, err
+			}
+			r := image.Rect(0, y, cfg.Width, min(y+band, cfg.Height))
+			draw.Draw(rgba, r, src, src.Bounds().Min.Add(r.Min), draw.Src)
+		}
 	}
 	return cfg.Width, cfg.Height, rgba.Pix, nil
 }

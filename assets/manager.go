@@ -37,6 +37,9 @@ var (
 	ErrHTTP = errors.New("assets: HTTP error")
 	// ErrClosed: the manager was closed.
 	ErrClosed = errors.New("assets: manager closed")
+	// ErrOverBudget: a load was not admitted: with the memory in use and
+	// the loads in flight, it would take more than Options.LoadBudget.
+	ErrOverBudget = errors.New("assets: load over the memory budget")
 )
 
 // Releaser is the release policy's side of the graph (package finalizer
@@ -70,6 +73,21 @@ type Options struct {
 	KeepPixels bool
 	// StagingBlockSize is the size of the staging ring's blocks; 0 means 8 MiB.
 	StagingBlockSize uint64
+	// MaxImageBytes bounds an image's decoded size (RGBA8: 4 bytes a
+	// pixel), checked from its header before anything is decoded; 0 means
+	// a quarter of the device-local heaps' budget (VK_EXT_memory_budget's,
+	// or 80% of the heaps), and no more than 256 MiB (an 8192² image). The device's
+	// maxImageDimension2D bounds each side in any case.
+	MaxImageBytes int64
+	// LoadBudget bounds the device memory loads may take: a load is
+	// admitted only if the memory in use (what waits to retire included),
+	// the memory loads in flight have been admitted for and its own (its
+	// pixels twice: the texture and the staging copy) fit, so that
+	// concurrent loads cannot overcommit the heaps together; else, once a
+	// release policy that keeps unused assets resident (an Evicter) has
+	// been asked to evict for it, it fails with ErrOverBudget naming the
+	// asset. 0 means the device-local heaps' budget.
+	LoadBudget int64
 }
 
 // Manager is the asset cache and graph: it loads assets once per key,
@@ -107,6 +125,7 @@ type Manager struct {
 	// Loads answered from the cache, loads that made (or waited for) the
 	// asset, and hits on unused assets.
 	hits, misses, resurrected uint64
+	admitted                  int64 // bytes the loads in flight were admitted for (admit)
 	closed                    bool
 }
 
@@ -126,6 +145,14 @@ func New(opts Options) (*Manager, error) {
 	}
 	if opts.StagingBlockSize == 0 {
 		opts.StagingBlockSize = 8 << 20
+	}
+	if heaps := deviceLocalBudget(opts.Device); opts.MaxImageBytes == 0 || opts.LoadBudget == 0 {
+		if opts.MaxImageBytes == 0 {
+			opts.MaxImageBytes = min(heaps/4, 256<<20)
+		}
+		if opts.LoadBudget == 0 {
+			opts.LoadBudget = heaps
+		}
 	}
 	m := &Manager{dev: opts.Device, alloc: opts.Allocator, sync: opts.Sync, logger: opts.Logger, opts: opts,
 		http: opts.HTTPClient, byID: map[ID]Asset{}, byKey: map[string]Asset{}, bundles: map[string]*Bundle{},

@@ -332,3 +332,16 @@ func (f *Finalizer) pressure(p alloc.Pressure) bool {
 	f.resMu.Unlock()
 	return true
 }
+
+// Evict implements assets.Evicter: with residency on, it evicts unused
+// assets for bytes (a load refused admission asks it) and returns what it
+// freed once retired; with it off, nothing. The atlases hear of what went
+// at the next Collect.
+func (f *Finalizer) Evict(bytes uint64) uint64 {
+	f.resMu.Lock()
+	defer f.resMu.Unlock()
+	if f.res == nil {
+		return 0
+	}
+	return f.evict(f.res, bytes)
+}

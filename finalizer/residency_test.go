@@ -18,9 +18,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/finalizer"
+	"github.com/vkassets/vkassets/framesync"
 	"github.com/vkassets/vkassets/vk"
+	"github.com/vkassets/vkassets/vk/vktest"
 )
 
 // countingFS counts the files opened: a hit reads none.
@@ -423,4 +426,62 @@ func TestSetResidencyConcurrently(t *testing.T) {
 	require.Equal(t, uint64(7<<20), rs.Budget)
 	require.NoError(t, e.fin.SetResidency(nil))
 	require.False(t, e.fin.ResidencyStats().On)
+}
+
+// TestAdmissionEvicts: a load the manager's load budget would refuse is
+// admitted when resident, unused textures fill the budget and residency
+// evicts for it; when the textures are held, it is refused, naming the
+// asset.
+func TestAdmissionEvicts(t *testing.T) {
+	const px, n = 128, 6
+	size := uint64(px * px * 4)
+	for _, resident := range []bool{true, false} {
+		t.Run(fmt.Sprintf("resident=%v", resident), func(t *testing.T) {
+			d := vktest.OpenWith(t, vktest.Options{})
+			a, err := alloc.New(alloc.Options{Device: d})
+			require.NoError(t, err)
+			s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: 2})
+			require.NoError(t, err)
+			m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s, LoadBudget: int64(4 * size)})
+			require.NoError(t, err)
+			fin := finalizer.New(m)
+			var held []assets.Asset
+			t.Cleanup(func() {
+				for _, x := range held {
+					require.NoError(t, m.DecRef(x))
+				}
+				require.NoError(t, m.Close())
+				require.NoError(t, s.Close())
+				require.NoError(t, a.Close())
+			})
+			require.NoError(t, fin.SetResidency(&finalizer.Residency{Budget: 1 << 40})) // only admission evicts
+			b, err := m.AddBundle("res", pngFS(t, n, px))
+			require.NoError(t, err)
+			ctx := context.Background()
+			var lastErr error
+			for i := range n {
+				x, err := b.Acquire(ctx, fmt.Sprintf("t%d.png", i))
+				if err != nil {
+					lastErr = err
+					break
+				}
+				if resident {
+					require.NoError(t, m.DecRef(x))
+				} else {
+					held = append(held, x)
+				}
+				require.NoError(t, s.WaitIdle()) // staging retired: only textures count
+				_, err = s.Poll()
+				require.NoError(t, err)
+				fin.Collect()
+			}
+			if resident {
+				require.NoError(t, lastErr, "eviction made room")
+				require.Positive(t, fin.ResidencyStats().Evictions)
+			} else {
+				require.ErrorIs(t, lastErr, assets.ErrOverBudget)
+				require.Contains(t, lastErr.Error(), ".png\" needs")
+			}
+		})
+	}
 }
