@@ -53,20 +53,22 @@ func FuzzGLTF(f *testing.F) {
 		if err := gltf.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
 			return
 		}
-		l := &sceneLoader{doc: &doc}
-		for _, m := range doc.Meshes {
+		// The limit a manager has by default at most, so that a huge count
+		// is refused as a load would refuse it.
+		l := &sceneLoader{doc: &doc, m: &Manager{opts: Options{MaxImageBytes: 256 << 20}}}
+		for mi, m := range doc.Meshes {
 			for _, prim := range m.Primitives {
 				if prim == nil {
 					continue
 				}
-				verts, n, err := l.vertices(prim)
+				verts, n, err := l.vertices(mi, prim)
 				if err != nil {
 					continue
 				}
 				if len(verts) != int(n)*VertexStride {
 					t.Fatalf("%d vertex bytes for %d vertices", len(verts), n)
 				}
-				idx, err := l.indices(prim, n)
+				idx, err := l.indices(mi, prim, n)
 				if err != nil {
 					continue
 				}

@@ -117,11 +117,11 @@ func (l *sceneLoader) mesh(ctx context.Context, i int) (*Mesh, error) {
 	a, err := l.m.load(ctx, l.key("mesh", i), func(ctx context.Context) (Asset, error) {
 		gm := l.doc.Meshes[i]
 		prim := gm.Primitives[0] // one primitive per mesh here; more are a later need
-		verts, count, err := l.vertices(prim)
+		verts, count, err := l.vertices(i, prim)
 		if err != nil {
 			return nil, fmt.Errorf("mesh %d: %w", i, err)
 		}
-		idx, err := l.indices(prim, count)
+		idx, err := l.indices(i, prim, count)
 		if err != nil {
 			return nil, fmt.Errorf("mesh %d: %w", i, err)
 		}
@@ -158,17 +158,24 @@ func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsa
 }
 
 // vertices interleaves POSITION and TEXCOORD_0 (zeros when absent).
-func (l *sceneLoader) vertices(prim *gltf.Primitive) ([]byte, uint32, error) {
+func (l *sceneLoader) vertices(mesh int, prim *gltf.Primitive) ([]byte, uint32, error) {
+	where := fmt.Sprintf("meshes[%d].primitives[0].attributes", mesh)
 	pi, ok := prim.Attributes[gltf.POSITION]
-	if !ok || pi >= len(l.doc.Accessors) {
-		return nil, 0, fmt.Errorf("%w: no POSITION", ErrDecode)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %s: no POSITION", ErrDecode, where)
+	}
+	if err := checkAccessor(l.doc, pi, where+".POSITION", l.m.opts.MaxImageBytes); err != nil {
+		return nil, 0, err
 	}
 	pos, err := modeler.ReadPosition(l.doc, l.doc.Accessors[pi], nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: positions: %v", ErrDecode, err)
 	}
 	var uv [][2]float32
-	if ti, ok := prim.Attributes[gltf.TEXCOORD_0]; ok && ti < len(l.doc.Accessors) {
+	if ti, ok := prim.Attributes[gltf.TEXCOORD_0]; ok {
+		if err := checkAccessor(l.doc, ti, where+".TEXCOORD_0", l.m.opts.MaxImageBytes); err != nil {
+			return nil, 0, err
+		}
 		if uv, err = modeler.ReadTextureCoord(l.doc, l.doc.Accessors[ti], nil); err != nil {
 			return nil, 0, fmt.Errorf("%w: texture coordinates: %v", ErrDecode, err)
 		}
@@ -189,7 +196,7 @@ func (l *sceneLoader) vertices(prim *gltf.Primitive) ([]byte, uint32, error) {
 	return out, uint32(len(pos)), nil
 }
 
-func (l *sceneLoader) indices(prim *gltf.Primitive, vertexCount uint32) ([]uint32, error) {
+func (l *sceneLoader) indices(mesh int, prim *gltf.Primitive, vertexCount uint32) ([]uint32, error) {
 	if prim.Indices == nil {
 		idx := make([]uint32, vertexCount)
 		for i := range idx {
@@ -197,8 +204,8 @@ func (l *sceneLoader) indices(prim *gltf.Primitive, vertexCount uint32) ([]uint3
 		}
 		return idx, nil
 	}
-	if *prim.Indices >= len(l.doc.Accessors) {
-		return nil, fmt.Errorf("%w: index accessor %d", ErrDecode, *prim.Indices)
+	if err := checkAccessor(l.doc, *prim.Indices, fmt.Sprintf("meshes[%d].primitives[0].indices", mesh), l.m.opts.MaxImageBytes); err != nil {
+		return nil, err
 	}
 	idx, err := modeler.ReadIndices(l.doc, l.doc.Accessors[*prim.Indices], nil)
 	if err != nil {
