@@ -117,11 +117,13 @@ type Manager struct {
 	bundles map[string]*Bundle
 	flights map[string]*flight
 	rel     Releaser
-	upward  int           // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
-	epoch   uint64        // the release rule's walks, numbered
-	note    uint64        // release passes, numbered (Base.noted)
-	relSet  []Asset       // release's reusable set; no asset stays in it between releases
-	unused  []unusedEntry // the unused set (unused.go)
+	upward  int     // edges from an asset to a newer one (only AddDependency makes them; a cycle needs one)
+	epoch   uint64  // the release rule's walks, numbered
+	note    uint64  // release passes, numbered (Base.noted)
+	relSet  []Asset // release's reusable set; no asset stays in it between releases
+	// reclaimStack is reclaim's reusable stack; empty between calls.
+	reclaimStack []*Base
+	unused       []unusedEntry // the unused set (unused.go)
 	// Loads answered from the cache, loads that made (or waited for) the
 	// asset, and hits on unused assets.
 	hits, misses, resurrected uint64

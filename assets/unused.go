@@ -102,7 +102,7 @@ func (m *Manager) Unused() []Unused {
 		if !m.maybeGarbage(b) || b.locked.Load() || b.ignored.Load() || b.pins > 0 {
 			continue
 		}
-		out = append(out, Unused{Asset: e.a, Since: e.since, Bytes: m.reclaim(e.a, 0), Remote: isURL(b.key)})
+		out = append(out, Unused{Asset: e.a, Since: e.since, Bytes: m.reclaim(e.a), Remote: isURL(b.key)})
 	}
 	return out
 }
@@ -113,18 +113,30 @@ func isURL(key string) bool { return strings.Contains(key, "://") }
 // reclaim is the bytes a's release frees: its own, and, through each
 // dependency that only a holds (one reference, no dynamic holder, not
 // locked), that dependency's. Shared dependencies stay, and are not
-// counted. depth bounds the walk on pathological chains. m.mu is held.
-func (m *Manager) reclaim(a Asset, depth int) uint64 {
+// counted. Each asset counts once, marked with a fresh walk number (a
+// cycle of such dependencies would otherwise be counted round and round).
+// m.mu is held.
+func (m *Manager) reclaim(a Asset) uint64 {
+	m.epoch++
+	ep := m.epoch
+	b := a.base()
+	b.w.walk = ep
 	n := Bytes(a)
-	if depth >= 64 {
-		return n
-	}
-	for _, d := range a.base().Deps() {
-		db := d.base()
-		if db.State() == Ready && db.held.Load() == 1 && db.dyn.Load() == 0 && !db.locked.Load() {
-			n += m.reclaim(d, depth+1)
+	stack := append(m.reclaimStack[:0], b)
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range x.Deps() {
+			db := d.base()
+			if db.w.walk != ep && db.State() == Ready && db.held.Load() == 1 && db.dyn.Load() == 0 && !db.locked.Load() {
+				db.w.walk = ep
+				n += Bytes(d)
+				stack = append(stack, db)
+			}
 		}
 	}
+	clear(stack)
+	m.reclaimStack = stack[:0]
 	return n
 }
 
@@ -165,7 +177,7 @@ func (m *Manager) Stats() Stats {
 	for _, e := range m.unused {
 		if m.maybeGarbage(e.a.base()) {
 			s.Unused++
-			s.UnusedBytes += m.reclaim(e.a, 0)
+			s.UnusedBytes += m.reclaim(e.a)
 		}
 	}
 	return s
