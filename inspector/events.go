@@ -8,8 +8,8 @@ import (
 )
 
 // serveEvents streams server-sent events: a "state" event (State as JSON,
-// the frame number first) every ?every= milliseconds (default 250, at
-// least 50), while the client stays. The chart's sampler runs as long as
+// with the frame number) whenever the state has changed, checked every
+// ?every= milliseconds (default 250, at least 50), while the client stays. The chart's sampler runs as long as
 // one is connected.
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
@@ -33,11 +33,14 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last := ^uint64(0)
-	for {
+	var last State
+	for first := true; ; first = false {
+		// Only what changed is sent: an idle application costs the client
+		// nothing, and a release or a retirement without a new frame (an
+		// idle app polling) still shows.
 		st := h.state()
-		if st.Frame != last { // an idle application costs the client nothing
-			last = st.Frame
+		if first || st != last {
+			last = st
 			data, _ := json.Marshal(st)
 			if _, err := fmt.Fprintf(w, "event: state\nid: %d\ndata: %s\n\n", st.Frame, data); err != nil {
 				return

@@ -480,3 +480,42 @@ func TestNothingPerFrame(t *testing.T) {
 	require.Eventually(t, func() bool { return !h.chart.running() }, 5*time.Second, 10*time.Millisecond, "the sampler stops once idle")
 	require.NotEmpty(t, h.chart.samples())
 }
+
+// TestEventsWithoutFrames: a release with no new frame (an idle
+// application) is still sent.
+func TestEventsWithoutFrames(t *testing.T) {
+	e := open(t, vktest.Options{})
+	star, err := e.b.LoadSpriteFrame(context.Background(), "icons/star.png")
+	require.NoError(t, err)
+	e.frame(t, star)
+	srv := httptest.NewServer(New(Options{Manager: e.m}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/events?every=50", nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	events := bufio.NewScanner(resp.Body)
+	next := func() State {
+		t.Helper()
+		var st State
+		for events.Scan() {
+			if data, ok := strings.CutPrefix(events.Text(), "data: "); ok {
+				require.NoError(t, json.Unmarshal([]byte(data), &st))
+				return st
+			}
+		}
+		t.Fatalf("stream ended: %v", events.Err())
+		return st
+	}
+	before := next()
+	require.Equal(t, 3, before.Assets)
+	_, err = e.m.Release(star, false)
+	require.NoError(t, err)
+	e.fin.Collect()
+	after := next()
+	require.Equal(t, before.Frame, after.Frame, "no frame was drawn")
+	require.Less(t, after.Assets, before.Assets, "the release is sent")
+	require.NoError(t, e.s.Flush(context.Background()))
+}

@@ -58,7 +58,7 @@ const views = {
       sel.value = v;
     }
     drawTable();
-    if (selected !== null) await detail(selected, false);
+    if (selected !== null && rows.some((r) => r.id === selected)) await detail(selected, false); // a released one is not asked for again
   },
   async graph() {
     const id = $("#graph-id").value;
