@@ -2,7 +2,7 @@
 // asset system on the chosen device, a report of that device, a smoke test
 // of the Vulkan layer, and the benchmarks.
 //
-//	vkassets demo [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json]
+//	vkassets demo [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json] [--inspect ADDR]
 //	vkassets info [--json]   the chosen device, its memory heaps and types, limits, budgets
 //	vkassets smoke           create a buffer and an image, copy, submit, wait, destroy
 //	vkassets bench alloc     the allocator traces, against arsenal when bench/peer is at hand
@@ -36,9 +36,10 @@ commands:
            loaded (local and remote), switched, locked, released; writes frames,
            VMA statistics, a block map and a memory chart to --out (default out/)
            [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json] [--window]
+           [--inspect ADDR]  serve the live inspector (a browser page) on ADDR
   stress   random asset traffic for N frames, 1-3 in flight, synchronization
            validation on; exits non-zero on any validation error or leak
-           [--frames N] [--seed S] [--faults RATE] [--lose-at FRAME] [--json]
+           [--frames N] [--seed S] [--faults RATE] [--lose-at FRAME] [--json] [--inspect ADDR]
            --faults fails that fraction of vkAllocateMemory, vkCreateBuffer/Image,
            vkMapMemory, vkQueueSubmit, fence waits, asset reads and HTTP loads;
            --lose-at loses the device at that frame, then goes on with a new one
