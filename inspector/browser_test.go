@@ -73,7 +73,7 @@ func TestBrowser(t *testing.T) {
 	require.Equal(t, want, got, "each row's id, kind, name, state and count")
 	require.Equal(t, fmt.Sprintf("%d of %d", cached, cached), table.Count)
 	require.True(t, strings.HasPrefix(table.Header, fmt.Sprint(cached)), "the header counts %d assets: %q", cached, table.Header)
-	page.screenshot(t, "assets.png", "inspector-assets.png")
+	page.screenshot(t, "assets.png", "")
 
 	// An asset's detail: why it is alive, and its graph, which names what
 	// it depends on.
