@@ -309,11 +309,17 @@ func TestEndpoints(t *testing.T) {
 		require.Equal(t, st.Pending, rt.Pending)
 		require.Equal(t, st.PendingBytes, rt.PendingBytes)
 		require.Equal(t, st.LatencyFrames[:], rt.LatencyFrames)
-		sum := 0
+		sum, sumBytes, names := 0, uint64(0), []string{}
 		for _, b := range rt.BySerial {
 			sum += b.Objects
+			sumBytes += b.Bytes
+			names = append(names, b.Names...)
 		}
 		require.Equal(t, rt.Pending, sum)
+		require.Equal(t, rt.PendingBytes, sumBytes)
+		if rt.Pending > 0 {
+			require.Contains(t, names, sc.star.Name(), "the star's objects wait, by name")
+		}
 		require.NoError(t, e.s.Flush(context.Background()))
 		getJSON(t, srv.URL+"/api/retire", &rt)
 		require.Zero(t, rt.Pending)

@@ -395,8 +395,8 @@ type Retire struct {
 	Timeline         bool     `json:"timeline"`
 	Lost             bool     `json:"lost,omitempty"`
 	Closed           bool     `json:"closed,omitempty"`
-	// BySerial is the pending objects by serial, when the queue can list
-	// them (see pendingBySerial).
+	// BySerial is what waits, by serial, oldest first
+	// (framesync.Sync.PendingBySerial).
 	BySerial []SerialBucket `json:"by_serial"`
 }
 
@@ -439,14 +439,23 @@ func (h *Handler) serveRetire(*http.Request) (any, error) {
 	return rt, nil
 }
 
-// pendingBySerial lists what waits for the GPU. Until framesync can list
-// its queue by serial, everything pending is reported as one bucket at
-// the newest serial submitted.
-func pendingBySerial(_ *framesync.Sync, st framesync.Stats) []SerialBucket {
-	if st.Pending == 0 {
-		return []SerialBucket{}
+// pendingBySerial lists what waits for the GPU, oldest serial first, with
+// the names of what waits (at most maxNames each).
+func pendingBySerial(s *framesync.Sync, _ framesync.Stats) []SerialBucket {
+	const maxNames = 20
+	out := []SerialBucket{}
+	for _, p := range s.PendingBySerial() {
+		b := SerialBucket{Serial: uint64(p.Serial), Objects: p.Objects, Bytes: p.Bytes}
+		seen := map[string]bool{}
+		for _, it := range p.Items {
+			if it.Name != "" && !seen[it.Name] && len(b.Names) < maxNames {
+				seen[it.Name] = true
+				b.Names = append(b.Names, it.Name)
+			}
+		}
+		out = append(out, b)
 	}
-	return []SerialBucket{{Serial: uint64(st.Submitted), Objects: st.Pending, Bytes: st.PendingBytes}}
+	return out
 }
 
 // Sample is one point of the live chart.
