@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/bits"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,6 +185,7 @@ type Allocator struct {
 	pressureRecovered atomic.Int64                        // allocations that succeeded after one
 	soft              atomic.Pointer[softLimit]           // SetSoftLimit's; nil: none
 	softEvents        atomic.Int64                        // pressure handler calls for the soft limit
+	prof              atomic.Pointer[pprof.Profile]       // SetProfile's; nil: none
 
 	poolsMu sync.Mutex // guards pools and the setting of closed
 	pools   []*Pool    // open pools, and closed ones that still hold memory
