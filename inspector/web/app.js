@@ -28,7 +28,18 @@ function showState(s) {
   $("#live").textContent = bytes(s.live_bytes);
   $("#pending").textContent = bytes(s.pending_bytes) + " (" + s.pending + ")";
   $("#scene").textContent = s.scene || "–";
-  if (Date.now() - lastRefresh > 1000) refresh();
+  scheduleRefresh();
+}
+
+// At most one refresh a second, and always one after the last change: a
+// change inside the second is refreshed when the second is over, not
+// dropped (the table would keep a released asset's rows until the next
+// event, which may never come).
+let trailing = null;
+function scheduleRefresh() {
+  const wait = 1000 - (Date.now() - lastRefresh);
+  if (wait <= 0 && !busy) { refresh(); return; }
+  if (!trailing) trailing = setTimeout(() => { trailing = null; scheduleRefresh(); }, Math.max(wait, 100));
 }
 
 function connect() {
