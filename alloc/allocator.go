@@ -185,7 +185,6 @@ type Allocator struct {
 	pressureRecovered atomic.Int64                        // allocations that succeeded after one
 	soft              atomic.Pointer[softLimit]           // SetSoftLimit's; nil: none
 	softEvents        atomic.Int64                        // pressure handler calls for the soft limit
-	prof              atomic.Pointer[pprof.Profile]       // SetProfile's; nil: none
 
 	poolsMu sync.Mutex // guards pools and the setting of closed
 	pools   []*Pool    // open pools, and closed ones that still hold memory
@@ -194,6 +193,8 @@ type Allocator struct {
 	// (type bits, flags) combinations, and ranking every type costs more
 	// than the rest of an allocation's bookkeeping.
 	typeCache [64]atomic.Pointer[typeCacheEntry]
+
+	prof atomic.Pointer[pprof.Profile] // SetProfile's; nil: none
 }
 
 type typeCacheKey struct {

@@ -355,7 +355,7 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 		return err
 	}
 	l.destroyResource(buf, img)
-	l.profileRemove(al)
+	l.profileRemove(&al)
 	if d := al.ded; d != nil {
 		delete(l.dedicated, d.memory)
 		drained := l.drained()

@@ -70,26 +70,34 @@ type profileKey struct {
 
 // profileSkip starts a recorded stack at the allocator's exported method.
 // Profile.Add passes skip+1 to runtime.Callers, so 0 is Add itself (not
-// its caller, as its doc says); then come profileAdd, finish or
-// allocateDedicated, blockList.allocate, tryAllocate and allocate.
-// TestProfile checks where the stack starts.
-const profileSkip = 6
+// its caller, as its doc says); then come profileAdd's slow path and
+// profileAdd, finish or allocateDedicated, blockList.allocate, tryAllocate
+// and allocate. TestProfile checks where the stack starts.
+const profileSkip = 7
 
-// profileAdd records a new allocation; l.mu is held.
+// profileAdd records a new allocation; l.mu is held. Without a profile it
+// is one atomic load, inlined: the rest is out of line.
 func (l *blockList) profileAdd(k profileKey) {
 	if p := l.owner.prof.Load(); p != nil {
-		p.Add(k, profileSkip)
+		profileAddSlow(p, k)
 	}
 }
 
-// profileRemove takes a freed allocation out; l.mu is held.
-func (l *blockList) profileRemove(al Allocation) {
+//go:noinline
+func profileAddSlow(p *pprof.Profile, k profileKey) { p.Add(k, profileSkip) }
+
+// profileRemove takes a freed allocation out; l.mu is held. Inlined, as
+// profileAdd.
+func (l *blockList) profileRemove(al *Allocation) {
 	if p := l.owner.prof.Load(); p != nil {
-		p.Remove(keyOf(al))
+		profileRemoveSlow(p, al)
 	}
 }
 
-func keyOf(al Allocation) profileKey {
+//go:noinline
+func profileRemoveSlow(p *pprof.Profile, al *Allocation) { p.Remove(keyOf(al)) }
+
+func keyOf(al *Allocation) profileKey {
 	if al.ded != nil {
 		return profileKey{ded: al.ded}
 	}
