@@ -100,6 +100,11 @@ func TestBrowser(t *testing.T) {
 		starBytes += assets.Bytes(a)
 	}
 	require.Positive(t, starBytes)
+	// A snapshot before the release, taken in the page's Snapshots tab.
+	page.do(t, "click", "selector", `nav button[data-tab="snapshots"]`)
+	page.do(t, "click", "selector", "#snap-take")
+	page.do(t, "text", "selector", "#snap-list", "match", "#1")
+	page.do(t, "click", "selector", `nav button[data-tab="assets"]`)
 	held := loop.holdFrame(t, func(*framesync.Frame) {
 		require.NoError(t, st.fin.ForceRelease(star))
 		st.fin.Collect() // its texture and image, left with no holder
@@ -122,6 +127,25 @@ func TestBrowser(t *testing.T) {
 	page.do(t, "click", "selector", `nav button[data-tab="retire"]`)
 	page.do(t, "text", "selector", "#retire-body", "match", "pending by serial")
 	page.screenshot(t, "retire.png", "inspector-retire.png")
+
+	// A snapshot after it, the frame still held: the page's diff lists star
+	// as freed and its memory as still waiting for the GPU.
+	page.do(t, "click", "selector", `nav button[data-tab="snapshots"]`)
+	page.do(t, "click", "selector", "#snap-take")
+	page.do(t, "text", "selector", "#diff-waiting", "match", `^still waiting for the GPU: [1-9]`)
+	page.do(t, "text", "selector", "#diff-freed", "match", fmt.Sprintf(`^freed from the cache: %d,`, len(starIDs)))
+	var diff inspector.DiffResult
+	require.NoError(t, json.Unmarshal(page.do(t, "fetch", "path", "api/diff?before=1&after=2").JSON, &diff))
+	for _, e := range diff.Freed {
+		require.Contains(t, starIDs, e.ID, "only star and what it held were freed")
+	}
+	require.NotEmpty(t, diff.StillWaiting)
+	for _, e := range diff.StillWaiting {
+		require.Contains(t, starIDs, e.ID)
+		require.Equal(t, uint64(held.serial), uint64(e.Serial), "it waits for the held frame")
+	}
+	require.Equal(t, starBytes, diff.StillWaitingBytes, "all of star's bytes wait for the GPU")
+	page.screenshot(t, "diff.png", "inspector-diff.png")
 
 	// The GPU finishes the frame: what waited for it is freed.
 	held.release(t)

@@ -49,6 +49,7 @@ type Handler struct {
 	opts  Options
 	mux   *http.ServeMux
 	chart *history
+	snaps snapshotStore // taken through the page
 }
 
 //go:embed web
@@ -91,6 +92,10 @@ func New(opts Options) *Handler {
 	h.api("/api/chart", h.serveChart)
 	h.api("/api/leaks", h.serveLeaks)
 	h.mux.HandleFunc("GET /api/events", h.serveEvents)
+	h.api("/api/snapshots", h.serveSnapshots)
+	h.api("/api/snapshots/take", h.serveTake)
+	h.mux.HandleFunc("GET /api/snapshots/{id}", h.serveSnapshotJSON)
+	h.api("/api/diff", h.serveDiff)
 	return h
 }
 

@@ -134,6 +134,25 @@ const views = {
     h += "</table><h4>close report: what would be reported alive at shutdown</h4><pre>" + esc(l.report.join("\n")) + "</pre>";
     $("#leaks-body").innerHTML = h;
   },
+  async snapshots() {
+    const list = await json("api/snapshots");
+    let h = "<table><tr><th>snapshot</th><th>time</th><th>frames</th><th>assets</th><th>asset bytes</th><th>allocated</th><th>waiting for the GPU</th><th></th></tr>";
+    for (const s of list) h += `<tr data-snap="${s.id}"><td>#${s.id}</td><td>${esc(new Date(s.time).toLocaleTimeString())}</td><td class=num>${s.frames}</td><td class=num>${s.assets}</td><td class=num>${bytes(s.asset_bytes)}</td><td class=num>${bytes(s.allocation_bytes)}</td><td class=num>${bytes(s.pending_bytes)}</td><td><a href="api/snapshots/${s.id}" download>JSON</a></td></tr>`;
+    $("#snap-list").innerHTML = h + "</table>";
+    if (list.length < 2) { $("#diff-body").innerHTML = "<p>Take two snapshots to see what changed between them.</p>"; return; }
+    const [a, b] = list.slice(-2);
+    const d = await json(`api/diff?before=${a.id}&after=${b.id}`);
+    const part = (title, id, rows, total, serial) => {
+      let t = `<h4 id="${id}">${title}: ${rows.length}, ${bytes(total)}</h4><table><tr><th>asset</th><th>count</th><th>bytes</th>${serial ? "<th>waits for serial</th>" : ""}</tr>`;
+      for (const e of rows) t += `<tr data-id="${e.id}"><td>${esc(e.kind)} #${e.id} ${esc(e.name)}</td><td class=num>${e.count}</td><td class=num>${bytes(e.bytes)}</td>${serial ? `<td class=num>${e.serial || "–"}</td>` : ""}</tr>`;
+      return t + "</table>";
+    };
+    $("#diff-body").innerHTML = `<h3>#${a.id} → #${b.id}</h3><p>allocated ${bytes(d.allocation_bytes_before)} → ${bytes(d.allocation_bytes_after)}; waiting for the GPU ${bytes(d.pending_bytes_before)} → ${bytes(d.pending_bytes_after)}</p>` +
+      part("still waiting for the GPU", "diff-waiting", d.still_waiting, d.still_waiting_bytes, true) +
+      part("freed from the cache", "diff-freed", d.freed, d.freed_bytes) +
+      part("added", "diff-added", d.added, d.added_bytes) +
+      part("survived", "diff-survived", d.survived, d.survived_bytes);
+  },
 };
 
 function drawTable() {
@@ -185,6 +204,7 @@ document.querySelectorAll("th[data-sort]").forEach((th) => th.onclick = () => {
 $("#filter").oninput = drawTable; $("#kind").onchange = drawTable;
 $("#assets-table").onclick = pick; $("#detail").onclick = pick; $("#graph-svg").onclick = pick;
 $("#graph-id").onchange = () => refresh(true); $("#graph-depth").onchange = () => refresh(true);
+$("#snap-take").onclick = async () => { await json("api/snapshots/take"); refresh(true); };
 $("#legend").innerHTML = Object.entries(colours).map(([k, c]) => `<span style="background:${c}">${k}</span>`).join("");
 const tip = $("#tip");
 $("#memory-blocks").onmousemove = (e) => {
