@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/bits"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,6 +193,8 @@ type Allocator struct {
 	// (type bits, flags) combinations, and ranking every type costs more
 	// than the rest of an allocation's bookkeeping.
 	typeCache [64]atomic.Pointer[typeCacheEntry]
+
+	prof atomic.Pointer[pprof.Profile] // SetProfile's; nil: none
 }
 
 type typeCacheKey struct {

@@ -170,6 +170,7 @@ func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o Allo
 		b.names[sub.Offset] = o.Name
 	}
 	l.owner.heaps[l.heap].allocBytes.Add(int64(sub.Size))
+	l.profileAdd(profileKey{block: b, offset: sub.Offset})
 	return al, nil
 }
 
@@ -337,6 +338,7 @@ func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOpt
 		return Allocation{}, l.closedError(o.Name)
 	}
 	l.dedicated[m] = d
+	l.profileAdd(profileKey{ded: d})
 	l.mu.Unlock()
 	l.owner.heaps[l.heap].allocBytes.Add(int64(req.Size))
 	return al, nil
@@ -353,6 +355,7 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 		return err
 	}
 	l.destroyResource(buf, img)
+	l.profileRemove(&al)
 	if d := al.ded; d != nil {
 		delete(l.dedicated, d.memory)
 		drained := l.drained()

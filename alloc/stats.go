@@ -141,6 +141,7 @@ type BlockInfo struct {
 	MemoryType uint32
 	Pool       string // "" for the default pools
 	ID         int
+	Memory     vk.DeviceMemory // the block's or the dedicated allocation's, as in Allocation.Memory
 	Size       uint64
 	Dedicated  bool
 	Name       string // a dedicated allocation's name
@@ -169,7 +170,7 @@ func (l *blockList) describe() []BlockInfo {
 	}
 	var out []BlockInfo
 	for _, b := range l.blocks {
-		info := BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: b.id, Size: b.size, Mapped: b.mapped != nil, PreferredBlockSize: l.preferred}
+		info := BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: b.id, Memory: b.memory, Size: b.size, Mapped: b.mapped != nil, PreferredBlockSize: l.preferred}
 		b.vb.Walk(func(r virtual.Range) {
 			ri := RangeInfo{Offset: r.Offset, Size: r.Size, Free: r.Free, Kind: r.Kind}
 			if !r.Free {
@@ -184,7 +185,7 @@ func (l *blockList) describe() []BlockInfo {
 		if d.buffer {
 			kind = KindLinear
 		}
-		out = append(out, BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: int(m), Size: d.size, Dedicated: true,
+		out = append(out, BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: int(m), Memory: m, Size: d.size, Dedicated: true,
 			Name: d.name, Mapped: d.mapped != nil, PreferredBlockSize: l.preferred,
 			Ranges: []RangeInfo{{Size: d.size, Kind: kind, Name: d.name}}})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/finalizer"
 	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/inspector"
 	"github.com/vkassets/vkassets/internal/present"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/vk"
@@ -56,6 +57,7 @@ type demoOptions struct {
 	json             bool
 	window           bool
 	width, height    uint32
+	inspect          string // --inspect ADDR: serve the inspector there
 }
 
 const demoAbout = `Render sprite and mesh scenes with N frames in flight while assets are
@@ -73,6 +75,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "out", "output folder")
 	fs.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	fs.BoolVar(&o.window, "window", false, "show the frames in a GLFW window (swapchain, resize, minimise)")
+	fs.StringVar(&o.inspect, "inspect", "", "serve the inspector (assets, graph, memory, retirement, chart, leaks; live) on `ADDR`, e.g. 127.0.0.1:6060, while the demo runs; its URL goes to stderr")
 	if code, ok := parseFlags(fs, demoAbout, args, stdout, stderr); !ok {
 		return code
 	}
@@ -82,7 +85,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	o.width, o.height = 256, 192
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sum, err := demo(o, stdout, logger)
+	sum, err := demo(o, stdout, stderr, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "vkassets demo: %v\n", err)
 		return 1
@@ -108,7 +111,7 @@ type held struct {
 // for the GPU before they can be freed.
 type sample struct{ live, pending uint64 }
 
-func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, error) {
+func demo(o demoOptions, stdout, stderr io.Writer, logger *slog.Logger) (demoSummary, error) {
 	var sum demoSummary
 	vopts := vk.Options{InstanceOptions: vk.InstanceOptions{AppName: "vkassets demo", Logger: logger}}
 	var pr *present.Presenter
@@ -149,6 +152,12 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 		return sum, err
 	}
 	atlas := fin.NewAtlas(m, d, finalizer.AtlasOptions{PageSize: 128, MaxFrame: 32})
+	insp, err := startInspect(o.inspect, stderr)
+	if err != nil {
+		return sum, err
+	}
+	defer insp.close()
+	insp.set(&inspector.Options{Manager: m, Finalizer: fin, Sync: s, Allocator: a})
 
 	// Remote assets come from a server of the demo's own on 127.0.0.1.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -321,6 +330,7 @@ func demo(o demoOptions, stdout io.Writer, logger *slog.Logger) (demoSummary, er
 	progress.done()
 
 	// Shutdown: release everything, let the GPU finish, give memory back.
+	insp.close()
 	for _, h := range icons {
 		_ = m.DecRef(h.sprite)
 	}

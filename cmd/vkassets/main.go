@@ -2,11 +2,12 @@
 // asset system on the chosen device, a report of that device, a smoke test
 // of the Vulkan layer, and the benchmarks.
 //
-//	vkassets demo [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json]
+//	vkassets demo [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json] [--inspect ADDR]
 //	vkassets info [--json]   the chosen device, its memory heaps and types, limits, budgets
 //	vkassets smoke           create a buffer and an image, copy, submit, wait, destroy
 //	vkassets bench alloc     the allocator traces, against arsenal when bench/peer is at hand
 //	vkassets bench residency scene visits under a memory budget, against release on switch and Belady
+//	vkassets diff [--json] BEFORE.json AFTER.json   compare two inspector snapshots
 //	vkassets help [command]  the usage, or a command's own (as vkassets <command> --help)
 //
 // VKASSETS_DEVICE picks a device by index or name; VKASSETS_VALIDATION=1
@@ -36,9 +37,10 @@ commands:
            loaded (local and remote), switched, locked, released; writes frames,
            VMA statistics, a block map and a memory chart to --out (default out/)
            [--frames N] [--frames-in-flight N] [--seed S] [--out DIR] [--json] [--window]
+           [--inspect ADDR]  serve the live inspector (a browser page) on ADDR
   stress   random asset traffic for N frames, 1-3 in flight, synchronization
            validation on; exits non-zero on any validation error or leak
-           [--frames N] [--seed S] [--faults RATE] [--lose-at FRAME] [--json]
+           [--frames N] [--seed S] [--faults RATE] [--lose-at FRAME] [--json] [--inspect ADDR]
            --faults fails that fraction of vkAllocateMemory, vkCreateBuffer/Image,
            vkMapMemory, vkQueueSubmit, fence waits, asset reads and HTTP loads;
            --lose-at loses the device at that frame, then goes on with a new one
@@ -62,6 +64,9 @@ commands:
            working set with residency on, against release on switch,
            keep-everything and the offline reference (Belady); hit rates,
            bytes loaded, peaks, load time saved, frames to relieve pressure
+  diff [--json] BEFORE.json AFTER.json
+           compare two inspector snapshots (inspector.Snapshot.WriteJSON): assets
+           freed, survived, added, and freed but still waiting for the GPU, with bytes
   help [command]
            this text, or a command's own usage (the same as: vkassets <command> --help)
 
@@ -72,7 +77,7 @@ environment:
 `
 
 // commands are the subcommands, in the order the usage gives them.
-var commands = []string{"demo", "stress", "info", "smoke", "bench", "help"}
+var commands = []string{"demo", "stress", "info", "smoke", "bench", "diff", "help"}
 
 const infoAbout = `Describe the Vulkan device vkassets chooses (VKASSETS_DEVICE picks one by
 index or name): its Vulkan and driver versions, memory heaps with their
@@ -109,6 +114,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDemo(rest, stdout, stderr)
 	case "stress":
 		return runStress(rest, stdout, stderr)
+	case "diff":
+		return runDiff(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) == 0 {
 			fmt.Fprint(stdout, usage)

@@ -22,6 +22,7 @@ import (
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/finalizer"
 	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/inspector"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/vk"
 )
@@ -52,6 +53,9 @@ type stressOptions struct {
 
 	concurrency int     // > 0: the concurrent lifetime traffic, with this many goroutines
 	seconds     float64 // how long the concurrent traffic runs
+
+	inspect string         // --inspect ADDR: serve the inspector there
+	insp    *inspectServer // nil without --inspect
 }
 
 const stressAbout = `Random asset traffic for N frames, in rounds of 1 to 3 frames in flight,
@@ -72,10 +76,18 @@ func runStress(args []string, stdout, stderr io.Writer) int {
 	fset.IntVar(&o.loseAt, "lose-at", 0, "simulate a lost device at this frame (0: never): waits, status queries and submissions report VK_ERROR_DEVICE_LOST until a new device is opened")
 	fset.IntVar(&o.concurrency, "concurrency", 0, "run the concurrent lifetime traffic instead, with this many goroutines besides the render one (loads, references, releases, forces, locks, collects, scene switches, atlas packing, Why)")
 	fset.Float64Var(&o.seconds, "seconds", 60, "with --concurrency: how long to run, in rounds of about 10 s with 1, 2 and 3 frames in flight")
+	fset.StringVar(&o.inspect, "inspect", "", "serve the inspector (assets, graph, memory, retirement, chart, leaks; live) on `ADDR`, e.g. 127.0.0.1:6060, while the stress runs, over each round's manager in turn; its URL goes to stderr")
 	asJSON := fset.Bool("json", false, "print the result as JSON")
 	if code, ok := parseFlags(fset, stressAbout, args, stdout, stderr); !ok {
 		return code
 	}
+	insp, err := startInspect(o.inspect, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vkassets stress: %v\n", err)
+		return 1
+	}
+	defer insp.close()
+	o.insp = insp
 	if o.concurrency > 0 {
 		return runStressConcurrent(o, *asJSON, stdout, stderr)
 	}
@@ -306,6 +318,8 @@ func (st *stressState) round(inFlight, n int) error {
 		return err
 	}
 	atlas := fin.NewAtlas(m, d, finalizer.AtlasOptions{PageSize: 64, MaxFrame: 32})
+	st.o.insp.set(&inspector.Options{Manager: m, Finalizer: fin, Sync: s, Allocator: a})
+	defer st.o.insp.set(nil)
 	files := []string{"hero.png", "checker.png", "logo.jpg", "icons/star.png", "icons/coin.png", "icons/heart.png", "scenes/quad.gltf", "scenes/cube.glb"}
 	held := map[assets.ID]assets.Asset{}
 	survive := func(err error) error {

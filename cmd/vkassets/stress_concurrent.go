@@ -13,6 +13,7 @@ import (
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/finalizer"
 	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/inspector"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/internal/traffic"
 	"github.com/vkassets/vkassets/vk"
@@ -121,6 +122,8 @@ func concurrentRound(d *vk.Device, a *alloc.Allocator, remote string, o stressOp
 		_ = s.WaitIdle()
 		r.Close()
 	}()
+	o.insp.set(&inspector.Options{Manager: m, Finalizer: fin, Sync: s, Allocator: a})
+	defer o.insp.set(nil)
 	rep, err := traffic.Run(context.Background(), traffic.Config{
 		Sync: s, Manager: m, Finalizer: fin, Renderer: r, Bundle: b, RemoteBase: remote,
 		Atlas:   fin.NewAtlas(m, d, finalizer.AtlasOptions{PageSize: 128, MaxFrame: 32}),

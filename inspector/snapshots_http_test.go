@@ -1,0 +1,64 @@
+package inspector
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkassets/vkassets/vk/vktest"
+)
+
+// TestSnapshotEndpoints: snapshots taken through the handler are listed,
+// download in the format ReadSnapshot reads, and diff as Diff does; the
+// oldest go past the eighth; unknown and malformed ids are refused.
+func TestSnapshotEndpoints(t *testing.T) {
+	e := open(t, vktest.Options{})
+	sc := setup(t, e)
+	srv := httptest.NewServer(New(Options{Manager: e.m, Finalizer: e.fin}))
+	defer srv.Close()
+
+	var first SnapshotSummary
+	getJSON(t, srv.URL+"/api/snapshots/take", &first)
+	require.Equal(t, 1, first.ID)
+	require.NoError(t, e.fin.ForceRelease(sc.star)) // unused: it goes
+	e.fin.Collect()
+	var second SnapshotSummary
+	getJSON(t, srv.URL+"/api/snapshots/take", &second)
+	var list []SnapshotSummary
+	getJSON(t, srv.URL+"/api/snapshots", &list)
+	require.Equal(t, []int{1, 2}, []int{list[0].ID, list[1].ID})
+	require.Equal(t, first.Assets-3, second.Assets, "the sprite, its texture and its image went")
+
+	resp, err := http.Get(srv.URL + "/api/snapshots/2")
+	require.NoError(t, err)
+	after, err := ReadSnapshot(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Len(t, after.Assets, second.Assets)
+	resp, err = http.Get(srv.URL + "/api/snapshots/1")
+	require.NoError(t, err)
+	before, err := ReadSnapshot(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+
+	var d DiffResult
+	getJSON(t, srv.URL+"/api/diff?before=1&after=2", &d)
+	want := Diff(before, after)
+	require.Equal(t, len(want.Freed), len(d.Freed))
+	require.Equal(t, want.FreedBytes, d.FreedBytes)
+	require.Len(t, d.Freed, 3)
+
+	for i := 0; i < 8; i++ {
+		var s SnapshotSummary
+		getJSON(t, srv.URL+"/api/snapshots/take", &s)
+	}
+	getJSON(t, srv.URL+"/api/snapshots", &list)
+	require.Len(t, list, 8, "the last eight are kept")
+	require.Equal(t, 3, list[0].ID)
+	require.Equal(t, http.StatusNotFound, status(t, http.MethodGet, srv.URL+"/api/snapshots/1"), "gone past the eighth")
+	require.Equal(t, http.StatusNotFound, status(t, http.MethodGet, srv.URL+"/api/diff?before=1&after=10"))
+	require.Equal(t, http.StatusBadRequest, status(t, http.MethodGet, srv.URL+"/api/diff?before=x&after=10"))
+	require.Equal(t, http.StatusMethodNotAllowed, status(t, http.MethodPost, srv.URL+"/api/snapshots/take"), "only GET")
+}
