@@ -96,6 +96,7 @@ func New(opts Options) *Handler {
 	h.api("/api/snapshots/take", h.serveTake)
 	h.mux.HandleFunc("GET /api/snapshots/{id}", h.serveSnapshotJSON)
 	h.api("/api/diff", h.serveDiff)
+	h.mux.HandleFunc("GET /api/profile", serveProfile)
 	return h
 }
 

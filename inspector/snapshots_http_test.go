@@ -1,12 +1,15 @@
 package inspector
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/vk/vktest"
 )
 
@@ -61,4 +64,30 @@ func TestSnapshotEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status(t, http.MethodGet, srv.URL+"/api/diff?before=1&after=10"))
 	require.Equal(t, http.StatusBadRequest, status(t, http.MethodGet, srv.URL+"/api/diff?before=x&after=10"))
 	require.Equal(t, http.StatusMethodNotAllowed, status(t, http.MethodPost, srv.URL+"/api/snapshots/take"), "only GET")
+}
+
+// TestProfileEndpoint: with the allocator recording into the process's
+// GPU profile, /api/profile?debug=1 counts the live allocations and names
+// the code that made them (a texture's upload through the assets package).
+func TestProfileEndpoint(t *testing.T) {
+	e := open(t, vktest.Options{})
+	e.a.SetProfile(alloc.Profile())
+	t.Cleanup(func() { e.a.SetProfile(nil) })
+	_, err := e.b.LoadTexture(context.Background(), "hero.png")
+	require.NoError(t, err)
+	srv := httptest.NewServer(New(Options{Manager: e.m}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/profile?debug=1")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	text := string(body)
+	require.Regexp(t, `^vkassets\.gpu profile: total [1-9]`, text)
+	require.Contains(t, text, "assets.(*Manager).newTexture", "the stack names the code that allocated")
+	resp, err = http.Get(srv.URL + "/api/profile")
+	require.NoError(t, err)
+	gz, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, []byte{0x1f, 0x8b}, gz[:2], "pprof's gzipped protobuf for go tool pprof")
 }

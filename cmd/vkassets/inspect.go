@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/inspector"
 )
 
@@ -53,6 +54,15 @@ func (s *inspectServer) set(opts *inspector.Options) {
 	if opts == nil {
 		s.cur.Store(nil)
 		return
+	}
+	// Live GPU allocations go to the process's pprof profile from now on,
+	// with their stacks: /api/profile (go tool pprof) finds what made them.
+	a := opts.Allocator
+	if a == nil && opts.Manager != nil {
+		a = opts.Manager.Allocator()
+	}
+	if a != nil {
+		a.SetProfile(alloc.Profile())
 	}
 	s.cur.Store(inspector.New(*opts))
 }
