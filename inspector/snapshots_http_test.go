@@ -91,3 +91,30 @@ func TestProfileEndpoint(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, []byte{0x1f, 0x8b}, gz[:2], "pprof's gzipped protobuf for go tool pprof")
 }
+
+// TestAssetsLimit: the table's endpoint filters and sorts the whole cache
+// and sends the first limit rows, saying how many there are and how many
+// matched; every column the page sorts by is known to it.
+func TestAssetsLimit(t *testing.T) {
+	e := open(t, vktest.Options{})
+	setup(t, e)
+	srv := httptest.NewServer(New(Options{Manager: e.m, Finalizer: e.fin}))
+	defer srv.Close()
+	var res struct {
+		Total, Matched int
+		Assets         []Asset
+	}
+	getJSON(t, srv.URL+"/api/assets?limit=2&sort=id&desc=1", &res)
+	all := e.m.Assets()
+	require.Equal(t, len(all), res.Total)
+	require.Equal(t, len(all), res.Matched)
+	require.Len(t, res.Assets, 2)
+	require.Greater(t, res.Assets[0].ID, res.Assets[1].ID, "sorted before the limit")
+	getJSON(t, srv.URL+"/api/assets?kind=node&limit=1", &res)
+	require.Equal(t, 3, res.Matched, "the three nodes")
+	require.Len(t, res.Assets, 1)
+	for _, col := range []string{"id", "kind", "name", "state", "count", "bytes", "last_use", "locked", "residency"} {
+		require.Equal(t, http.StatusOK, status(t, http.MethodGet, srv.URL+"/api/assets?sort="+col), col)
+	}
+	require.Equal(t, http.StatusBadRequest, status(t, http.MethodGet, srv.URL+"/api/assets?limit=x"))
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -179,10 +180,22 @@ func (h *Handler) serveAssets(r *http.Request) (any, error) {
 	if r.FormValue("desc") == "1" {
 		slices.Reverse(rows)
 	}
+	matched := len(rows)
+	if v := r.FormValue("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%w: limit %q", errBadRequest, v)
+		}
+		if n > 0 && len(rows) > n {
+			rows = rows[:n]
+		}
+	}
 	return struct {
-		Frame  uint64  `json:"frame"`
-		Assets []Asset `json:"assets"`
-	}{h.frame(), rows}, nil
+		Frame   uint64  `json:"frame"`
+		Total   int     `json:"total"`   // cached assets
+		Matched int     `json:"matched"` // of those, the filters' (rows is the first limit of them)
+		Assets  []Asset `json:"assets"`
+	}{h.frame(), len(ix.all), matched, rows}, nil
 }
 
 var sorts = map[string]func(a, b Asset) int{
@@ -193,6 +206,17 @@ var sorts = map[string]func(a, b Asset) int{
 	"count":    func(a, b Asset) int { return cmp.Compare(a.Count, b.Count) },
 	"bytes":    func(a, b Asset) int { return cmp.Compare(a.Bytes, b.Bytes) },
 	"last_use": func(a, b Asset) int { return cmp.Compare(a.LastUse, b.LastUse) },
+	"locked": func(a, b Asset) int {
+		return cmp.Compare(boolInt(a.Locked), boolInt(b.Locked))
+	},
+	"residency": func(a, b Asset) int { return cmp.Compare(a.Residency, b.Residency) },
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // AssetDetail is one asset with its explanation.

@@ -5,6 +5,8 @@
 const $ = (s) => document.querySelector(s);
 const colours = { sprite: "#8ecae6", texture: "#ffb703", image: "#b5e48c", scene: "#cdb4db", mesh: "#f4a261",
   material: "#e9c46a", buffer: "#90be6d", staging: "#adb5bd", other: "#e76f51", free: "#fff" };
+const rowLimit = 2000;
+let total = 0, matched = 0;
 let tab = "assets", sortKey = "id", sortDesc = false, rows = [], selected = null, lastRefresh = 0, busy = false;
 
 function bytes(n) {
@@ -61,7 +63,11 @@ async function refresh(force) {
 
 const views = {
   async assets() {
-    rows = (await json("api/assets")).assets;
+    // The server filters, sorts and sends the first rowLimit rows: a cache
+    // of 100,000 assets is 38 MB of JSON in full.
+    const p = new URLSearchParams({ q: $("#filter").value, kind: $("#kind").value, sort: sortKey, desc: sortDesc ? "1" : "", limit: rowLimit });
+    const res = await json("api/assets?" + p);
+    rows = res.assets; total = res.total; matched = res.matched;
     const kinds = [...new Set(rows.map((r) => r.kind))].sort(), sel = $("#kind");
     if (sel.options.length - 1 !== kinds.length) {
       const v = sel.value;
@@ -164,7 +170,7 @@ function drawTable() {
     const c = typeof x === "string" ? x.localeCompare(y) : (x > y) - (x < y);
     return sortDesc ? -c : c;
   });
-  $("#count").textContent = shown.length + " of " + rows.length;
+  $("#count").textContent = shown.length + " of " + total + (matched > rows.length ? ` (the first ${rows.length} of ${matched} that match)` : "");
   $("#assets-table tbody").innerHTML = shown.map((r) => `<tr data-id="${r.id}"${r.id === selected ? ' class="sel"' : ""}>` +
     `<td class=num>${r.id}</td><td>${esc(r.kind)}</td><td title="${esc(r.key || "")}">${esc(r.name)}</td><td>${r.state}</td>` +
     `<td class=num title="${r.held} from dependents, ${r.dynamic} dynamic">${r.count}</td>` +
@@ -199,9 +205,9 @@ document.querySelectorAll("nav button").forEach((b) => b.onclick = () => {
 });
 document.querySelectorAll("th[data-sort]").forEach((th) => th.onclick = () => {
   if (sortKey === th.dataset.sort) sortDesc = !sortDesc; else { sortKey = th.dataset.sort; sortDesc = false; }
-  drawTable();
+  drawTable(); refresh(true); // the server sorts the whole table; the page has its first rows
 });
-$("#filter").oninput = drawTable; $("#kind").onchange = drawTable;
+$("#filter").oninput = () => { drawTable(); scheduleRefresh(); }; $("#kind").onchange = () => { drawTable(); refresh(true); };
 $("#assets-table").onclick = pick; $("#detail").onclick = pick; $("#graph-svg").onclick = pick;
 $("#graph-id").onchange = () => refresh(true); $("#graph-depth").onchange = () => refresh(true);
 $("#snap-take").onclick = async () => { await json("api/snapshots/take"); refresh(true); };
