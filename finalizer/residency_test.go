@@ -372,7 +372,11 @@ func TestResidencyCostWeighsRemote(t *testing.T) {
 			e.frame(t, local)
 			require.NoError(t, e.m.DecRef(local))
 			e.frame(t)
-			// Room for one of the two: evict one.
+			// Room for one of the two: evict one. (The uploads' staging
+			// retired first: the budget is of the two textures.)
+			require.NoError(t, e.sync.WaitIdle())
+			_, err = e.sync.Poll()
+			require.NoError(t, err)
 			used := e.alloc.AllocatedBytes(vk.HeapDeviceLocal)
 			require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: used - size/2, Low: 0.99, Cost: cfg.Cost}))
 			e.frame(t)
