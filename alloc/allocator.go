@@ -123,6 +123,10 @@ type AllocationOptions struct {
 	Name string
 	// Pool, when set, allocates from a custom pool.
 	Pool *Pool
+
+	// resUsage is the buffer's or image's usage flags, set by CreateBuffer
+	// and CreateImage for the statistics.
+	resUsage uint32
 }
 
 // Allocation is a range of device memory. It is a value: keep it, and pass

@@ -589,3 +589,68 @@ func TestBadInputLeavesStateUnchanged(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestStatsJSONUsageAndDedicatedTypes: the dump writes what VMA writes
+// and GpuMemDumpVis.py reads — a Usage on every dedicated allocation (its
+// absence made the script fail with KeyError: 'Usage') and on every
+// sub-allocation, the buffer's or image's usage flags or 0 for a raw one;
+// none on free ranges — and a raw allocation that became dedicated is
+// UNKNOWN, not IMAGE_OPTIMAL.
+func TestStatsJSONUsageAndDedicatedTypes(t *testing.T) {
+	d := sim(t, "1080 Ti")
+	a := newAllocator(t, d, alloc.Options{})
+	bufUsage := vk.BufferUsageVertex | vk.BufferUsageTransferDst
+	buf, bufMem, err := a.CreateBuffer(1<<20, bufUsage, alloc.AllocationOptions{Name: "dedicated buffer", Dedicated: true})
+	require.NoError(t, err)
+	imgUsage := vk.ImageUsageSampled | vk.ImageUsageTransferDst
+	img, imgMem, err := a.CreateImage(vk.ImageInfo{Format: vk.FormatR8G8B8A8Unorm, Width: 64, Height: 64, Usage: imgUsage},
+		alloc.AllocationOptions{Name: "sub image"})
+	require.NoError(t, err)
+	raw, err := a.Allocate(vk.MemoryRequirements{Size: 1 << 20, Alignment: 256, TypeBits: 1<<7 | 1<<8},
+		alloc.AllocationOptions{Name: "raw dedicated", Dedicated: true})
+	require.NoError(t, err)
+
+	var out bytes.Buffer
+	require.NoError(t, a.WriteStatsJSON(&out))
+	var dump struct {
+		DefaultPools map[string]struct {
+			Blocks map[string]struct {
+				Suballocations []map[string]any
+			}
+			DedicatedAllocations []map[string]any
+		}
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &dump))
+	dedicated := map[string]map[string]any{}
+	var sub map[string]any
+	for _, p := range dump.DefaultPools {
+		for _, da := range p.DedicatedAllocations {
+			require.Contains(t, da, "Usage", "every dedicated allocation: %v", da)
+			dedicated[da["Name"].(string)] = da
+		}
+		for _, b := range p.Blocks {
+			for _, sa := range b.Suballocations {
+				if sa["Type"] == "FREE" {
+					require.NotContains(t, sa, "Usage", "a free range")
+					continue
+				}
+				require.Contains(t, sa, "Usage", "every sub-allocation: %v", sa)
+				if sa["Name"] == "sub image" {
+					sub = sa
+				}
+			}
+		}
+	}
+	require.Equal(t, "BUFFER", dedicated["dedicated buffer"]["Type"])
+	require.EqualValues(t, bufUsage, dedicated["dedicated buffer"]["Usage"])
+	require.Equal(t, "UNKNOWN", dedicated["raw dedicated"]["Type"], "VMA's type for a raw allocation")
+	require.EqualValues(t, 0, dedicated["raw dedicated"]["Usage"])
+	require.NotNil(t, sub, "the image's sub-allocation")
+	require.Equal(t, "IMAGE_OPTIMAL", sub["Type"])
+	require.EqualValues(t, imgUsage, sub["Usage"])
+
+	require.NoError(t, a.DestroyBuffer(buf, bufMem))
+	require.NoError(t, a.DestroyImage(img, imgMem))
+	require.NoError(t, a.Free(raw))
+	require.NoError(t, a.Close())
+}

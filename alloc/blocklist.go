@@ -48,10 +48,13 @@ type block struct {
 	memory vk.DeviceMemory
 	size   uint64
 	vb     *virtual.Block
-	mapped []byte            // the whole block, once mapped
-	names  map[uint64]string // debug names by offset
-	id     int
-	gone   bool // taken out of the list (its memory is freed or being freed); under list.mu
+	mapped []byte // the whole block, once mapped
+	// tags are the named allocations' debug names and the buffer or image
+	// usage flags they were made for, by offset; an unnamed allocation
+	// pays no map operation, and reports usage 0 in the statistics.
+	tags map[uint64]rangeTag
+	id   int
+	gone bool // taken out of the list (its memory is freed or being freed); under list.mu
 }
 
 // dedicatedMem is a dedicated allocation's record. The Allocation points to
@@ -64,7 +67,8 @@ type dedicatedMem struct {
 	size   uint64
 	name   string
 	mapped []byte
-	buffer bool
+	kind   Kind   // what it is bound to (KindAny: a raw Allocate)
+	usage  uint32 // the buffer or image usage flags it was made for; 0 for a raw Allocate
 }
 
 func (a *Allocator) newBlockList(typeIndex uint32, preferred uint64, algo Algorithm, minBlocks, maxBlocks int, pool *Pool) *blockList {
@@ -164,10 +168,10 @@ func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o Allo
 		al.Mapped = b.mapped[sub.Offset : sub.Offset+size : sub.Offset+size]
 	}
 	if o.Name != "" {
-		if b.names == nil {
-			b.names = map[uint64]string{}
+		if b.tags == nil {
+			b.tags = map[uint64]rangeTag{}
 		}
-		b.names[sub.Offset] = o.Name
+		b.tags[sub.Offset] = rangeTag{name: o.Name, usage: o.resUsage}
 	}
 	l.owner.heaps[l.heap].allocBytes.Add(int64(sub.Size))
 	l.profileAdd(profileKey{block: b, offset: sub.Offset})
@@ -317,7 +321,7 @@ func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOpt
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
-	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, buffer: buf != 0}
+	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, kind: o.Kind, usage: o.resUsage}
 	al := Allocation{Memory: m, Size: req.Size, MemoryType: l.typeIndex, ded: d}
 	if o.Mapped {
 		if !l.hostVisible() {
@@ -370,7 +374,7 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 		l.mu.Unlock()
 		return err
 	}
-	delete(b.names, al.sub.Offset)
+	delete(b.tags, al.sub.Offset)
 	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.sub.Size))
 	var release *block
 	if b.vb.IsEmpty() && (l.closed || len(l.blocks) > l.minBlocks && l.releaseEmpty(b)) {
@@ -505,7 +509,13 @@ func (l *blockList) leaksLocked() []Leak {
 }
 
 // nameAt is the debug name of the allocation at offset; l.mu is held.
-func (b *block) nameAt(offset uint64) string { return nameOr(b.names[offset]) }
+func (b *block) nameAt(offset uint64) string { return nameOr(b.tags[offset].name) }
+
+// rangeTag is what a block remembers of a named allocation.
+type rangeTag struct {
+	name  string
+	usage uint32
+}
 
 func nameOr(n string) string {
 	if n == "" {

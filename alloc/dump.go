@@ -62,7 +62,10 @@ type dumpSuballocation struct {
 	Offset uint64 `json:"Offset"`
 	Type   string `json:"Type"`
 	Size   uint64 `json:"Size"`
-	Name   string `json:"Name,omitempty"`
+	// Usage is the buffer or image usage flags, as VMA writes them for
+	// every allocation (0 for a raw one); free ranges have none.
+	Usage *uint32 `json:"Usage,omitempty"`
+	Name  string  `json:"Name,omitempty"`
 }
 
 type dumpBlock struct {
@@ -77,7 +80,11 @@ type dumpBlock struct {
 type dumpDedicated struct {
 	Type string `json:"Type"`
 	Size uint64 `json:"Size"`
-	Name string `json:"Name,omitempty"`
+	// Usage is always written: VMA does, and GpuMemDumpVis.py reads it
+	// from every dedicated allocation (a dump without it made the script
+	// fail with KeyError: 'Usage').
+	Usage uint32 `json:"Usage"`
+	Name  string `json:"Name,omitempty"`
 }
 
 type dumpPool struct {
@@ -151,14 +158,18 @@ func (a *Allocator) WriteStatsJSON(w io.Writer) error {
 		}
 		if b.Dedicated {
 			r := b.Ranges[0]
-			pool.DedicatedAllocations = append(pool.DedicatedAllocations, dumpDedicated{Type: suballocationType(false, r.Kind), Size: b.Size, Name: b.Name})
+			pool.DedicatedAllocations = append(pool.DedicatedAllocations, dumpDedicated{Type: suballocationType(false, r.Kind), Size: b.Size, Usage: r.Usage, Name: b.Name})
 		} else {
 			db := dumpBlock{TotalBytes: b.Size, Suballocations: []dumpSuballocation{}}
 			if b.Mapped {
 				db.MapRefCount = 1
 			}
 			for _, r := range b.Ranges {
-				db.Suballocations = append(db.Suballocations, dumpSuballocation{Offset: r.Offset, Type: suballocationType(r.Free, r.Kind), Size: r.Size, Name: r.Name})
+				sa := dumpSuballocation{Offset: r.Offset, Type: suballocationType(r.Free, r.Kind), Size: r.Size, Name: r.Name}
+				if !r.Free {
+					sa.Usage = &r.Usage
+				}
+				db.Suballocations = append(db.Suballocations, sa)
 				if r.Free {
 					db.UnusedBytes += r.Size
 					db.UnusedRanges++

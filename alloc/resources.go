@@ -20,7 +20,7 @@ func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o Allocation
 	if err != nil {
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, err)
 	}
-	o.Kind = KindLinear
+	o.Kind, o.resUsage = KindLinear, uint32(usage)
 	req, err := a.requirements(a.dev.BufferRequirements(b))
 	var al Allocation
 	if err == nil {
@@ -60,7 +60,7 @@ func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Imag
 	if err != nil {
 		return 0, Allocation{}, fmt.Errorf("create image %q: %w", o.Name, err)
 	}
-	o.Kind = KindOptimal
+	o.Kind, o.resUsage = KindOptimal, uint32(info.Usage)
 	if info.Tiling == vk.TilingLinear {
 		o.Kind = KindLinear
 	}

@@ -133,6 +133,10 @@ type RangeInfo struct {
 	Free         bool
 	Kind         Kind
 	Name         string
+	// Usage is the VkBufferUsageFlags or VkImageUsageFlags of the buffer or
+	// image it was made for (CreateBuffer, CreateImage), recorded with its
+	// Name: 0 for an unnamed sub-allocation, a raw Allocate and free ranges.
+	Usage uint32
 }
 
 // BlockInfo describes one VkDeviceMemory: a block with its ranges, or a
@@ -174,20 +178,17 @@ func (l *blockList) describe() []BlockInfo {
 		b.vb.Walk(func(r virtual.Range) {
 			ri := RangeInfo{Offset: r.Offset, Size: r.Size, Free: r.Free, Kind: r.Kind}
 			if !r.Free {
-				ri.Name = b.names[r.Offset]
+				tag := b.tags[r.Offset]
+				ri.Name, ri.Usage = tag.name, tag.usage
 			}
 			info.Ranges = append(info.Ranges, ri)
 		})
 		out = append(out, info)
 	}
 	for m, d := range l.dedicated {
-		kind := KindOptimal
-		if d.buffer {
-			kind = KindLinear
-		}
 		out = append(out, BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: int(m), Memory: m, Size: d.size, Dedicated: true,
 			Name: d.name, Mapped: d.mapped != nil, PreferredBlockSize: l.preferred,
-			Ranges: []RangeInfo{{Size: d.size, Kind: kind, Name: d.name}}})
+			Ranges: []RangeInfo{{Size: d.size, Kind: d.kind, Name: d.name, Usage: d.usage}}})
 	}
 	return out
 }
