@@ -27,7 +27,13 @@ func TestProfile(t *testing.T) {
 	before, err := a.Allocate(vk.MemoryRequirements{Size: 4096, Alignment: 256, TypeBits: ^uint32(0)}, alloc.AllocationOptions{Name: "before"})
 	require.NoError(t, err)
 
-	p := pprof.NewProfile("vkassets.gpu.test/" + t.Name())
+	// A profile of the test's own (the process's may hold other tests'
+	// allocations); made once per process: -count=N runs the test again.
+	name := "vkassets.gpu.test/" + t.Name()
+	p := pprof.Lookup(name)
+	if p == nil {
+		p = pprof.NewProfile(name)
+	}
 	a.SetProfile(p)
 	buf, al, err := a.CreateBuffer(65536, vk.BufferUsageVertex, alloc.AllocationOptions{Name: "vertices"})
 	require.NoError(t, err)
