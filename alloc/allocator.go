@@ -87,6 +87,13 @@ var (
 	ErrLeaks = errors.New("alloc: allocations still live at Close")
 	// ErrForeignPool: AllocationOptions.Pool belongs to another allocator.
 	ErrForeignPool = errors.New("alloc: pool of another allocator")
+	// ErrWouldAllocate: AllocationOptions.NeverAllocate is set and no
+	// existing block had room; the allocation would have called
+	// vkAllocateMemory.
+	ErrWouldAllocate = errors.New("alloc: would allocate device memory (NeverAllocate)")
+	// ErrNotMapped: Unmap of an allocation that Map has not mapped (or
+	// that Unmap has already unmapped as often as Map mapped it).
+	ErrNotMapped = errors.New("alloc: allocation is not mapped")
 )
 
 // Options configure New.
@@ -103,6 +110,23 @@ type Options struct {
 	// StayWithinBudget fails allocations with ErrBudgetExceeded instead of
 	// going over a heap's budget.
 	StayWithinBudget bool
+	// DeviceMemoryCallbacks are told of every vkAllocateMemory and
+	// vkFreeMemory the allocator makes.
+	DeviceMemoryCallbacks DeviceMemoryCallbacks
+}
+
+// DeviceMemoryCallbacks, VMA's VmaDeviceMemoryCallbacks, let a tool track
+// the VkDeviceMemory objects the allocator makes: Allocate is called after
+// each successful vkAllocateMemory and Free before each vkFreeMemory, for
+// blocks and dedicated allocations alike, on the goroutine that allocates
+// or frees. Either may be nil.
+//
+// They may run with a memory type's lock held (a new block is allocated
+// under it): they must be quick and must not call the Allocator, except its
+// lock-free AllocatedBytes, DeviceAllocations and AllocateCalls.
+type DeviceMemoryCallbacks struct {
+	Allocate func(memoryType uint32, memory vk.DeviceMemory, size uint64)
+	Free     func(memoryType uint32, memory vk.DeviceMemory, size uint64)
 }
 
 // AllocationOptions describe one allocation.
@@ -123,6 +147,19 @@ type AllocationOptions struct {
 	Name string
 	// Pool, when set, allocates from a custom pool.
 	Pool *Pool
+	// NeverAllocate (VMA_ALLOCATION_CREATE_NEVER_ALLOCATE_BIT) allocates
+	// only from existing blocks: where none has room, the allocation fails
+	// with an error wrapping ErrWouldAllocate instead of calling
+	// vkAllocateMemory. The pressure handler is not called for it.
+	NeverAllocate bool
+	// WithinBudget (VMA_ALLOCATION_CREATE_WITHIN_BUDGET_BIT) fails this
+	// allocation with ErrBudgetExceeded rather than take a heap over its
+	// budget, as Options.StayWithinBudget does for every allocation; the
+	// pressure handler is called for it as for other budget failures.
+	WithinBudget bool
+	// UserData is the caller's, kept with the allocation until it is freed
+	// (Allocator.UserData, SetUserData); it is shown nowhere.
+	UserData any
 
 	// resUsage is the buffer's or image's usage flags, set by CreateBuffer
 	// and CreateImage for the statistics.
@@ -421,7 +458,7 @@ func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o AllocationOptions, 
 		if firstErr == nil {
 			firstErr = err
 		}
-		if !retryable(err) {
+		if !retryable(err) && !errors.Is(err, ErrWouldAllocate) {
 			break
 		}
 	}
@@ -619,10 +656,13 @@ func (a *Allocator) atomRange(al Allocation, offset, size, memSize uint64) (uint
 	return start, end - start
 }
 
-// Map maps an allocation (persistently: its block, or its dedicated
-// memory, stays mapped until freed) and returns its bytes. A stale or
-// foreign Allocation is refused (see Free); after Close it returns
-// ErrClosed.
+// Map maps an allocation and returns its bytes, as vmaMapMemory does: its
+// block (or its dedicated memory) counts its mappings, one per Map not yet
+// undone by Unmap and one per persistently mapped allocation (Mapped) for
+// its life, and stays mapped, the same bytes at the same address, while
+// the count is above 0. A Map without Unmap keeps the mapping until the
+// allocation is freed. A stale or foreign Allocation is refused (see
+// Free); after Close it returns ErrClosed.
 func (a *Allocator) Map(al Allocation) ([]byte, error) {
 	if a.closed.Load() {
 		return nil, ErrClosed
@@ -632,6 +672,52 @@ func (a *Allocator) Map(al Allocation) ([]byte, error) {
 		return nil, err
 	}
 	return l.mapRange(al)
+}
+
+// Unmap undoes one Map of the allocation; the last mapping of its block
+// (or dedicated memory) to go unmaps it (vkUnmapMemory), and the bytes Map
+// returned must not be used any more. Unmap of an allocation with no Map
+// to undo (never mapped, unmapped already, or only persistently mapped)
+// returns an error wrapping ErrNotMapped and changes nothing; a stale or
+// foreign Allocation is refused as by Free. It works after Close.
+func (a *Allocator) Unmap(al Allocation) error {
+	l, err := a.listOf(al)
+	if err != nil {
+		return err
+	}
+	return l.unmapRange(al)
+}
+
+// UserData is the allocation's user data (AllocationOptions.UserData, or
+// SetUserData's), nil if it has none; ok is false when al is not a live
+// allocation of this allocator.
+func (a *Allocator) UserData(al Allocation) (v any, ok bool) {
+	l, err := a.listOf(al)
+	if err != nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.checkLive(al) != nil {
+		return nil, false
+	}
+	return l.userData(al), true
+}
+
+// SetUserData replaces the allocation's user data; a stale or foreign
+// Allocation is refused as by Free.
+func (a *Allocator) SetUserData(al Allocation, v any) error {
+	l, err := a.listOf(al)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkLive(al); err != nil {
+		return err
+	}
+	l.setUserData(al, v)
+	return nil
 }
 
 // TrimEmptyBlocks frees every empty block now, whatever the policy. After
@@ -772,9 +858,14 @@ func (a *Allocator) underBudget(heap uint32) bool { return a.budgetAllows(heap, 
 
 // allocateDeviceMemory is every vkAllocateMemory the allocator makes: it
 // enforces maxMemoryAllocationCount and the budget mode, and counts.
-func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image) (vk.DeviceMemory, error) {
+// o is the allocation's options (nil: a pool's minimum blocks), for its
+// NeverAllocate and WithinBudget.
+func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image, o *AllocationOptions) (vk.DeviceMemory, error) {
+	if o != nil && o.NeverAllocate {
+		return 0, fmt.Errorf("%w: %d bytes in memory type %d", ErrWouldAllocate, size, typeIndex)
+	}
 	heap := a.phys.Memory.Types[typeIndex].HeapIndex
-	if a.opts.StayWithinBudget {
+	if a.opts.StayWithinBudget || o != nil && o.WithinBudget {
 		if err := a.budgetAllows(heap, size); err != nil {
 			return 0, err
 		}
@@ -790,10 +881,16 @@ func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.B
 		return 0, err
 	}
 	a.heaps[heap].blockBytes.Add(int64(size))
+	if cb := a.opts.DeviceMemoryCallbacks.Allocate; cb != nil {
+		cb(typeIndex, m, size)
+	}
 	return m, nil
 }
 
 func (a *Allocator) freeDeviceMemory(typeIndex uint32, m vk.DeviceMemory, size uint64) {
+	if cb := a.opts.DeviceMemoryCallbacks.Free; cb != nil {
+		cb(typeIndex, m, size)
+	}
 	a.dev.FreeMemory(m)
 	a.deviceN.Add(-1)
 	a.heaps[a.phys.Memory.Types[typeIndex].HeapIndex].blockBytes.Add(-int64(size))
