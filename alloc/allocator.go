@@ -139,14 +139,6 @@ type AllocationOptions struct {
 	Mapped bool
 	// Dedicated forces a VkDeviceMemory of its own.
 	Dedicated bool
-	// Kind is what the memory will be bound to, for bufferImageGranularity.
-	// KindAny (for raw Allocate) is treated as conflicting with everything:
-	// the allocation is padded to granularity pages.
-	Kind Kind
-	// Name is a debug name, shown in statistics and leak reports.
-	Name string
-	// Pool, when set, allocates from a custom pool.
-	Pool *Pool
 	// NeverAllocate (VMA_ALLOCATION_CREATE_NEVER_ALLOCATE_BIT) allocates
 	// only from existing blocks: where none has room, the allocation fails
 	// with an error wrapping ErrWouldAllocate instead of calling
@@ -157,6 +149,14 @@ type AllocationOptions struct {
 	// budget, as Options.StayWithinBudget does for every allocation; the
 	// pressure handler is called for it as for other budget failures.
 	WithinBudget bool
+	// Kind is what the memory will be bound to, for bufferImageGranularity.
+	// KindAny (for raw Allocate) is treated as conflicting with everything:
+	// the allocation is padded to granularity pages.
+	Kind Kind
+	// Name is a debug name, shown in statistics and leak reports.
+	Name string
+	// Pool, when set, allocates from a custom pool.
+	Pool *Pool
 	// UserData is the caller's, kept with the allocation until it is freed
 	// (Allocator.UserData, SetUserData); it is shown nowhere.
 	UserData any
@@ -303,7 +303,7 @@ func (a *Allocator) memoryTypeCost(i int, typeBits uint32, required, preferred, 
 }
 
 // flagsFor turns a usage into required, preferred and avoided flags.
-func flagsFor(o AllocationOptions) (required, preferred, avoid vk.MemoryPropertyFlags) {
+func flagsFor(o *AllocationOptions) (required, preferred, avoid vk.MemoryPropertyFlags) {
 	required, preferred = o.Required, o.Preferred
 	usage := o.Usage
 	if usage == UsageAuto {
@@ -347,7 +347,7 @@ type typeList struct {
 
 // memoryTypes ranks the allowed types for a request. It is on every
 // allocation's path: answers are cached, and a miss allocates one entry.
-func (a *Allocator) memoryTypes(typeBits uint32, o AllocationOptions) typeList {
+func (a *Allocator) memoryTypes(typeBits uint32, o *AllocationOptions) typeList {
 	required, preferred, avoid := flagsFor(o)
 	key := typeCacheKey{typeBits, required, preferred, avoid}
 	slot := &a.typeCache[(typeBits*31+uint32(required)*7+uint32(preferred)*3+uint32(avoid))%uint32(len(a.typeCache))]
@@ -386,14 +386,14 @@ func (a *Allocator) FindMemoryType(typeBits uint32, o AllocationOptions) (uint32
 	if a.closed.Load() {
 		return 0, ErrClosed
 	}
-	ts := a.memoryTypes(typeBits, o)
+	ts := a.memoryTypes(typeBits, &o)
 	if ts.n == 0 {
-		return 0, a.noTypeError(typeBits, o)
+		return 0, a.noTypeError(typeBits, &o)
 	}
 	return ts.idx[0], nil
 }
 
-func (a *Allocator) noTypeError(typeBits uint32, o AllocationOptions) error {
+func (a *Allocator) noTypeError(typeBits uint32, o *AllocationOptions) error {
 	required, _, _ := flagsFor(o)
 	return fmt.Errorf("%w: type bits %#b, required flags %v, usage %v, device types %v",
 		ErrNoMemoryType, typeBits, required, o.Usage, a.phys.Memory.Types)
@@ -403,7 +403,7 @@ func (a *Allocator) noTypeError(typeBits uint32, o AllocationOptions) error {
 // ImageRequirements of a device). After Close, or from a closed pool, it
 // returns ErrClosed and allocates nothing.
 func (a *Allocator) Allocate(req vk.MemoryRequirements, o AllocationOptions) (Allocation, error) {
-	return a.allocate(req, o, 0, 0)
+	return a.allocate(req, &o, 0, 0)
 }
 
 // pressureRounds is how many times one allocation calls the pressure
@@ -413,7 +413,7 @@ const pressureRounds = 2
 
 // allocate is every allocation's path: tryAllocate, then, while it fails
 // for lack of memory, the pressure handler and one more try per round.
-func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (a *Allocator) allocate(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if s := a.soft.Load(); s != nil {
 		a.nearLimit(s, req, o)
 	}
@@ -426,7 +426,7 @@ func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 	return al, err
 }
 
-func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if a.closed.Load() {
 		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, ErrClosed)
 	}
@@ -509,7 +509,7 @@ func (a *Allocator) SetSoftLimit(flags vk.HeapFlags, limit uint64) {
 
 // nearLimit calls the pressure handler before an allocation that would
 // take the soft-limited heaps over the limit.
-func (a *Allocator) nearLimit(s *softLimit, req vk.MemoryRequirements, o AllocationOptions) {
+func (a *Allocator) nearLimit(s *softLimit, req vk.MemoryRequirements, o *AllocationOptions) {
 	h := a.pressure.Load()
 	if h == nil || a.closed.Load() || a.AllocatedBytes(s.flags)+req.Size <= s.limit {
 		return
@@ -546,7 +546,7 @@ func (a *Allocator) SetPressureHandler(h func(Pressure) bool) {
 
 // relieve calls the pressure handler for an allocation that failed with
 // err, if err is a lack of memory, and reports whether to try again.
-func (a *Allocator) relieve(req vk.MemoryRequirements, o AllocationOptions, err error) bool {
+func (a *Allocator) relieve(req vk.MemoryRequirements, o *AllocationOptions, err error) bool {
 	h := a.pressure.Load()
 	if h == nil || !retryable(err) || a.closed.Load() {
 		return false
@@ -556,7 +556,7 @@ func (a *Allocator) relieve(req vk.MemoryRequirements, o AllocationOptions, err 
 }
 
 // firstHeap is the heap of the first memory type an allocation tries.
-func (a *Allocator) firstHeap(req vk.MemoryRequirements, o AllocationOptions) uint32 {
+func (a *Allocator) firstHeap(req vk.MemoryRequirements, o *AllocationOptions) uint32 {
 	if o.Pool != nil {
 		return o.Pool.list.heap
 	}
@@ -858,14 +858,13 @@ func (a *Allocator) underBudget(heap uint32) bool { return a.budgetAllows(heap, 
 
 // allocateDeviceMemory is every vkAllocateMemory the allocator makes: it
 // enforces maxMemoryAllocationCount and the budget mode, and counts.
-// o is the allocation's options (nil: a pool's minimum blocks), for its
-// NeverAllocate and WithinBudget.
-func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image, o *AllocationOptions) (vk.DeviceMemory, error) {
-	if o != nil && o.NeverAllocate {
+// lim is the allocation's NeverAllocate and WithinBudget.
+func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image, lim memoryLimits) (vk.DeviceMemory, error) {
+	if lim.never {
 		return 0, fmt.Errorf("%w: %d bytes in memory type %d", ErrWouldAllocate, size, typeIndex)
 	}
 	heap := a.phys.Memory.Types[typeIndex].HeapIndex
-	if a.opts.StayWithinBudget || o != nil && o.WithinBudget {
+	if a.opts.StayWithinBudget || lim.withinBudget {
 		if err := a.budgetAllows(heap, size); err != nil {
 			return 0, err
 		}
@@ -885,6 +884,14 @@ func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.B
 		cb(typeIndex, m, size)
 	}
 	return m, nil
+}
+
+// memoryLimits are an allocation's limits on vkAllocateMemory; the zero
+// value (a pool's minimum blocks) has none.
+type memoryLimits struct{ never, withinBudget bool }
+
+func limitsOf(o *AllocationOptions) memoryLimits {
+	return memoryLimits{never: o.NeverAllocate, withinBudget: o.WithinBudget}
 }
 
 func (a *Allocator) freeDeviceMemory(typeIndex uint32, m vk.DeviceMemory, size uint64) {

@@ -103,7 +103,7 @@ func (l *blockList) placement(req vk.MemoryRequirements, kind Kind) (uint64, uin
 	return req.Size, req.Alignment
 }
 
-func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o AllocationOptions) bool {
+func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o *AllocationOptions) bool {
 	if req.RequiresDedicated || o.Dedicated {
 		return true
 	}
@@ -121,7 +121,7 @@ func (l *blockList) closedError(name string) error {
 	return fmt.Errorf("allocate %q: %w", name, ErrClosed)
 }
 
-func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if l.closedFast.Load() {
 		return Allocation{}, l.closedError(o.Name)
 	}
@@ -147,7 +147,7 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 			return l.finish(b, sub, req.Size, o)
 		}
 	}
-	b, err := l.newBlock(size, &o)
+	b, err := l.newBlock(size, limitsOf(o))
 	if err != nil {
 		if l.pool == nil && !errors.Is(err, ErrAllocationCountLimit) && !errors.Is(err, ErrWouldAllocate) {
 			// No block could be made: one exact-size dedicated allocation may still fit.
@@ -168,7 +168,7 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 }
 
 // finish records a sub-allocation; l.mu is held.
-func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o AllocationOptions) (Allocation, error) {
+func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o *AllocationOptions) (Allocation, error) {
 	al := Allocation{Memory: b.memory, Offset: sub.Offset, Size: size, MemoryType: l.typeIndex, block: b, sub: sub}
 	if o.Mapped {
 		if err := b.ref(); err != nil {
@@ -208,10 +208,10 @@ func (l *blockList) newBlockSize(need uint64) uint64 {
 	return max(size, need)
 }
 
-// newBlock allocates a block for a request of need bytes, made with o (nil:
-// a pool's minimum blocks); l.mu is held. When vkAllocateMemory fails it
-// retries with halved sizes, down to need.
-func (l *blockList) newBlock(need uint64, o *AllocationOptions) (*block, error) {
+// newBlock allocates a block for a request of need bytes within lim; l.mu
+// is held. When vkAllocateMemory fails it retries with halved sizes, down
+// to need.
+func (l *blockList) newBlock(need uint64, lim memoryLimits) (*block, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
@@ -222,7 +222,7 @@ func (l *blockList) newBlock(need uint64, o *AllocationOptions) (*block, error) 
 	var err error
 	for try := 0; try < 4; try++ {
 		var m vk.DeviceMemory
-		m, err = l.owner.allocateDeviceMemory(l.typeIndex, size, 0, 0, o)
+		m, err = l.owner.allocateDeviceMemory(l.typeIndex, size, 0, 0, lim)
 		if err == nil {
 			return l.addBlock(m, size)
 		}
@@ -390,11 +390,11 @@ func (l *blockList) withLive(al Allocation, f func(memSize uint64) error) error 
 	return f(al.block.size)
 }
 
-func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if l.closedFast.Load() {
 		return Allocation{}, l.closedError(o.Name)
 	}
-	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img, &o)
+	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img, limitsOf(o))
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
