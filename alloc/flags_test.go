@@ -69,6 +69,18 @@ func TestNeverAllocate(t *testing.T) {
 	require.NoError(t, err)
 	held[0] = al
 
+	// Every allowed memory type's blocks are tried: type 8 has a block, 7 none.
+	only8 := small
+	only8.TypeBits = 1 << 8
+	in8, err := a.Allocate(only8, alloc.AllocationOptions{Kind: alloc.KindLinear})
+	require.NoError(t, err)
+	calls = d.AllocateCalls()
+	al8, err := a.Allocate(small, alloc.AllocationOptions{Kind: alloc.KindLinear, NeverAllocate: true, Required: vk.MemoryDeviceLocal})
+	require.NoError(t, err, "the second memory type's block has room")
+	require.Equal(t, uint32(8), al8.MemoryType)
+	require.Equal(t, calls, d.AllocateCalls())
+	held = append(held, in8, al8)
+
 	// A custom pool's minimum blocks are existing blocks.
 	p, err := a.NewPool(alloc.PoolOptions{Name: "p", MemoryType: 7, BlockSize: 1 << 20, MinBlocks: 1})
 	require.NoError(t, err)
