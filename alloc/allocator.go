@@ -87,6 +87,13 @@ var (
 	ErrLeaks = errors.New("alloc: allocations still live at Close")
 	// ErrForeignPool: AllocationOptions.Pool belongs to another allocator.
 	ErrForeignPool = errors.New("alloc: pool of another allocator")
+	// ErrWouldAllocate: AllocationOptions.NeverAllocate is set and no
+	// existing block had room; the allocation would have called
+	// vkAllocateMemory.
+	ErrWouldAllocate = errors.New("alloc: would allocate device memory (NeverAllocate)")
+	// ErrNotMapped: Unmap of an allocation that Map has not mapped (or
+	// that Unmap has already unmapped as often as Map mapped it).
+	ErrNotMapped = errors.New("alloc: allocation is not mapped")
 )
 
 // Options configure New.
@@ -103,6 +110,23 @@ type Options struct {
 	// StayWithinBudget fails allocations with ErrBudgetExceeded instead of
 	// going over a heap's budget.
 	StayWithinBudget bool
+	// DeviceMemoryCallbacks are told of every vkAllocateMemory and
+	// vkFreeMemory the allocator makes.
+	DeviceMemoryCallbacks DeviceMemoryCallbacks
+}
+
+// DeviceMemoryCallbacks, VMA's VmaDeviceMemoryCallbacks, let a tool track
+// the VkDeviceMemory objects the allocator makes: Allocate is called after
+// each successful vkAllocateMemory and Free before each vkFreeMemory, for
+// blocks and dedicated allocations alike, on the goroutine that allocates
+// or frees. Either may be nil.
+//
+// They may run with a memory type's lock held (a new block is allocated
+// under it): they must be quick and must not call the Allocator, except its
+// lock-free AllocatedBytes, DeviceAllocations and AllocateCalls.
+type DeviceMemoryCallbacks struct {
+	Allocate func(memoryType uint32, memory vk.DeviceMemory, size uint64)
+	Free     func(memoryType uint32, memory vk.DeviceMemory, size uint64)
 }
 
 // AllocationOptions describe one allocation.
@@ -115,6 +139,16 @@ type AllocationOptions struct {
 	Mapped bool
 	// Dedicated forces a VkDeviceMemory of its own.
 	Dedicated bool
+	// NeverAllocate (VMA_ALLOCATION_CREATE_NEVER_ALLOCATE_BIT) allocates
+	// only from existing blocks: where none has room, the allocation fails
+	// with an error wrapping ErrWouldAllocate instead of calling
+	// vkAllocateMemory. The pressure handler is not called for it.
+	NeverAllocate bool
+	// WithinBudget (VMA_ALLOCATION_CREATE_WITHIN_BUDGET_BIT) fails this
+	// allocation with ErrBudgetExceeded rather than take a heap over its
+	// budget, as Options.StayWithinBudget does for every allocation; the
+	// pressure handler is called for it as for other budget failures.
+	WithinBudget bool
 	// Kind is what the memory will be bound to, for bufferImageGranularity.
 	// KindAny (for raw Allocate) is treated as conflicting with everything:
 	// the allocation is padded to granularity pages.
@@ -123,6 +157,9 @@ type AllocationOptions struct {
 	Name string
 	// Pool, when set, allocates from a custom pool.
 	Pool *Pool
+	// UserData is the caller's, kept with the allocation until it is freed
+	// (Allocator.UserData, SetUserData); it is shown nowhere.
+	UserData any
 
 	// resUsage is the buffer's or image's usage flags, set by CreateBuffer
 	// and CreateImage for the statistics.
@@ -266,7 +303,7 @@ func (a *Allocator) memoryTypeCost(i int, typeBits uint32, required, preferred, 
 }
 
 // flagsFor turns a usage into required, preferred and avoided flags.
-func flagsFor(o AllocationOptions) (required, preferred, avoid vk.MemoryPropertyFlags) {
+func flagsFor(o *AllocationOptions) (required, preferred, avoid vk.MemoryPropertyFlags) {
 	required, preferred = o.Required, o.Preferred
 	usage := o.Usage
 	if usage == UsageAuto {
@@ -310,7 +347,7 @@ type typeList struct {
 
 // memoryTypes ranks the allowed types for a request. It is on every
 // allocation's path: answers are cached, and a miss allocates one entry.
-func (a *Allocator) memoryTypes(typeBits uint32, o AllocationOptions) typeList {
+func (a *Allocator) memoryTypes(typeBits uint32, o *AllocationOptions) typeList {
 	required, preferred, avoid := flagsFor(o)
 	key := typeCacheKey{typeBits, required, preferred, avoid}
 	slot := &a.typeCache[(typeBits*31+uint32(required)*7+uint32(preferred)*3+uint32(avoid))%uint32(len(a.typeCache))]
@@ -349,14 +386,14 @@ func (a *Allocator) FindMemoryType(typeBits uint32, o AllocationOptions) (uint32
 	if a.closed.Load() {
 		return 0, ErrClosed
 	}
-	ts := a.memoryTypes(typeBits, o)
+	ts := a.memoryTypes(typeBits, &o)
 	if ts.n == 0 {
-		return 0, a.noTypeError(typeBits, o)
+		return 0, a.noTypeError(typeBits, &o)
 	}
 	return ts.idx[0], nil
 }
 
-func (a *Allocator) noTypeError(typeBits uint32, o AllocationOptions) error {
+func (a *Allocator) noTypeError(typeBits uint32, o *AllocationOptions) error {
 	required, _, _ := flagsFor(o)
 	return fmt.Errorf("%w: type bits %#b, required flags %v, usage %v, device types %v",
 		ErrNoMemoryType, typeBits, required, o.Usage, a.phys.Memory.Types)
@@ -366,7 +403,7 @@ func (a *Allocator) noTypeError(typeBits uint32, o AllocationOptions) error {
 // ImageRequirements of a device). After Close, or from a closed pool, it
 // returns ErrClosed and allocates nothing.
 func (a *Allocator) Allocate(req vk.MemoryRequirements, o AllocationOptions) (Allocation, error) {
-	return a.allocate(req, o, 0, 0)
+	return a.allocate(req, &o, 0, 0)
 }
 
 // pressureRounds is how many times one allocation calls the pressure
@@ -376,7 +413,7 @@ const pressureRounds = 2
 
 // allocate is every allocation's path: tryAllocate, then, while it fails
 // for lack of memory, the pressure handler and one more try per round.
-func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (a *Allocator) allocate(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if s := a.soft.Load(); s != nil {
 		a.nearLimit(s, req, o)
 	}
@@ -389,7 +426,7 @@ func (a *Allocator) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 	return al, err
 }
 
-func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if a.closed.Load() {
 		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, ErrClosed)
 	}
@@ -421,7 +458,7 @@ func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o AllocationOptions, 
 		if firstErr == nil {
 			firstErr = err
 		}
-		if !retryable(err) {
+		if !retryable(err) && !errors.Is(err, ErrWouldAllocate) {
 			break
 		}
 	}
@@ -472,7 +509,7 @@ func (a *Allocator) SetSoftLimit(flags vk.HeapFlags, limit uint64) {
 
 // nearLimit calls the pressure handler before an allocation that would
 // take the soft-limited heaps over the limit.
-func (a *Allocator) nearLimit(s *softLimit, req vk.MemoryRequirements, o AllocationOptions) {
+func (a *Allocator) nearLimit(s *softLimit, req vk.MemoryRequirements, o *AllocationOptions) {
 	h := a.pressure.Load()
 	if h == nil || a.closed.Load() || a.AllocatedBytes(s.flags)+req.Size <= s.limit {
 		return
@@ -509,7 +546,7 @@ func (a *Allocator) SetPressureHandler(h func(Pressure) bool) {
 
 // relieve calls the pressure handler for an allocation that failed with
 // err, if err is a lack of memory, and reports whether to try again.
-func (a *Allocator) relieve(req vk.MemoryRequirements, o AllocationOptions, err error) bool {
+func (a *Allocator) relieve(req vk.MemoryRequirements, o *AllocationOptions, err error) bool {
 	h := a.pressure.Load()
 	if h == nil || !retryable(err) || a.closed.Load() {
 		return false
@@ -519,7 +556,7 @@ func (a *Allocator) relieve(req vk.MemoryRequirements, o AllocationOptions, err 
 }
 
 // firstHeap is the heap of the first memory type an allocation tries.
-func (a *Allocator) firstHeap(req vk.MemoryRequirements, o AllocationOptions) uint32 {
+func (a *Allocator) firstHeap(req vk.MemoryRequirements, o *AllocationOptions) uint32 {
 	if o.Pool != nil {
 		return o.Pool.list.heap
 	}
@@ -619,10 +656,13 @@ func (a *Allocator) atomRange(al Allocation, offset, size, memSize uint64) (uint
 	return start, end - start
 }
 
-// Map maps an allocation (persistently: its block, or its dedicated
-// memory, stays mapped until freed) and returns its bytes. A stale or
-// foreign Allocation is refused (see Free); after Close it returns
-// ErrClosed.
+// Map maps an allocation and returns its bytes, as vmaMapMemory does: its
+// block (or its dedicated memory) counts its mappings, one per Map not yet
+// undone by Unmap and one per persistently mapped allocation (Mapped) for
+// its life, and stays mapped, the same bytes at the same address, while
+// the count is above 0. A Map without Unmap keeps the mapping until the
+// allocation is freed. A stale or foreign Allocation is refused (see
+// Free); after Close it returns ErrClosed.
 func (a *Allocator) Map(al Allocation) ([]byte, error) {
 	if a.closed.Load() {
 		return nil, ErrClosed
@@ -632,6 +672,52 @@ func (a *Allocator) Map(al Allocation) ([]byte, error) {
 		return nil, err
 	}
 	return l.mapRange(al)
+}
+
+// Unmap undoes one Map of the allocation; the last mapping of its block
+// (or dedicated memory) to go unmaps it (vkUnmapMemory), and the bytes Map
+// returned must not be used any more. Unmap of an allocation with no Map
+// to undo (never mapped, unmapped already, or only persistently mapped)
+// returns an error wrapping ErrNotMapped and changes nothing; a stale or
+// foreign Allocation is refused as by Free. It works after Close.
+func (a *Allocator) Unmap(al Allocation) error {
+	l, err := a.listOf(al)
+	if err != nil {
+		return err
+	}
+	return l.unmapRange(al)
+}
+
+// UserData is the allocation's user data (AllocationOptions.UserData, or
+// SetUserData's), nil if it has none; ok is false when al is not a live
+// allocation of this allocator.
+func (a *Allocator) UserData(al Allocation) (v any, ok bool) {
+	l, err := a.listOf(al)
+	if err != nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.checkLive(al) != nil {
+		return nil, false
+	}
+	return l.userData(al), true
+}
+
+// SetUserData replaces the allocation's user data; a stale or foreign
+// Allocation is refused as by Free.
+func (a *Allocator) SetUserData(al Allocation, v any) error {
+	l, err := a.listOf(al)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkLive(al); err != nil {
+		return err
+	}
+	l.setUserData(al, v)
+	return nil
 }
 
 // TrimEmptyBlocks frees every empty block now, whatever the policy. After
@@ -772,9 +858,13 @@ func (a *Allocator) underBudget(heap uint32) bool { return a.budgetAllows(heap, 
 
 // allocateDeviceMemory is every vkAllocateMemory the allocator makes: it
 // enforces maxMemoryAllocationCount and the budget mode, and counts.
-func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image) (vk.DeviceMemory, error) {
+// lim is the allocation's NeverAllocate and WithinBudget.
+func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image, lim memoryLimits) (vk.DeviceMemory, error) {
+	if lim.never {
+		return 0, fmt.Errorf("%w: %d bytes in memory type %d", ErrWouldAllocate, size, typeIndex)
+	}
 	heap := a.phys.Memory.Types[typeIndex].HeapIndex
-	if a.opts.StayWithinBudget {
+	if a.opts.StayWithinBudget || lim.withinBudget {
 		if err := a.budgetAllows(heap, size); err != nil {
 			return 0, err
 		}
@@ -790,10 +880,24 @@ func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.B
 		return 0, err
 	}
 	a.heaps[heap].blockBytes.Add(int64(size))
+	if cb := a.opts.DeviceMemoryCallbacks.Allocate; cb != nil {
+		cb(typeIndex, m, size)
+	}
 	return m, nil
 }
 
+// memoryLimits are an allocation's limits on vkAllocateMemory; the zero
+// value (a pool's minimum blocks) has none.
+type memoryLimits struct{ never, withinBudget bool }
+
+func limitsOf(o *AllocationOptions) memoryLimits {
+	return memoryLimits{never: o.NeverAllocate, withinBudget: o.WithinBudget}
+}
+
 func (a *Allocator) freeDeviceMemory(typeIndex uint32, m vk.DeviceMemory, size uint64) {
+	if cb := a.opts.DeviceMemoryCallbacks.Free; cb != nil {
+		cb(typeIndex, m, size)
+	}
 	a.dev.FreeMemory(m)
 	a.deviceN.Add(-1)
 	a.heaps[a.phys.Memory.Types[typeIndex].HeapIndex].blockBytes.Add(-int64(size))

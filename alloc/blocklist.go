@@ -48,10 +48,15 @@ type block struct {
 	memory vk.DeviceMemory
 	size   uint64
 	vb     *virtual.Block
-	mapped []byte // the whole block, once mapped
-	// tags are the named allocations' debug names and the buffer or image
-	// usage flags they were made for, by offset; an unnamed allocation
-	// pays no map operation, and reports usage 0 in the statistics.
+	mapped []byte // the whole block while mapRefs > 0, else nil
+	// mapRefs counts the block's mappings: one per persistently mapped
+	// allocation, one per Map not yet undone by Unmap. At 0 it is unmapped.
+	mapRefs int
+	// tags are, by offset, what the block remembers of an allocation that
+	// is named, carries user data or is mapped: its debug name, the buffer
+	// or image usage flags it was made for, its user data and mappings. An
+	// allocation with none of these pays no map operation, and reports
+	// usage 0 in the statistics.
 	tags map[uint64]rangeTag
 	id   int
 	gone bool // taken out of the list (its memory is freed or being freed); under list.mu
@@ -66,9 +71,14 @@ type dedicatedMem struct {
 	memory vk.DeviceMemory
 	size   uint64
 	name   string
-	mapped []byte
-	kind   Kind   // what it is bound to (KindAny: a raw Allocate)
-	usage  uint32 // the buffer or image usage flags it was made for; 0 for a raw Allocate
+	mapped []byte // while mapRefs > 0, else nil
+	// mapRefs counts the mappings: one if persistent, one per Map not yet
+	// undone by Unmap.
+	mapRefs    int
+	persistent bool // AllocationOptions.Mapped
+	userData   any
+	kind       Kind   // what it is bound to (KindAny: a raw Allocate)
+	usage      uint32 // the buffer or image usage flags it was made for; 0 for a raw Allocate
 }
 
 func (a *Allocator) newBlockList(typeIndex uint32, preferred uint64, algo Algorithm, minBlocks, maxBlocks int, pool *Pool) *blockList {
@@ -93,7 +103,7 @@ func (l *blockList) placement(req vk.MemoryRequirements, kind Kind) (uint64, uin
 	return req.Size, req.Alignment
 }
 
-func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o AllocationOptions) bool {
+func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o *AllocationOptions) bool {
 	if req.RequiresDedicated || o.Dedicated {
 		return true
 	}
@@ -111,7 +121,7 @@ func (l *blockList) closedError(name string) error {
 	return fmt.Errorf("allocate %q: %w", name, ErrClosed)
 }
 
-func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if l.closedFast.Load() {
 		return Allocation{}, l.closedError(o.Name)
 	}
@@ -137,9 +147,9 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 			return l.finish(b, sub, req.Size, o)
 		}
 	}
-	b, err := l.newBlock(size)
+	b, err := l.newBlock(size, limitsOf(o))
 	if err != nil {
-		if l.pool == nil && !errors.Is(err, ErrAllocationCountLimit) {
+		if l.pool == nil && !errors.Is(err, ErrAllocationCountLimit) && !errors.Is(err, ErrWouldAllocate) {
 			// No block could be made: one exact-size dedicated allocation may still fit.
 			l.mu.Unlock()
 			al, derr := l.allocateDedicated(req, o, buf, img)
@@ -158,20 +168,20 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o AllocationOptions, buf
 }
 
 // finish records a sub-allocation; l.mu is held.
-func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o AllocationOptions) (Allocation, error) {
+func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o *AllocationOptions) (Allocation, error) {
 	al := Allocation{Memory: b.memory, Offset: sub.Offset, Size: size, MemoryType: l.typeIndex, block: b, sub: sub}
 	if o.Mapped {
-		if err := b.mapBlock(); err != nil {
+		if err := b.ref(); err != nil {
 			_ = b.vb.Free(sub)
 			return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
 		}
 		al.Mapped = b.mapped[sub.Offset : sub.Offset+size : sub.Offset+size]
 	}
-	if o.Name != "" {
+	if o.Name != "" || o.UserData != nil || o.Mapped {
 		if b.tags == nil {
 			b.tags = map[uint64]rangeTag{}
 		}
-		b.tags[sub.Offset] = rangeTag{name: o.Name, usage: o.resUsage}
+		b.tags[sub.Offset] = rangeTag{name: o.Name, usage: o.resUsage, userData: o.UserData, persistent: o.Mapped}
 	}
 	l.owner.heaps[l.heap].allocBytes.Add(int64(sub.Size))
 	l.profileAdd(profileKey{block: b, offset: sub.Offset})
@@ -198,9 +208,10 @@ func (l *blockList) newBlockSize(need uint64) uint64 {
 	return max(size, need)
 }
 
-// newBlock allocates a block for a request of need bytes; l.mu is held.
-// When vkAllocateMemory fails it retries with halved sizes, down to need.
-func (l *blockList) newBlock(need uint64) (*block, error) {
+// newBlock allocates a block for a request of need bytes within lim; l.mu
+// is held. When vkAllocateMemory fails it retries with halved sizes, down
+// to need.
+func (l *blockList) newBlock(need uint64, lim memoryLimits) (*block, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
@@ -211,7 +222,7 @@ func (l *blockList) newBlock(need uint64) (*block, error) {
 	var err error
 	for try := 0; try < 4; try++ {
 		var m vk.DeviceMemory
-		m, err = l.owner.allocateDeviceMemory(l.typeIndex, size, 0, 0)
+		m, err = l.owner.allocateDeviceMemory(l.typeIndex, size, 0, 0, lim)
 		if err == nil {
 			return l.addBlock(m, size)
 		}
@@ -239,19 +250,58 @@ func (l *blockList) addBlock(m vk.DeviceMemory, size uint64) (*block, error) {
 	return b, nil
 }
 
-func (b *block) mapBlock() error {
-	if b.mapped != nil {
-		return nil
+// ref takes a mapping reference on the block, mapping it if it is the
+// first; list.mu is held.
+func (b *block) ref() error {
+	if b.mapRefs == 0 {
+		if !b.list.hostVisible() {
+			return fmt.Errorf("%w: memory type %d", ErrNotMappable, b.list.typeIndex)
+		}
+		m, err := b.list.owner.dev.MapMemory(b.memory, 0, b.size)
+		if err != nil {
+			return err
+		}
+		b.mapped = m
 	}
-	if !b.list.hostVisible() {
-		return fmt.Errorf("%w: memory type %d", ErrNotMappable, b.list.typeIndex)
-	}
-	m, err := b.list.owner.dev.MapMemory(b.memory, 0, b.size)
-	if err != nil {
-		return err
-	}
-	b.mapped = m
+	b.mapRefs++
 	return nil
+}
+
+// unref drops n mapping references, unmapping the block at the last one;
+// list.mu is held.
+func (b *block) unref(n int) {
+	if n == 0 {
+		return
+	}
+	b.mapRefs -= n
+	if b.mapRefs == 0 {
+		b.list.owner.dev.UnmapMemory(b.memory)
+		b.mapped = nil
+	}
+}
+
+// ref and unref are the same for a dedicated allocation's memory; list.mu is held.
+func (d *dedicatedMem) ref() error {
+	if d.mapRefs == 0 {
+		if !d.list.hostVisible() {
+			return fmt.Errorf("%w: memory type %d", ErrNotMappable, d.list.typeIndex)
+		}
+		m, err := d.list.owner.dev.MapMemory(d.memory, 0, d.size)
+		if err != nil {
+			return err
+		}
+		d.mapped = m
+	}
+	d.mapRefs++
+	return nil
+}
+
+func (d *dedicatedMem) unref() {
+	d.mapRefs--
+	if d.mapRefs == 0 {
+		d.list.owner.dev.UnmapMemory(d.memory)
+		d.mapped = nil
+	}
 }
 
 // checkLive reports whether al is a live allocation of this list: nil, or
@@ -273,7 +323,8 @@ func (l *blockList) checkLive(al Allocation) error {
 	return b.vb.Check(al.sub)
 }
 
-// mapRange maps al's block (or its dedicated memory) and returns al's bytes.
+// mapRange takes a mapping reference on al's block (or its dedicated
+// memory), counted for al, and returns al's bytes.
 func (l *blockList) mapRange(al Allocation) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -281,22 +332,48 @@ func (l *blockList) mapRange(al Allocation) ([]byte, error) {
 		return nil, err
 	}
 	if d := al.ded; d != nil {
-		if d.mapped == nil {
-			if !l.hostVisible() {
-				return nil, fmt.Errorf("%w: memory type %d", ErrNotMappable, l.typeIndex)
-			}
-			m, err := l.owner.dev.MapMemory(d.memory, 0, d.size)
-			if err != nil {
-				return nil, err
-			}
-			d.mapped = m
+		if err := d.ref(); err != nil {
+			return nil, err
 		}
 		return d.mapped[:d.size:d.size], nil
 	}
-	if err := al.block.mapBlock(); err != nil {
+	b := al.block
+	if err := b.ref(); err != nil {
 		return nil, err
 	}
-	return al.block.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size], nil
+	if b.tags == nil {
+		b.tags = map[uint64]rangeTag{}
+	}
+	tag := b.tags[al.Offset]
+	tag.maps++
+	b.tags[al.Offset] = tag
+	return b.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size], nil
+}
+
+// unmapRange undoes one mapRange of al; an allocation with no Map to undo
+// is refused with ErrNotMapped and nothing changes.
+func (l *blockList) unmapRange(al Allocation) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkLive(al); err != nil {
+		return err
+	}
+	if d := al.ded; d != nil {
+		if d.persistent && d.mapRefs == 1 || d.mapRefs == 0 {
+			return fmt.Errorf("unmap %q: %w", nameOr(d.name), ErrNotMapped)
+		}
+		d.unref()
+		return nil
+	}
+	b := al.block
+	tag := b.tags[al.Offset]
+	if tag.maps == 0 {
+		return fmt.Errorf("unmap %q: %w", nameOr(tag.name), ErrNotMapped)
+	}
+	tag.maps--
+	b.tags[al.Offset] = tag
+	b.unref(1)
+	return nil
 }
 
 // withLive runs f under the lock if al is a live allocation of the list,
@@ -313,15 +390,15 @@ func (l *blockList) withLive(al Allocation, f func(memSize uint64) error) error 
 	return f(al.block.size)
 }
 
-func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
+func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o *AllocationOptions, buf vk.Buffer, img vk.Image) (Allocation, error) {
 	if l.closedFast.Load() {
 		return Allocation{}, l.closedError(o.Name)
 	}
-	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img)
+	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img, limitsOf(o))
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
-	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, kind: o.Kind, usage: o.resUsage}
+	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, kind: o.Kind, usage: o.resUsage, userData: o.UserData}
 	al := Allocation{Memory: m, Size: req.Size, MemoryType: l.typeIndex, ded: d}
 	if o.Mapped {
 		if !l.hostVisible() {
@@ -334,6 +411,7 @@ func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o AllocationOpt
 			return Allocation{}, fmt.Errorf("allocate %q: map: %w", o.Name, err)
 		}
 		d.mapped, al.Mapped = mapped, mapped
+		d.mapRefs, d.persistent = 1, true
 	}
 	l.mu.Lock()
 	if l.closed { // closed while the memory was allocated: it is in no leak report, so it goes
@@ -362,6 +440,7 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 	l.profileRemove(&al)
 	if d := al.ded; d != nil {
 		delete(l.dedicated, d.memory)
+		d.userData = nil // a stale Allocation still points to d
 		drained := l.drained()
 		l.mu.Unlock()
 		d.release()
@@ -373,6 +452,10 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 	if err := b.vb.Free(al.sub); err != nil { // cannot happen: checkLive accepted it
 		l.mu.Unlock()
 		return err
+	}
+	if b.mapRefs > 0 { // al's own mappings go with it
+		tag := b.tags[al.sub.Offset]
+		b.unref(int(tag.maps) + b2i(tag.persistent))
 	}
 	delete(b.tags, al.sub.Offset)
 	l.owner.heaps[l.heap].allocBytes.Add(-int64(al.sub.Size))
@@ -511,10 +594,44 @@ func (l *blockList) leaksLocked() []Leak {
 // nameAt is the debug name of the allocation at offset; l.mu is held.
 func (b *block) nameAt(offset uint64) string { return nameOr(b.tags[offset].name) }
 
-// rangeTag is what a block remembers of a named allocation.
+// rangeTag is what a block remembers of an allocation that is named,
+// carries user data or is mapped.
 type rangeTag struct {
-	name  string
-	usage uint32
+	name       string
+	usage      uint32
+	maps       uint32 // Map calls not yet undone by Unmap
+	persistent bool   // AllocationOptions.Mapped: one more mapping reference
+	userData   any
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// userData is al's user data, al a live allocation of the list; l.mu is held.
+func (l *blockList) userData(al Allocation) any {
+	if al.ded != nil {
+		return al.ded.userData
+	}
+	return al.block.tags[al.Offset].userData
+}
+
+// setUserData sets al's user data, al a live allocation of the list; l.mu is held.
+func (l *blockList) setUserData(al Allocation, v any) {
+	if d := al.ded; d != nil {
+		d.userData = v
+		return
+	}
+	b := al.block
+	if b.tags == nil {
+		b.tags = map[uint64]rangeTag{}
+	}
+	tag := b.tags[al.Offset]
+	tag.userData = v
+	b.tags[al.Offset] = tag
 }
 
 func nameOr(n string) string {

@@ -19,8 +19,10 @@
 //   - dedicated allocations are made when the driver requires or prefers them
 //     or the request is larger than half a block;
 //   - bufferImageGranularity is respected between linear and optimal
-//     resources; mappings are persistent; Flush and Invalidate widen ranges
-//     to nonCoherentAtomSize on non-coherent memory;
+//     resources; mappings are counted (Map and Unmap, as vmaMapMemory; a
+//     persistently mapped allocation holds one) and a block is unmapped at
+//     the last; Flush and Invalidate widen ranges to nonCoherentAtomSize on
+//     non-coherent memory;
 //   - custom pools have a fixed block size, a block count range and either
 //     algorithm; empty blocks are kept while the heap is under budget;
 //   - budgets come from VK_EXT_memory_budget, else 80% of the heap;
@@ -29,8 +31,13 @@
 //     vkAllocateMemory fails the allocator retries smaller blocks, then a
 //     dedicated allocation, then the next allowed memory type, and only then
 //     returns the error, having leaked nothing;
-//   - each allocation may carry a debug name; Close reports leaks by name
-//     and keeps their memory until they are freed (see Allocator.Close).
+//   - each allocation may carry a debug name and user data; Close reports
+//     leaks by name and keeps their memory until they are freed (see
+//     Allocator.Close);
+//   - VMA's per-allocation flags NeverAllocate (existing blocks only, else
+//     ErrWouldAllocate) and WithinBudget, and its device-memory callbacks
+//     (Options.DeviceMemoryCallbacks), told of every vkAllocateMemory and
+//     vkFreeMemory.
 //
 // When an allocation still fails for lack of memory (out of device or host
 // memory, over budget under StayWithinBudget, at maxMemoryAllocationCount),

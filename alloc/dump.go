@@ -160,10 +160,7 @@ func (a *Allocator) WriteStatsJSON(w io.Writer) error {
 			r := b.Ranges[0]
 			pool.DedicatedAllocations = append(pool.DedicatedAllocations, dumpDedicated{Type: suballocationType(false, r.Kind), Size: b.Size, Usage: r.Usage, Name: b.Name})
 		} else {
-			db := dumpBlock{TotalBytes: b.Size, Suballocations: []dumpSuballocation{}}
-			if b.Mapped {
-				db.MapRefCount = 1
-			}
+			db := dumpBlock{MapRefCount: b.MapRefCount, TotalBytes: b.Size, Suballocations: []dumpSuballocation{}}
 			for _, r := range b.Ranges {
 				sa := dumpSuballocation{Offset: r.Offset, Type: suballocationType(r.Free, r.Kind), Size: r.Size, Name: r.Name}
 				if !r.Free {

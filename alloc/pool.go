@@ -62,7 +62,7 @@ func (a *Allocator) NewPool(o PoolOptions) (*Pool, error) {
 	p.list.mu.Lock()
 	var err error
 	for range o.MinBlocks {
-		if _, err = p.list.newBlock(size); err != nil {
+		if _, err = p.list.newBlock(size, memoryLimits{}); err != nil {
 			break
 		}
 	}

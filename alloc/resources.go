@@ -24,7 +24,7 @@ func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o Allocation
 	req, err := a.requirements(a.dev.BufferRequirements(b))
 	var al Allocation
 	if err == nil {
-		al, err = a.allocate(req, o, b, 0)
+		al, err = a.allocate(req, &o, b, 0)
 	}
 	if err == nil {
 		if err = a.dev.BindBufferMemory(b, al.Memory, al.Offset); err != nil {
@@ -70,7 +70,7 @@ func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Imag
 	req, err := a.requirements(a.dev.ImageRequirements(img))
 	var al Allocation
 	if err == nil {
-		al, err = a.allocate(req, o, 0, img)
+		al, err = a.allocate(req, &o, 0, img)
 	}
 	if err == nil {
 		if err = a.dev.BindImageMemory(img, al.Memory, al.Offset); err != nil {

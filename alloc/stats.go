@@ -150,7 +150,10 @@ type BlockInfo struct {
 	Dedicated  bool
 	Name       string // a dedicated allocation's name
 	Mapped     bool
-	Ranges     []RangeInfo
+	// MapRefCount is the mappings counted (see Allocator.Map): it is
+	// mapped while this is above 0.
+	MapRefCount int
+	Ranges      []RangeInfo
 	// PreferredBlockSize is the block list's preferred size.
 	PreferredBlockSize uint64
 }
@@ -174,7 +177,7 @@ func (l *blockList) describe() []BlockInfo {
 	}
 	var out []BlockInfo
 	for _, b := range l.blocks {
-		info := BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: b.id, Memory: b.memory, Size: b.size, Mapped: b.mapped != nil, PreferredBlockSize: l.preferred}
+		info := BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: b.id, Memory: b.memory, Size: b.size, Mapped: b.mapRefs > 0, MapRefCount: b.mapRefs, PreferredBlockSize: l.preferred}
 		b.vb.Walk(func(r virtual.Range) {
 			ri := RangeInfo{Offset: r.Offset, Size: r.Size, Free: r.Free, Kind: r.Kind}
 			if !r.Free {
@@ -187,7 +190,7 @@ func (l *blockList) describe() []BlockInfo {
 	}
 	for m, d := range l.dedicated {
 		out = append(out, BlockInfo{MemoryType: l.typeIndex, Pool: pool, ID: int(m), Memory: m, Size: d.size, Dedicated: true,
-			Name: d.name, Mapped: d.mapped != nil, PreferredBlockSize: l.preferred,
+			Name: d.name, Mapped: d.mapRefs > 0, MapRefCount: d.mapRefs, PreferredBlockSize: l.preferred,
 			Ranges: []RangeInfo{{Size: d.size, Kind: d.kind, Name: d.name, Usage: d.usage}}})
 	}
 	return out
