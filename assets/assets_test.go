@@ -41,7 +41,7 @@ var content = os.DirFS("testdata/content")
 // open gives a test a validated device, an allocator, a frame sync and a
 // manager with the sample content as bundle "content". At the end
 // everything is closed and nothing may leak.
-func open(t *testing.T, opts assets.Options) *env {
+func open(t testing.TB, opts assets.Options) *env {
 	t.Helper()
 	d := vktest.Open(t)
 	a, err := alloc.New(alloc.Options{Device: d, Logger: vktest.Logger(t)})

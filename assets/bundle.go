@@ -83,9 +83,9 @@ func (b *Bundle) Load(ctx context.Context, p string) (Asset, error) {
 		}
 		switch e.Kind {
 		case KindSprite:
-			return asAsset(b.LoadSpriteFrame(ctx, p))
+			return asAsset(b.LoadSpriteFrame(ctx, p, e.Texture))
 		case KindTexture:
-			return asAsset(b.LoadTexture(ctx, p))
+			return asAsset(b.LoadTexture(ctx, p, e.Texture))
 		case KindImage:
 			return asAsset(b.LoadImage(ctx, p))
 		default:
@@ -126,15 +126,18 @@ func (b *Bundle) LoadImage(ctx context.Context, p string) (*ImageAsset, error) {
 	return b.m.loadImage(ctx, b.key(p), p, func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
 }
 
-// LoadTexture loads an image file as a Texture2D (and its ImageAsset).
-func (b *Bundle) LoadTexture(ctx context.Context, p string) (*Texture2D, error) {
-	return b.m.loadTexture(ctx, b.key(p), p, func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
+// LoadTexture loads an image file as a Texture2D (and its ImageAsset),
+// with at most one TextureOptions: none is sRGB with a full mip chain.
+// Loads of one file with different options make different textures.
+func (b *Bundle) LoadTexture(ctx context.Context, p string, opts ...TextureOptions) (*Texture2D, error) {
+	return b.m.loadTexture(ctx, b.key(p), p, firstOr(opts), func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
 }
 
 // LoadSpriteFrame loads an image file as a whole-texture SpriteFrame (and
-// its Texture2D and ImageAsset).
-func (b *Bundle) LoadSpriteFrame(ctx context.Context, p string) (*SpriteFrame, error) {
-	return b.m.loadSprite(ctx, b.key(p), p, func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
+// its Texture2D and ImageAsset), with at most one TextureOptions for its
+// texture (as LoadTexture).
+func (b *Bundle) LoadSpriteFrame(ctx context.Context, p string, opts ...TextureOptions) (*SpriteFrame, error) {
+	return b.m.loadSprite(ctx, b.key(p), p, firstOr(opts), func(ctx context.Context) ([]byte, error) { return b.read(ctx, p) })
 }
 
 // The image chain, shared by bundle files and remote URLs: base is the key
@@ -154,8 +157,8 @@ func (m *Manager) loadImage(ctx context.Context, base, name string, read func(co
 	return a.(*ImageAsset), nil
 }
 
-func (m *Manager) loadTexture(ctx context.Context, base, name string, read func(context.Context) ([]byte, error)) (*Texture2D, error) {
-	a, err := m.load(ctx, base+"#texture", func(ctx context.Context) (Asset, error) {
+func (m *Manager) loadTexture(ctx context.Context, base, name string, opts TextureOptions, read func(context.Context) ([]byte, error)) (*Texture2D, error) {
+	a, err := m.load(ctx, base+"#texture"+opts.keySuffix(), func(ctx context.Context) (Asset, error) {
 		im, err := m.loadImage(ctx, base, name, read)
 		if err != nil {
 			return nil, err
@@ -178,12 +181,16 @@ func (m *Manager) loadTexture(ctx context.Context, base, name string, read func(
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		done, err := m.admit(name, 2*int64(len(pixels)))
+		size := int64(len(pixels))
+		if !opts.NoMips { // the chain's levels below the first: a third more, at most
+			size += size / 3
+		}
+		done, err := m.admit(name, 2*size)
 		if err != nil {
 			return nil, err
 		}
 		defer done()
-		return asAsset(m.newTexture(im, pixels, name))
+		return asAsset(m.newTexture(im, pixels, name, opts))
 	})
 	if err != nil {
 		return nil, err
@@ -191,9 +198,9 @@ func (m *Manager) loadTexture(ctx context.Context, base, name string, read func(
 	return a.(*Texture2D), nil
 }
 
-func (m *Manager) loadSprite(ctx context.Context, base, name string, read func(context.Context) ([]byte, error)) (*SpriteFrame, error) {
-	a, err := m.load(ctx, base+"#sprite", func(ctx context.Context) (Asset, error) {
-		t, err := m.loadTexture(ctx, base, name, read)
+func (m *Manager) loadSprite(ctx context.Context, base, name string, opts TextureOptions, read func(context.Context) ([]byte, error)) (*SpriteFrame, error) {
+	a, err := m.load(ctx, base+"#sprite"+opts.keySuffix(), func(ctx context.Context) (Asset, error) {
+		t, err := m.loadTexture(ctx, base, name, opts, read)
 		if err != nil {
 			return nil, err
 		}

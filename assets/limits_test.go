@@ -105,6 +105,8 @@ func TestLoadHonoursContext(t *testing.T) {
 // never passes the budget.
 func TestLoadsAdmittedAgainstTheBudget(t *testing.T) {
 	const px, n = 128, 8
+	// One level each: the budget's arithmetic below is of px*px*4 textures.
+	oneLevel := assets.TextureOptions{NoMips: true}
 	size := int64(px * px * 4)
 	fsys := fstest.MapFS{}
 	for i := range n {
@@ -120,7 +122,7 @@ func TestLoadsAdmittedAgainstTheBudget(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	_, err = b.LoadTexture(ctx, "t0.png")
+	_, err = b.LoadTexture(ctx, "t0.png", oneLevel)
 	require.NoError(t, err)
 	retire := func() { // the staging copies done and retired: only the textures stay
 		require.NoError(t, e.sync.WaitIdle())
@@ -128,11 +130,11 @@ func TestLoadsAdmittedAgainstTheBudget(t *testing.T) {
 		require.NoError(t, err)
 	}
 	retire()
-	_, err = b.LoadTexture(ctx, "t1.png")
+	_, err = b.LoadTexture(ctx, "t1.png", oneLevel)
 	require.NoError(t, err)
 	retire()
 	require.Equal(t, uint64(2*size), e.alloc.AllocatedBytes(vk.HeapDeviceLocal), "two textures")
-	_, err = b.LoadTexture(ctx, "t2.png")
+	_, err = b.LoadTexture(ctx, "t2.png", oneLevel)
 	require.ErrorIs(t, err, assets.ErrOverBudget)
 	require.Contains(t, err.Error(), `"t2.png" needs 131072 bytes`)
 	require.LessOrEqual(t, int64(e.alloc.AllocatedBytes(vk.HeapDeviceLocal)), budget)
@@ -149,7 +151,7 @@ func TestLoadsAdmittedAgainstTheBudget(t *testing.T) {
 	var mu sync.Mutex
 	for i := range n {
 		wg.Go(func() {
-			_, err := b2.LoadTexture(ctx, fmt.Sprintf("t%d.png", i))
+			_, err := b2.LoadTexture(ctx, fmt.Sprintf("t%d.png", i), oneLevel)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -56,6 +56,10 @@ type ManifestEntry struct {
 	// SpriteFrame), "texture" (a Texture2D) or "image" (an ImageAsset) for
 	// PNG and JPEG files, "scene" for glTF.
 	Kind string `json:"kind"`
+	// Texture chooses, for a sprite or a texture, its colour space and
+	// whether it has mips ({"linear": true, "noMips": true}); absent is sRGB
+	// with a full mip chain.
+	Texture TextureOptions `json:"texture,omitempty"`
 	// Deps are entries loaded before this one by Preload: a scene's
 	// textures, say. There may be no cycle.
 	Deps []string `json:"deps,omitempty"`

@@ -12,7 +12,7 @@ import (
 // dependencies and counts recorded, and returns the SpriteFrame. The request
 // is bounded by Options.RemoteTimeout and the body by Options.RemoteMaxBytes.
 func (m *Manager) LoadRemote(ctx context.Context, url string) (*SpriteFrame, error) {
-	return m.loadSprite(ctx, url, url, func(ctx context.Context) ([]byte, error) { return m.fetch(ctx, url) })
+	return m.loadSprite(ctx, url, url, TextureOptions{}, func(ctx context.Context) ([]byte, error) { return m.fetch(ctx, url) })
 }
 
 // AcquireRemote is LoadRemote that also takes a reference for the caller

@@ -232,8 +232,11 @@ func (l *sceneLoader) material(ctx context.Context, i int) (*Material, error) {
 				color = [4]float32{float32(f[0]), float32(f[1]), float32(f[2]), float32(f[3])}
 			}
 			if ti := pbr.BaseColorTexture; ti != nil {
+				// Base colour is colour: sRGB (glTF 2.0 §3.9.2). Data
+				// textures (normal, metallic-roughness, occlusion), when
+				// loaded, take TextureOptions{Linear: true}.
 				var err error
-				if tex, err = l.texture(ctx, ti.Index); err != nil {
+				if tex, err = l.texture(ctx, ti.Index, TextureOptions{}); err != nil {
 					return nil, fmt.Errorf("material %d: %w", i, err)
 				}
 			}
@@ -247,8 +250,9 @@ func (l *sceneLoader) material(ctx context.Context, i int) (*Material, error) {
 }
 
 // texture loads a glTF texture's image: a file next to the glTF (sharing
-// the keys of a direct load of that file) or one embedded in a buffer view.
-func (l *sceneLoader) texture(ctx context.Context, i int) (*Texture2D, error) {
+// the keys of a direct load of that file with the same options) or one
+// embedded in a buffer view.
+func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (*Texture2D, error) {
 	if i < 0 || i >= len(l.doc.Textures) || l.doc.Textures[i].Source == nil || *l.doc.Textures[i].Source >= len(l.doc.Images) {
 		return nil, fmt.Errorf("%w: texture %d", ErrDecode, i)
 	}
@@ -257,7 +261,7 @@ func (l *sceneLoader) texture(ctx context.Context, i int) (*Texture2D, error) {
 	switch {
 	case img.BufferView != nil:
 		base := l.key("image", src)
-		return l.m.loadTexture(ctx, base, img.Name, func(context.Context) ([]byte, error) {
+		return l.m.loadTexture(ctx, base, img.Name, opts, func(context.Context) ([]byte, error) {
 			if *img.BufferView >= len(l.doc.BufferViews) {
 				return nil, fmt.Errorf("%w: buffer view %d", ErrDecode, *img.BufferView)
 			}
@@ -271,7 +275,7 @@ func (l *sceneLoader) texture(ctx context.Context, i int) (*Texture2D, error) {
 		return nil, fmt.Errorf("%w: data URIs for images are not supported (image %d)", ErrUnknownKind, src)
 	default:
 		p := path.Join(l.dir, img.URI)
-		return l.b.LoadTexture(ctx, p)
+		return l.b.LoadTexture(ctx, p, opts)
 	}
 }
 

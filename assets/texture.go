@@ -13,11 +13,12 @@ import (
 )
 
 // Texture2D is a sampled VkImage with its view and memory, uploaded from an
-// ImageAsset, on which it depends.
+// ImageAsset, on which it depends. Its view covers every mip level.
 type Texture2D struct {
 	Base
 	Width, Height uint32
 	Format        vk.Format
+	MipLevels     uint32 // 1, or a full chain: floor(log2(max(Width, Height)))+1
 	Image         vk.Image
 	View          vk.ImageView
 	Memory        alloc.Allocation
@@ -31,25 +32,65 @@ func (t *Texture2D) GPUObjects() []framesync.Object {
 	}
 }
 
+// TextureOptions choose how an image becomes a texture. The zero value is
+// what colour images want: sRGB texels (the sampler returns linear values)
+// and a full mip chain.
+type TextureOptions struct {
+	// Linear stores the texels as UNORM, for data rather than colour:
+	// normals, metallic-roughness, occlusion, masks.
+	Linear bool `json:"linear,omitempty"`
+	// NoMips makes one level instead of a full mip chain.
+	NoMips bool `json:"noMips,omitempty"`
+}
+
+// Format is the texture's format: R8G8B8A8_SRGB, or _UNORM when Linear.
+func (o TextureOptions) Format() vk.Format {
+	if o.Linear {
+		return vk.FormatR8G8B8A8Unorm
+	}
+	return vk.FormatR8G8B8A8Srgb
+}
+
+// keySuffix tells apart in the cache the textures (and sprites) made from
+// one image with different options; empty for the zero value.
+func (o TextureOptions) keySuffix() string {
+	s := ""
+	if o.Linear {
+		s += "+linear"
+	}
+	if o.NoMips {
+		s += "+nomips"
+	}
+	return s
+}
+
+// levels is the length of the mip chain of a w×h texture.
+func (o TextureOptions) levels(w, h uint32) uint32 {
+	if o.NoMips {
+		return 1
+	}
+	return vk.MipLevels(w, h)
+}
+
 // newTexture uploads pixels (im's, or im's decoded again after they were
-// dropped) to a new device-local texture that depends on im. On failure
-// every object made so far is destroyed.
-func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string) (*Texture2D, error) {
+// dropped) to a new device-local texture that depends on im, with its mip
+// chain. On failure every object made so far is destroyed.
+func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string, opts TextureOptions) (*Texture2D, error) {
 	if pixels == nil {
 		return nil, fmt.Errorf("texture %q: the image's pixels were dropped after an earlier upload", name)
 	}
-	t := &Texture2D{Width: im.Width, Height: im.Height, Format: vk.FormatR8G8B8A8Unorm}
-	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: im.Width, Height: im.Height,
+	t := &Texture2D{Width: im.Width, Height: im.Height, Format: opts.Format(), MipLevels: opts.levels(im.Width, im.Height)}
+	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: im.Width, Height: im.Height, MipLevels: t.MipLevels,
 		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
-	view, err := m.dev.CreateImageView(img, t.Format, vk.AspectColor, 1)
+	view, err := m.dev.CreateImageView(img, t.Format, vk.AspectColor, t.MipLevels)
 	if err != nil {
 		_ = m.alloc.DestroyImage(img, mem)
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
-	serial, err := m.upload.image(img, im.Width, im.Height, pixels, name)
+	serial, err := m.upload.image(img, t.Format, im.Width, im.Height, t.MipLevels, pixels, name)
 	if err != nil {
 		m.dev.DestroyImageView(view)
 		_ = m.alloc.DestroyImage(img, mem)
@@ -70,9 +111,11 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string) (*Textu
 }
 
 // NewTexture uploads a run-time ImageAsset (from NewImage) to a texture
-// made at run time: an ID, no key, and one reference, the caller's.
-func (m *Manager) NewTexture(im *ImageAsset) (*Texture2D, error) {
-	t, err := m.newTexture(im, im.Pixels(), im.name)
+// made at run time: an ID, no key, and one reference, the caller's. The
+// options are at most one TextureOptions; none is the zero value (sRGB, a
+// full mip chain).
+func (m *Manager) NewTexture(im *ImageAsset, opts ...TextureOptions) (*Texture2D, error) {
+	t, err := m.newTexture(im, im.Pixels(), im.name, firstOr(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +209,13 @@ func (m *Manager) NewSpriteFrame(name string, t *Texture2D, r image.Rectangle) (
 	return s, nil
 }
 
-// NewEmptyTexture makes a device-local RGBA8 texture of undefined contents
-// in the shader-read layout (an atlas page, a render target's copy): an ID,
-// no key, and one reference, the caller's.
+// NewEmptyTexture makes a device-local RGBA8 sRGB texture of one level, of
+// undefined contents, in the shader-read layout (an atlas page, a render
+// target's copy): an ID, no key, and one reference, the caller's. sRGB, as
+// the textures whose texels are copied into it are by default: a copy
+// keeps the bytes, and the page samples as they do.
 func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D, error) {
-	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Unorm}
+	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Srgb, MipLevels: 1}
 	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: width, Height: height,
 		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
 	if err != nil {
@@ -201,4 +246,13 @@ func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D
 		return nil, err
 	}
 	return t, nil
+}
+
+// firstOr returns the first of at most one optional value, or its zero value.
+func firstOr[T any](v []T) T {
+	var zero T
+	if len(v) > 0 {
+		return v[0]
+	}
+	return zero
 }

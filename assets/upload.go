@@ -15,6 +15,12 @@ import (
 type uploader struct {
 	m    *Manager
 	ring *alloc.Pool
+	// blits holds, for each texture format, whether its mips are made by
+	// linear-filtered blits (the format's optimal tiling has BLIT_SRC,
+	// BLIT_DST and SAMPLED_IMAGE_FILTER_LINEAR); read-only once made.
+	blits map[vk.Format]bool
+	// cpuMips makes every mip chain on the CPU (tests and benchmarks).
+	cpuMips bool
 }
 
 func newUploader(m *Manager) (*uploader, error) {
@@ -27,7 +33,11 @@ func newUploader(m *Manager) (*uploader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assets: staging ring: %w", err)
 	}
-	return &uploader{m: m, ring: ring}, nil
+	blits := map[vk.Format]bool{}
+	for _, f := range []vk.Format{vk.FormatR8G8B8A8Srgb, vk.FormatR8G8B8A8Unorm} {
+		blits[f] = m.dev.FormatProperties(f).Optimal.Has(vk.FormatFeaturesMipBlit)
+	}
+	return &uploader{m: m, ring: ring, blits: blits}, nil
 }
 
 // close closes the ring once every upload issued so far has retired (its
@@ -69,25 +79,57 @@ func (u *uploader) staging(data []byte, name string) (vk.Buffer, alloc.Allocatio
 	return b, mem, nil
 }
 
-// image uploads tightly packed RGBA8 pixels to img (undefined layout) and
-// leaves it in the shader-read layout. It returns the copy's serial; the
-// staging buffer retires with it.
-func (u *uploader) image(img vk.Image, width, height uint32, pixels []byte, name string) (framesync.Serial, error) {
-	src, mem, err := u.staging(pixels, name)
+// image uploads tightly packed RGBA8 pixels to level 0 of img (undefined
+// layout, levels mip levels), makes the levels below (by linear blits where
+// the format allows, else on the CPU) and leaves every level in the
+// shader-read layout. It returns the copy's serial; the staging buffer
+// retires with it.
+func (u *uploader) image(img vk.Image, format vk.Format, width, height, levels uint32, pixels []byte, name string) (framesync.Serial, error) {
+	gpu := levels == 1 || (u.blits[format] && !u.cpuMips)
+	data, regions := pixels, []vk.BufferImageCopy{{Width: width, Height: height}}
+	if !gpu {
+		data, regions = mipChain(pixels, width, height, levels, format == vk.FormatR8G8B8A8Srgb)
+	}
+	src, mem, err := u.staging(data, name)
 	if err != nil {
 		return 0, err
 	}
 	d := u.m.dev
 	serial, err := u.m.sync.OneShot(func(cmd vk.CommandBuffer) error {
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
-			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal})
-		d.CmdCopyBufferToImage(cmd, src, img, vk.LayoutTransferDstOptimal, vk.BufferImageCopy{Width: width, Height: height})
+			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: levels})
+		for _, r := range regions {
+			d.CmdCopyBufferToImage(cmd, src, img, vk.LayoutTransferDstOptimal, r)
+		}
+		if gpu && levels > 1 {
+			recordMipBlits(d, cmd, img, width, height, levels)
+			return nil
+		}
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
 			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
-			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: levels})
 		return nil
 	})
 	return u.retire(serial, err, src, mem)
+}
+
+// recordMipBlits makes levels 1… of img (every level in the transfer-dst
+// layout, level 0 written) by blitting each level onto the next, linearly
+// filtered, and leaves every level in the shader-read layout.
+func recordMipBlits(d *vk.Device, cmd vk.CommandBuffer, img vk.Image, w, h, levels uint32) {
+	for i := uint32(1); i < levels; i++ {
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer,
+			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessTransferRead,
+			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutTransferSrcOptimal, BaseMipLevel: i - 1})
+		d.CmdBlitImage(cmd, img, vk.LayoutTransferSrcOptimal, img, vk.LayoutTransferDstOptimal, vk.MipBlit(i-1, w, h), vk.FilterLinear)
+		w, h = max(w/2, 1), max(h/2, 1)
+	}
+	d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
+		SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
+		Image: img, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: levels - 1})
+	d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
+		SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
+		Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, BaseMipLevel: levels - 1})
 }
 
 // buffer uploads data to dst from offset 0.

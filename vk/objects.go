@@ -191,7 +191,10 @@ func (d *Device) DestroyImageView(v ImageView) {
 	}
 }
 
-// CreateSampler creates a sampler: linear or nearest filtering, repeat or clamp-to-edge addressing.
+// CreateSampler creates a sampler: linear or nearest filtering, repeat or
+// clamp-to-edge addressing. It samples every mip level of the view
+// (maxLod VK_LOD_CLAMP_NONE); a linear sampler also filters between levels
+// (mipmap mode linear: trilinear), a nearest one picks the nearest level.
 func (d *Device) CreateSampler(linear, repeat bool) (Sampler, error) {
 	if !d.gate.enter() {
 		return 0, ErrClosed
@@ -722,11 +725,15 @@ type Barrier struct {
 	Image                Image
 	OldLayout, NewLayout ImageLayout
 	Aspect               Aspect // default colour
-	MipLevels            uint32 // default 1
+	BaseMipLevel         uint32 // the first level the barrier covers
+	MipLevels            uint32 // how many from BaseMipLevel: default 1; RemainingMipLevels for all
 
 	Buffer       Buffer
 	Offset, Size uint64 // Size 0 means the whole buffer
 }
+
+// RemainingMipLevels is VK_REMAINING_MIP_LEVELS: every level from the base on.
+const RemainingMipLevels = ^uint32(0)
 
 // CmdBarrier records a pipeline barrier.
 func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
@@ -746,7 +753,7 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 		srcStage: C.uint32_t(b.SrcStage), dstStage: C.uint32_t(b.DstStage),
 		srcAccess: C.uint32_t(b.SrcAccess), dstAccess: C.uint32_t(b.DstAccess),
 		image: C.uint64_t(b.Image), oldLayout: C.uint32_t(b.OldLayout), newLayout: C.uint32_t(b.NewLayout),
-		aspect: C.uint32_t(aspect), mips: C.uint32_t(one(b.MipLevels)), layers: 1,
+		aspect: C.uint32_t(aspect), baseMip: C.uint32_t(b.BaseMipLevel), mips: C.uint32_t(one(b.MipLevels)), layers: 1,
 		buffer: C.uint64_t(b.Buffer), offset: C.uint64_t(b.Offset), size: C.uint64_t(size),
 	}
 	C.vka_cmd_barrier(d.table, C.uintptr_t(c), cb)

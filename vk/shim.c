@@ -1075,11 +1075,17 @@ int32_t vka_surface_info_get(uintptr_t inst, uintptr_t phys, uint32_t family, ui
 	r = t->vkGetPhysicalDeviceSurfaceFormatsKHR(pd, s, &n, f);
 	out->format = f[0].format;
 	out->colorSpace = f[0].colorSpace;
+	// An sRGB format first, so that a blit from an sRGB picture keeps its
+	// bytes; else UNORM.
+	int best = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		if (f[i].format == VK_FORMAT_B8G8R8A8_UNORM || f[i].format == VK_FORMAT_R8G8B8A8_UNORM) {
+		int rank = 0;
+		if (f[i].format == VK_FORMAT_B8G8R8A8_SRGB || f[i].format == VK_FORMAT_R8G8B8A8_SRGB) rank = 2;
+		else if (f[i].format == VK_FORMAT_B8G8R8A8_UNORM || f[i].format == VK_FORMAT_R8G8B8A8_UNORM) rank = 1;
+		if (rank > best) {
+			best = rank;
 			out->format = f[i].format;
 			out->colorSpace = f[i].colorSpace;
-			break;
 		}
 	}
 	free(f);
@@ -1154,4 +1160,36 @@ void vka_cmd_blit(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t sw, uint3
 	b.dstOffsets[1].z = 1;
 	d->vkCmdBlitImage((VkCommandBuffer)cmd, (VkImage)src, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
 		(VkImage)dst, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &b, VK_FILTER_LINEAR);
+}
+
+void vka_cmd_blit_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
+	vka_image_blit region, uint32_t filter) {
+	DEV;
+	VkImageBlit b;
+	memset(&b, 0, sizeof b);
+	b.srcSubresource.aspectMask = VK_IMAGE_ASPECT_COLOR_BIT;
+	b.srcSubresource.mipLevel = region.srcMip;
+	b.srcSubresource.layerCount = 1;
+	b.dstSubresource = b.srcSubresource;
+	b.dstSubresource.mipLevel = region.dstMip;
+	b.srcOffsets[0].x = region.src[0];
+	b.srcOffsets[0].y = region.src[1];
+	b.srcOffsets[1].x = region.src[2];
+	b.srcOffsets[1].y = region.src[3];
+	b.srcOffsets[1].z = 1;
+	b.dstOffsets[0].x = region.dst[0];
+	b.dstOffsets[0].y = region.dst[1];
+	b.dstOffsets[1].x = region.dst[2];
+	b.dstOffsets[1].y = region.dst[3];
+	b.dstOffsets[1].z = 1;
+	d->vkCmdBlitImage((VkCommandBuffer)cmd, (VkImage)src, (VkImageLayout)srcLayout,
+		(VkImage)dst, (VkImageLayout)dstLayout, 1, &b, (VkFilter)filter);
+}
+
+vka_format_properties vka_format_properties_get(uintptr_t inst, uintptr_t phys, uint32_t format) {
+	vka_instance* t = (vka_instance*)inst;
+	VkFormatProperties p;
+	memset(&p, 0, sizeof p);
+	if (t->vkGetPhysicalDeviceFormatProperties) t->vkGetPhysicalDeviceFormatProperties((VkPhysicalDevice)phys, (VkFormat)format, &p);
+	return (vka_format_properties){p.linearTilingFeatures, p.optimalTilingFeatures, p.bufferFeatures};
 }

@@ -17,6 +17,7 @@
 	X(vkGetPhysicalDeviceMemoryProperties)          \
 	X(vkGetPhysicalDeviceMemoryProperties2)         \
 	X(vkGetPhysicalDeviceFeatures2)                 \
+	X(vkGetPhysicalDeviceFormatProperties)          \
 	X(vkGetPhysicalDeviceQueueFamilyProperties)     \
 	X(vkEnumerateDeviceExtensionProperties)         \
 	X(vkCreateDevice)                               \
@@ -279,6 +280,16 @@ typedef struct vka_barrier {
 	uint64_t buffer, offset, size;
 } vka_barrier;
 void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv);
+typedef struct vka_image_blit {
+	uint32_t srcMip, dstMip;
+	int32_t src[4], dst[4]; // x0, y0, x1, y1
+} vka_image_blit;
+void vka_cmd_blit_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
+	vka_image_blit region, uint32_t filter);
+typedef struct vka_format_properties {
+	uint32_t linear, optimal, buffer;
+} vka_format_properties;
+vka_format_properties vka_format_properties_get(uintptr_t inst, uintptr_t phys, uint32_t format);
 
 // The fixed textured pipeline: one colour and one depth attachment, vertex
 // (vec3 position, vec2 uv), push constants (vka_push), one combined image

@@ -54,3 +54,11 @@ func RotateX(angle float32) Mat4 {
 func Orthographic(w, h, depth float32) Mat4 {
 	return Mat4{1 / w, 0, 0, 0, 0, 1 / h, 0, 0, 0, 0, 0.5 / depth, 0, 0, 0, 0.5, 1}
 }
+
+// srgbToLinear decodes an sRGB colour component in [0, 1].
+func srgbToLinear(v float32) float32 {
+	if v <= 0.04045 {
+		return v / 12.92
+	}
+	return float32(math.Pow((float64(v)+0.055)/1.055, 2.4))
+}

@@ -30,6 +30,13 @@ var (
 // maxDraws bounds the draws of one frame (one descriptor set each).
 const maxDraws = 256
 
+// targetFormat is the colour target's: sRGB, as textures are. The sampler
+// decodes sRGB texels to linear values, the shader works in linear light
+// (glTF's base-colour factors are linear), and the target encodes its
+// output back to sRGB, so that an untinted texel is read back (and
+// presented, onto an sRGB swapchain) with the bytes of its PNG.
+const targetFormat = vk.FormatR8G8B8A8Srgb
+
 // Renderer draws into a Width×Height RGBA8 target. Its methods are safe
 // from any goroutine: they are serialised (a command buffer is recorded by
 // one goroutine at a time), and after Close they return ErrClosed or do
@@ -81,13 +88,13 @@ func New(m *assets.Manager, dev *vk.Device, a *alloc.Allocator, s *framesync.Syn
 func (r *Renderer) init() error {
 	d := r.dev
 	var err error
-	if r.pipe, err = d.CreateTexturedPipeline(vertSPV, fragSPV, vk.FormatR8G8B8A8Unorm, vk.FormatD32Sfloat, vk.LayoutTransferSrcOptimal); err != nil {
+	if r.pipe, err = d.CreateTexturedPipeline(vertSPV, fragSPV, targetFormat, vk.FormatD32Sfloat, vk.LayoutTransferSrcOptimal); err != nil {
 		return fmt.Errorf("render: pipeline: %w", err)
 	}
 	if r.sampler, err = d.CreateSampler(false, false); err != nil {
 		return err
 	}
-	if r.color, err = r.target(vk.FormatR8G8B8A8Unorm, vk.ImageUsageColorAttachment|vk.ImageUsageTransferSrc, vk.AspectColor, "render-color"); err != nil {
+	if r.color, err = r.target(targetFormat, vk.ImageUsageColorAttachment|vk.ImageUsageTransferSrc, vk.AspectColor, "render-color"); err != nil {
 		return err
 	}
 	if r.depth, err = r.target(vk.FormatD32Sfloat, vk.ImageUsageDepthStencilAttachment, vk.AspectDepth, "render-depth"); err != nil {
@@ -185,7 +192,9 @@ func (r *Renderer) Close() {
 	}
 }
 
-// Begin starts the frame's render pass, cleared to rgba.
+// Begin starts the frame's render pass, cleared to rgba: an sRGB colour,
+// as a PNG's (0.5 reads back as 128); alpha is linear. Tints of draws are
+// linear factors.
 func (r *Renderer) Begin(f *framesync.Frame, rgba [4]float32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -200,6 +209,9 @@ func (r *Renderer) Begin(f *framesync.Frame, rgba [4]float32) error {
 	sl.captured = 0
 	if err := errors.Join(assets.Use(f.Serial(), r.quad), assets.Use(f.Serial(), r.quadIdx)); err != nil {
 		return fmt.Errorf("render: the quad: %w", err)
+	}
+	for i := range 3 { // the clear value of an sRGB attachment is linear
+		rgba[i] = srgbToLinear(rgba[i])
 	}
 	r.pipe.CmdBeginRenderPass(f.Cmd, r.fb, r.Width, r.Height, rgba)
 	return nil
