@@ -208,11 +208,27 @@ func (f *Finalizer) Collect() int {
 // releases every cached asset that nothing references and that is neither
 // locked nor ignored, and what they leave unreferenced (Galacean's gc,
 // Cocos's releaseUnusedAssets; see assets.Manager.ReleaseUnused). It
-// returns how many went.
-func (f *Finalizer) ReleaseUnused() int { return f.Collect() + f.m.ReleaseUnused() }
+// returns how many went. It goes on until a pass frees nothing: a release
+// can leave more unreferenced outside the manager's cascade (an atlas
+// drops a page its last frame left empty), and none of it may survive.
+func (f *Finalizer) ReleaseUnused() int {
+	return f.sweep(f.m.ReleaseUnused)
+}
 
 // ReleaseUnusedIn is ReleaseUnused for one bundle's assets.
-func (f *Finalizer) ReleaseUnusedIn(b *assets.Bundle) int { return f.Collect() + b.ReleaseUnused() }
+func (f *Finalizer) ReleaseUnusedIn(b *assets.Bundle) int { return f.sweep(b.ReleaseUnused) }
+
+// sweep runs Collect and release until a pass releases nothing.
+func (f *Finalizer) sweep(release func() int) int {
+	total := 0
+	for {
+		n := f.Collect() + release()
+		total += n
+		if n == 0 {
+			return total
+		}
+	}
+}
 
 // ReleaseAll force-releases every cached asset that is not locked, nor
 // depended on by a locked one, nor held by a load in flight, and returns

@@ -491,3 +491,25 @@ func TestAdmissionEvicts(t *testing.T) {
 		})
 	}
 }
+
+// TestReleaseUnusedTakesEmptiedAtlasPages: with residency on, a
+// ReleaseUnused that releases an atlas's last packed frame also releases
+// the page the atlas then drops (outside the manager's cascade): nothing
+// unreferenced survives the sweep. A single pass left the page resident
+// (found by TestResidencyStress once in a run of make test).
+func TestReleaseUnusedTakesEmptiedAtlasPages(t *testing.T) {
+	e := open(t, 2)
+	require.NoError(t, e.fin.SetResidency(&finalizer.Residency{Budget: 1 << 40}))
+	at := e.fin.NewAtlas(e.m, e.dev, finalizer.AtlasOptions{PageSize: 128, MaxFrame: 32})
+	star := e.sprite(t, "icons/star.png") // count 0: unused
+	require.NoError(t, at.Pack(star))
+	require.Equal(t, 1, at.Pages())
+	e.frame(t, star)
+	require.NotZero(t, e.fin.ReleaseUnused())
+	require.NotEqual(t, assets.Ready, assets.BaseOf(star).State())
+	require.Zero(t, at.Pages(), "the emptied page left the atlas")
+	for _, a := range e.m.Assets() {
+		b := assets.BaseOf(a)
+		require.NotZero(t, b.RefCount(), "%v survived ReleaseUnused unreferenced: %s", b, e.fin.Why(a))
+	}
+}
