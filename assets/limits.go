@@ -41,8 +41,13 @@ type Evicter interface {
 // it failed; it is idempotent.
 func (m *Manager) admit(name string, bytes int64) (done func(), err error) {
 	for asked := false; ; asked = true {
-		used := int64(min(m.alloc.AllocatedBytes(vk.HeapDeviceLocal), 1<<62))
 		m.mu.Lock()
+		// Read under the lock: a load admitted before is either still in
+		// m.admitted or, once its done has taken the lock, in the memory in
+		// use (done runs after its allocations). Read before the lock, the
+		// figure could miss a load that finished meanwhile (five loads were
+		// admitted into room for four).
+		used := int64(min(m.alloc.AllocatedBytes(vk.HeapDeviceLocal), 1<<62))
 		over := used + m.admitted + bytes - m.opts.LoadBudget
 		if over <= 0 {
 			m.admitted += bytes
