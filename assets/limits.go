@@ -13,8 +13,10 @@ import (
 // before decoding), the memory all loads in flight may take together
 // (admission), and the caller's context through decode and upload.
 
-// deviceLocalBudget is the device-local heaps' budget in bytes.
-func deviceLocalBudget(d *vk.Device) int64 {
+// DeviceLocalBudget is the device-local heaps' budget in bytes:
+// VK_EXT_memory_budget's where the device has it (it moves as other
+// processes use memory), else 80% of the heaps (vk.Device.MemoryBudget).
+func DeviceLocalBudget(d *vk.Device) int64 {
 	var sum uint64
 	budgets := d.MemoryBudget()
 	for i, h := range d.Physical().Memory.Heaps {

@@ -148,7 +148,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.StagingBlockSize == 0 {
 		opts.StagingBlockSize = 8 << 20
 	}
-	if heaps := deviceLocalBudget(opts.Device); opts.MaxImageBytes == 0 || opts.LoadBudget == 0 {
+	if heaps := DeviceLocalBudget(opts.Device); opts.MaxImageBytes == 0 || opts.LoadBudget == 0 {
 		if opts.MaxImageBytes == 0 {
 			opts.MaxImageBytes = min(heaps/4, 256<<20)
 		}

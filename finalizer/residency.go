@@ -169,14 +169,7 @@ func (r *residency) setBudget(b uint64) {
 
 // heapBudget is share of the device-local heaps' budget.
 func heapBudget(d *vk.Device, share float64) uint64 {
-	var sum uint64
-	budgets := d.MemoryBudget()
-	for i, h := range d.Physical().Memory.Heaps {
-		if h.Flags&vk.HeapDeviceLocal != 0 && i < len(budgets) {
-			sum += budgets[i].Budget
-		}
-	}
-	return uint64(float64(sum) * share)
+	return uint64(float64(assets.DeviceLocalBudget(d)) * share)
 }
 
 func defaultCost(u assets.Unused) float64 {
