@@ -275,8 +275,9 @@ const pressureWait = 2 * time.Second
 
 // pressure is the allocator's pressure handler. Before an allocation that
 // would take device-local usage over High (Soft), it evicts unused assets
-// down to Low, counting what already waits to retire as gone, and does not
-// wait: the budget allows what is retiring. After an allocation failed for
+// for the excess, counting what already waits to retire as gone (staging
+// allocations evict nothing), and does not wait: the budget allows what is
+// retiring. After an allocation failed for
 // lack of memory, it evicts for the request, waits for the submitted work
 // that still reads what went, retires it, and has the allocation tried
 // again if anything was freed. It runs on the allocating goroutine, which
