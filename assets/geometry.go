@@ -79,8 +79,8 @@ func (m *Manager) newMaterial(name string, color [4]float32, tex *Texture2D) (*M
 	return mat, nil
 }
 
-// Mesh is indexed geometry: interleaved vertices (position xyz, texture
-// coordinates uv: 5 float32s) and uint32 indices, drawn with a material.
+// Mesh is indexed geometry: interleaved vertices (Vertex, VertexStride
+// bytes each) and uint32 indices, drawn with a material.
 // It depends on its two buffers and its material.
 type Mesh struct {
 	Base
@@ -90,9 +90,6 @@ type Mesh struct {
 	VertexCount uint32
 	Material    *Material // may be nil
 }
-
-// VertexStride is the size of one vertex of a Mesh in bytes.
-const VertexStride = 5 * 4
 
 func (m *Manager) newMesh(name string, vertices, indices *Buffer, vertexCount, indexCount uint32, mat *Material) (*Mesh, error) {
 	mesh := &Mesh{Vertices: vertices, Indices: indices, VertexCount: vertexCount, IndexCount: indexCount, Material: mat}

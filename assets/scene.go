@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
-	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -183,16 +182,14 @@ func (l *sceneLoader) vertices(mesh int, prim *gltf.Primitive) ([]byte, uint32, 
 			return nil, 0, fmt.Errorf("%w: %d texture coordinates for %d positions", ErrDecode, len(uv), len(pos))
 		}
 	}
-	out := make([]byte, 0, len(pos)*VertexStride)
+	verts := make([]Vertex, len(pos))
 	for k, p := range pos {
-		v := [5]float32{p[0], p[1], p[2]}
+		verts[k] = Vertex{Position: p, Color: [4]float32{1, 1, 1, 1}}
 		if uv != nil {
-			v[3], v[4] = uv[k][0], uv[k][1]
-		}
-		for _, f := range v {
-			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(f))
+			verts[k].UV0 = uv[k]
 		}
 	}
+	out := VertexBytes(verts)
 	return out, uint32(len(pos)), nil
 }
 

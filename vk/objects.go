@@ -74,7 +74,34 @@ const (
 	FormatB8G8R8A8Unorm Format = 44
 	FormatB8G8R8A8Srgb  Format = 50
 	FormatD32Sfloat     Format = 126
+
+	// Vertex attribute formats.
+	FormatR16G16B16A16Uint   Format = 95
+	FormatR32G32Sfloat       Format = 103
+	FormatR32G32B32Sfloat    Format = 106
+	FormatR32G32B32A32Sfloat Format = 109
 )
+
+// PrimitiveTopology is VkPrimitiveTopology: how a draw assembles vertices.
+type PrimitiveTopology uint32
+
+// The topologies a glTF primitive's mode maps to (LINE_LOOP has none: a
+// loader closes it into a strip).
+const (
+	TopologyPointList     PrimitiveTopology = 0
+	TopologyLineList      PrimitiveTopology = 1
+	TopologyLineStrip     PrimitiveTopology = 2
+	TopologyTriangleList  PrimitiveTopology = 3
+	TopologyTriangleStrip PrimitiveTopology = 4
+	TopologyTriangleFan   PrimitiveTopology = 5
+)
+
+// VertexAttribute is one VkVertexInputAttributeDescription of binding 0.
+type VertexAttribute struct {
+	Location uint32
+	Format   Format
+	Offset   uint32
+}
 
 // ImageUsage is VkImageUsageFlags.
 type ImageUsage uint32

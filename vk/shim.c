@@ -868,8 +868,10 @@ int32_t vka_create_textured_pipeline(uintptr_t dev, const uint32_t* vert, size_t
 	stages[1].stage = VK_SHADER_STAGE_FRAGMENT_BIT;
 	stages[1].module = fs;
 	stages[1].pName = "main";
-	VkVertexInputBindingDescription vb = {0, 20, VK_VERTEX_INPUT_RATE_VERTEX};
-	VkVertexInputAttributeDescription va[2] = {{0, 0, VK_FORMAT_R32G32B32_SFLOAT, 0}, {1, 0, VK_FORMAT_R32G32_SFLOAT, 12}};
+	// assets.Vertex (72 bytes): position at 0, UV0 at 40. Interim: the
+	// pipeline moves to internal/render and reads assets.VertexAttributes.
+	VkVertexInputBindingDescription vb = {0, 72, VK_VERTEX_INPUT_RATE_VERTEX};
+	VkVertexInputAttributeDescription va[2] = {{0, 0, VK_FORMAT_R32G32B32_SFLOAT, 0}, {1, 0, VK_FORMAT_R32G32_SFLOAT, 40}};
 	VkPipelineVertexInputStateCreateInfo vi = {VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO};
 	vi.vertexBindingDescriptionCount = 1;
 	vi.pVertexBindingDescriptions = &vb;

@@ -2,8 +2,6 @@ package render
 
 import "math"
 
-func mathFloat32bits(f float32) uint32 { return math.Float32bits(f) }
-
 // Mat4 is a column-major 4×4 matrix.
 type Mat4 [16]float32
 

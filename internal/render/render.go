@@ -103,8 +103,13 @@ func (r *Renderer) init() error {
 	if r.fb, err = d.CreateFramebuffer(r.pipe.RenderPass(), r.color.view, r.depth.view, r.Width, r.Height); err != nil {
 		return err
 	}
-	quad := []float32{0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1}
-	if r.quad, err = r.m.NewBuffer("render-quad", vk.BufferUsageVertex, f32bytes(quad)); err != nil {
+	quad := []assets.Vertex{
+		{Position: [3]float32{0, 0, 0}, UV0: [2]float32{0, 0}, Color: [4]float32{1, 1, 1, 1}},
+		{Position: [3]float32{1, 0, 0}, UV0: [2]float32{1, 0}, Color: [4]float32{1, 1, 1, 1}},
+		{Position: [3]float32{1, 1, 0}, UV0: [2]float32{1, 1}, Color: [4]float32{1, 1, 1, 1}},
+		{Position: [3]float32{0, 1, 0}, UV0: [2]float32{0, 1}, Color: [4]float32{1, 1, 1, 1}},
+	}
+	if r.quad, err = r.m.NewBuffer("render-quad", vk.BufferUsageVertex, assets.VertexBytes(quad)); err != nil {
 		return err
 	}
 	if r.quadIdx, err = r.m.NewBuffer("render-quad-indices", vk.BufferUsageIndex, u32bytes([]uint32{0, 1, 2, 0, 2, 3})); err != nil {
@@ -324,15 +329,6 @@ func (r *Renderer) Image(f *framesync.Frame) (*image.RGBA, error) {
 	img := image.NewRGBA(image.Rect(0, 0, int(r.Width), int(r.Height)))
 	copy(img.Pix, sl.rbMem.Mapped)
 	return img, nil
-}
-
-func f32bytes(v []float32) []byte {
-	out := make([]byte, 4*len(v))
-	for i, f := range v {
-		u := mathFloat32bits(f)
-		out[4*i], out[4*i+1], out[4*i+2], out[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-	}
-	return out
 }
 
 func u32bytes(v []uint32) []byte {
