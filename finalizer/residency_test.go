@@ -202,7 +202,12 @@ func TestResidencyRelievesAtCollect(t *testing.T) {
 	t.Logf("%+v", rs)
 	require.False(t, rs.OverHigh, "%+v", rs)
 	require.Equal(t, uint64(1), rs.Reliefs, "%+v", rs)
-	require.LessOrEqual(t, rs.MaxReliefFrames, 2, "%+v", rs)
+	// The frame that crossed used the evicted textures: their memory comes
+	// back once it completes, which the GPU may take until the BeginFrame
+	// that reuses its slot waits for it, FramesInFlight frames later (2 on
+	// a quick GPU, 3 here when lavapipe's CPU is busy: counted from 1 at
+	// the crossing).
+	require.LessOrEqual(t, rs.MaxReliefFrames, e.sync.FramesInFlight()+1, "%+v", rs)
 	require.LessOrEqual(t, rs.Used, rs.High)
 	require.GreaterOrEqual(t, rs.Evictions, uint64(3), "down to Low: at least 3 of 8 went")
 }
