@@ -374,13 +374,15 @@ func (f *ktx2File) levelInto(dst, data []byte, i int, dec *zstd.Decoder) error {
 }
 
 // decoder is the Zstandard decoder of a supercompressed file (nil for
-// others): one goroutine, its output capped at the largest level.
+// others): one goroutine, its output capped at the level's size (the
+// destination's capacity), its memory at the largest level — but at least
+// 1 MiB, since an encoder may declare a window larger than a small level.
 func (f *ktx2File) decoder() (*zstd.Decoder, error) {
 	if f.scheme != schemeZstandard {
 		return nil, nil
 	}
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxMemory(max(f.levels[0].size, 1)), zstd.WithDecodeAllCapLimit(true))
+		zstd.WithDecoderMaxMemory(max(f.levels[0].size, 1<<20)), zstd.WithDecodeAllCapLimit(true))
 }
 
 // decodeKTX2 checks a whole KTX2 file and inflates its levels, as a load
