@@ -230,7 +230,14 @@ func parseKTX2(data []byte, maxDim uint32, maxBytes int64) (*ktx2File, error) {
 		return nil, ktx2Err("levelCount %d: a %dx%d image has at most %d levels", levelCount, width, height, vk.MipLevels(width, height))
 	}
 	f := &ktx2File{format: format, info: fi, width: width, height: height, scheme: scheme, genMips: levelCount == 0}
-	var total uint64
+	var total uint64 // from the header alone: at most 2³² sides², no overflow
+	for i := range n {
+		total += levelSize(fi, max(width>>i, 1), max(height>>i, 1))
+	}
+	if total > uint64(max(maxBytes, 0)) {
+		return nil, fmt.Errorf("%w: KTX2 image %dx%d takes %d bytes in %d levels of %s, the limit is %d (Options.MaxImageBytes)",
+			ErrTooLarge, width, height, total, n, fi.name, maxBytes)
+	}
 	for i := range n {
 		w, h := max(width>>i, 1), max(height>>i, 1)
 		e := data[ktx2HeaderSize+i*ktx2LevelSize:]
@@ -238,12 +245,7 @@ func parseKTX2(data []byte, maxDim uint32, maxBytes int64) (*ktx2File, error) {
 		if want := levelSize(fi, w, h); l.size != want {
 			return nil, ktx2Err("level %d: uncompressedByteLength %d, a %dx%d level of %s takes %d", i, l.size, w, h, fi.name, want)
 		}
-		total += l.size
 		f.levels = append(f.levels, l)
-	}
-	if int64(total) > maxBytes {
-		return nil, fmt.Errorf("%w: KTX2 image %dx%d takes %d bytes in %d levels of %s, the limit is %d (Options.MaxImageBytes)",
-			ErrTooLarge, width, height, total, n, fi.name, maxBytes)
 	}
 	if err := dfd.check(format, fi); err != nil {
 		return nil, err
@@ -361,6 +363,9 @@ func (f *ktx2File) levelInto(dst, data []byte, i int, dec *zstd.Decoder) error {
 		return nil
 	}
 	out, err := dec.DecodeAll(src, dst[:0:l.size])
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return ktx2Err("level %d: Zstandard window over the %d bytes allowed", i, max(f.levels[0].size, zstdMinWindow))
+	}
 	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
 		return ktx2Err("level %d: Zstandard data inflates beyond its uncompressedByteLength %d", i, l.size)
 	}
@@ -375,15 +380,20 @@ func (f *ktx2File) levelInto(dst, data []byte, i int, dec *zstd.Decoder) error {
 
 // decoder is the Zstandard decoder of a supercompressed file (nil for
 // others): one goroutine, its output capped at the level's size (the
-// destination's capacity), its memory at the largest level — but at least
-// 1 MiB, since an encoder may declare a window larger than a small level.
+// destination's capacity), its window at the largest level — but at least
+// 8 MiB, the window libzstd's levels up to 19 declare, which may exceed a
+// small level.
 func (f *ktx2File) decoder() (*zstd.Decoder, error) {
 	if f.scheme != schemeZstandard {
 		return nil, nil
 	}
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxMemory(max(f.levels[0].size, 1<<20)), zstd.WithDecodeAllCapLimit(true))
+		zstd.WithDecoderMaxMemory(max(f.levels[0].size, zstdMinWindow)), zstd.WithDecodeAllCapLimit(true))
 }
+
+// zstdMinWindow is the window a Zstandard decoder allows whatever the
+// level's size.
+const zstdMinWindow = 8 << 20
 
 // decodeKTX2 checks a whole KTX2 file and inflates its levels, as a load
 // would, without a device: for fuzzing and tools. ctx is checked between

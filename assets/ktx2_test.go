@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"testing/fstest"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/assets/internal/ktx2write"
 	"github.com/vkassets/vkassets/vk"
+	"github.com/vkassets/vkassets/vk/vktest"
 )
 
 // ktxFormat is the test's own description of a KTX2 payload format.
@@ -385,4 +387,127 @@ func TestKTX2Sniffed(t *testing.T) {
 	_, err = b.LoadImage(context.Background(), "tex.bin")
 	require.ErrorIs(t, err, assets.ErrUnknownKind)
 	require.EqualError(t, err, `load "ktx:tex.bin#image": image "tex.bin": assets: no loader for this kind of file: a KTX2 file holds GPU texels, not RGBA8 pixels: load it as a texture (LoadTexture, LoadSpriteFrame)`)
+}
+
+// patch returns a copy of data with a little-endian uint32 or uint64 at off.
+func patch32(data []byte, off int, v uint32) []byte {
+	out := bytes.Clone(data)
+	binary.LittleEndian.PutUint32(out[off:], v)
+	return out
+}
+
+func patch64(data []byte, off int, v uint64) []byte {
+	out := bytes.Clone(data)
+	binary.LittleEndian.PutUint64(out[off:], v)
+	return out
+}
+
+// zstdBomb is a one-level 64x64 RGBA8 file whose level claims its true
+// size (16 KiB) but inflates to 64 MiB of zeros.
+func zstdBomb() []byte {
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	defer enc.Close()
+	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)
+	f := ktxFile(ktxRGBA8, 64, 64, nil, false)
+	f.Scheme = 2
+	f.Levels = []ktx2write.Level{{Data: bomb, UncompressedLength: 64 * 64 * 4}}
+	return f.Bytes()
+}
+
+// TestKTX2Refused: every refusal, each from its own file, with its exact
+// error; nothing is left allocated.
+func TestKTX2Refused(t *testing.T) {
+	e := open(t, assets.Options{MaxImageBytes: 1 << 20})
+	good := ktxFile(ktxRGBA8, 8, 8, randomLevels(ktxRGBA8, 8, 8, 4, 9), false).Bytes()
+	lvl := func(i, field int) int { return ktx2write.OffLevelIndex + 24*i + 8*field }
+	basis := ktxFormat{"UASTC", 0, 4, 16, 1, 166, false, 1, false}
+	etc1s := ktxFormat{"ETC1S", 0, 4, 8, 1, 163, false, 1, false}
+	one := randomLevels(ktxRGBA8, 4, 4, 1, 1)
+	badDFD := ktxFile(ktxRGBA8, 4, 4, one, false)
+	badDFD.DFD = ktxSRGBA8.dfd() // sRGB transfer for a UNORM format
+	sizeDFD := ktxFile(ktxRGBA8, 4, 4, one, false)
+	sizeDFD.DFD = patch32(ktxRGBA8.dfd(), 0, 7)
+	basisLZ := ktxFile(etc1s, 4, 4, [][]byte{make([]byte, 8)}, false)
+	basisLZ.Scheme = 1
+	cube := ktxFile(ktxRGBA8, 4, 4, one, false)
+	cube.Face = 6
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated header", good[:40], "cannot decode: KTX2: truncated header: 40 bytes, the header and index take 80"},
+		{"truncated index", good[:100], "cannot decode: KTX2: truncated level index: 4 levels need 176 bytes, the file has 100"},
+		{"no identifier", patch32(good, 0, 0), "cannot decode: KTX2: no KTX2 identifier"},
+		{"level beyond file", patch64(good, lvl(0, 0), uint64(len(good))-10), fmt.Sprintf("cannot decode: KTX2: level 0 at offset %d, 256 bytes, beyond the file's %d bytes", len(good)-10, len(good))},
+		{"level offset overflow", patch64(good, lvl(1, 0), ^uint64(0)-10), fmt.Sprintf("cannot decode: KTX2: level 1 at offset %d, 64 bytes, beyond the file's %d bytes", ^uint64(0)-10, len(good))},
+		{"level inside the index", patch64(good, lvl(3, 0), 100), "cannot decode: KTX2: level 3 at offset 100, inside the header and level index (176 bytes)"},
+		{"levels out of order", patch64(good, lvl(1, 0), uint64(len(good))-64), fmt.Sprintf("cannot decode: KTX2: level 1 at offset %d, 64 bytes, overlaps or follows level 0: levels are stored smallest first", len(good)-64)},
+		{"level size lies", patch64(good, lvl(0, 2), 255), "cannot decode: KTX2: level 0: uncompressedByteLength 255, a 8x8 level of R8G8B8A8_UNORM takes 256"},
+		{"too many levels", patch32(good, ktx2write.OffLevelCount, 5), "cannot decode: KTX2: levelCount 5: a 8x8 image has at most 4 levels"},
+		{"bad DFD transfer", badDFD.Bytes(), "cannot decode: KTX2: bad DFD: transfer function 2 for R8G8B8A8_UNORM"},
+		{"bad DFD size", sizeDFD.Bytes(), "cannot decode: KTX2: bad DFD: dfdTotalSize 7, dfdByteLength 92"},
+		{"DFD beyond file", patch32(good, ktx2write.OffDFD, uint32(len(good))), fmt.Sprintf("cannot decode: KTX2: data format descriptor at offset %d, 92 bytes, beyond the file's %d bytes", len(good), len(good))},
+		{"zstd bomb", zstdBomb(), "cannot decode: KTX2: level 0: Zstandard data inflates beyond its uncompressedByteLength 16384"},
+		{"BasisLZ", basisLZ.Bytes(), "not supported: KTX2: supercompression scheme 1 (BasisLZ/ETC1S) needs a Basis Universal transcoder, which vkassets does not have"},
+		{"UASTC", ktxFile(basis, 4, 4, [][]byte{make([]byte, 16)}, false).Bytes(), "not supported: KTX2: UASTC payload (vkFormat 0, colour model 166) needs a Basis Universal transcoder, which vkassets does not have"},
+		{"ZLIB", patch32(good, ktx2write.OffScheme, 3), "not supported: KTX2: supercompression scheme 3 (ZLIB); schemes 0 (none) and 2 (Zstandard) are"},
+		{"unknown format", patch32(good, ktx2write.OffVkFormat, 1000), "not supported: KTX2: vkFormat 1000; supported: R8, R8G8, R8G8B8A8 (UNORM, SRGB), R16G16B16A16_SFLOAT, BC1-BC7"},
+		{"cube map", cube.Bytes(), "not supported: KTX2: cube maps (faceCount 6)"},
+		{"oversize dimensions", patch32(patch32(good, ktx2write.OffWidth, 1<<20), ktx2write.OffHeight, 8), "too large: KTX2 image 1048576x8, the device allows 16384"},
+		{"over MaxImageBytes", patch32(patch32(good, ktx2write.OffWidth, 1024), ktx2write.OffHeight, 512), "too large: KTX2 image 1024x512 takes 2785280 bytes in 4 levels of R8G8B8A8_UNORM, the limit is 1048576 (Options.MaxImageBytes)"},
+	}
+	files := map[string][]byte{}
+	for i, c := range cases {
+		files[fmt.Sprintf("bad%d.ktx2", i)] = c.data
+	}
+	b := ktxBundle(t, e, files)
+	for i, c := range cases {
+		name := fmt.Sprintf("bad%d.ktx2", i)
+		_, err := b.LoadTexture(context.Background(), name)
+		require.EqualError(t, err, fmt.Sprintf(`load "ktx:%s#texture": texture %q: assets: %s`, name, name, c.want), c.name)
+	}
+	require.Zero(t, e.liveAllocations())
+}
+
+// TestKTX2BombBounded: the Zstandard bomb (16 KiB claimed, 64 MiB
+// inside) is refused having allocated little more than its level.
+func TestKTX2BombBounded(t *testing.T) {
+	e := open(t, assets.Options{})
+	b := ktxBundle(t, e, map[string][]byte{"bomb.ktx2": zstdBomb()})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := b.LoadTexture(context.Background(), "bomb.ktx2")
+	runtime.ReadMemStats(&after)
+	require.ErrorIs(t, err, assets.ErrDecode)
+	alloced := after.TotalAlloc - before.TotalAlloc
+	t.Logf("refused with %d bytes allocated", alloced)
+	require.Less(t, alloced, uint64(8<<20), "the decoder stops at the level's size, not after 64 MiB")
+}
+
+// TestKTX2NoBCFeature: on a device created without textureCompressionBC,
+// a BC file is refused naming the feature; an uncompressed one loads.
+func TestKTX2NoBCFeature(t *testing.T) {
+	d := vktest.OpenWith(t, vktest.Options{DisableTextureCompressionBC: true})
+	e := openOn(t, d, assets.Options{})
+	levels := randomLevels(ktxBC1, 8, 8, 1, 2)
+	b := ktxBundle(t, e, map[string][]byte{"bc1.ktx2": ktxFile(ktxBC1, 8, 8, levels, false).Bytes(),
+		"rgba.ktx2": ktxFile(ktxRGBA8, 8, 8, randomLevels(ktxRGBA8, 8, 8, 1, 2), false).Bytes()})
+	_, err := b.LoadTexture(context.Background(), "bc1.ktx2")
+	require.ErrorIs(t, err, assets.ErrNotSupported)
+	require.EqualError(t, err, fmt.Sprintf(`load "ktx:bc1.ktx2#texture": texture "bc1.ktx2": assets: not supported: KTX2: BC1_RGBA_UNORM_BLOCK needs the textureCompressionBC feature, which device %q was created without`, d.Physical().Name))
+	_, err = b.LoadTexture(context.Background(), "rgba.ktx2")
+	require.NoError(t, err)
+}
+
+// TestKTX2Admission: a KTX2 load is admitted against the budget from its
+// header (its levels and their staging copy), before anything is inflated.
+func TestKTX2Admission(t *testing.T) {
+	e := open(t, assets.Options{LoadBudget: 1000})
+	levels := randomLevels(ktxRGBA8, 16, 16, 1, 4) // 1024 bytes, 2048 with staging
+	b := ktxBundle(t, e, map[string][]byte{"big.ktx2": ktxFile(ktxRGBA8, 16, 16, levels, true).Bytes()})
+	_, err := b.LoadTexture(context.Background(), "big.ktx2", assets.TextureOptions{NoMips: true})
+	require.ErrorIs(t, err, assets.ErrOverBudget)
+	require.ErrorContains(t, err, `"big.ktx2" needs 2048 bytes`)
 }
