@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVirtualBlock$$' -fuzztime $(FUZZTIME) ./alloc/virtual
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzGLTF$$' -fuzztime $(FUZZTIME) ./assets
+	$(GO) test -run '^$$' -fuzz '^FuzzKTX2$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzRemoteResponse$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzReleasePolicy$$' -fuzztime $(FUZZTIME) ./finalizer

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -510,4 +511,75 @@ func TestKTX2Admission(t *testing.T) {
 	_, err := b.LoadTexture(context.Background(), "big.ktx2", assets.TextureOptions{NoMips: true})
 	require.ErrorIs(t, err, assets.ErrOverBudget)
 	require.ErrorContains(t, err, `"big.ktx2" needs 2048 bytes`)
+}
+
+// basisuScene is quad.gltf with its texture's KHR_texture_basisu source
+// set to image 1 (a file or, when inBuffer, a buffer view of a second
+// buffer) and the PNG kept as the core fallback.
+func basisuScene(ktxLen int, inBuffer bool) string {
+	image1, buffers, views := `{"uri":"tex.ktx2","mimeType":"image/ktx2"}`, `{"uri":"quad.bin","byteLength":92}`, ""
+	if inBuffer {
+		image1 = `{"bufferView":3,"mimeType":"image/ktx2"}`
+		buffers += fmt.Sprintf(`,{"uri":"tex.bin","byteLength":%d}`, ktxLen)
+		views = fmt.Sprintf(`,{"buffer":1,"byteLength":%d}`, ktxLen)
+	}
+	return `{"asset":{"version":"2.0"},"extensionsUsed":["KHR_texture_basisu"],
+"buffers":[` + buffers + `],
+"accessors":[{"bufferView":0,"componentType":5126,"count":4,"type":"VEC3","max":[1,1,0],"min":[-1,-1,0]},{"bufferView":1,"componentType":5126,"count":4,"type":"VEC2"},{"bufferView":2,"componentType":5123,"count":6,"type":"SCALAR"}],
+"bufferViews":[{"buffer":0,"byteLength":48},{"buffer":0,"byteOffset":48,"byteLength":32},{"buffer":0,"byteOffset":80,"byteLength":12}` + views + `],
+"images":[{"uri":"quad_albedo.png"},` + image1 + `],
+"textures":[{"source":0,"extensions":{"KHR_texture_basisu":{"source":1}}}],
+"materials":[{"pbrMetallicRoughness":{"baseColorTexture":{"index":0}}}],
+"meshes":[{"primitives":[{"attributes":{"POSITION":0,"TEXCOORD_0":1},"indices":2,"material":0}]}],
+"nodes":[{"mesh":0}],"scene":0,"scenes":[{"nodes":[0]}]}`
+}
+
+// TestKTX2GLTFBasisu: a glTF texture whose KHR_texture_basisu source is a
+// KTX2 file or buffer view with a supported payload loads it (the KTX2's
+// format and levels, not the PNG fallback); a UASTC one is refused naming
+// the texture, its image and the reason.
+func TestKTX2GLTFBasisu(t *testing.T) {
+	quadBin, err := fs.ReadFile(content, "scenes/quad.bin")
+	require.NoError(t, err)
+	png, err := fs.ReadFile(content, "scenes/quad_albedo.png")
+	require.NoError(t, err)
+	levels := randomLevels(ktxBC7, 8, 8, 4, 12)
+	bc7 := ktxFile(ktxBC7, 8, 8, levels, true).Bytes()
+	uastc := ktxFile(ktxFormat{"UASTC", 0, 4, 16, 1, 166, false, 1, false}, 8, 8, [][]byte{make([]byte, 64)}, false).Bytes()
+	for _, c := range []struct {
+		name     string
+		ktx      []byte
+		inBuffer bool
+		err      string
+	}{
+		{"file", bc7, false, ""},
+		{"buffer view", bc7, true, ""},
+		{"uastc file", uastc, false, `load "basisu:s.gltf#scene": node 0: load "basisu:s.gltf#mesh/0": load "basisu:s.gltf#material/0": material 0: texture 0 (KHR_texture_basisu image 1): load "basisu:tex.ktx2#texture": texture "tex.ktx2": assets: not supported: KTX2: UASTC payload (vkFormat 0, colour model 166) needs a Basis Universal transcoder, which vkassets does not have`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := open(t, assets.Options{})
+			fsys := fstest.MapFS{
+				"s.gltf":          {Data: []byte(basisuScene(len(c.ktx), c.inBuffer))},
+				"quad.bin":        {Data: quadBin},
+				"quad_albedo.png": {Data: png},
+				"tex.ktx2":        {Data: c.ktx},
+				"tex.bin":         {Data: c.ktx},
+			}
+			b, err := e.m.AddBundle("basisu", fsys)
+			require.NoError(t, err)
+			s, err := b.LoadScene(context.Background(), "s.gltf")
+			if c.err != "" {
+				require.ErrorIs(t, err, assets.ErrNotSupported)
+				require.EqualError(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			tex := s.Meshes[0].Material.BaseTexture
+			require.Equal(t, vk.FormatBC7SrgbBlock, tex.Format)
+			require.Equal(t, uint32(4), tex.MipLevels)
+			for level := range tex.MipLevels {
+				require.Equal(t, levels[level], readRaw(t, e, tex, level, len(levels[level])), "level %d", level)
+			}
+		})
+	}
 }
