@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 FUZZTIME ?= 30s
 
-.PHONY: all deps run test bench fuzz lint fault-sweep
+.PHONY: all deps run test bench fuzz lint fault-sweep ktx2-interop
 
 all: test
 
@@ -47,6 +47,12 @@ fuzz:
 # (docs/reliability.md has the table); SEEDS, RATES and FRAMES narrow it.
 fault-sweep: deps
 	scripts/fault-sweep.sh
+
+# Writes assets/testdata/ktx2 again with ktx-parse (an independent KTX2
+# implementation; Zstandard levels by the zstd command or node:zlib) and
+# records the tools' versions in its TOOLS.txt.
+ktx2-interop: deps
+	cd scripts/ktx2-interop && node write.mjs ../../assets/testdata/ktx2
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }

@@ -226,6 +226,8 @@ func parseKTX2(data []byte, maxDim uint32, maxBytes int64) (*ktx2File, error) {
 		return nil, ktx2Err("faceCount %d: 1 or 6", faces)
 	case width > maxDim || height > maxDim:
 		return nil, fmt.Errorf("%w: KTX2 image %dx%d, the device allows %d", ErrTooLarge, width, height, maxDim)
+	case levelCount == 0 && fi.block > 1:
+		return nil, ktx2Err("levelCount 0 for %s: a block-compressed file holds its levels, none can be generated", fi.name)
 	case n > vk.MipLevels(width, height):
 		return nil, ktx2Err("levelCount %d: a %dx%d image has at most %d levels", levelCount, width, height, vk.MipLevels(width, height))
 	}

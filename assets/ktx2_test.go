@@ -454,6 +454,7 @@ func TestKTX2Refused(t *testing.T) {
 		{"UASTC", ktxFile(basis, 4, 4, [][]byte{make([]byte, 16)}, false).Bytes(), "not supported: KTX2: UASTC payload (vkFormat 0, colour model 166) needs a Basis Universal transcoder, which vkassets does not have"},
 		{"ZLIB", patch32(good, ktx2write.OffScheme, 3), "not supported: KTX2: supercompression scheme 3 (ZLIB); schemes 0 (none) and 2 (Zstandard) are"},
 		{"unknown format", patch32(good, ktx2write.OffVkFormat, 1000), "not supported: KTX2: vkFormat 1000; supported: R8, R8G8, R8G8B8A8 (UNORM, SRGB), R16G16B16A16_SFLOAT, BC1-BC7"},
+		{"BC levelCount 0", patch32(ktxFile(ktxBC1, 4, 4, [][]byte{make([]byte, 8)}, false).Bytes(), ktx2write.OffLevelCount, 0), "cannot decode: KTX2: levelCount 0 for BC1_RGBA_UNORM_BLOCK: a block-compressed file holds its levels, none can be generated"},
 		{"cube map", cube.Bytes(), "not supported: KTX2: cube maps (faceCount 6)"},
 		{"oversize dimensions", patch32(patch32(good, ktx2write.OffWidth, 1<<20), ktx2write.OffHeight, 8), "too large: KTX2 image 1048576x8, the device allows 16384"},
 		{"over MaxImageBytes", patch32(patch32(good, ktx2write.OffWidth, 1024), ktx2write.OffHeight, 512), "too large: KTX2 image 1024x512 takes 2785280 bytes in 4 levels of R8G8B8A8_UNORM, the limit is 1048576 (Options.MaxImageBytes)"},
