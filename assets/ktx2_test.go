@@ -404,11 +404,25 @@ func patch64(data []byte, off int, v uint64) []byte {
 }
 
 // zstdBomb is a one-level 64x64 RGBA8 file whose level claims its true
-// size (16 KiB) but inflates to 64 MiB of zeros.
-func zstdBomb() []byte {
-	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	defer enc.Close()
-	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)
+// size (16 KiB) but inflates to 64 MiB of zeros: in one frame that says
+// its size, or (streamed) in one that does not, which the decoder can only
+// stop by counting what it writes.
+func zstdBomb(streamed bool) []byte {
+	var bomb []byte
+	if streamed {
+		var buf bytes.Buffer
+		enc, _ := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(1<<20))
+		zeros := make([]byte, 1<<20)
+		for range 64 {
+			_, _ = enc.Write(zeros)
+		}
+		_ = enc.Close()
+		bomb = buf.Bytes()
+	} else {
+		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+		bomb = enc.EncodeAll(make([]byte, 64<<20), nil)
+		_ = enc.Close()
+	}
 	f := ktxFile(ktxRGBA8, 64, 64, nil, false)
 	f.Scheme = 2
 	f.Levels = []ktx2write.Level{{Data: bomb, UncompressedLength: 64 * 64 * 4}}
@@ -449,7 +463,8 @@ func TestKTX2Refused(t *testing.T) {
 		{"bad DFD transfer", badDFD.Bytes(), "cannot decode: KTX2: bad DFD: transfer function 2 for R8G8B8A8_UNORM"},
 		{"bad DFD size", sizeDFD.Bytes(), "cannot decode: KTX2: bad DFD: dfdTotalSize 7, dfdByteLength 92"},
 		{"DFD beyond file", patch32(good, ktx2write.OffDFD, uint32(len(good))), fmt.Sprintf("cannot decode: KTX2: data format descriptor at offset %d, 92 bytes, beyond the file's %d bytes", len(good), len(good))},
-		{"zstd bomb", zstdBomb(), "cannot decode: KTX2: level 0: Zstandard data inflates beyond its uncompressedByteLength 16384"},
+		{"zstd bomb", zstdBomb(false), "cannot decode: KTX2: level 0: Zstandard data inflates beyond its uncompressedByteLength 16384"},
+		{"streamed zstd bomb", zstdBomb(true), "cannot decode: KTX2: level 0: Zstandard data inflates beyond its uncompressedByteLength 16384"},
 		{"BasisLZ", basisLZ.Bytes(), "not supported: KTX2: supercompression scheme 1 (BasisLZ/ETC1S) needs a Basis Universal transcoder, which vkassets does not have"},
 		{"UASTC", ktxFile(basis, 4, 4, [][]byte{make([]byte, 16)}, false).Bytes(), "not supported: KTX2: UASTC payload (vkFormat 0, colour model 166) needs a Basis Universal transcoder, which vkassets does not have"},
 		{"ZLIB", patch32(good, ktx2write.OffScheme, 3), "not supported: KTX2: supercompression scheme 3 (ZLIB); schemes 0 (none) and 2 (Zstandard) are"},
@@ -472,20 +487,23 @@ func TestKTX2Refused(t *testing.T) {
 	require.Zero(t, e.liveAllocations())
 }
 
-// TestKTX2BombBounded: the Zstandard bomb (16 KiB claimed, 64 MiB
-// inside) is refused having allocated little more than its level.
+// TestKTX2BombBounded: the Zstandard bombs (16 KiB claimed, 64 MiB
+// inside) are refused having allocated little more than the level, the
+// streamed one too.
 func TestKTX2BombBounded(t *testing.T) {
 	e := open(t, assets.Options{})
-	b := ktxBundle(t, e, map[string][]byte{"bomb.ktx2": zstdBomb()})
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	_, err := b.LoadTexture(context.Background(), "bomb.ktx2")
-	runtime.ReadMemStats(&after)
-	require.ErrorIs(t, err, assets.ErrDecode)
-	alloced := after.TotalAlloc - before.TotalAlloc
-	t.Logf("refused with %d bytes allocated", alloced)
-	require.Less(t, alloced, uint64(8<<20), "the decoder stops at the level's size, not after 64 MiB")
+	b := ktxBundle(t, e, map[string][]byte{"bomb.ktx2": zstdBomb(false), "streamed.ktx2": zstdBomb(true)})
+	for _, name := range []string{"bomb.ktx2", "streamed.ktx2"} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := b.LoadTexture(context.Background(), name)
+		runtime.ReadMemStats(&after)
+		require.ErrorIs(t, err, assets.ErrDecode)
+		alloced := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%s refused with %d bytes allocated: %v", name, alloced, err)
+		require.Less(t, alloced, uint64(2<<20), "%s: the decoder stops at the level's size, not after 64 MiB", name)
+	}
 }
 
 // TestKTX2NoBCFeature: on a device created without textureCompressionBC,
