@@ -602,3 +602,86 @@ func TestKTX2GLTFBasisu(t *testing.T) {
 		})
 	}
 }
+
+// bc7Mode6Blocks makes n random BC7 blocks of mode 6 (one subset, RGBA
+// endpoints of 7 bits and a p-bit each, 4-bit indices).
+func bc7Mode6Blocks(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 9))
+	out := make([]byte, 16*n)
+	for b := range n {
+		lo, hi := r.Uint64(), r.Uint64()
+		lo = lo&^0x7F | 0x40 // mode 6: bit 6 is the first set bit
+		binary.LittleEndian.PutUint64(out[16*b:], lo)
+		binary.LittleEndian.PutUint64(out[16*b+8:], hi)
+	}
+	return out
+}
+
+// bc7Mode6Decode is the test's own decode of mode-6 BC7 blocks to w×h
+// RGBA8, after the BC7 specification: endpoints (c << 1) | p, weights
+// of 4-bit indices (the first index has 3 bits, its top bit 0),
+// ((64-w)·e0 + w·e1 + 32) >> 6.
+func bc7Mode6Decode(blocks []byte, w, h int) []byte {
+	weights := [16]int{0, 4, 9, 13, 17, 21, 26, 30, 34, 38, 43, 47, 51, 55, 60, 64}
+	out := make([]byte, w*h*4)
+	bw := (w + 3) / 4
+	for by := 0; by < (h+3)/4; by++ {
+		for bx := 0; bx < bw; bx++ {
+			blk := blocks[(by*bw+bx)*16:]
+			pos := 7
+			bits := func(n int) int {
+				v := 0
+				for i := range n {
+					bit := int(blk[(pos+i)/8]>>((pos+i)%8)) & 1
+					v |= bit << i
+				}
+				pos += n
+				return v
+			}
+			var e [2][4]int
+			for c := range 4 {
+				e[0][c], e[1][c] = bits(7), bits(7)
+			}
+			p0, p1 := bits(1), bits(1)
+			for c := range 4 {
+				e[0][c], e[1][c] = e[0][c]<<1|p0, e[1][c]<<1|p1
+			}
+			for i := range 16 {
+				n := 4
+				if i == 0 {
+					n = 3
+				}
+				wt := weights[bits(n)]
+				x, y := bx*4+i%4, by*4+i/4
+				if x >= w || y >= h {
+					continue
+				}
+				for c := range 4 {
+					out[(y*w+x)*4+c] = byte(((64-wt)*e[0][c] + wt*e[1][c] + 32) >> 6)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestKTX2BC7Decode: random mode-6 BC7 blocks (UNORM) in a file of
+// levels: the device's decode of every level (a blit onto RGBA8) is the
+// test's own, texel for texel.
+func TestKTX2BC7Decode(t *testing.T) {
+	e := open(t, assets.Options{})
+	const w, h = 12, 8
+	unorm := ktxFormat{"BC7_UNORM", vk.FormatBC7UnormBlock, 4, 16, 1, 134, false, 1, false}
+	var levels [][]byte
+	for i := range 4 {
+		lw, lh := max(w>>i, 1), max(h>>i, 1)
+		levels = append(levels, bc7Mode6Blocks(((lw+3)/4)*((lh+3)/4), uint64(30+i)))
+	}
+	b := ktxBundle(t, e, map[string][]byte{"bc7.ktx2": ktxFile(unorm, w, h, levels, false).Bytes()})
+	tex, err := b.LoadTexture(context.Background(), "bc7.ktx2")
+	require.NoError(t, err)
+	for level := range tex.MipLevels {
+		lw, lh := max(w>>level, 1), max(h>>level, 1)
+		require.Equal(t, bc7Mode6Decode(levels[level], lw, lh), readDecoded(t, e, tex, level), "level %d", level)
+	}
+}
