@@ -685,3 +685,18 @@ func TestKTX2BC7Decode(t *testing.T) {
 		require.Equal(t, bc7Mode6Decode(levels[level], lw, lh), readDecoded(t, e, tex, level), "level %d", level)
 	}
 }
+
+// TestKTX2Manifest: a manifest lists a KTX2 file as a texture (with its
+// options) and as a sprite; Load gives what it says.
+func TestKTX2Manifest(t *testing.T) {
+	e := open(t, assets.Options{})
+	data := ktxFile(ktxRGBA8, 4, 4, randomLevels(ktxRGBA8, 4, 4, 3, 40), false).Bytes()
+	b := ktxBundle(t, e, map[string][]byte{"t.ktx2": data, "s.ktx2": data, assets.ManifestName: []byte(`{"version":1,"assets":[
+		{"path":"t.ktx2","kind":"texture","texture":{"noMips":true}},{"path":"s.ktx2","kind":"sprite"}]}`)})
+	tex, err := b.Load(context.Background(), "t.ktx2")
+	require.NoError(t, err)
+	require.Equal(t, uint32(1), tex.(*assets.Texture2D).MipLevels)
+	s, err := b.Load(context.Background(), "s.ktx2")
+	require.NoError(t, err)
+	require.Equal(t, uint32(3), s.(*assets.SpriteFrame).Texture().MipLevels)
+}
