@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 FUZZTIME ?= 30s
 
-.PHONY: all deps run test bench fuzz lint fault-sweep
+.PHONY: all deps run test bench fuzz lint fault-sweep ktx2-interop
 
 all: test
 
@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVirtualBlock$$' -fuzztime $(FUZZTIME) ./alloc/virtual
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzGLTF$$' -fuzztime $(FUZZTIME) ./assets
+	$(GO) test -run '^$$' -fuzz '^FuzzKTX2$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzRemoteResponse$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzReleasePolicy$$' -fuzztime $(FUZZTIME) ./finalizer
@@ -46,6 +47,12 @@ fuzz:
 # (docs/reliability.md has the table); SEEDS, RATES and FRAMES narrow it.
 fault-sweep: deps
 	scripts/fault-sweep.sh
+
+# Writes assets/testdata/ktx2 again with ktx-parse (an independent KTX2
+# implementation; Zstandard levels by the zstd command or node:zlib) and
+# records the tools' versions in its TOOLS.txt.
+ktx2-interop: deps
+	cd scripts/ktx2-interop && node write.mjs ../../assets/testdata/ktx2
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }

@@ -43,7 +43,12 @@ var content = os.DirFS("testdata/content")
 // everything is closed and nothing may leak.
 func open(t testing.TB, opts assets.Options) *env {
 	t.Helper()
-	d := vktest.Open(t)
+	return openOn(t, vktest.Open(t), opts)
+}
+
+// openOn is open on a device the test opened.
+func openOn(t testing.TB, d *vk.Device, opts assets.Options) *env {
+	t.Helper()
 	a, err := alloc.New(alloc.Options{Device: d, Logger: vktest.Logger(t)})
 	require.NoError(t, err)
 	s, err := framesync.New(framesync.Options{Device: d, Allocator: a})

@@ -72,7 +72,8 @@ func (b *Bundle) Name() string { return b.name }
 func (b *Bundle) key(p string) string { return b.name + ":" + p }
 
 // Load returns the asset a file yields, from the cache or loaded once:
-// a SpriteFrame for PNG and JPEG files (with its Texture2D and ImageAsset),
+// a SpriteFrame for PNG and JPEG files (with its Texture2D and ImageAsset)
+// and for KTX2 files (with its Texture2D, which has no ImageAsset),
 // a Scene for glTF (.gltf, .glb). With a manifest, only the files it lists
 // load, as the kind it gives them.
 func (b *Bundle) Load(ctx context.Context, p string) (Asset, error) {
@@ -93,7 +94,7 @@ func (b *Bundle) Load(ctx context.Context, p string) (Asset, error) {
 		}
 	}
 	switch strings.ToLower(path.Ext(p)) {
-	case ".png", ".jpg", ".jpeg":
+	case ".png", ".jpg", ".jpeg", ".ktx2":
 		return asAsset(b.LoadSpriteFrame(ctx, p))
 	case ".gltf", ".glb":
 		return asAsset(b.LoadScene(ctx, p))
@@ -159,7 +160,13 @@ func (m *Manager) loadImage(ctx context.Context, base, name string, read func(co
 
 func (m *Manager) loadTexture(ctx context.Context, base, name string, opts TextureOptions, read func(context.Context) ([]byte, error)) (*Texture2D, error) {
 	a, err := m.load(ctx, base+"#texture"+opts.keySuffix(), func(ctx context.Context) (Asset, error) {
+		if isKTX2Name(name) {
+			return asAsset(m.loadKTX2(ctx, name, opts, read))
+		}
 		im, err := m.loadImage(ctx, base, name, read)
+		if errors.Is(err, errKTX2Content) { // a KTX2 file by its identifier
+			return asAsset(m.loadKTX2(ctx, name, opts, read))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -39,6 +39,9 @@ func (im *ImageAsset) dropPixels() {
 // device's maximum dimension and Options.MaxImageBytes, stopping when ctx
 // is done.
 func (m *Manager) decodeImage(ctx context.Context, data []byte, name string) (*ImageAsset, error) {
+	if isKTX2(data) {
+		return nil, fmt.Errorf("image %q: %w", name, errKTX2Content)
+	}
 	w, h, pix, err := decodeRGBA(ctx, data, int(m.dev.Physical().Limits.MaxImageDimension2D), m.opts.MaxImageBytes)
 	if err != nil {
 		return nil, err

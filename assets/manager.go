@@ -77,7 +77,8 @@ type Options struct {
 	// pixel), checked from its header before anything is decoded; 0 means
 	// a quarter of the device-local heaps' budget (VK_EXT_memory_budget's,
 	// or 80% of the heaps), and no more than 256 MiB (an 8192² image). The device's
-	// maxImageDimension2D bounds each side in any case.
+	// maxImageDimension2D bounds each side in any case. For a KTX2 file
+	// it bounds its levels' bytes together, as uploaded.
 	MaxImageBytes int64
 	// LoadBudget bounds the device memory loads may take: a load is
 	// admitted only if the memory in use (what waits to retire included),

@@ -152,9 +152,13 @@ func kindFits(kind, p string) error {
 	image := ext == ".png" || ext == ".jpg" || ext == ".jpeg"
 	scene := ext == ".gltf" || ext == ".glb"
 	switch kind {
-	case KindSprite, KindTexture, KindImage:
+	case KindSprite, KindTexture:
+		if !image && ext != ".ktx2" {
+			return fmt.Errorf("kind %q needs a PNG or JPEG file, or KTX2", kind)
+		}
+	case KindImage:
 		if !image {
-			return fmt.Errorf("kind %q needs a PNG or JPEG file", kind)
+			return fmt.Errorf("kind %q needs a PNG or JPEG file (a KTX2 file loads as a texture or sprite)", kind)
 		}
 	case KindScene:
 		if !scene {

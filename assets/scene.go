@@ -248,12 +248,15 @@ func (l *sceneLoader) material(ctx context.Context, i int) (*Material, error) {
 
 // texture loads a glTF texture's image: a file next to the glTF (sharing
 // the keys of a direct load of that file with the same options) or one
-// embedded in a buffer view.
-func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (*Texture2D, error) {
-	if i < 0 || i >= len(l.doc.Textures) || l.doc.Textures[i].Source == nil || *l.doc.Textures[i].Source >= len(l.doc.Images) {
-		return nil, fmt.Errorf("%w: texture %d", ErrDecode, i)
+// embedded in a buffer view; a KTX2 one under KHR_texture_basisu.
+func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (_ *Texture2D, err error) {
+	src, basisu, err := textureSource(l.doc, i) // KHR_texture_basisu's KTX2 image, or the core source
+	if err != nil {
+		return nil, err
 	}
-	src := *l.doc.Textures[i].Source
+	if basisu {
+		defer func() { err = basisuError(i, src, err) }()
+	}
 	img := l.doc.Images[src]
 	switch {
 	case img.BufferView != nil:

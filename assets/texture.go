@@ -13,12 +13,13 @@ import (
 )
 
 // Texture2D is a sampled VkImage with its view and memory, uploaded from an
-// ImageAsset, on which it depends. Its view covers every mip level.
+// ImageAsset, on which it depends — or from a KTX2 file's levels, with no
+// ImageAsset. Its view covers every mip level.
 type Texture2D struct {
 	Base
 	Width, Height uint32
-	Format        vk.Format
-	MipLevels     uint32 // 1, or a full chain: floor(log2(max(Width, Height)))+1
+	Format        vk.Format // RGBA8 sRGB or UNORM; a KTX2 file's own vkFormat
+	MipLevels     uint32    // 1, a full chain (floor(log2(max(Width, Height)))+1), or a KTX2 file's levels
 	Image         vk.Image
 	View          vk.ImageView
 	Memory        alloc.Allocation

@@ -3,7 +3,8 @@
 # loader and headers, Mesa's lavapipe (a conformant CPU Vulkan device), the
 # Khronos validation layer, Xvfb, the X11/GL headers GLFW compiles against,
 # Debian's chromium and, with npm, the playwright-core that drives it in the
-# inspector's browser test (inspector/browser). Without root or sudo it prints
+# inspector's browser test (inspector/browser), zstd and ktx-parse for the
+# KTX2 interop files (scripts/ktx2-interop). Without root or sudo it prints
 # the exact command to run and stops.
 set -euo pipefail
 
@@ -12,26 +13,31 @@ packages=(
   libvulkan-dev libvulkan1 mesa-vulkan-drivers vulkan-validationlayers
   xvfb xauth
   libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libgl1-mesa-dev
-  chromium
+  chromium zstd
 )
 
-# The browser test's Node packages, installed from its lock file. `npm ci`
-# runs only when node_modules is missing or was installed from another lock.
-browser_deps() {
-  local dir lock stamp sum
-  dir="$(cd "$(dirname "$0")/.." && pwd)/inspector/browser"
-  lock="$dir/package-lock.json"
-  stamp="$dir/node_modules/.vkassets-lock.sha256"
-  [ -f "$lock" ] || return 0
-  sum="$(sha256sum "$lock" | cut -d' ' -f1)"
-  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && return 0
-  if ! command -v npm >/dev/null 2>&1; then
-    echo "vkassets: npm is not on PATH; the browser test needs Node.js 20 or later with npm (then: cd inspector/browser && npm ci)." >&2
-    exit 1
-  fi
-  echo "vkassets: installing the browser test's packages (npm ci in inspector/browser)" >&2
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$sum" >"$stamp"
+# The Node packages of the tests that use them, each directory from its
+# lock file: the browser test's playwright-core (inspector/browser) and
+# ktx-parse, the independent KTX2 implementation the KTX2 interop tests
+# read files with (scripts/ktx2-interop). `npm ci` runs only where
+# node_modules is missing or was installed from another lock.
+node_deps() {
+  local root dir lock stamp sum
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for dir in "$root/inspector/browser" "$root/scripts/ktx2-interop"; do
+    lock="$dir/package-lock.json"
+    stamp="$dir/node_modules/.vkassets-lock.sha256"
+    [ -f "$lock" ] || continue
+    sum="$(sha256sum "$lock" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && continue
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "vkassets: npm is not on PATH; the browser and KTX2 interop tests need Node.js 20 or later with npm (then: npm ci in $dir)." >&2
+      exit 1
+    fi
+    echo "vkassets: installing Node packages (npm ci in ${dir#"$root"/})" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$sum" >"$stamp"
+  done
 }
 
 if ! command -v go >/dev/null 2>&1; then
@@ -42,7 +48,7 @@ fi
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "vkassets: not a Debian-based system; make sure these (or your distribution's equivalents) are installed:" >&2
   echo "  ${packages[*]}" >&2
-  browser_deps
+  node_deps
   exit 0
 fi
 
@@ -53,7 +59,7 @@ for p in "${packages[@]}"; do
   fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  browser_deps
+  node_deps
   exit 0
 fi
 
@@ -70,4 +76,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-browser_deps
+node_deps

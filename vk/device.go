@@ -25,6 +25,10 @@ type Options struct {
 	// DisableTimeline creates the device without timeline semaphores even
 	// where it has them, to exercise the fence-only paths.
 	DisableTimeline bool
+	// DisableTextureCompressionBC creates the device without the
+	// textureCompressionBC feature even where it has it, to exercise the
+	// refusal of BC textures.
+	DisableTextureCompressionBC bool
 }
 
 // Device is a logical device with one graphics+transfer queue. Its methods
@@ -46,6 +50,7 @@ type Device struct {
 	queue    C.uintptr_t
 	timeline bool
 	budget   bool // VK_EXT_memory_budget is enabled
+	bc       bool // the textureCompressionBC feature is enabled
 	foreign  bool // made by the application (Wrap): Close frees only the table
 
 	gate      gate       // every call that reaches C passes it; Close shuts it
@@ -100,12 +105,13 @@ func (in *Instance) NewDevice(opts Options) (*Device, error) {
 		exts = append(exts, "VK_EXT_memory_budget")
 	}
 	timeline := p.TimelineSemaphore && !opts.DisableTimeline
+	bc := p.Features.TextureCompressionBC && !opts.DisableTextureCompressionBC
 	family := graphicsFamily(p)
 	ce, freeExts := cstrings(exts)
 	defer freeExts()
-	d := &Device{inst: in, phys: p, family: uint32(family), timeline: timeline, budget: budget}
+	d := &Device{inst: in, phys: p, family: uint32(family), timeline: timeline, budget: budget, bc: bc}
 	r := C.vka_create_device(in.table, p.handle, C.uint32_t(family), ce, C.uint32_t(len(exts)),
-		cbool(timeline), cbool(in.validator != nil), &d.table)
+		cbool(timeline), cbool(bc), cbool(in.validator != nil), &d.table)
 	if err := check("vkCreateDevice", int32(r)); err != nil {
 		return nil, fmt.Errorf("vk: device %s: %w", p.Name, err)
 	}
@@ -161,6 +167,10 @@ func (d *Device) QueueFamily() uint32 { return d.family }
 
 // TimelineSemaphores reports whether timeline semaphores are enabled.
 func (d *Device) TimelineSemaphores() bool { return d.timeline }
+
+// TextureCompressionBC reports whether the device was created with the
+// textureCompressionBC feature: BC1–BC7 images can be made and sampled.
+func (d *Device) TextureCompressionBC() bool { return d.bc }
 
 // HasMemoryBudget reports whether VK_EXT_memory_budget is enabled.
 func (d *Device) HasMemoryBudget() bool { return d.budget }

@@ -151,6 +151,13 @@ type QueueFamily struct {
 	Count uint32
 }
 
+// Features are optional VkPhysicalDeviceFeatures vkassets uses.
+type Features struct {
+	// TextureCompressionBC: the BC1–BC7 block-compressed formats can be
+	// sampled (VkPhysicalDeviceFeatures.textureCompressionBC).
+	TextureCompressionBC bool
+}
+
 // PhysicalDevice describes one device the loader reported.
 type PhysicalDevice struct {
 	Index         int // position in vkEnumeratePhysicalDevices order
@@ -168,6 +175,9 @@ type PhysicalDevice struct {
 	// semaphores usable on this instance (false where the instance's
 	// apiVersion is below 1.2).
 	TimelineSemaphore bool
+	// Features are the optional Vulkan 1.0 features vkassets uses that the
+	// device offers (NewDevice enables each one it has).
+	Features Features
 
 	handle C.uintptr_t
 }
@@ -263,6 +273,12 @@ func (in *Instance) describe(index int, h C.uintptr_t) *PhysicalDevice {
 		p.Memory.Heaps = append(p.Memory.Heaps, MemoryHeap{Size: uint64(hp.Size), Flags: HeapFlags(hp.Flags)})
 	}
 	mem.Free()
+
+	var feats vkg.PhysicalDeviceFeatures
+	vkg.GetPhysicalDeviceFeatures(pd, &feats)
+	feats.Deref()
+	p.Features.TextureCompressionBC = feats.TextureCompressionBC == vkg.True
+	feats.Free()
 
 	var nq uint32
 	vkg.GetPhysicalDeviceQueueFamilyProperties(pd, &nq, nil)

@@ -200,7 +200,7 @@ static void load_device_table(vka_instance* t, vka_device* d, int timeline, int 
 }
 
 int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
-	const char** exts, uint32_t nexts, int timeline, int debugUtils, uintptr_t* out) {
+	const char** exts, uint32_t nexts, int timeline, int bc, int debugUtils, uintptr_t* out) {
 	vka_instance* t = (vka_instance*)inst;
 	*out = 0;
 	float prio = 1.0f;
@@ -212,7 +212,11 @@ int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 	VkPhysicalDeviceTimelineSemaphoreFeatures ts = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
 	ts.timelineSemaphore = VK_TRUE;
 
+	VkPhysicalDeviceFeatures feats = {0};
+	feats.textureCompressionBC = bc ? VK_TRUE : VK_FALSE;
+
 	VkDeviceCreateInfo ci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+	ci.pEnabledFeatures = &feats;
 	ci.queueCreateInfoCount = 1;
 	ci.pQueueCreateInfos = &qi;
 	ci.enabledExtensionCount = nexts;

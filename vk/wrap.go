@@ -31,6 +31,10 @@ type External struct {
 	// TimelineSemaphores says the device was created with the
 	// timelineSemaphore feature enabled.
 	TimelineSemaphores bool
+	// TextureCompressionBC says the device was created with the
+	// textureCompressionBC feature enabled (BC textures are refused
+	// without it).
+	TextureCompressionBC bool
 	// DebugUtils says the instance has VK_EXT_debug_utils enabled.
 	DebugUtils bool
 	// GetInstanceProcAddr is the loader entry point the application uses;
@@ -86,7 +90,7 @@ func Wrap(ext External) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{inst: in, ownsInst: true, phys: p, family: ext.QueueFamily, foreign: true,
-		timeline: ext.TimelineSemaphores, queue: C.vka_ptr_value(ext.Queue), handle: C.vka_ptr_value(ext.Device)}
+		timeline: ext.TimelineSemaphores, bc: ext.TextureCompressionBC, queue: C.vka_ptr_value(ext.Queue), handle: C.vka_ptr_value(ext.Device)}
 	if err := check("wrap device", int32(C.vka_wrap_device(in.table, ext.Device, cbool(ext.TimelineSemaphores), cbool(ext.DebugUtils), &d.table))); err != nil {
 		C.vka_free_table(in.table)
 		return nil, err

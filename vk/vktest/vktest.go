@@ -30,6 +30,8 @@ type Options struct {
 	SyncValidation bool
 	// DisableTimeline creates the device without timeline semaphores.
 	DisableTimeline bool
+	// DisableTextureCompressionBC creates the device without textureCompressionBC.
+	DisableTextureCompressionBC bool
 	// Expect lists validation message IDs the test provokes on purpose: they
 	// do not fail the test, and each must be reported at least once.
 	Expect []string
@@ -53,8 +55,9 @@ func OpenWith(t testing.TB, opts Options) *vk.Device {
 			SyncValidation: opts.SyncValidation,
 			Extensions:     opts.InstanceExtensions,
 		},
-		DeviceExtensions: opts.DeviceExtensions,
-		DisableTimeline:  opts.DisableTimeline,
+		DeviceExtensions:            opts.DeviceExtensions,
+		DisableTimeline:             opts.DisableTimeline,
+		DisableTextureCompressionBC: opts.DisableTextureCompressionBC,
 	})
 	if err != nil {
 		t.Fatalf("vktest: open device: %v", err)
