@@ -600,13 +600,11 @@ func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (
 	img := l.doc.Images[src]
 	at := fmt.Sprintf("images[%d]", src)
 	embedded := func(read func() ([]byte, error)) (*Texture2D, error) {
-		t, err := l.m.loadTexture(ctx, l.key("image", src), cmp.Or(img.Name, at), opts, func(context.Context) ([]byte, error) {
+		// The errors of read name the image's JSON path; those of the
+		// decode its name, which is the path when the image has none.
+		return l.m.loadTexture(ctx, l.key("image", src), cmp.Or(img.Name, at), opts, func(context.Context) ([]byte, error) {
 			return read()
 		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", at, err)
-		}
-		return t, nil
 	}
 	switch {
 	case img.BufferView != nil:
