@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"image/color"
 	"regexp"
 	"strings"
-	"fmt"
 	"testing"
 	"testing/fstest"
 

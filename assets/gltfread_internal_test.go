@@ -64,7 +64,7 @@ func loadGeometry(t *testing.T, doc string) (*geometry, error) {
 func TestGLTFAttributeValues(t *testing.T) {
 	var b binBuilder
 	posOff, posLen := b.add([]int16{-32768, 0, 32767, 0, 0, 16384, 0, 0, 100, -200, 300, 0}) // 3 VEC3 SHORT, padded to 8 bytes
-	nrmOff, nrmLen := b.add([]int8{-128, 0, 127, 0, 0, 127, 0, 0, 64, 0, -64, 0})              // 3 VEC3 BYTE, padded to 4
+	nrmOff, nrmLen := b.add([]int8{-128, 0, 127, 0, 0, 127, 0, 0, 64, 0, -64, 0})            // 3 VEC3 BYTE, padded to 4
 	uvOff, uvLen := b.add([]uint16{0, 65535, 32768, 0, 65535, 65535})
 	colOff, colLen := b.add([]uint8{255, 0, 51, 0, 0, 255, 0, 0, 102, 102, 102, 0}) // 3 VEC3 UBYTE normalized, padded to 4
 	jOff, jLen := b.add([]uint8{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
