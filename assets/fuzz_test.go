@@ -45,6 +45,7 @@ func FuzzDecodeImage(f *testing.F) {
 // never a panic.
 func FuzzGLTF(f *testing.F) {
 	addSeeds(f, "testdata/content/scenes/*.gl*")
+	addSeeds(f, "testdata/khronos/*/glTF-*/*.gl*") // self-contained: data URIs and GLBs
 	f.Add([]byte(`{"asset":{"version":"2.0"},"meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, bin, err := decodeGLTF(data)
@@ -62,9 +63,9 @@ func FuzzGLTF(f *testing.F) {
 				}
 			}
 		}
-		// The limit a manager has by default at most, so that a huge count
-		// is refused as a load would refuse it.
-		l := &sceneLoader{doc: doc, m: &Manager{opts: Options{MaxImageBytes: 256 << 20}}}
+		// A small limit, so that a huge count is refused as a load would
+		// refuse it, and the fuzzer keeps its pace.
+		l := &sceneLoader{doc: doc, m: &Manager{opts: Options{MaxImageBytes: 4 << 20}}}
 		for mi, m := range doc.Meshes {
 			if m == nil {
 				continue

@@ -90,11 +90,11 @@ func checkAttribute(doc *gltf.Document, name string, i int, where string) error 
 // readFloats reads accessor i (checked) as count × components floats.
 func readFloats(doc *gltf.Document, i int, where string) ([]float32, int, error) {
 	a := doc.Accessors[i]
-	comps := a.Type.Components()
+	comps, ct, norm := a.Type.Components(), a.ComponentType, a.Normalized
 	out := make([]float32, a.Count*comps)
 	err := readAccessor(doc, i, where, func(k int, elem []byte) {
 		for c := range comps {
-			out[k*comps+c] = component(elem, a.ComponentType, a.Normalized, c)
+			out[k*comps+c] = component(elem, ct, norm, c)
 		}
 	})
 	return out, comps, err
@@ -148,9 +148,17 @@ func readAccessor(doc *gltf.Document, i int, where string, set func(k int, elem 
 	return nil
 }
 
-// componentOffset is where component c lies in an element: columns of
-// matrices are 4-byte aligned, vectors are packed.
-func componentOffset(t gltf.ComponentType, c int) int { return c * t.ByteSize() }
+// componentOffset is where component c of a vector lies in an element.
+// (The library's ComponentType.ByteSize builds a map at each call.)
+func componentOffset(t gltf.ComponentType, c int) int {
+	switch t {
+	case gltf.ComponentByte, gltf.ComponentUbyte:
+		return c
+	case gltf.ComponentShort, gltf.ComponentUshort:
+		return 2 * c
+	}
+	return 4 * c
+}
 
 // component reads component c of an element as a float, normalized to
 // [0, 1] or [-1, 1] when the accessor says so.

@@ -371,6 +371,12 @@ func (l *sceneLoader) geometry(mesh, p int, gp *gltf.Primitive) (*geometry, erro
 		a := l.doc.Accessors[ai]
 		if name == gltf.POSITION {
 			count = a.Count
+			// The interleaved vertices are larger than any one attribute:
+			// bounded before anything is read.
+			if size := int64(count) * int64(VertexStride+SkinVertexStride); size > l.m.opts.MaxImageBytes {
+				return nil, fmt.Errorf("%w: %s: accessors[%d]: %d vertices of %d bytes (with skinning) make %d bytes, the limit is %d (Options.MaxImageBytes)",
+					ErrTooLarge, at, ai, count, VertexStride+SkinVertexStride, size, l.m.opts.MaxImageBytes)
+			}
 		} else if a.Count != count {
 			return nil, fmt.Errorf("%w: %s: accessors[%d]: count %d, POSITION has %d", ErrDecode, at, ai, a.Count, count)
 		}
