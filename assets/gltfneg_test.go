@@ -71,6 +71,8 @@ func TestGLTFRefusals(t *testing.T) {
 			"assets: cannot decode: meshes[0].primitives[0].attributes.POSITION: accessor 7 out of range (2 accessors)"},
 		{"index beyond the vertices", []byte(strings.Replace(minimal(""), `"count":4,"type":"VEC3"`, `"count":3,"type":"VEC3"`, 1)), assets.ErrDecode,
 			"assets: cannot decode: meshes[0].primitives[0].indices: accessors[1][3]: index 3 beyond 3 vertices"},
+		{"vertices over the limit", []byte(strings.Replace(minimal(""), `{"bufferView":0,"componentType":5126,"count":4,"type":"VEC3"}`, `{"componentType":5126,"count":5000000,"type":"VEC3"}`, 1)), assets.ErrTooLarge,
+			"assets: too large: meshes[0].primitives[0].attributes.POSITION: accessors[0]: 5000000 vertices of 96 bytes (with skinning) make 480000000 bytes, the limit is 268435456 (Options.MaxImageBytes)"},
 		{"quantized without the extension", []byte(strings.Replace(minimal(""), `"componentType":5126,"count":4`, `"componentType":5122,"count":4`, 1)), assets.ErrDecode,
 			"assets: cannot decode: meshes[0].primitives[0].attributes.POSITION: accessors[0]: SHORT for POSITION needs KHR_mesh_quantization in extensionsUsed"},
 		{"uint positions", []byte(strings.Replace(minimal(""), `"componentType":5126,"count":4`, `"componentType":5125,"count":4`, 1)), assets.ErrDecode,
