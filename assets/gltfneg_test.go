@@ -105,6 +105,8 @@ func TestGLTFRefusals(t *testing.T) {
 			`assets: cannot decode: images[0].uri "/hero.png": not a relative path (a bundle's files are named relative to the glTF file)`},
 		{"remote image", []byte(withTexture(`{"uri":"https://example.com/x.png"}`)), assets.ErrUnsupported,
 			`assets: not supported: images[0].uri "https://example.com/x.png": only relative paths and data URIs are supported`},
+		{"ktx2 file", []byte(withTexture(`{"uri":"x.ktx2","mimeType":"image/ktx2"}`)), assets.ErrUnsupported,
+			`assets: not supported: images[0].mimeType: image type "image/ktx2" (PNG and JPEG are supported)`},
 		{"missing image", []byte(withTexture(`{"uri":"gone.png"}`)), assets.ErrNotFound, "images[0].uri: assets: not found: gone.png"},
 		{"gif data URI", []byte(withTexture(`{"uri":"data:image/gif;base64,R0lGODlh"}`)), assets.ErrUnsupported,
 			`assets: not supported: images[0].uri: image type "image/gif" (PNG and JPEG are supported)`},

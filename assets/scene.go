@@ -646,6 +646,11 @@ func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (
 	case img.URI == "":
 		return nil, fmt.Errorf("%w: %s: neither uri nor bufferView", ErrDecode, at)
 	default:
+		if img.MimeType != "" {
+			if err := checkImageType(img.MimeType, at+".mimeType"); err != nil {
+				return nil, err
+			}
+		}
 		p, err := resolveURI(l.dir, img.URI, at+".uri")
 		if err != nil {
 			return nil, err
