@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/vk"
 )
@@ -268,4 +269,63 @@ func TestGLTFMaterialsAndSamplers(t *testing.T) {
 	require.Equal(t, assets.Ready, other.Meshes[0].Material.BaseColorTexture.Sampler.State())
 	require.NotEqual(t, assets.Ready, m0.BaseColorTexture.Sampler.State(), "nobody else held it")
 	require.Empty(t, b.Assets(), "the bundle's assets went with the scene")
+}
+
+// readBuffer copies a device-local buffer back to the host.
+func readBuffer(t *testing.T, e *env, b *assets.Buffer) []byte {
+	t.Helper()
+	buf, mem, err := e.alloc.CreateBuffer(b.Size, vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageReadback, Mapped: true})
+	require.NoError(t, err)
+	serial, err := e.sync.OneShot(func(cmd vk.CommandBuffer) error {
+		e.dev.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageVertexInput, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferRead, Buffer: b.Buffer})
+		e.dev.CmdCopyBuffer(cmd, b.Buffer, buf, 0, 0, b.Size)
+		e.dev.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead, Buffer: buf})
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, assets.Use(serial, b))
+	require.NoError(t, e.sync.Wait(context.Background(), serial))
+	require.NoError(t, e.alloc.Invalidate(mem, 0, b.Size))
+	out := bytes.Clone(mem.Mapped[:b.Size])
+	require.NoError(t, e.alloc.DestroyBuffer(buf, mem))
+	return out
+}
+
+// TestGLTFQuantizedSparseUploaded: a GLB (buffer without uri) with
+// KHR_mesh_quantization required, SHORT positions with a sparse
+// substitution, normalized UNSIGNED_BYTE colours and UNSIGNED_BYTE indices
+// loads, and its vertex and index buffers hold the decoded values.
+func TestGLTFQuantizedSparseUploaded(t *testing.T) {
+	e := open(t, assets.Options{})
+	var bin bytes.Buffer
+	w := func(v any) { require.NoError(t, binary.Write(&bin, binary.LittleEndian, v)) }
+	w([]int16{0, 0, 0, 0, 10, 0, 0, 0, 0, 20, 0, 0})         // 3 VEC3 SHORT, stride 8: offset 0, 24 bytes
+	w([]uint8{255, 0, 0, 255, 0, 255, 0, 128, 0, 0, 255, 0}) // 3 VEC4 UBYTE normalized: offset 24, 12 bytes
+	w([]uint8{2, 1, 0, 0})                                   // indices: offset 36, 3 bytes (+1 padding)
+	w([]uint16{1, 0})                                        // sparse index 1: offset 40, 2 bytes (+2)
+	w([]int16{-5, 7, 9, 0})                                  // sparse value: offset 44, 6 bytes (+2)
+	doc := `{"asset":{"version":"2.0"},"extensionsUsed":["KHR_mesh_quantization"],"extensionsRequired":["KHR_mesh_quantization"],
+"buffers":[{"byteLength":52}],
+"bufferViews":[{"buffer":0,"byteLength":24,"byteStride":8},{"buffer":0,"byteOffset":24,"byteLength":12},{"buffer":0,"byteOffset":36,"byteLength":3},
+ {"buffer":0,"byteOffset":40,"byteLength":2},{"buffer":0,"byteOffset":44,"byteLength":6}],
+"accessors":[{"bufferView":0,"componentType":5122,"count":3,"type":"VEC3","sparse":{"count":1,"indices":{"bufferView":3,"componentType":5123},"values":{"bufferView":4}}},
+ {"bufferView":1,"componentType":5121,"normalized":true,"count":3,"type":"VEC4"},
+ {"bufferView":2,"componentType":5121,"count":3,"type":"SCALAR"}],
+"meshes":[{"primitives":[{"attributes":{"POSITION":0,"COLOR_0":1},"indices":2}]}],"nodes":[{"mesh":0}],"scenes":[{"nodes":[0]}]}`
+	b, err := e.m.AddBundle("quant", fstest.MapFS{"q.glb": {Data: glb(doc, bin.Bytes())}})
+	require.NoError(t, err)
+	s, err := b.LoadScene(context.Background(), "q.glb")
+	require.NoError(t, err)
+	p := s.Meshes[0].Primitives[0]
+	require.Equal(t, []string{"COLOR_0", "POSITION"}, p.Attributes)
+	vs := make([]assets.Vertex, 3)
+	require.NoError(t, binary.Read(bytes.NewReader(readBuffer(t, e, p.Vertices)), binary.LittleEndian, vs))
+	require.Equal(t, [3]float32{0, 0, 0}, vs[0].Position)
+	require.Equal(t, [3]float32{-5, 7, 9}, vs[1].Position, "the sparse substitution")
+	require.Equal(t, [3]float32{0, 20, 0}, vs[2].Position, "SHORT, not normalized: the integers")
+	require.Equal(t, [4]float32{0, 1, 0, 128.0 / 255}, vs[1].Color)
+	require.Equal(t, [4]float32{}, vs[2].Tangent)
+	idx := make([]uint32, 3)
+	require.NoError(t, binary.Read(bytes.NewReader(readBuffer(t, e, p.Indices)), binary.LittleEndian, idx))
+	require.Equal(t, []uint32{2, 1, 0}, idx, "UNSIGNED_BYTE indices widened to uint32")
 }

@@ -118,7 +118,7 @@ func readUints(doc *gltf.Document, i int, where string) ([]uint32, int, error) {
 // data (elements without are zeros), then for each sparse substitution.
 func readAccessor(doc *gltf.Document, i int, where string, set func(k int, elem []byte)) error {
 	a := doc.Accessors[i]
-	elem := gltf.SizeOfElement(a.ComponentType, a.Type)
+	elem := elementSize(a.ComponentType, a.Type)
 	if a.BufferView != nil {
 		bv := doc.BufferViews[*a.BufferView]
 		stride := bv.ByteStride
@@ -146,6 +146,18 @@ func readAccessor(doc *gltf.Document, i int, where string, set func(k int, elem 
 		}
 	}
 	return nil
+}
+
+// elementSize is the size of one element as glTF lays it out: vectors and
+// scalars tightly packed (the library pads VEC3 of shorts to 8 bytes, which
+// the specification does not: a sparse accessor's values are packed), the
+// columns of matrices aligned to 4 bytes.
+func elementSize(c gltf.ComponentType, t gltf.AccessorType) int {
+	switch t {
+	case gltf.AccessorMat2, gltf.AccessorMat3, gltf.AccessorMat4:
+		return gltf.SizeOfElement(c, t)
+	}
+	return componentOffset(c, t.Components())
 }
 
 // componentOffset is where component c of a vector lies in an element.

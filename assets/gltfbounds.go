@@ -16,7 +16,7 @@ func checkAccessor(doc *gltf.Document, i int, where string, maxBytes int64) erro
 	}
 	a := doc.Accessors[i]
 	at := fmt.Sprintf("%s: accessors[%d]", where, i)
-	elem := int64(gltf.SizeOfElement(a.ComponentType, a.Type))
+	elem := int64(elementSize(a.ComponentType, a.Type))
 	switch {
 	case elem <= 0:
 		return fmt.Errorf("%w: %s: component type %v of type %v has no size", ErrDecode, at, a.ComponentType, a.Type)

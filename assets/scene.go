@@ -309,7 +309,11 @@ func (l *sceneLoader) primitive(ctx context.Context, mesh, p int, gp *gltf.Primi
 	return prim, nil
 }
 
+// buffer uploads a primitive's buffer; it is a transfer source too, so that
+// its contents can be copied (read back, merged, built into an
+// acceleration structure).
 func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
+	usage |= vk.BufferUsageTransferSrc
 	a, err := l.m.load(ctx, key, func(context.Context) (Asset, error) {
 		return asAsset(l.m.newBuffer(key, usage, data))
 	})
