@@ -10,9 +10,11 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"sync"
 	"testing"
 	"testing/fstest"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkassets/vkassets/alloc"
@@ -328,4 +330,41 @@ func TestGLTFQuantizedSparseUploaded(t *testing.T) {
 	idx := make([]uint32, 3)
 	require.NoError(t, binary.Read(bytes.NewReader(readBuffer(t, e, p.Indices)), binary.LittleEndian, idx))
 	require.Equal(t, []uint32{2, 1, 0}, idx, "UNSIGNED_BYTE indices widened to uint32")
+}
+
+// TestGLTFConcurrentSharedSamplers: scenes loaded from many goroutines at
+// once share one sampler per parameters and one texture per image and
+// options; releasing them all leaves nothing.
+func TestGLTFConcurrentSharedSamplers(t *testing.T) {
+	e := open(t, assets.Options{})
+	b, err := e.m.AddBundle("khronos", os.DirFS("testdata/khronos"))
+	require.NoError(t, err)
+	files := []string{"Box With Spaces/glTF/Box With Spaces.gltf", "BoxVertexColors/glTF-Binary/BoxVertexColors.glb",
+		"OrientationTest/glTF/OrientationTest.gltf", "Triangle/glTF-Embedded/Triangle.gltf"}
+	const n = 8
+	scenes := make([]*assets.Scene, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := b.LoadScene(context.Background(), files[i%len(files)])
+			assert.NoError(t, err)
+			scenes[i] = s
+		}()
+	}
+	wg.Wait()
+	require.Same(t, scenes[0], scenes[len(files)], "one scene per file")
+	samplers := map[*assets.Sampler]bool{}
+	for _, a := range e.m.Assets() {
+		if s, ok := a.(*assets.Sampler); ok {
+			samplers[s] = true
+		}
+	}
+	require.Len(t, samplers, 1, "Box With Spaces' three textures share the default sampler")
+	for _, s := range scenes[:len(files)] {
+		_, err := e.m.Release(s, false)
+		require.NoError(t, err)
+	}
+	require.Empty(t, e.m.Assets())
 }
