@@ -20,10 +20,6 @@ import (
 // payload is used; the limits (maximum dimension, Options.MaxImageBytes)
 // apply from the header.
 
-// ErrNotSupported: a well-formed file holds what vkassets or the device
-// cannot use (a BasisLZ or UASTC payload, a cube map, a format the device
-// cannot sample); the message names it.
-var ErrNotSupported = errors.New("assets: not supported")
 
 // ktx2Identifier opens every KTX2 file: «KTX 20»\r\n\x1A\n.
 var ktx2Identifier = []byte{0xAB, 'K', 'T', 'X', ' ', '2', '0', 0xBB, '\r', '\n', 0x1A, '\n'}
@@ -149,7 +145,7 @@ func ktx2Err(format string, args ...any) error {
 }
 
 func ktx2Unsupported(format string, args ...any) error {
-	return fmt.Errorf("%w: KTX2: %s", ErrNotSupported, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: KTX2: %s", ErrUnsupported, fmt.Sprintf(format, args...))
 }
 
 // parseKTX2 checks a KTX2 file whole, with sides of at most maxDim and

@@ -39,7 +39,7 @@ func ktx2Seeds() [][]byte {
 	return [][]byte{plain.Bytes(), packed.Bytes(), bc7.Bytes()}
 }
 
-// FuzzKTX2: any bytes either fail with ErrDecode, ErrNotSupported or
+// FuzzKTX2: any bytes either fail with ErrDecode, ErrUnsupported or
 // ErrTooLarge, or give levels of exactly the sizes their format and
 // dimensions make, within the limits; never a panic, and never more
 // memory than the limit (a level's buffer is its checked size).
@@ -53,7 +53,7 @@ func FuzzKTX2(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, levels, err := decodeKTX2(context.Background(), data, maxDim, maxBytes)
 		if err != nil {
-			if !errors.Is(err, ErrDecode) && !errors.Is(err, ErrNotSupported) && !errors.Is(err, ErrTooLarge) {
+			if !errors.Is(err, ErrDecode) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("unclassified error: %v", err)
 			}
 			return

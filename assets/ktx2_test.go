@@ -515,7 +515,7 @@ func TestKTX2NoBCFeature(t *testing.T) {
 	b := ktxBundle(t, e, map[string][]byte{"bc1.ktx2": ktxFile(ktxBC1, 8, 8, levels, false).Bytes(),
 		"rgba.ktx2": ktxFile(ktxRGBA8, 8, 8, randomLevels(ktxRGBA8, 8, 8, 1, 2), false).Bytes()})
 	_, err := b.LoadTexture(context.Background(), "bc1.ktx2")
-	require.ErrorIs(t, err, assets.ErrNotSupported)
+	require.ErrorIs(t, err, assets.ErrUnsupported)
 	require.EqualError(t, err, fmt.Sprintf(`load "ktx:bc1.ktx2#texture": texture "bc1.ktx2": assets: not supported: KTX2: BC1_RGBA_UNORM_BLOCK needs the textureCompressionBC feature, which device %q was created without`, d.Physical().Name))
 	_, err = b.LoadTexture(context.Background(), "rgba.ktx2")
 	require.NoError(t, err)
@@ -588,7 +588,7 @@ func TestKTX2GLTFBasisu(t *testing.T) {
 			require.NoError(t, err)
 			s, err := b.LoadScene(context.Background(), "s.gltf")
 			if c.err != "" {
-				require.ErrorIs(t, err, assets.ErrNotSupported)
+				require.ErrorIs(t, err, assets.ErrUnsupported)
 				require.EqualError(t, err, c.err)
 				return
 			}

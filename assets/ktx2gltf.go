@@ -15,8 +15,8 @@ const extTextureBasisu = "KHR_texture_basisu"
 // loads by its KTX2 identifier, with the payloads the KTX2 loader takes),
 // else its core source.
 func textureSource(doc *gltf.Document, i int) (src int, basisu bool, err error) {
-	if i < 0 || i >= len(doc.Textures) {
-		return 0, false, fmt.Errorf("%w: texture %d", ErrDecode, i)
+	if i < 0 || i >= len(doc.Textures) || doc.Textures[i] == nil {
+		return 0, false, fmt.Errorf("%w: texture %d out of range (%d textures)", ErrDecode, i, len(doc.Textures))
 	}
 	t := doc.Textures[i]
 	if raw, ok := t.Extensions[extTextureBasisu]; ok {
@@ -38,8 +38,11 @@ func textureSource(doc *gltf.Document, i int) (src int, basisu bool, err error) 
 		}
 		return *ext.Source, true, nil
 	}
-	if t.Source == nil || *t.Source >= len(doc.Images) {
-		return 0, false, fmt.Errorf("%w: texture %d", ErrDecode, i)
+	if t.Source == nil {
+		return 0, false, fmt.Errorf("%w: textures[%d]: no source", ErrDecode, i)
+	}
+	if s := *t.Source; s < 0 || s >= len(doc.Images) || doc.Images[s] == nil {
+		return 0, false, fmt.Errorf("%w: textures[%d].source: image %d out of range (%d images)", ErrDecode, i, s, len(doc.Images))
 	}
 	return *t.Source, false, nil
 }

@@ -92,11 +92,11 @@ func (m *Manager) newKTX2Texture(ctx context.Context, data []byte, name string, 
 func (m *Manager) ktx2Supported(f *ktx2File) error {
 	if f.format.IsBC() && !m.dev.TextureCompressionBC() {
 		return fmt.Errorf("%w: KTX2: %s needs the textureCompressionBC feature, which device %q was created without",
-			ErrNotSupported, f.info.name, m.dev.Physical().Name)
+			ErrUnsupported, f.info.name, m.dev.Physical().Name)
 	}
 	const need = vk.FormatFeatureSampledImage | vk.FormatFeatureTransferDst
 	if p := m.dev.FormatProperties(f.format).Optimal; !p.Has(need) {
-		return fmt.Errorf("%w: KTX2: device %q cannot sample or upload %s (optimal tiling: %v)", ErrNotSupported, m.dev.Physical().Name, f.info.name, p)
+		return fmt.Errorf("%w: KTX2: device %q cannot sample or upload %s (optimal tiling: %v)", ErrUnsupported, m.dev.Physical().Name, f.info.name, p)
 	}
 	return nil
 }
