@@ -608,7 +608,7 @@ func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (
 		if img.URI != "" {
 			return nil, fmt.Errorf("%w: %s: both uri and bufferView", ErrDecode, at)
 		}
-		if err := checkImageType(img.MimeType, at+".mimeType"); err != nil {
+		if err := checkImageType(img.MimeType, at+".mimeType", basisu); err != nil {
 			return nil, err
 		}
 		v := *img.BufferView
@@ -624,7 +624,7 @@ func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (
 		})
 	case strings.HasPrefix(img.URI, "data:"):
 		mime, _, _ := strings.Cut(strings.TrimPrefix(img.URI, "data:"), ";")
-		if err := checkImageType(mime, at+".uri"); err != nil {
+		if err := checkImageType(mime, at+".uri", basisu); err != nil {
 			return nil, err
 		}
 		return embedded(func() ([]byte, error) {
@@ -638,7 +638,7 @@ func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (
 		return nil, fmt.Errorf("%w: %s: neither uri nor bufferView", ErrDecode, at)
 	default:
 		if img.MimeType != "" {
-			if err := checkImageType(img.MimeType, at+".mimeType"); err != nil {
+			if err := checkImageType(img.MimeType, at+".mimeType", basisu); err != nil {
 				return nil, err
 			}
 		}
@@ -654,10 +654,14 @@ func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (
 	}
 }
 
-// checkImageType accepts the image types this package decodes.
-func checkImageType(mime, field string) error {
-	if mime != "image/png" && mime != "image/jpeg" {
-		return fmt.Errorf("%w: %s: image type %q (PNG and JPEG are supported)", ErrUnsupported, field, clip(mime))
+// checkImageType accepts the image types this package decodes: PNG and
+// JPEG as a texture's core source, KTX2 as its KHR_texture_basisu source.
+func checkImageType(mime, field string, basisu bool) error {
+	switch {
+	case basisu && mime != "image/ktx2":
+		return fmt.Errorf("%w: %s: image type %q (KHR_texture_basisu's source is image/ktx2)", ErrUnsupported, field, clip(mime))
+	case !basisu && mime != "image/png" && mime != "image/jpeg":
+		return fmt.Errorf("%w: %s: image type %q (PNG and JPEG are supported; KTX2 through KHR_texture_basisu)", ErrUnsupported, field, clip(mime))
 	}
 	return nil
 }
