@@ -20,7 +20,6 @@ import (
 // payload is used; the limits (maximum dimension, Options.MaxImageBytes)
 // apply from the header.
 
-
 // ktx2Identifier opens every KTX2 file: «KTX 20»\r\n\x1A\n.
 var ktx2Identifier = []byte{0xAB, 'K', 'T', 'X', ' ', '2', '0', 0xBB, '\r', '\n', 0x1A, '\n'}
 
