@@ -1,30 +1,22 @@
 package vk
 
 /*
-#cgo noescape vka_update_descriptor_sets
-#cgo nocallback vka_update_descriptor_sets
-#cgo noescape vka_cmd_begin_render_pass
-#cgo nocallback vka_cmd_begin_render_pass
-#cgo noescape vka_cmd_bind_descriptor_sets
-#cgo nocallback vka_cmd_bind_descriptor_sets
-#cgo noescape vka_cmd_push_constants
-#cgo nocallback vka_cmd_push_constants
-#cgo noescape vka_cmd_bind_vertex_buffers
-#cgo nocallback vka_cmd_bind_vertex_buffers
 #include "shim.h"
 */
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unsafe"
 )
 
-// The descriptor and draw calls below run per frame and per draw: they
-// take their slices without copying (the C side reads them before it
-// returns, and noescape tells the compiler so, which lets them stay on the
-// caller's stack) and allocate nothing.
+// The descriptor and draw calls below run per frame and per draw and
+// allocate nothing: they copy their slices into C structs passed by value
+// (a pointer handed to cgo makes what it points to escape to the heap;
+// cgo's noescape would help only with nocallback, and the validation
+// layer's messenger calls back into Go from inside these calls).
 
 // Handles of descriptor objects.
 type (
@@ -41,6 +33,10 @@ type DescriptorPoolSize struct {
 // CreateDescriptorPool makes a pool of maxSets sets holding, over all of
 // them, the descriptors sizes list.
 func (d *Device) CreateDescriptorPool(maxSets uint32, sizes []DescriptorPoolSize) (DescriptorPool, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if maxSets == 0 || len(sizes) == 0 || len(sizes) > MaxBindings {
 		return 0, fmt.Errorf("vk: descriptor pool: %d sets of %d descriptor types, want at least one set and 1 to %d types", maxSets, len(sizes), MaxBindings)
 	}
@@ -48,10 +44,6 @@ func (d *Device) CreateDescriptorPool(maxSets uint32, sizes []DescriptorPoolSize
 	for i, x := range sizes {
 		s[i] = C.vka_pool_size{_type: C.uint32_t(x.Type), count: C.uint32_t(x.Count)}
 	}
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_descriptor_pool(d.table, C.uint32_t(maxSets), &s[0], C.uint32_t(len(sizes)))
 	return DescriptorPool(r.value), check("vkCreateDescriptorPool", int32(r.result))
 }
@@ -84,9 +76,14 @@ func (d *Device) AllocateDescriptorSet(pool DescriptorPool, layout DescriptorSet
 		return 0, ErrClosed
 	}
 	defer d.gate.exit()
+	if pool == 0 || layout == 0 {
+		return 0, errNoPoolOrLayout
+	}
 	r := C.vka_allocate_descriptor_set(d.table, C.uint64_t(pool), C.uint64_t(layout))
 	return DescriptorSet(r.value), check("vkAllocateDescriptorSets", int32(r.result))
 }
+
+var errNoPoolOrLayout = errors.New("vk: allocate descriptor set: a pool and a layout are required")
 
 // ImageSamplerWrite writes one combined image sampler into a set: View,
 // sampled with Sampler, in Layout (usually LayoutShaderReadOnlyOptimal).
@@ -107,17 +104,20 @@ var _ [unsafe.Sizeof(C.vka_image_write{}) - unsafe.Sizeof(ImageSamplerWrite{})]s
 // UpdateDescriptorSets writes combined image samplers into sets, at most
 // MaxDescriptorWrites at a time (more is an error and writes nothing).
 func (d *Device) UpdateDescriptorSets(writes []ImageSamplerWrite) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
 	if len(writes) == 0 {
 		return nil
 	}
 	if len(writes) > MaxDescriptorWrites {
 		return fmt.Errorf("vk: update descriptor sets: %d writes, want at most %d", len(writes), MaxDescriptorWrites)
 	}
-	if !d.gate.enter() {
-		return ErrClosed
-	}
-	defer d.gate.exit()
-	C.vka_update_descriptor_sets(d.table, (*C.vka_image_write)(unsafe.Pointer(&writes[0])), C.uint32_t(len(writes)))
+	var w C.vka_image_writes
+	w.count = C.uint32_t(len(writes))
+	copy(unsafe.Slice((*ImageSamplerWrite)(unsafe.Pointer(&w.w[0])), len(writes)), writes)
+	C.vka_update_descriptor_sets(d.table, w)
 	return nil
 }
 
@@ -151,17 +151,22 @@ type RenderPassBegin struct {
 // CmdBeginRenderPass begins a render pass with inline contents. More than
 // MaxAttachments clear values are cut to MaxAttachments.
 func (d *Device) CmdBeginRenderPass(c CommandBuffer, b *RenderPassBegin) {
-	n := min(len(b.Clear), MaxAttachments)
-	var p *C.vka_clear_value
-	if n > 0 {
-		p = (*C.vka_clear_value)(unsafe.Pointer(&b.Clear[0]))
-	}
 	if !d.gate.enter() {
 		return
 	}
 	defer d.gate.exit()
+	if b == nil {
+		return
+	}
+	var cv C.vka_clear_values
+	cv.count = C.uint32_t(min(len(b.Clear), MaxAttachments))
+	for i := range int(cv.count) {
+		for j, v := range b.Clear[i].v {
+			cv.v[i].v[j] = C.uint32_t(v)
+		}
+	}
 	C.vka_cmd_begin_render_pass(d.table, C.uintptr_t(c), C.uint64_t(b.RenderPass), C.uint64_t(b.Framebuffer),
-		C.int32_t(b.X), C.int32_t(b.Y), C.uint32_t(b.Width), C.uint32_t(b.Height), p, C.uint32_t(n))
+		C.int32_t(b.X), C.int32_t(b.Y), C.uint32_t(b.Width), C.uint32_t(b.Height), cv)
 }
 
 // CmdEndRenderPass ends the render pass.
@@ -201,50 +206,59 @@ func (d *Device) CmdBindPipeline(c CommandBuffer, p Pipeline) {
 }
 
 // CmdBindDescriptorSets binds sets to set numbers first, first+1, … of a
-// graphics pipeline layout; at most MaxBindings are bound.
-func (d *Device) CmdBindDescriptorSets(c CommandBuffer, layout PipelineLayout, first uint32, sets ...DescriptorSet) {
-	n := min(len(sets), MaxBindings)
-	if n == 0 {
-		return
-	}
+// graphics pipeline layout; at most MaxBound are bound.
+func (d *Device) CmdBindDescriptorSets(c CommandBuffer, layout PipelineLayout, first uint32, sets []DescriptorSet) {
 	if !d.gate.enter() {
 		return
 	}
 	defer d.gate.exit()
-	C.vka_cmd_bind_descriptor_sets(d.table, C.uintptr_t(c), C.uint64_t(layout), C.uint32_t(first), (*C.uint64_t)(unsafe.Pointer(&sets[0])), C.uint32_t(n))
+	var h C.vka_handles
+	h.count = C.uint32_t(min(len(sets), MaxBound))
+	for i := range int(h.count) {
+		h.v[i] = C.uint64_t(sets[i])
+	}
+	if h.count > 0 {
+		C.vka_cmd_bind_descriptor_sets(d.table, C.uintptr_t(c), C.uint64_t(layout), C.uint32_t(first), h)
+	}
 }
 
 // CmdPushConstants records push constants: data at offset of the layout's
 // ranges for stages. data's length must be a multiple of 4 and the whole
 // within MaxPushConstantBytes; else nothing is recorded.
 func (d *Device) CmdPushConstants(c CommandBuffer, layout PipelineLayout, stages ShaderStage, offset uint32, data []byte) {
-	if len(data) == 0 || len(data)%4 != 0 || offset%4 != 0 || uint64(offset)+uint64(len(data)) > MaxPushConstantBytes {
-		return
-	}
 	if !d.gate.enter() {
 		return
 	}
 	defer d.gate.exit()
-	C.vka_cmd_push_constants(d.table, C.uintptr_t(c), C.uint64_t(layout), C.uint32_t(stages), C.uint32_t(offset), C.uint32_t(len(data)), unsafe.Pointer(&data[0]))
+	if len(data) == 0 || len(data)%4 != 0 || offset%4 != 0 || uint64(offset)+uint64(len(data)) > MaxPushConstantBytes {
+		return
+	}
+	var p C.vka_push_data
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&p.bytes[0])), len(p.bytes)), data)
+	C.vka_cmd_push_constants(d.table, C.uintptr_t(c), C.uint64_t(layout), C.uint32_t(stages), C.uint32_t(offset), C.uint32_t(len(data)), p)
 }
 
 // CmdBindVertexBuffers binds buffers to bindings first, first+1, …, each
 // at its offset (offsets nil: all at 0; else as long as buffers); at most
-// MaxBindings are bound.
+// MaxBound are bound.
 func (d *Device) CmdBindVertexBuffers(c CommandBuffer, first uint32, buffers []Buffer, offsets []uint64) {
-	n := min(len(buffers), MaxBindings)
-	if n == 0 || (offsets != nil && len(offsets) < n) {
-		return
-	}
-	var po *C.uint64_t
-	if offsets != nil {
-		po = (*C.uint64_t)(unsafe.Pointer(&offsets[0]))
-	}
 	if !d.gate.enter() {
 		return
 	}
 	defer d.gate.exit()
-	C.vka_cmd_bind_vertex_buffers(d.table, C.uintptr_t(c), C.uint32_t(first), (*C.uint64_t)(unsafe.Pointer(&buffers[0])), po, C.uint32_t(n))
+	n := min(len(buffers), MaxBound)
+	if n == 0 || (offsets != nil && len(offsets) < n) {
+		return
+	}
+	var h C.vka_handles
+	h.count = C.uint32_t(n)
+	for i := range n {
+		h.v[i] = C.uint64_t(buffers[i])
+		if offsets != nil {
+			h.offsets[i] = C.uint64_t(offsets[i])
+		}
+	}
+	C.vka_cmd_bind_vertex_buffers(d.table, C.uintptr_t(c), C.uint32_t(first), h)
 }
 
 // IndexType is VkIndexType.

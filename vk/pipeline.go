@@ -63,9 +63,10 @@ type SubpassDependency struct {
 const (
 	MaxAttachments       = C.VKA_MAX_ATTACHMENTS       // colour and depth attachments of a pass or framebuffer, clear values
 	MaxDependencies      = C.VKA_MAX_DEPENDENCIES      // subpass dependencies of a pass
-	MaxBindings          = C.VKA_MAX_BINDINGS          // descriptor bindings, pool sizes, sets, push ranges, vertex buffers of one call
+	MaxBindings          = C.VKA_MAX_BINDINGS          // descriptor bindings, pool sizes, sets and push ranges of a layout or pool
 	MaxVertexAttributes  = C.VKA_MAX_VERTEX_ATTRIBUTES // vertex attributes of a pipeline
 	MaxDescriptorWrites  = C.VKA_MAX_WRITES            // writes of one UpdateDescriptorSets
+	MaxBound             = C.VKA_MAX_BOUND             // descriptor sets or vertex buffers of one bind
 	MaxPushConstantBytes = 128                         // the push-constant size every Vulkan device supports
 )
 
@@ -81,6 +82,10 @@ type RenderPassInfo struct {
 
 // CreateRenderPass creates a render pass.
 func (d *Device) CreateRenderPass(info RenderPassInfo) (RenderPass, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	n := len(info.Color)
 	if info.Depth != nil {
 		n++
@@ -109,10 +114,6 @@ func (d *Device) CreateRenderPass(info RenderPassInfo) (RenderPass, error) {
 		ci.dependencies[i] = C.vka_dependency{srcSubpass: C.uint32_t(s.SrcSubpass), dstSubpass: C.uint32_t(s.DstSubpass),
 			srcStage: C.uint32_t(s.SrcStage), dstStage: C.uint32_t(s.DstStage), srcAccess: C.uint32_t(s.SrcAccess), dstAccess: C.uint32_t(s.DstAccess)}
 	}
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_render_pass(d.table, ci)
 	return RenderPass(r.value), check("vkCreateRenderPass", int32(r.result))
 }
@@ -131,6 +132,10 @@ func (d *Device) DestroyRenderPass(rp RenderPass) {
 // CreateFramebuffer makes a framebuffer of rp of width×height from views,
 // one per attachment of the pass, in its order.
 func (d *Device) CreateFramebuffer(rp RenderPass, views []ImageView, width, height uint32) (Framebuffer, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if rp == 0 || len(views) == 0 || len(views) > MaxAttachments {
 		return 0, fmt.Errorf("vk: framebuffer: render pass %#x with %d views, want a render pass and 1 to %d views", uint64(rp), len(views), MaxAttachments)
 	}
@@ -138,10 +143,6 @@ func (d *Device) CreateFramebuffer(rp RenderPass, views []ImageView, width, heig
 	for i, view := range views {
 		v[i] = C.uint64_t(view)
 	}
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_framebuffer(d.table, C.uint64_t(rp), &v[0], C.uint32_t(len(views)), C.uint32_t(width), C.uint32_t(height))
 	return Framebuffer(r.value), check("vkCreateFramebuffer", int32(r.result))
 }
@@ -160,6 +161,10 @@ func (d *Device) DestroyFramebuffer(fb Framebuffer) {
 // CreateShaderModule creates a shader module from SPIR-V, a non-empty
 // multiple of 4 bytes that starts with the SPIR-V magic number.
 func (d *Device) CreateShaderModule(spirv []byte) (ShaderModule, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if len(spirv) == 0 || len(spirv)%4 != 0 {
 		return 0, fmt.Errorf("vk: shader module: SPIR-V of %d bytes, want a non-empty multiple of 4", len(spirv))
 	}
@@ -169,10 +174,6 @@ func (d *Device) CreateShaderModule(spirv []byte) (ShaderModule, error) {
 	// Vulkan wants the words 4-byte aligned; a Go []byte need not be.
 	words := make([]uint32, len(spirv)/4)
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(spirv)), spirv)
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_shader_module(d.table, (*C.uint32_t)(unsafe.Pointer(&words[0])), C.size_t(len(spirv)))
 	return ShaderModule(r.value), check("vkCreateShaderModule", int32(r.result))
 }
@@ -218,6 +219,10 @@ type DescriptorBinding struct {
 
 // CreateDescriptorSetLayout creates a descriptor set layout.
 func (d *Device) CreateDescriptorSetLayout(bindings []DescriptorBinding) (DescriptorSetLayout, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if len(bindings) > MaxBindings {
 		return 0, fmt.Errorf("vk: descriptor set layout: %d bindings, want at most %d", len(bindings), MaxBindings)
 	}
@@ -225,10 +230,6 @@ func (d *Device) CreateDescriptorSetLayout(bindings []DescriptorBinding) (Descri
 	for i, x := range bindings {
 		b[i] = C.vka_binding{binding: C.uint32_t(x.Binding), _type: C.uint32_t(x.Type), count: C.uint32_t(one(x.Count)), stages: C.uint32_t(x.Stages)}
 	}
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_descriptor_set_layout(d.table, &b[0], C.uint32_t(len(bindings)))
 	return DescriptorSetLayout(r.value), check("vkCreateDescriptorSetLayout", int32(r.result))
 }
@@ -254,6 +255,10 @@ type PushConstantRange struct {
 // CreatePipelineLayout creates a pipeline layout of descriptor set layouts
 // (set i is sets[i]) and push-constant ranges within MaxPushConstantBytes.
 func (d *Device) CreatePipelineLayout(sets []DescriptorSetLayout, push []PushConstantRange) (PipelineLayout, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	if len(sets) > MaxBindings || len(push) > MaxBindings {
 		return 0, fmt.Errorf("vk: pipeline layout: %d sets and %d push-constant ranges, want at most %d each", len(sets), len(push), MaxBindings)
 	}
@@ -272,10 +277,6 @@ func (d *Device) CreatePipelineLayout(sets []DescriptorSetLayout, push []PushCon
 		}
 		p[i] = C.vka_push_range{stages: C.uint32_t(r.Stages), offset: C.uint32_t(r.Offset), size: C.uint32_t(r.Size)}
 	}
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_pipeline_layout(d.table, &s[0], C.uint32_t(len(sets)), &p[0], C.uint32_t(len(push)))
 	return PipelineLayout(r.value), check("vkCreatePipelineLayout", int32(r.result))
 }
@@ -357,6 +358,10 @@ type GraphicsPipelineInfo struct {
 
 // CreateGraphicsPipeline creates a graphics pipeline.
 func (d *Device) CreateGraphicsPipeline(info GraphicsPipelineInfo) (Pipeline, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
 	switch {
 	case info.Vertex == 0 || info.Fragment == 0:
 		return 0, fmt.Errorf("vk: graphics pipeline: a vertex and a fragment shader module are required")
@@ -387,10 +392,6 @@ func (d *Device) CreateGraphicsPipeline(info GraphicsPipelineInfo) (Pipeline, er
 	for i, a := range info.VertexAttributes {
 		ci.attributes[i] = C.vka_vertex_attribute{location: C.uint32_t(a.Location), format: C.uint32_t(a.Format), offset: C.uint32_t(a.Offset)}
 	}
-	if !d.gate.enter() {
-		return 0, ErrClosed
-	}
-	defer d.gate.exit()
 	r := C.vka_create_graphics_pipeline(d.table, ci)
 	return Pipeline(r.value), check("vkCreateGraphicsPipelines", int32(r.result))
 }

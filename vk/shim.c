@@ -1040,8 +1040,10 @@ vka_result vka_allocate_descriptor_set(uintptr_t dev, uint64_t pool, uint64_t la
 	return (vka_result){(uint64_t)set, r, 0};
 }
 
-void vka_update_descriptor_sets(uintptr_t dev, const vka_image_write* writes, uint32_t count) {
+void vka_update_descriptor_sets(uintptr_t dev, vka_image_writes ws) {
 	DEV;
+	const vka_image_write* writes = ws.w;
+	uint32_t count = ws.count;
 	VkDescriptorImageInfo ii[VKA_MAX_WRITES];
 	VkWriteDescriptorSet w[VKA_MAX_WRITES];
 	memset(w, 0, sizeof w);
@@ -1062,11 +1064,12 @@ void vka_update_descriptor_sets(uintptr_t dev, const vka_image_write* writes, ui
 }
 
 void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass, uint64_t fb,
-	int32_t x, int32_t y, uint32_t w, uint32_t h, const vka_clear_value* clears, uint32_t count) {
+	int32_t x, int32_t y, uint32_t w, uint32_t h, vka_clear_values clears) {
 	DEV;
 	VkClearValue c[VKA_MAX_ATTACHMENTS];
+	uint32_t count = clears.count;
 	if (count > VKA_MAX_ATTACHMENTS) count = VKA_MAX_ATTACHMENTS;
-	memcpy(c, clears, count * sizeof c[0]);
+	memcpy(c, clears.v, count * sizeof c[0]);
 	VkRenderPassBeginInfo bi = {VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
 	bi.renderPass = (VkRenderPass)renderPass;
 	bi.framebuffer = (VkFramebuffer)fb;
@@ -1101,27 +1104,30 @@ void vka_cmd_bind_pipeline(uintptr_t dev, uintptr_t cmd, uint64_t p) {
 	d->vkCmdBindPipeline((VkCommandBuffer)cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipeline)p);
 }
 
-void vka_cmd_bind_descriptor_sets(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t first, const uint64_t* sets, uint32_t count) {
+void vka_cmd_bind_descriptor_sets(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t first, vka_handles sets) {
 	DEV;
-	VkDescriptorSet s[VKA_MAX_BINDINGS];
-	if (count > VKA_MAX_BINDINGS) count = VKA_MAX_BINDINGS;
-	for (uint32_t i = 0; i < count; i++) s[i] = (VkDescriptorSet)sets[i];
+	VkDescriptorSet s[VKA_MAX_BOUND];
+	uint32_t count = sets.count;
+	if (count > VKA_MAX_BOUND) count = VKA_MAX_BOUND;
+	for (uint32_t i = 0; i < count; i++) s[i] = (VkDescriptorSet)sets.v[i];
 	d->vkCmdBindDescriptorSets((VkCommandBuffer)cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipelineLayout)layout, first, count, s, 0, NULL);
 }
 
-void vka_cmd_push_constants(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t stages, uint32_t offset, uint32_t size, const void* data) {
+void vka_cmd_push_constants(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t stages, uint32_t offset, uint32_t size, vka_push_data data) {
 	DEV;
-	d->vkCmdPushConstants((VkCommandBuffer)cmd, (VkPipelineLayout)layout, stages, offset, size, data);
+	if (size > sizeof data.bytes) size = sizeof data.bytes;
+	d->vkCmdPushConstants((VkCommandBuffer)cmd, (VkPipelineLayout)layout, stages, offset, size, data.bytes);
 }
 
-void vka_cmd_bind_vertex_buffers(uintptr_t dev, uintptr_t cmd, uint32_t first, const uint64_t* buffers, const uint64_t* offsets, uint32_t count) {
+void vka_cmd_bind_vertex_buffers(uintptr_t dev, uintptr_t cmd, uint32_t first, vka_handles buffers) {
 	DEV;
-	VkBuffer b[VKA_MAX_BINDINGS];
-	VkDeviceSize o[VKA_MAX_BINDINGS];
-	if (count > VKA_MAX_BINDINGS) count = VKA_MAX_BINDINGS;
+	VkBuffer b[VKA_MAX_BOUND];
+	VkDeviceSize o[VKA_MAX_BOUND];
+	uint32_t count = buffers.count;
+	if (count > VKA_MAX_BOUND) count = VKA_MAX_BOUND;
 	for (uint32_t i = 0; i < count; i++) {
-		b[i] = (VkBuffer)buffers[i];
-		o[i] = offsets ? offsets[i] : 0;
+		b[i] = (VkBuffer)buffers.v[i];
+		o[i] = buffers.offsets[i];
 	}
 	d->vkCmdBindVertexBuffers((VkCommandBuffer)cmd, first, count, b, o);
 }

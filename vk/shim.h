@@ -315,7 +315,7 @@ vka_result vka_create_shader_module(uintptr_t dev, const uint32_t* code, size_t 
 void vka_destroy_shader_module(uintptr_t dev, uint64_t m);
 
 #define VKA_MAX_BINDINGS 16
-#define VKA_MAX_WRITES 16
+#define VKA_MAX_WRITES 8
 typedef struct vka_binding {
 	uint32_t binding, type, count, stages;
 } vka_binding;
@@ -358,20 +358,39 @@ typedef struct vka_image_write {
 	uint64_t sampler, view;
 	uint32_t layout, _pad;
 } vka_image_write;
-void vka_update_descriptor_sets(uintptr_t dev, const vka_image_write* writes, uint32_t count);
+// The per-draw calls take their arrays by value, so that Go passes no
+// pointer (a pointer handed to cgo escapes to the heap).
+typedef struct vka_image_writes {
+	uint32_t count;
+	vka_image_write w[VKA_MAX_WRITES];
+} vka_image_writes;
+void vka_update_descriptor_sets(uintptr_t dev, vka_image_writes writes);
 
 typedef struct vka_clear_value {
 	uint32_t v[4]; // VkClearValue's bytes: a colour's four floats, or depth and stencil
 } vka_clear_value;
+typedef struct vka_clear_values {
+	uint32_t count;
+	vka_clear_value v[VKA_MAX_ATTACHMENTS];
+} vka_clear_values;
 void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass, uint64_t fb,
-	int32_t x, int32_t y, uint32_t w, uint32_t h, const vka_clear_value* clears, uint32_t count);
+	int32_t x, int32_t y, uint32_t w, uint32_t h, vka_clear_values clears);
 void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd);
 void vka_cmd_set_viewport(uintptr_t dev, uintptr_t cmd, float x, float y, float w, float h, float minDepth, float maxDepth);
 void vka_cmd_set_scissor(uintptr_t dev, uintptr_t cmd, int32_t x, int32_t y, uint32_t w, uint32_t h);
 void vka_cmd_bind_pipeline(uintptr_t dev, uintptr_t cmd, uint64_t p);
-void vka_cmd_bind_descriptor_sets(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t first, const uint64_t* sets, uint32_t count);
-void vka_cmd_push_constants(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t stages, uint32_t offset, uint32_t size, const void* data);
-void vka_cmd_bind_vertex_buffers(uintptr_t dev, uintptr_t cmd, uint32_t first, const uint64_t* buffers, const uint64_t* offsets, uint32_t count);
+#define VKA_MAX_BOUND 8
+typedef struct vka_handles {
+	uint32_t count;
+	uint64_t v[VKA_MAX_BOUND];
+	uint64_t offsets[VKA_MAX_BOUND];
+} vka_handles;
+void vka_cmd_bind_descriptor_sets(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t first, vka_handles sets);
+typedef struct vka_push_data {
+	uint8_t bytes[128];
+} vka_push_data;
+void vka_cmd_push_constants(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t stages, uint32_t offset, uint32_t size, vka_push_data data);
+void vka_cmd_bind_vertex_buffers(uintptr_t dev, uintptr_t cmd, uint32_t first, vka_handles buffers);
 void vka_cmd_bind_index_buffer(uintptr_t dev, uintptr_t cmd, uint64_t buffer, uint64_t offset, uint32_t type);
 void vka_cmd_draw(uintptr_t dev, uintptr_t cmd, uint32_t vertices, uint32_t instances, uint32_t firstVertex, uint32_t firstInstance);
 void vka_cmd_draw_indexed(uintptr_t dev, uintptr_t cmd, uint32_t indices, uint32_t instances, uint32_t firstIndex, int32_t vertexOffset, uint32_t firstInstance);

@@ -300,7 +300,8 @@ func (r *Renderer) draw(f *framesync.Frame, topology vk.PrimitiveTopology, set v
 	}
 	d, c := r.dev, f.Cmd
 	d.CmdBindPipeline(c, pl)
-	d.CmdBindDescriptorSets(c, r.pass.layout, 0, set)
+	sets := [1]vk.DescriptorSet{set}
+	d.CmdBindDescriptorSets(c, r.pass.layout, 0, sets[:])
 	vb := [1]vk.Buffer{vertices}
 	d.CmdBindVertexBuffers(c, 0, vb[:], nil)
 	d.CmdPushConstants(c, r.pass.layout, pushStages, 0, p.bytes())
