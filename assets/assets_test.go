@@ -162,7 +162,7 @@ func TestCountingRules(t *testing.T) {
 		mesh := scene.Meshes[0]
 		n, err := e.m.Release(scene, false)
 		require.NoError(t, err)
-		require.Equal(t, 5, n, "the scene, its mesh, two buffers and the material; not the shared texture")
+		require.Equal(t, 6, n, "the scene, its mesh, two buffers, the material and its sampler; not the shared texture")
 		require.Equal(t, assets.Destroyed, scene.State(), "a scene owns no GPU object: nothing to wait for")
 		require.NotEqual(t, assets.Ready, mesh.State(), "the mesh had no other holder")
 		require.Equal(t, 1, tex.RefCount(), "the sprite still holds the texture")

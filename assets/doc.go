@@ -9,8 +9,9 @@
 // direct dependencies and adds one reference to each:
 //
 //	SpriteFrame ──► Texture2D ──► ImageAsset        (an image file, or LoadRemote)
-//	Scene ──► Mesh ──► Buffer (vertices, indices)
+//	Scene ──► Mesh ──► Buffer (each primitive's vertices, indices, skin)
 //	               └─► Material ──► Texture2D ──► ImageAsset   (glTF 2.0)
+//	                           └──► Sampler (shared, keyed by its parameters)
 //
 // A freshly loaded root starts at count 0, as in Cocos: a dynamic holder
 // keeps it with AddRef and lets go with DecRef; Acquire loads and takes the

@@ -1,7 +1,6 @@
 package assets
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,9 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
-
-	"github.com/qmuntal/gltf"
 )
 
 func addSeeds(f *testing.F, pattern string) {
@@ -47,34 +45,45 @@ func FuzzDecodeImage(f *testing.F) {
 // never a panic.
 func FuzzGLTF(f *testing.F) {
 	addSeeds(f, "testdata/content/scenes/*.gl*")
+	addSeeds(f, "testdata/khronos/*/glTF-*/*.gl*") // self-contained: data URIs and GLBs
 	f.Add([]byte(`{"asset":{"version":"2.0"},"meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var doc gltf.Document
-		if err := gltf.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		doc, bin, err := decodeGLTF(data)
+		if err != nil {
 			return
 		}
-		// The limit a manager has by default at most, so that a huge count
-		// is refused as a load would refuse it.
-		l := &sceneLoader{doc: &doc, m: &Manager{opts: Options{MaxImageBytes: 256 << 20}}}
+		// The buffers a load would read: a GLB's BIN chunk and data URIs.
+		if len(doc.Buffers) > 0 && doc.Buffers[0] != nil && doc.Buffers[0].URI == "" && bin != nil && doc.Buffers[0].ByteLength > 0 && doc.Buffers[0].ByteLength <= len(bin) {
+			doc.Buffers[0].Data = bin[:doc.Buffers[0].ByteLength]
+		}
+		for _, b := range doc.Buffers {
+			if b != nil && strings.HasPrefix(b.URI, "data:") {
+				if _, d, err := dataURI(b.URI, 1<<20); err == nil && b.ByteLength > 0 && len(d) >= b.ByteLength {
+					b.Data = d[:b.ByteLength]
+				}
+			}
+		}
+		// A small limit, so that a huge count is refused as a load would
+		// refuse it, and the fuzzer keeps its pace.
+		l := &sceneLoader{doc: doc, m: &Manager{opts: Options{MaxImageBytes: 4 << 20}}}
 		for mi, m := range doc.Meshes {
-			for _, prim := range m.Primitives {
-				if prim == nil {
-					continue
-				}
-				verts, n, err := l.vertices(mi, prim)
+			if m == nil {
+				continue
+			}
+			for pi, prim := range m.Primitives {
+				g, err := l.geometry(mi, pi, prim)
 				if err != nil {
 					continue
 				}
-				if len(verts) != int(n)*VertexStride {
-					t.Fatalf("%d vertex bytes for %d vertices", len(verts), n)
+				if len(g.vertices) != int(g.count)*VertexStride {
+					t.Fatalf("%d vertex bytes for %d vertices", len(g.vertices), g.count)
 				}
-				idx, err := l.indices(mi, prim, n)
-				if err != nil {
-					continue
+				if g.skin != nil && len(g.skin) != int(g.count)*SkinVertexStride {
+					t.Fatalf("%d skin bytes for %d vertices", len(g.skin), g.count)
 				}
-				for _, i := range idx {
-					if i >= n {
-						t.Fatalf("index %d of %d vertices", i, n)
+				for _, i := range g.indices {
+					if i >= g.count {
+						t.Fatalf("index %d of %d vertices", i, g.count)
 					}
 				}
 			}

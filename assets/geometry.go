@@ -59,19 +59,72 @@ func (m *Manager) NewBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 	return b, nil
 }
 
-// Material is shading parameters and the textures they use, on which it
-// depends.
+// AlphaMode is how a material's alpha is read (glTF's alphaMode).
+type AlphaMode uint8
+
+// Alpha modes.
+const (
+	AlphaOpaque AlphaMode = iota // alpha ignored
+	AlphaMask                    // alpha < AlphaCutoff is discarded, else opaque
+	AlphaBlend                   // blended
+)
+
+func (a AlphaMode) String() string {
+	return [...]string{"OPAQUE", "MASK", "BLEND"}[min(a, 2)]
+}
+
+// TextureRef is a material's use of a texture: the texture, the sampler
+// it is read with, and which texture coordinates (0: Vertex.UV0, 1: UV1).
+// The zero value is no texture.
+type TextureRef struct {
+	Texture  *Texture2D
+	Sampler  *Sampler
+	TexCoord int
+}
+
+// Material is glTF's metallic-roughness material: factors, up to five
+// textures with their samplers (on which it depends), and how alpha and
+// back faces are treated. Base colour and emissive textures are sRGB, the
+// others UNORM.
 type Material struct {
 	Base
 	BaseColor   [4]float32
-	BaseTexture *Texture2D // nil: untextured
+	BaseTexture *Texture2D // BaseColorTexture.Texture; nil: untextured
+
+	BaseColorTexture         TextureRef
+	MetallicRoughnessTexture TextureRef // roughness in G, metalness in B
+	NormalTexture            TextureRef
+	OcclusionTexture         TextureRef // in R
+	EmissiveTexture          TextureRef
+
+	Metallic, Roughness float32
+	NormalScale         float32
+	OcclusionStrength   float32
+	Emissive            [3]float32
+
+	AlphaMode   AlphaMode
+	AlphaCutoff float32 // for AlphaMask
+	DoubleSided bool
 }
 
-func (m *Manager) newMaterial(name string, color [4]float32, tex *Texture2D) (*Material, error) {
-	mat := &Material{BaseColor: color, BaseTexture: tex}
+// Textures lists the material's five texture slots, in the order base
+// colour, metallic-roughness, normal, occlusion, emissive.
+func (m *Material) Textures() [5]TextureRef {
+	return [5]TextureRef{m.BaseColorTexture, m.MetallicRoughnessTexture, m.NormalTexture, m.OcclusionTexture, m.EmissiveTexture}
+}
+
+// newMaterial gives mat (its fields set) its identity, depending on its
+// textures and samplers.
+func (m *Manager) newMaterial(name string, mat *Material) (*Material, error) {
+	mat.BaseTexture = mat.BaseColorTexture.Texture
 	var deps []Asset
-	if tex != nil {
-		deps = append(deps, tex)
+	for _, t := range mat.Textures() {
+		if t.Texture != nil {
+			deps = appendUnique(deps, t.Texture)
+		}
+		if t.Sampler != nil {
+			deps = appendUnique(deps, t.Sampler)
+		}
 	}
 	if err := m.newBase(&mat.Base, "material", name, nil, deps...); err != nil {
 		return nil, err
@@ -79,23 +132,73 @@ func (m *Manager) newMaterial(name string, color [4]float32, tex *Texture2D) (*M
 	return mat, nil
 }
 
-// Mesh is indexed geometry: interleaved vertices (Vertex, VertexStride
-// bytes each) and uint32 indices, drawn with a material.
-// It depends on its two buffers and its material.
+// appendUnique appends x to deps unless it is there already.
+func appendUnique(deps []Asset, x Asset) []Asset {
+	for _, d := range deps {
+		if d.base() == x.base() {
+			return deps
+		}
+	}
+	return append(deps, x)
+}
+
+// Primitive is one draw of a mesh: vertices (Vertex, VertexStride bytes
+// each) assembled as Topology, through uint32 indices or, without an index
+// buffer, in order; a second vertex stream for skinning when the glTF
+// primitive has JOINTS_0 and WEIGHTS_0; and a material.
+type Primitive struct {
+	Topology    vk.PrimitiveTopology
+	Vertices    *Buffer
+	VertexCount uint32
+	Indices     *Buffer // nil: draw VertexCount vertices
+	IndexCount  uint32  // 0 without indices
+	Skin        *Buffer // SkinVertex, SkinVertexStride bytes each; nil: not skinned
+	Material    *Material
+	// Attributes are the glTF attributes the vertices carry (POSITION,
+	// NORMAL, …), sorted; the others hold Vertex's defaults.
+	Attributes []string
+}
+
+// DrawCount is how many vertices a draw of the primitive takes: its
+// indices, or its vertices when it has none.
+func (p *Primitive) DrawCount() uint32 {
+	if p.Indices != nil {
+		return p.IndexCount
+	}
+	return p.VertexCount
+}
+
+// Mesh is a glTF mesh: its primitives, each drawn with its material. It
+// depends on every primitive's buffers and materials. Vertices, Indices,
+// IndexCount, VertexCount and Material are the first primitive's.
 type Mesh struct {
 	Base
+	Primitives  []*Primitive
 	Vertices    *Buffer
-	Indices     *Buffer
+	Indices     *Buffer // nil when the first primitive has no indices
 	IndexCount  uint32
 	VertexCount uint32
 	Material    *Material // may be nil
 }
 
-func (m *Manager) newMesh(name string, vertices, indices *Buffer, vertexCount, indexCount uint32, mat *Material) (*Mesh, error) {
-	mesh := &Mesh{Vertices: vertices, Indices: indices, VertexCount: vertexCount, IndexCount: indexCount, Material: mat}
-	deps := []Asset{vertices, indices}
-	if mat != nil {
-		deps = append(deps, mat)
+func (m *Manager) newMesh(name string, prims []*Primitive) (*Mesh, error) {
+	if len(prims) == 0 {
+		return nil, fmt.Errorf("mesh %q: no primitives", name)
+	}
+	p := prims[0]
+	mesh := &Mesh{Primitives: prims, Vertices: p.Vertices, Indices: p.Indices, VertexCount: p.VertexCount, IndexCount: p.IndexCount, Material: p.Material}
+	var deps []Asset
+	for _, p := range prims {
+		deps = appendUnique(deps, p.Vertices)
+		if p.Indices != nil {
+			deps = appendUnique(deps, p.Indices)
+		}
+		if p.Skin != nil {
+			deps = appendUnique(deps, p.Skin)
+		}
+		if p.Material != nil {
+			deps = appendUnique(deps, p.Material)
+		}
 	}
 	if err := m.newBase(&mesh.Base, "mesh", name, nil, deps...); err != nil {
 		return nil, err

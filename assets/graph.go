@@ -426,6 +426,9 @@ func (m *Manager) destroyNow(a Asset, objs []framesync.Object) error {
 		return m.alloc.DestroyImage(t.Image, t.Memory)
 	case *Buffer:
 		return m.alloc.DestroyBuffer(t.Buffer, t.Memory)
+	case *Sampler:
+		m.dev.DestroySampler(t.Sampler)
+		return nil
 	}
 	return fmt.Errorf("retire %v: %d GPU objects leaked: %w", a.base(), len(objs), framesync.ErrClosed)
 }

@@ -33,6 +33,9 @@ var (
 	ErrUnknownKind = errors.New("assets: no loader for this kind of file")
 	// ErrDecode: the file is corrupt or truncated.
 	ErrDecode = errors.New("assets: cannot decode")
+	// ErrUnsupported: a valid file needs what this package does not do (a
+	// glTF extension in extensionsRequired, an image type).
+	ErrUnsupported = errors.New("assets: not supported")
 	// ErrHTTP: a remote server answered with an error status.
 	ErrHTTP = errors.New("assets: HTTP error")
 	// ErrClosed: the manager was closed.

@@ -1,24 +1,24 @@
 package assets
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io/fs"
+	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/qmuntal/gltf"
-	"github.com/qmuntal/gltf/modeler"
 
 	"github.com/vkassets/vkassets/vk"
 )
 
 // Scene is a glTF 2.0 scene: its nodes, and as static dependencies the
 // meshes they draw (which depend on their buffers and materials, which
-// depend on their textures, which depend on their images).
+// depend on their textures and samplers, which depend on their images).
 type Scene struct {
 	Base
 	Nodes  []Node
@@ -26,11 +26,19 @@ type Scene struct {
 	Meshes []*Mesh // every mesh the nodes draw, once each
 }
 
-// Node is one node of a Scene.
+// Node is one node of a Scene: its place in the hierarchy and its
+// transforms, column-major 4×4 matrices as glTF stores them.
 type Node struct {
-	Name        string
-	Mesh        *Mesh // nil for a node that draws nothing
-	Children    []int
+	Name     string
+	Mesh     *Mesh // nil for a node that draws nothing
+	Children []int
+	Parent   int // -1 for a root (or a node outside the scene's trees)
+	// Local is the node's matrix, or its translation × rotation × scale.
+	Local [16]float64
+	// World is Local under its ancestors' transforms.
+	World [16]float64
+	// Translation, Rotation and Scale are the node's TRS properties (their
+	// defaults when it gives a matrix).
 	Translation [3]float64
 	Rotation    [4]float64
 	Scale       [3]float64
@@ -45,16 +53,16 @@ func (b *Bundle) LoadScene(ctx context.Context, p string) (*Scene, error) {
 		if err != nil {
 			return nil, err
 		}
-		dir := path.Dir(p)
-		sub, err := fs.Sub(b.fsys, dir)
+		doc, bin, err := decodeGLTF(data)
 		if err != nil {
 			return nil, err
 		}
-		var doc gltf.Document
-		if err := gltf.NewDecoderFS(bytes.NewReader(data), sub).Decode(&doc); err != nil {
-			return nil, fmt.Errorf("%w: glTF: %v", ErrDecode, err)
+		l := &sceneLoader{b: b, m: b.m, p: p, dir: path.Dir(p), doc: doc}
+		isGLB := len(data) >= 4 && binary.LittleEndian.Uint32(data) == glbMagic
+		if err := l.readBuffers(ctx, bin, isGLB); err != nil {
+			return nil, err
 		}
-		return (&sceneLoader{b: b, m: b.m, p: p, dir: dir, doc: &doc}).scene(ctx)
+		return l.scene(ctx)
 	})
 	if err != nil {
 		return nil, err
@@ -77,28 +85,35 @@ func (l *sceneLoader) key(kind string, i int) string {
 func (l *sceneLoader) scene(ctx context.Context) (*Scene, error) {
 	doc := l.doc
 	s := &Scene{}
+	parents, err := nodeTree(doc)
+	if err != nil {
+		return nil, err
+	}
+	if s.Roots, err = sceneRoots(doc, parents); err != nil {
+		return nil, err
+	}
 	meshes := map[int]*Mesh{}
 	for i, n := range doc.Nodes {
-		node := Node{Name: n.Name, Children: n.Children, Translation: n.Translation, Rotation: n.Rotation, Scale: n.Scale}
+		node := Node{Name: n.Name, Children: n.Children, Parent: parents[i], Local: localMatrix(n),
+			Translation: n.TranslationOrDefault(), Rotation: n.RotationOrDefault(), Scale: n.ScaleOrDefault()}
 		if n.Mesh != nil {
-			mesh, ok := meshes[*n.Mesh]
+			mi := *n.Mesh
+			if mi < 0 || mi >= len(doc.Meshes) {
+				return nil, fmt.Errorf("%w: nodes[%d].mesh: mesh %d out of range (%d meshes)", ErrDecode, i, mi, len(doc.Meshes))
+			}
+			mesh, ok := meshes[mi]
 			if !ok {
-				var err error
-				if mesh, err = l.mesh(ctx, *n.Mesh); err != nil {
-					return nil, fmt.Errorf("node %d: %w", i, err)
+				if mesh, err = l.mesh(ctx, mi); err != nil {
+					return nil, err
 				}
-				meshes[*n.Mesh] = mesh
+				meshes[mi] = mesh
 				s.Meshes = append(s.Meshes, mesh)
 			}
 			node.Mesh = mesh
 		}
 		s.Nodes = append(s.Nodes, node)
 	}
-	if doc.Scene != nil && *doc.Scene < len(doc.Scenes) {
-		s.Roots = doc.Scenes[*doc.Scene].Nodes
-	} else if len(doc.Scenes) > 0 {
-		s.Roots = doc.Scenes[0].Nodes
-	}
+	worldMatrices(s.Nodes)
 	deps := make([]Asset, len(s.Meshes))
 	for i, mesh := range s.Meshes {
 		deps[i] = mesh
@@ -109,36 +124,156 @@ func (l *sceneLoader) scene(ctx context.Context) (*Scene, error) {
 	return s, nil
 }
 
+// nodeTree checks that the nodes form trees (children in range, one parent
+// each, no cycle) and returns each node's parent, -1 for none.
+func nodeTree(doc *gltf.Document) ([]int, error) {
+	n := len(doc.Nodes)
+	parents := make([]int, n)
+	for i := range parents {
+		parents[i] = -1
+	}
+	for i, node := range doc.Nodes {
+		if node == nil {
+			return nil, fmt.Errorf("%w: nodes[%d]: null", ErrDecode, i)
+		}
+		for j, c := range node.Children {
+			at := fmt.Sprintf("nodes[%d].children[%d]", i, j)
+			switch {
+			case c < 0 || c >= n:
+				return nil, fmt.Errorf("%w: %s: node %d out of range (%d nodes)", ErrDecode, at, c, n)
+			case c == i:
+				return nil, fmt.Errorf("%w: %s: node %d is its own child", ErrDecode, at, c)
+			case parents[c] >= 0:
+				return nil, fmt.Errorf("%w: %s: node %d is already a child of nodes[%d]", ErrDecode, at, c, parents[c])
+			}
+			parents[c] = i
+		}
+	}
+	// With one parent each, a cycle is a walk up the parents that comes
+	// back: state 1 while a walk is on a node, 2 once it reached a root.
+	state := make([]uint8, n)
+	for i := range n {
+		var walk []int
+		for k := i; k >= 0 && state[k] != 2; k = parents[k] {
+			if state[k] == 1 {
+				cyc := []int{k}
+				for p := parents[k]; p != k; p = parents[p] {
+					cyc = append(cyc, p)
+				}
+				slices.Reverse(cyc) // parent to child
+				names := make([]string, 0, len(cyc)+1)
+				for _, c := range append(cyc, cyc[0]) {
+					names = append(names, strconv.Itoa(c))
+				}
+				return nil, fmt.Errorf("%w: nodes[%d].children: a cycle of nodes %s", ErrDecode, cyc[0], strings.Join(names, " → "))
+			}
+			state[k] = 1
+			walk = append(walk, k)
+		}
+		for _, k := range walk {
+			state[k] = 2
+		}
+	}
+	return parents, nil
+}
+
+// sceneRoots are the root nodes of the document's scene (scene, else the
+// first), each in range and without a parent.
+func sceneRoots(doc *gltf.Document, parents []int) ([]int, error) {
+	si := 0
+	if doc.Scene != nil {
+		si = *doc.Scene
+		if si < 0 || si >= len(doc.Scenes) {
+			return nil, fmt.Errorf("%w: scene: scene %d out of range (%d scenes)", ErrDecode, si, len(doc.Scenes))
+		}
+	}
+	if si >= len(doc.Scenes) {
+		return nil, nil
+	}
+	sc := doc.Scenes[si]
+	if sc == nil {
+		return nil, fmt.Errorf("%w: scenes[%d]: null", ErrDecode, si)
+	}
+	for j, r := range sc.Nodes {
+		at := fmt.Sprintf("scenes[%d].nodes[%d]", si, j)
+		switch {
+		case r < 0 || r >= len(doc.Nodes):
+			return nil, fmt.Errorf("%w: %s: node %d out of range (%d nodes)", ErrDecode, at, r, len(doc.Nodes))
+		case parents[r] >= 0:
+			return nil, fmt.Errorf("%w: %s: node %d is not a root (a child of nodes[%d])", ErrDecode, at, r, parents[r])
+		case slices.Contains(sc.Nodes[:j], r):
+			return nil, fmt.Errorf("%w: %s: node %d is listed twice", ErrDecode, at, r)
+		}
+	}
+	return slices.Clone(sc.Nodes), nil
+}
+
+// localMatrix is a node's matrix, or T × R × S from its properties.
+func localMatrix(n *gltf.Node) [16]float64 {
+	if m := n.MatrixOrDefault(); m != gltf.DefaultMatrix {
+		return m
+	}
+	t, q, s := n.TranslationOrDefault(), n.RotationOrDefault(), n.ScaleOrDefault()
+	x, y, z, w := q[0], q[1], q[2], q[3]
+	// The rotation's columns, each scaled.
+	return [16]float64{
+		(1 - 2*(y*y+z*z)) * s[0], 2 * (x*y + z*w) * s[0], 2 * (x*z - y*w) * s[0], 0,
+		2 * (x*y - z*w) * s[1], (1 - 2*(x*x+z*z)) * s[1], 2 * (y*z + x*w) * s[1], 0,
+		2 * (x*z + y*w) * s[2], 2 * (y*z - x*w) * s[2], (1 - 2*(x*x+y*y)) * s[2], 0,
+		t[0], t[1], t[2], 1,
+	}
+}
+
+// mul4 is a × b, column-major.
+func mul4(a, b [16]float64) [16]float64 {
+	var r [16]float64
+	for c := range 4 {
+		for row := range 4 {
+			var v float64
+			for k := range 4 {
+				v += a[k*4+row] * b[c*4+k]
+			}
+			r[c*4+row] = v
+		}
+	}
+	return r
+}
+
+// worldMatrices sets each node's World from its ancestors (the tree was
+// checked: no cycles).
+func worldMatrices(nodes []Node) {
+	done := make([]bool, len(nodes))
+	var world func(i int) [16]float64
+	world = func(i int) [16]float64 {
+		if !done[i] {
+			n := &nodes[i]
+			n.World = n.Local
+			if n.Parent >= 0 {
+				n.World = mul4(world(n.Parent), n.Local)
+			}
+			done[i] = true
+		}
+		return nodes[i].World
+	}
+	for i := range nodes {
+		world(i)
+	}
+}
+
 func (l *sceneLoader) mesh(ctx context.Context, i int) (*Mesh, error) {
-	if i < 0 || i >= len(l.doc.Meshes) || len(l.doc.Meshes[i].Primitives) == 0 {
-		return nil, fmt.Errorf("%w: mesh %d", ErrDecode, i)
+	gm := l.doc.Meshes[i]
+	if gm == nil || len(gm.Primitives) == 0 {
+		return nil, fmt.Errorf("%w: meshes[%d].primitives: none", ErrDecode, i)
 	}
 	a, err := l.m.load(ctx, l.key("mesh", i), func(ctx context.Context) (Asset, error) {
-		gm := l.doc.Meshes[i]
-		prim := gm.Primitives[0] // one primitive per mesh here; more are a later need
-		verts, count, err := l.vertices(i, prim)
-		if err != nil {
-			return nil, fmt.Errorf("mesh %d: %w", i, err)
-		}
-		idx, err := l.indices(i, prim, count)
-		if err != nil {
-			return nil, fmt.Errorf("mesh %d: %w", i, err)
-		}
-		var mat *Material
-		if prim.Material != nil {
-			if mat, err = l.material(ctx, *prim.Material); err != nil {
+		prims := make([]*Primitive, len(gm.Primitives))
+		for j, gp := range gm.Primitives {
+			var err error
+			if prims[j], err = l.primitive(ctx, i, j, gp); err != nil {
 				return nil, err
 			}
 		}
-		vb, err := l.buffer(ctx, l.key("mesh", i)+"/vertices", vk.BufferUsageVertex, verts)
-		if err != nil {
-			return nil, err
-		}
-		ib, err := l.buffer(ctx, l.key("mesh", i)+"/indices", vk.BufferUsageIndex, u32bytes(idx))
-		if err != nil {
-			return nil, err
-		}
-		return asAsset(l.m.newMesh(gm.Name, vb, ib, count, uint32(len(idx)), mat))
+		return asAsset(l.m.newMesh(gm.Name, prims))
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +281,39 @@ func (l *sceneLoader) mesh(ctx context.Context, i int) (*Mesh, error) {
 	return a.(*Mesh), nil
 }
 
+func (l *sceneLoader) primitive(ctx context.Context, mesh, p int, gp *gltf.Primitive) (*Primitive, error) {
+	g, err := l.geometry(mesh, p, gp)
+	if err != nil {
+		return nil, err
+	}
+	prim := &Primitive{Topology: g.topology, VertexCount: g.count, IndexCount: uint32(len(g.indices)), Attributes: g.attributes}
+	if gp.Material != nil {
+		if prim.Material, err = l.material(ctx, *gp.Material, fmt.Sprintf("meshes[%d].primitives[%d].material", mesh, p)); err != nil {
+			return nil, err
+		}
+	}
+	base := l.key("mesh", mesh) + "/" + strconv.Itoa(p)
+	if prim.Vertices, err = l.buffer(ctx, base+"/vertices", vk.BufferUsageVertex, g.vertices); err != nil {
+		return nil, err
+	}
+	if g.indices != nil {
+		if prim.Indices, err = l.buffer(ctx, base+"/indices", vk.BufferUsageIndex, u32bytes(g.indices)); err != nil {
+			return nil, err
+		}
+	}
+	if g.skin != nil {
+		if prim.Skin, err = l.buffer(ctx, base+"/skin", vk.BufferUsageVertex, g.skin); err != nil {
+			return nil, err
+		}
+	}
+	return prim, nil
+}
+
+// buffer uploads a primitive's buffer; it is a transfer source too, so that
+// its contents can be copied (read back, merged, built into an
+// acceleration structure).
 func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
+	usage |= vk.BufferUsageTransferSrc
 	a, err := l.m.load(ctx, key, func(context.Context) (Asset, error) {
 		return asAsset(l.m.newBuffer(key, usage, data))
 	})
@@ -156,89 +323,201 @@ func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsa
 	return a.(*Buffer), nil
 }
 
-// vertices interleaves POSITION and TEXCOORD_0 (zeros when absent).
-func (l *sceneLoader) vertices(mesh int, prim *gltf.Primitive) ([]byte, uint32, error) {
-	where := fmt.Sprintf("meshes[%d].primitives[0].attributes", mesh)
-	pi, ok := prim.Attributes[gltf.POSITION]
+// geometry is a primitive's data, read and checked, before anything is
+// uploaded.
+type geometry struct {
+	topology   vk.PrimitiveTopology
+	vertices   []byte // count Vertex
+	count      uint32
+	skin       []byte   // count SkinVertex; nil without JOINTS_0
+	indices    []uint32 // nil: none
+	attributes []string
+}
+
+var topologies = map[gltf.PrimitiveMode]vk.PrimitiveTopology{
+	gltf.PrimitivePoints:        vk.TopologyPointList,
+	gltf.PrimitiveLines:         vk.TopologyLineList,
+	gltf.PrimitiveLineLoop:      vk.TopologyLineStrip, // closed by repeating the first index
+	gltf.PrimitiveLineStrip:     vk.TopologyLineStrip,
+	gltf.PrimitiveTriangles:     vk.TopologyTriangleList,
+	gltf.PrimitiveTriangleStrip: vk.TopologyTriangleStrip,
+	gltf.PrimitiveTriangleFan:   vk.TopologyTriangleFan,
+}
+
+// geometry reads primitive p of mesh: its attributes interleaved as
+// Vertex (and SkinVertex), its indices checked below the vertex count.
+func (l *sceneLoader) geometry(mesh, p int, gp *gltf.Primitive) (*geometry, error) {
+	where := fmt.Sprintf("meshes[%d].primitives[%d]", mesh, p)
+	if gp == nil {
+		return nil, fmt.Errorf("%w: %s: null", ErrDecode, where)
+	}
+	g := &geometry{topology: topologies[gp.Mode]}
+	pi, ok := gp.Attributes[gltf.POSITION]
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: %s: no POSITION", ErrDecode, where)
+		return nil, fmt.Errorf("%w: %s.attributes: no POSITION", ErrDecode, where)
 	}
-	if err := checkAccessor(l.doc, pi, where+".POSITION", l.m.opts.MaxImageBytes); err != nil {
-		return nil, 0, err
-	}
-	pos, err := modeler.ReadPosition(l.doc, l.doc.Accessors[pi], nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: positions: %v", ErrDecode, err)
-	}
-	var uv [][2]float32
-	if ti, ok := prim.Attributes[gltf.TEXCOORD_0]; ok {
-		if err := checkAccessor(l.doc, ti, where+".TEXCOORD_0", l.m.opts.MaxImageBytes); err != nil {
-			return nil, 0, err
+	count := 0
+	attrs := map[string][]float32{}
+	comps := map[string]int{}
+	var joints []uint32
+	for _, name := range []string{gltf.POSITION, gltf.NORMAL, gltf.TANGENT, gltf.TEXCOORD_0, gltf.TEXCOORD_1, gltf.COLOR_0, gltf.JOINTS_0, gltf.WEIGHTS_0} {
+		ai, ok := gp.Attributes[name]
+		if !ok {
+			continue
 		}
-		if uv, err = modeler.ReadTextureCoord(l.doc, l.doc.Accessors[ti], nil); err != nil {
-			return nil, 0, fmt.Errorf("%w: texture coordinates: %v", ErrDecode, err)
+		at := where + ".attributes." + name
+		if err := checkAccessor(l.doc, ai, at, l.m.opts.MaxImageBytes); err != nil {
+			return nil, err
 		}
-		if len(uv) != len(pos) {
-			return nil, 0, fmt.Errorf("%w: %d texture coordinates for %d positions", ErrDecode, len(uv), len(pos))
+		if err := checkAttribute(l.doc, name, ai, at); err != nil {
+			return nil, err
+		}
+		a := l.doc.Accessors[ai]
+		if name == gltf.POSITION {
+			count = a.Count
+			// The interleaved vertices are larger than any one attribute:
+			// bounded before anything is read.
+			if size := int64(count) * int64(VertexStride+SkinVertexStride); size > l.m.opts.MaxImageBytes {
+				return nil, fmt.Errorf("%w: %s: accessors[%d]: %d vertices of %d bytes (with skinning) make %d bytes, the limit is %d (Options.MaxImageBytes)",
+					ErrTooLarge, at, ai, count, VertexStride+SkinVertexStride, size, l.m.opts.MaxImageBytes)
+			}
+		} else if a.Count != count {
+			return nil, fmt.Errorf("%w: %s: accessors[%d]: count %d, POSITION has %d", ErrDecode, at, ai, a.Count, count)
+		}
+		var err error
+		if name == gltf.JOINTS_0 {
+			joints, _, err = readUints(l.doc, ai, at)
+		} else {
+			attrs[name], comps[name], err = readFloats(l.doc, ai, at)
+		}
+		if err != nil {
+			return nil, err
+		}
+		g.attributes = append(g.attributes, name)
+	}
+	slices.Sort(g.attributes)
+	if (joints == nil) != (attrs[gltf.WEIGHTS_0] == nil) {
+		return nil, fmt.Errorf("%w: %s.attributes: JOINTS_0 and WEIGHTS_0 go together", ErrDecode, where)
+	}
+	_ = pi
+	verts := make([]Vertex, count)
+	for k := range verts {
+		v := &verts[k]
+		copy(v.Position[:], attrs[gltf.POSITION][k*3:])
+		if n := attrs[gltf.NORMAL]; n != nil {
+			copy(v.Normal[:], n[k*3:k*3+3])
+		}
+		if t := attrs[gltf.TANGENT]; t != nil {
+			copy(v.Tangent[:], t[k*4:k*4+4])
+		}
+		if uv := attrs[gltf.TEXCOORD_0]; uv != nil {
+			copy(v.UV0[:], uv[k*2:k*2+2])
+		}
+		if uv := attrs[gltf.TEXCOORD_1]; uv != nil {
+			copy(v.UV1[:], uv[k*2:k*2+2])
+		}
+		v.Color = [4]float32{1, 1, 1, 1}
+		if c := attrs[gltf.COLOR_0]; c != nil {
+			n := comps[gltf.COLOR_0]
+			copy(v.Color[:], c[k*n:k*n+n])
 		}
 	}
-	verts := make([]Vertex, len(pos))
-	for k, p := range pos {
-		verts[k] = Vertex{Position: p, Color: [4]float32{1, 1, 1, 1}}
-		if uv != nil {
-			verts[k].UV0 = uv[k]
+	g.vertices, g.count = VertexBytes(verts), uint32(count)
+	if joints != nil {
+		w := attrs[gltf.WEIGHTS_0]
+		g.skin = make([]byte, 0, count*SkinVertexStride)
+		for k := range count {
+			for c := range 4 {
+				g.skin = binary.LittleEndian.AppendUint16(g.skin, uint16(joints[k*4+c]))
+			}
+			for c := range 4 {
+				g.skin = binary.LittleEndian.AppendUint32(g.skin, math.Float32bits(w[k*4+c]))
+			}
 		}
 	}
-	out := VertexBytes(verts)
-	return out, uint32(len(pos)), nil
+	if gp.Indices != nil {
+		at := where + ".indices"
+		ii := *gp.Indices
+		if err := checkAccessor(l.doc, ii, at, l.m.opts.MaxImageBytes); err != nil {
+			return nil, err
+		}
+		a := l.doc.Accessors[ii]
+		if a.Type != gltf.AccessorScalar || a.Normalized ||
+			a.ComponentType != gltf.ComponentUbyte && a.ComponentType != gltf.ComponentUshort && a.ComponentType != gltf.ComponentUint {
+			return nil, fmt.Errorf("%w: %s: accessors[%d]: %v of %v; indices are unsigned integer scalars", ErrDecode, at, ii, a.Type, a.ComponentType)
+		}
+		idx, _, err := readUints(l.doc, ii, at)
+		if err != nil {
+			return nil, err
+		}
+		for j, v := range idx {
+			if v >= uint32(count) {
+				return nil, fmt.Errorf("%w: %s: accessors[%d][%d]: index %d beyond %d vertices", ErrDecode, at, ii, j, v, count)
+			}
+		}
+		g.indices = idx
+	}
+	if gp.Mode == gltf.PrimitiveLineLoop && count > 0 {
+		if g.indices == nil {
+			g.indices = make([]uint32, count)
+			for k := range g.indices {
+				g.indices[k] = uint32(k)
+			}
+		}
+		g.indices = append(g.indices, g.indices[0])
+	}
+	return g, nil
 }
 
-func (l *sceneLoader) indices(mesh int, prim *gltf.Primitive, vertexCount uint32) ([]uint32, error) {
-	if prim.Indices == nil {
-		idx := make([]uint32, vertexCount)
-		for i := range idx {
-			idx[i] = uint32(i)
-		}
-		return idx, nil
-	}
-	if err := checkAccessor(l.doc, *prim.Indices, fmt.Sprintf("meshes[%d].primitives[0].indices", mesh), l.m.opts.MaxImageBytes); err != nil {
-		return nil, err
-	}
-	idx, err := modeler.ReadIndices(l.doc, l.doc.Accessors[*prim.Indices], nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: indices: %v", ErrDecode, err)
-	}
-	for _, v := range idx {
-		if v >= vertexCount {
-			return nil, fmt.Errorf("%w: index %d beyond %d vertices", ErrDecode, v, vertexCount)
-		}
-	}
-	return idx, nil
-}
-
-func (l *sceneLoader) material(ctx context.Context, i int) (*Material, error) {
-	if i < 0 || i >= len(l.doc.Materials) {
-		return nil, fmt.Errorf("%w: material %d", ErrDecode, i)
+// material loads material i with its textures and samplers. where names
+// what refers to it.
+func (l *sceneLoader) material(ctx context.Context, i int, where string) (*Material, error) {
+	if i < 0 || i >= len(l.doc.Materials) || l.doc.Materials[i] == nil {
+		return nil, fmt.Errorf("%w: %s: material %d out of range (%d materials)", ErrDecode, where, i, len(l.doc.Materials))
 	}
 	a, err := l.m.load(ctx, l.key("material", i), func(ctx context.Context) (Asset, error) {
 		gm := l.doc.Materials[i]
-		color := [4]float32{1, 1, 1, 1}
-		var tex *Texture2D
-		if pbr := gm.PBRMetallicRoughness; pbr != nil {
-			if f := pbr.BaseColorFactor; f != nil {
-				color = [4]float32{float32(f[0]), float32(f[1]), float32(f[2]), float32(f[3])}
+		at := fmt.Sprintf("materials[%d]", i)
+		mat := &Material{BaseColor: [4]float32{1, 1, 1, 1}, Metallic: 1, Roughness: 1, NormalScale: 1, OcclusionStrength: 1,
+			AlphaMode: AlphaMode(gm.AlphaMode), AlphaCutoff: float32(gm.AlphaCutoffOrDefault()), DoubleSided: gm.DoubleSided}
+		for c := range 3 {
+			mat.Emissive[c] = float32(gm.EmissiveFactor[c])
+		}
+		ref := func(info *gltf.TextureInfo, field string, opts TextureOptions) (TextureRef, error) {
+			if info == nil {
+				return TextureRef{}, nil
 			}
-			if ti := pbr.BaseColorTexture; ti != nil {
-				// Base colour is colour: sRGB (glTF 2.0 §3.9.2). Data
-				// textures (normal, metallic-roughness, occlusion), when
-				// loaded, take TextureOptions{Linear: true}.
-				var err error
-				if tex, err = l.texture(ctx, ti.Index, TextureOptions{}); err != nil {
-					return nil, fmt.Errorf("material %d: %w", i, err)
-				}
+			return l.textureRef(ctx, info.Index, info.TexCoord, at+"."+field, opts)
+		}
+		var err error
+		if pbr := gm.PBRMetallicRoughness; pbr != nil {
+			f := pbr.BaseColorFactorOrDefault()
+			mat.BaseColor = [4]float32{float32(f[0]), float32(f[1]), float32(f[2]), float32(f[3])}
+			mat.Metallic, mat.Roughness = float32(pbr.MetallicFactorOrDefault()), float32(pbr.RoughnessFactorOrDefault())
+			// Colour is sRGB (glTF 2.0 §3.9.2), data is linear.
+			if mat.BaseColorTexture, err = ref(pbr.BaseColorTexture, "pbrMetallicRoughness.baseColorTexture", TextureOptions{}); err != nil {
+				return nil, err
+			}
+			if mat.MetallicRoughnessTexture, err = ref(pbr.MetallicRoughnessTexture, "pbrMetallicRoughness.metallicRoughnessTexture", TextureOptions{Linear: true}); err != nil {
+				return nil, err
 			}
 		}
-		return asAsset(l.m.newMaterial(gm.Name, color, tex))
+		if nt := gm.NormalTexture; nt != nil && nt.Index != nil {
+			mat.NormalScale = float32(nt.ScaleOrDefault())
+			if mat.NormalTexture, err = l.textureRef(ctx, *nt.Index, nt.TexCoord, at+".normalTexture", TextureOptions{Linear: true}); err != nil {
+				return nil, err
+			}
+		}
+		if ot := gm.OcclusionTexture; ot != nil && ot.Index != nil {
+			mat.OcclusionStrength = float32(ot.StrengthOrDefault())
+			if mat.OcclusionTexture, err = l.textureRef(ctx, *ot.Index, ot.TexCoord, at+".occlusionTexture", TextureOptions{Linear: true}); err != nil {
+				return nil, err
+			}
+		}
+		if mat.EmissiveTexture, err = ref(gm.EmissiveTexture, "emissiveTexture", TextureOptions{}); err != nil {
+			return nil, err
+		}
+		return asAsset(l.m.newMaterial(gm.Name, mat))
 	})
 	if err != nil {
 		return nil, err
@@ -246,34 +525,154 @@ func (l *sceneLoader) material(ctx context.Context, i int) (*Material, error) {
 	return a.(*Material), nil
 }
 
-// texture loads a glTF texture's image: a file next to the glTF (sharing
-// the keys of a direct load of that file with the same options) or one
-// embedded in a buffer view.
-func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (*Texture2D, error) {
-	if i < 0 || i >= len(l.doc.Textures) || l.doc.Textures[i].Source == nil || *l.doc.Textures[i].Source >= len(l.doc.Images) {
-		return nil, fmt.Errorf("%w: texture %d", ErrDecode, i)
+// textureRef loads texture i for a material's slot at where: its image as
+// a texture with opts, and its sampler.
+func (l *sceneLoader) textureRef(ctx context.Context, i, texCoord int, where string, opts TextureOptions) (TextureRef, error) {
+	if texCoord < 0 || texCoord > 1 {
+		return TextureRef{}, fmt.Errorf("%w: %s.texCoord: %d; TEXCOORD_0 and TEXCOORD_1 are carried", ErrUnsupported, where, texCoord)
 	}
-	src := *l.doc.Textures[i].Source
+	if i < 0 || i >= len(l.doc.Textures) || l.doc.Textures[i] == nil {
+		return TextureRef{}, fmt.Errorf("%w: %s.index: texture %d out of range (%d textures)", ErrDecode, where, i, len(l.doc.Textures))
+	}
+	gt := l.doc.Textures[i]
+	info, err := l.samplerInfo(gt.Sampler, fmt.Sprintf("textures[%d].sampler", i))
+	if err != nil {
+		return TextureRef{}, err
+	}
+	tex, err := l.texture(ctx, i, opts)
+	if err != nil {
+		return TextureRef{}, err
+	}
+	smp, err := l.m.LoadSampler(ctx, info)
+	if err != nil {
+		return TextureRef{}, err
+	}
+	return TextureRef{Texture: tex, Sampler: smp, TexCoord: texCoord}, nil
+}
+
+// samplerInfo is glTF sampler s (nil: the default, repeat with automatic
+// filtering, which is trilinear here) as Vulkan parameters.
+func (l *sceneLoader) samplerInfo(s *int, where string) (vk.SamplerInfo, error) {
+	info := vk.SamplerInfo{MagFilter: vk.FilterLinear, MinFilter: vk.FilterLinear, MipmapMode: vk.MipmapLinear}
+	if s == nil {
+		return info, nil
+	}
+	if *s < 0 || *s >= len(l.doc.Samplers) || l.doc.Samplers[*s] == nil {
+		return info, fmt.Errorf("%w: %s: sampler %d out of range (%d samplers)", ErrDecode, where, *s, len(l.doc.Samplers))
+	}
+	gs := l.doc.Samplers[*s]
+	if gs.MagFilter == gltf.MagNearest {
+		info.MagFilter = vk.FilterNearest
+	}
+	switch gs.MinFilter {
+	case gltf.MinNearest:
+		info.MinFilter, info.MipmapMode, info.BaseLevelOnly = vk.FilterNearest, vk.MipmapNearest, true
+	case gltf.MinLinear:
+		info.MipmapMode, info.BaseLevelOnly = vk.MipmapNearest, true
+	case gltf.MinNearestMipMapNearest:
+		info.MinFilter, info.MipmapMode = vk.FilterNearest, vk.MipmapNearest
+	case gltf.MinLinearMipMapNearest:
+		info.MipmapMode = vk.MipmapNearest
+	case gltf.MinNearestMipMapLinear:
+		info.MinFilter = vk.FilterNearest
+	}
+	wrap := map[gltf.WrappingMode]vk.AddressMode{gltf.WrapRepeat: vk.AddressRepeat,
+		gltf.WrapClampToEdge: vk.AddressClampToEdge, gltf.WrapMirroredRepeat: vk.AddressMirroredRepeat}
+	info.AddressU, info.AddressV = wrap[gs.WrapS], wrap[gs.WrapT]
+	return info, nil
+}
+
+// gltfTextureSource is the image a texture samples. KHR_texture_basisu's
+// source replaces it once KTX2 textures load; until then such a texture
+// falls back to its core source, or is refused without one.
+func (l *sceneLoader) gltfTextureSource(i int) (int, error) {
+	gt := l.doc.Textures[i]
+	if gt.Source == nil {
+		if _, ok := gt.Extensions["KHR_texture_basisu"]; ok {
+			return 0, fmt.Errorf("%w: textures[%d].extensions.KHR_texture_basisu: KTX2 images, and no source to fall back to", ErrUnsupported, i)
+		}
+		return 0, fmt.Errorf("%w: textures[%d]: no source", ErrDecode, i)
+	}
+	if s := *gt.Source; s < 0 || s >= len(l.doc.Images) || l.doc.Images[s] == nil {
+		return 0, fmt.Errorf("%w: textures[%d].source: image %d out of range (%d images)", ErrDecode, i, s, len(l.doc.Images))
+	}
+	return *gt.Source, nil
+}
+
+// texture loads texture i's image: a file of the bundle (sharing the keys
+// of a direct load of that file with the same options), a buffer view or a
+// data URI (keyed as the glTF's image).
+func (l *sceneLoader) texture(ctx context.Context, i int, opts TextureOptions) (*Texture2D, error) {
+	src, err := l.gltfTextureSource(i)
+	if err != nil {
+		return nil, err
+	}
 	img := l.doc.Images[src]
+	at := fmt.Sprintf("images[%d]", src)
+	embedded := func(read func() ([]byte, error)) (*Texture2D, error) {
+		// The errors of read name the image's JSON path; those of the
+		// decode its name, which is the path when the image has none.
+		return l.m.loadTexture(ctx, l.key("image", src), cmp.Or(img.Name, at), opts, func(context.Context) ([]byte, error) {
+			return read()
+		})
+	}
 	switch {
 	case img.BufferView != nil:
-		base := l.key("image", src)
-		return l.m.loadTexture(ctx, base, img.Name, opts, func(context.Context) ([]byte, error) {
-			if *img.BufferView >= len(l.doc.BufferViews) {
-				return nil, fmt.Errorf("%w: buffer view %d", ErrDecode, *img.BufferView)
-			}
-			data, err := modeler.ReadBufferView(l.doc, l.doc.BufferViews[*img.BufferView])
+		if img.URI != "" {
+			return nil, fmt.Errorf("%w: %s: both uri and bufferView", ErrDecode, at)
+		}
+		if err := checkImageType(img.MimeType, at+".mimeType"); err != nil {
+			return nil, err
+		}
+		v := *img.BufferView
+		if v < 0 || v >= len(l.doc.BufferViews) || l.doc.BufferViews[v] == nil {
+			return nil, fmt.Errorf("%w: %s.bufferView: %d out of range (%d buffer views)", ErrDecode, at, v, len(l.doc.BufferViews))
+		}
+		if err := checkView(l.doc, v, 0, int64(l.doc.BufferViews[v].ByteLength), at+".bufferView", "the image"); err != nil {
+			return nil, err
+		}
+		return embedded(func() ([]byte, error) {
+			bv := l.doc.BufferViews[v]
+			return l.doc.Buffers[bv.Buffer].Data[bv.ByteOffset : bv.ByteOffset+bv.ByteLength], nil
+		})
+	case strings.HasPrefix(img.URI, "data:"):
+		mime, _, _ := strings.Cut(strings.TrimPrefix(img.URI, "data:"), ";")
+		if err := checkImageType(mime, at+".uri"); err != nil {
+			return nil, err
+		}
+		return embedded(func() ([]byte, error) {
+			_, data, err := dataURI(img.URI, l.m.opts.MaxImageBytes)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+				return nil, fmt.Errorf("%w: %s.uri: %w", ErrDecode, at, err)
 			}
 			return data, nil
 		})
-	case strings.HasPrefix(img.URI, "data:"):
-		return nil, fmt.Errorf("%w: data URIs for images are not supported (image %d)", ErrUnknownKind, src)
+	case img.URI == "":
+		return nil, fmt.Errorf("%w: %s: neither uri nor bufferView", ErrDecode, at)
 	default:
-		p := path.Join(l.dir, img.URI)
-		return l.b.LoadTexture(ctx, p, opts)
+		if img.MimeType != "" {
+			if err := checkImageType(img.MimeType, at+".mimeType"); err != nil {
+				return nil, err
+			}
+		}
+		p, err := resolveURI(l.dir, img.URI, at+".uri")
+		if err != nil {
+			return nil, err
+		}
+		t, err := l.b.LoadTexture(ctx, p, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s.uri: %w", at, err)
+		}
+		return t, nil
 	}
+}
+
+// checkImageType accepts the image types this package decodes.
+func checkImageType(mime, field string) error {
+	if mime != "image/png" && mime != "image/jpeg" {
+		return fmt.Errorf("%w: %s: image type %q (PNG and JPEG are supported)", ErrUnsupported, field, clip(mime))
+	}
+	return nil
 }
 
 func u32bytes(v []uint32) []byte {

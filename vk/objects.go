@@ -219,23 +219,64 @@ func (d *Device) DestroyImageView(v ImageView) {
 	}
 }
 
+// MipmapMode is VkSamplerMipmapMode.
+type MipmapMode uint32
+
+// Mipmap modes.
+const (
+	MipmapNearest MipmapMode = 0
+	MipmapLinear  MipmapMode = 1
+)
+
+// AddressMode is VkSamplerAddressMode.
+type AddressMode uint32
+
+// Address modes.
+const (
+	AddressRepeat         AddressMode = 0
+	AddressMirroredRepeat AddressMode = 1
+	AddressClampToEdge    AddressMode = 2
+)
+
+// SamplerInfo is what a sampler does. The zero value is nearest filtering
+// of the nearest mip level, repeating, over every level.
+type SamplerInfo struct {
+	MagFilter, MinFilter Filter
+	MipmapMode           MipmapMode
+	AddressU, AddressV   AddressMode // W follows V: 2D textures
+	// BaseLevelOnly samples the first mip level only (maxLod 0.25, as the
+	// Vulkan spec advises for GL's non-mipmapped minification filters);
+	// otherwise every level (maxLod VK_LOD_CLAMP_NONE).
+	BaseLevelOnly bool
+}
+
 // CreateSampler creates a sampler: linear or nearest filtering, repeat or
 // clamp-to-edge addressing. It samples every mip level of the view
 // (maxLod VK_LOD_CLAMP_NONE); a linear sampler also filters between levels
 // (mipmap mode linear: trilinear), a nearest one picks the nearest level.
 func (d *Device) CreateSampler(linear, repeat bool) (Sampler, error) {
+	info := SamplerInfo{AddressU: AddressClampToEdge, AddressV: AddressClampToEdge}
+	if linear {
+		info.MagFilter, info.MinFilter, info.MipmapMode = FilterLinear, FilterLinear, MipmapLinear
+	}
+	if repeat {
+		info.AddressU, info.AddressV = AddressRepeat, AddressRepeat
+	}
+	return d.NewSampler(info)
+}
+
+// NewSampler creates a sampler as info says.
+func (d *Device) NewSampler(info SamplerInfo) (Sampler, error) {
 	if !d.gate.enter() {
 		return 0, ErrClosed
 	}
 	defer d.gate.exit()
-	filter, address := 0, 2 // NEAREST, CLAMP_TO_EDGE
-	if linear {
-		filter = 1
+	maxLod := C.float(-1)
+	if info.BaseLevelOnly {
+		maxLod = 0.25
 	}
-	if repeat {
-		address = 0
-	}
-	r := C.vka_create_sampler(d.table, C.uint32_t(filter), C.uint32_t(address))
+	r := C.vka_create_sampler(d.table, C.uint32_t(info.MagFilter), C.uint32_t(info.MinFilter), C.uint32_t(info.MipmapMode),
+		C.uint32_t(info.AddressU), C.uint32_t(info.AddressV), C.uint32_t(info.AddressV), maxLod)
 	return Sampler(r.value), check("vkCreateSampler", int32(r.result))
 }
 

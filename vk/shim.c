@@ -435,13 +435,17 @@ void vka_destroy_image_view(uintptr_t dev, uint64_t view) {
 	d->vkDestroyImageView(d->handle, (VkImageView)view, NULL);
 }
 
-vka_result vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode) {
+vka_result vka_create_sampler(uintptr_t dev, uint32_t magFilter, uint32_t minFilter, uint32_t mipmapMode,
+                               uint32_t addressU, uint32_t addressV, uint32_t addressW, float maxLod) {
 	DEV;
 	VkSamplerCreateInfo ci = {VK_STRUCTURE_TYPE_SAMPLER_CREATE_INFO};
-	ci.magFilter = ci.minFilter = (VkFilter)filter;
-	ci.mipmapMode = filter ? VK_SAMPLER_MIPMAP_MODE_LINEAR : VK_SAMPLER_MIPMAP_MODE_NEAREST;
-	ci.addressModeU = ci.addressModeV = ci.addressModeW = (VkSamplerAddressMode)addressMode;
-	ci.maxLod = VK_LOD_CLAMP_NONE;
+	ci.magFilter = (VkFilter)magFilter;
+	ci.minFilter = (VkFilter)minFilter;
+	ci.mipmapMode = (VkSamplerMipmapMode)mipmapMode;
+	ci.addressModeU = (VkSamplerAddressMode)addressU;
+	ci.addressModeV = (VkSamplerAddressMode)addressV;
+	ci.addressModeW = (VkSamplerAddressMode)addressW;
+	ci.maxLod = maxLod < 0 ? VK_LOD_CLAMP_NONE : maxLod;
 	VkSampler s = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateSampler(d->handle, &ci, NULL, &s);
 	return (vka_result){(uint64_t)s, r, 0};

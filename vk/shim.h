@@ -220,7 +220,8 @@ void vka_destroy_image(uintptr_t dev, uint64_t img);
 vka_result vka_create_image_view(uintptr_t dev, uint64_t img, uint32_t viewType, uint32_t format,
 	uint32_t aspect, uint32_t baseMip, uint32_t mips, uint32_t baseLayer, uint32_t layers);
 void vka_destroy_image_view(uintptr_t dev, uint64_t view);
-vka_result vka_create_sampler(uintptr_t dev, uint32_t filter, uint32_t addressMode);
+vka_result vka_create_sampler(uintptr_t dev, uint32_t magFilter, uint32_t minFilter, uint32_t mipmapMode,
+                               uint32_t addressU, uint32_t addressV, uint32_t addressW, float maxLod);
 void vka_destroy_sampler(uintptr_t dev, uint64_t s);
 
 // Synchronization.
