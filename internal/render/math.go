@@ -60,22 +60,3 @@ func srgbToLinear(v float32) float32 {
 	}
 	return float32(math.Pow((float64(v)+0.055)/1.055, 2.4))
 }
-
-// TRS is a glTF node's local transform: scale, then rotation (a unit
-// quaternion x, y, z, w), then translation.
-func TRS(t [3]float64, r [4]float64, s [3]float64) Mat4 {
-	x, y, z, w := r[0], r[1], r[2], r[3]
-	rot := [9]float64{ // column-major 3×3
-		1 - 2*(y*y+z*z), 2 * (x*y + z*w), 2 * (x*z - y*w),
-		2 * (x*y - z*w), 1 - 2*(x*x+z*z), 2 * (y*z + x*w),
-		2 * (x*z + y*w), 2 * (y*z - x*w), 1 - 2*(x*x+y*y),
-	}
-	var m Mat4
-	for c := range 3 {
-		for row := range 3 {
-			m[c*4+row] = float32(rot[c*3+row] * s[c])
-		}
-	}
-	m[12], m[13], m[14], m[15] = float32(t[0]), float32(t[1]), float32(t[2]), 1
-	return m
-}

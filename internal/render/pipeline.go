@@ -21,12 +21,14 @@ type pass struct {
 }
 
 // push is the shaders' push-constant block (std430: a mat4 and two vec4
-// at 16-byte offsets, then one uint).
+// at 16-byte offsets, then scalars).
 type push struct {
 	MVP           [16]float32 // column-major
 	UVScaleOffset [4]float32  // uv*xy + zw
 	Color         [4]float32  // linear factor: the material's times the tint
 	UVSet         uint32      // 0: TEXCOORD_0, 1: TEXCOORD_1
+	AlphaMode     uint32      // alphaOpaque, alphaMask or alphaBlend
+	AlphaCutoff   float32     // for alphaMask
 }
 
 const pushSize = uint32(unsafe.Sizeof(push{}))
@@ -88,7 +90,7 @@ func newPass(d *vk.Device, color, depth vk.Format) (*pass, error) {
 // refused.
 func (p *pass) pipeline(t vk.PrimitiveTopology) (vk.Pipeline, error) {
 	if int(t) >= len(p.pipelines) {
-		return 0, fmt.Errorf("render: primitive topology %d is not supported", t)
+		return 0, fmt.Errorf("primitive topology %d is not supported", t)
 	}
 	if pl := p.pipelines[t]; pl != 0 {
 		return pl, nil
@@ -102,7 +104,7 @@ func (p *pass) pipeline(t vk.PrimitiveTopology) (vk.Pipeline, error) {
 		ColorAttachments: 1, Blend: true, DynamicViewport: true,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("render: pipeline for topology %d: %w", t, err)
+		return 0, fmt.Errorf("pipeline for topology %d: %w", t, err)
 	}
 	p.pipelines[t] = pl
 	return pl, nil

@@ -100,7 +100,7 @@ func (r *Renderer) init() error {
 		return err
 	}
 	if _, err = r.pass.pipeline(vk.TopologyTriangleList); err != nil {
-		return err
+		return fmt.Errorf("render: %w", err)
 	}
 	if r.sampler, err = d.CreateSampler(false, false); err != nil {
 		return err
@@ -339,44 +339,92 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 		UVScaleOffset: [4]float32{
 			float32(rect.Dx()) / float32(tex.Width), float32(rect.Dy()) / float32(tex.Height),
 			float32(rect.Min.X) / float32(tex.Width), float32(rect.Min.Y) / float32(tex.Height)},
-		Color: tint,
+		Color:     tint,
+		AlphaMode: alphaBlend,
 	}
 	return r.draw(f, vk.TopologyTriangleList, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &p)
 }
 
-// DrawMesh draws a mesh under a column-major transform: its base colour
-// texture (white when it has none) times its material's base colour
-// factor (white without a material) times its vertex colours, times tint.
-// It claims the mesh (its buffers, material and texture) for the frame's
-// submission first, as DrawSprite does.
+// DrawMesh draws every primitive of a mesh under a column-major
+// transform, each with its topology: its material's base colour texture
+// (white when it has none), read with the texture's sampler (glTF's
+// default, linear and repeating, when it has none) through the texture
+// coordinates the material names, times the material's base colour factor
+// (white without a material), times the vertex colours, times tint. Alpha
+// follows the material's mode: opaque ignores it, mask discards below the
+// cutoff, blend blends. Back faces are drawn whatever DoubleSided says.
+//
+// It claims the mesh (its buffers, materials, textures and samplers) for
+// the frame's submission first, as DrawSprite does. A primitive the
+// renderer cannot draw as authored (a topology it has no pipeline for, a
+// third UV set) is refused with an error naming it before anything of the
+// mesh is recorded.
 func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float32, tint [4]float32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
+	prims := mesh.Primitives
+	if len(prims) == 0 { // a mesh made without primitives: its own fields
+		prims = []*assets.Primitive{{Topology: vk.TopologyTriangleList, Vertices: mesh.Vertices, VertexCount: mesh.VertexCount,
+			Indices: mesh.Indices, IndexCount: mesh.IndexCount, Material: mesh.Material}}
+	}
+	for i, p := range prims {
+		if _, err := r.pass.pipeline(p.Topology); err != nil {
+			return fmt.Errorf("render: draw %v: primitive %d: %w", &mesh.Base, i, err)
+		}
+		if m := p.Material; m != nil && m.BaseColorTexture.Texture != nil && m.BaseColorTexture.TexCoord > 1 {
+			return fmt.Errorf("render: draw %v: primitive %d: base colour reads TEXCOORD_%d; the vertex layout has TEXCOORD_0 and TEXCOORD_1", &mesh.Base, i, m.BaseColorTexture.TexCoord)
+		}
+	}
 	if err := assets.Use(f.Serial(), mesh); err != nil {
 		return fmt.Errorf("render: draw %v: %w", &mesh.Base, err)
 	}
-	view, sampler, factor := r.white.View, r.meshSam, [4]float32{1, 1, 1, 1}
-	if mat := mesh.Material; mat != nil {
-		factor = mat.BaseColor
-		if mat.BaseTexture != nil {
-			view = mat.BaseTexture.View
+	for i, p := range prims {
+		if err := r.drawPrimitive(f, p, mvp, tint); err != nil {
+			return fmt.Errorf("render: draw %v: primitive %d: %w", &mesh.Base, i, err)
 		}
 	}
+	return nil
+}
+
+// Alpha modes of the shaders' push constants.
+const (
+	alphaOpaque = 0
+	alphaMask   = 1
+	alphaBlend  = 2
+)
+
+func (r *Renderer) drawPrimitive(f *framesync.Frame, p *assets.Primitive, mvp [16]float32, tint [4]float32) error {
+	view, sampler, factor := r.white.View, r.meshSam, [4]float32{1, 1, 1, 1}
+	pc := push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, AlphaMode: alphaOpaque}
+	if mat := p.Material; mat != nil {
+		factor = mat.BaseColor
+		if ref := mat.BaseColorTexture; ref.Texture != nil {
+			view = ref.Texture.View
+			if ref.Sampler != nil {
+				sampler = ref.Sampler.Sampler
+			}
+			pc.UVSet = uint32(ref.TexCoord)
+		}
+		switch mat.AlphaMode {
+		case assets.AlphaMask:
+			pc.AlphaMode, pc.AlphaCutoff = alphaMask, mat.AlphaCutoff
+		case assets.AlphaBlend:
+			pc.AlphaMode = alphaBlend
+		}
+	}
+	pc.Color = [4]float32{factor[0] * tint[0], factor[1] * tint[1], factor[2] * tint[2], factor[3] * tint[3]}
 	set, err := r.set(f, view, sampler)
 	if err != nil {
 		return err
 	}
-	p := push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0},
-		Color: [4]float32{factor[0] * tint[0], factor[1] * tint[1], factor[2] * tint[2], factor[3] * tint[3]}}
 	var indices vk.Buffer
-	count := mesh.VertexCount
-	if mesh.Indices != nil {
-		indices, count = mesh.Indices.Buffer, mesh.IndexCount
+	if p.Indices != nil {
+		indices = p.Indices.Buffer
 	}
-	return r.draw(f, vk.TopologyTriangleList, set, mesh.Vertices.Buffer, indices, count, &p)
+	return r.draw(f, p.Topology, set, p.Vertices.Buffer, indices, p.DrawCount(), &pc)
 }
 
 // End ends the render pass; with capture, the frame's image is copied to

@@ -100,10 +100,10 @@ var khronosModels = []struct {
 	turnY, turnX float32
 }{
 	{"BoxVertexColors", "BoxVertexColors/BoxVertexColors.glb", 1, 0.6, 0.5},
-	{"BoxWithSpaces", "BoxWithSpaces/Box With Spaces.gltf", 1, 0.6, 0.5},
+	{"BoxWithSpaces", "BoxWithSpaces/Box With Spaces.gltf", 2.2, 0.6, 0.5},
 	{"Triangle", "Triangle/Triangle.gltf", 1.2, 0, 0},
 	{"TriangleWithoutIndices", "TriangleWithoutIndices/TriangleWithoutIndices.gltf", 1.2, 0, 0},
-	{"OrientationTest", "OrientationTest/OrientationTest.glb", 15, 0.4, 0.3},
+	{"OrientationTest", "OrientationTest/OrientationTest.glb", 10, -0.6, 0.4},
 }
 
 // TestKhronosGolden renders each sample model and compares it with its
@@ -199,4 +199,3 @@ func absDiff(a, b uint8) int {
 	}
 	return int(b - a)
 }
-

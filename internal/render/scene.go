@@ -8,7 +8,7 @@ import (
 )
 
 // DrawScene draws every mesh of s's node trees, each under viewProj times
-// its node's world transform, as DrawMesh does. A root or child index out
+// its node's world transform (its ancestors' and its own Local), as DrawMesh does. A root or child index out
 // of range, or a node reached twice on one path (a cycle), is refused
 // with an error naming the node; what was recorded before stays recorded.
 func (r *Renderer) DrawScene(f *framesync.Frame, s *assets.Scene, viewProj Mat4, tint [4]float32) error {
@@ -24,7 +24,11 @@ func (r *Renderer) DrawScene(f *framesync.Frame, s *assets.Scene, viewProj Mat4,
 		onPath[i] = true
 		defer func() { onPath[i] = false }()
 		n := &s.Nodes[i]
-		world := parent.Mul(TRS(n.Translation, n.Rotation, n.Scale))
+		var local Mat4
+		for k, v := range n.Local {
+			local[k] = float32(v)
+		}
+		world := parent.Mul(local)
 		if n.Mesh != nil {
 			if err := r.DrawMesh(f, n.Mesh, viewProj.Mul(world), tint); err != nil {
 				return fmt.Errorf("nodes[%d]: %w", i, err)

@@ -6,6 +6,8 @@ layout(push_constant) uniform Push {
     vec4 uvScaleOffset;
     vec4 color;
     uint uvSet;
+    uint alphaMode; // 0 opaque, 1 mask, 2 blend
+    float alphaCutoff;
 } pc;
 
 layout(set = 0, binding = 0) uniform sampler2D tex;
@@ -15,4 +17,10 @@ layout(location = 0) out vec4 outColor;
 
 void main() {
     outColor = texture(tex, uv) * pc.color * color;
+    if (pc.alphaMode == 1u && outColor.a < pc.alphaCutoff) {
+        discard;
+    }
+    if (pc.alphaMode != 2u) {
+        outColor.a = 1.0;
+    }
 }

@@ -8,6 +8,8 @@ layout(push_constant) uniform Push {
     vec4 uvScaleOffset;
     vec4 color;
     uint uvSet;
+    uint alphaMode; // 0 opaque, 1 mask, 2 blend
+    float alphaCutoff;
 } pc;
 
 layout(location = 0) in vec3 inPos;
