@@ -36,12 +36,12 @@ func modesGLTF(t *testing.T) []byte {
 	}
 	prims := []prim{
 		{0, cell(0, 1, [2]float32{0.2, 0.2}, [2]float32{0.8, 0.2}, [2]float32{0.5, 0.5}, [2]float32{0.2, 0.8}, [2]float32{0.8, 0.8}), [4]float32{1, 1, 1, 1}}, // POINTS
-		{1, cell(1, 1, [2]float32{0, 0}, [2]float32{1, 1}, [2]float32{0, 1}, [2]float32{1, 0}), [4]float32{1, 0, 0, 1}},                                          // LINES: an X
-		{2, cell(2, 1, [2]float32{0, 0}, [2]float32{1, 0}, [2]float32{0.5, 1}), [4]float32{0, 1, 0, 1}},                                                          // LINE_LOOP: a closed triangle
-		{3, cell(3, 1, [2]float32{0, 0}, [2]float32{0.33, 1}, [2]float32{0.66, 0}, [2]float32{1, 1}), [4]float32{0, 0, 1, 1}},                                    // LINE_STRIP: a zigzag
-		{4, cell(0, 0, [2]float32{0, 0}, [2]float32{1, 0}, [2]float32{0.5, 1}), [4]float32{1, 1, 0, 1}},                                                          // TRIANGLES
-		{5, cell(1, 0, [2]float32{0, 0}, [2]float32{0, 1}, [2]float32{1, 0}, [2]float32{1, 1}), [4]float32{1, 0, 1, 1}},                                          // TRIANGLE_STRIP: a square
-		{6, cell(2, 0, [2]float32{0.5, 0.5}, [2]float32{0.5, 0}, [2]float32{1, 0.5}, [2]float32{0.5, 1}, [2]float32{0, 0.5}), [4]float32{0, 1, 1, 1}},            // TRIANGLE_FAN: three quarters of a diamond
+		{1, cell(1, 1, [2]float32{0, 0}, [2]float32{1, 1}, [2]float32{0, 1}, [2]float32{1, 0}), [4]float32{1, 0, 0, 1}},                                       // LINES: an X
+		{2, cell(2, 1, [2]float32{0, 0}, [2]float32{1, 0}, [2]float32{0.5, 1}), [4]float32{0, 1, 0, 1}},                                                       // LINE_LOOP: a closed triangle
+		{3, cell(3, 1, [2]float32{0, 0}, [2]float32{0.33, 1}, [2]float32{0.66, 0}, [2]float32{1, 1}), [4]float32{0, 0, 1, 1}},                                 // LINE_STRIP: a zigzag
+		{4, cell(0, 0, [2]float32{0, 0}, [2]float32{1, 0}, [2]float32{0.5, 1}), [4]float32{1, 1, 0, 1}},                                                       // TRIANGLES
+		{5, cell(1, 0, [2]float32{0, 0}, [2]float32{0, 1}, [2]float32{1, 0}, [2]float32{1, 1}), [4]float32{1, 0, 1, 1}},                                       // TRIANGLE_STRIP: a square
+		{6, cell(2, 0, [2]float32{0.5, 0.5}, [2]float32{0.5, 0}, [2]float32{1, 0.5}, [2]float32{0.5, 1}, [2]float32{0, 0.5}), [4]float32{0, 1, 1, 1}},         // TRIANGLE_FAN: three quarters of a diamond
 	}
 	var bin []byte
 	doc := map[string]any{"asset": map[string]any{"version": "2.0"}, "scene": 0,
