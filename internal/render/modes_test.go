@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"os"
 	"testing"
 	"testing/fstest"
 
@@ -105,4 +106,34 @@ func TestUnsupportedTopologyRefused(t *testing.T) {
 	for i := 0; i < len(img.Pix); i += 4 {
 		require.Equal(t, []byte{25, 25, 38, 255}, img.Pix[i:i+4], "pixel %d: only the clear colour", i/4)
 	}
+}
+
+// TestDrawsAllocateNothing: recording a mesh draw (every primitive, its
+// descriptor set, push constants) and a sprite draw makes no Go allocation.
+func TestDrawsAllocateNothing(t *testing.T) {
+	st := newStack(t, 32)
+	ctx := context.Background()
+	b, err := st.m.AddBundle("khronos", os.DirFS("testdata/khronos"))
+	require.NoError(t, err)
+	scene, err := b.LoadScene(ctx, "BoxWithSpaces/Box With Spaces.gltf")
+	require.NoError(t, err)
+	content, err := st.m.AddBundle("content", assets.SampleContent())
+	require.NoError(t, err)
+	sprite, err := content.LoadSpriteFrame(ctx, "checker.png")
+	require.NoError(t, err)
+	mesh, white := scene.Meshes[0], [4]float32{1, 1, 1, 1}
+	mvp := render.Scale(0.5)
+	var drawErr error
+	st.frame(t, func(f *framesync.Frame) error {
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := st.r.DrawMesh(f, mesh, mvp, white); err != nil {
+				drawErr = err
+			}
+			if err := st.r.DrawSprite(f, sprite, 0, 0, 8, 8, white); err != nil {
+				drawErr = err
+			}
+		})
+		require.Zero(t, allocs, "a mesh and a sprite draw allocate")
+		return drawErr
+	})
 }
