@@ -137,3 +137,19 @@ func TestDrawsAllocateNothing(t *testing.T) {
 		return drawErr
 	})
 }
+
+// TestDrawSceneRefusesBadTrees: a root out of range and a node that is its
+// own ancestor are refused by name, not walked for ever.
+func TestDrawSceneRefusesBadTrees(t *testing.T) {
+	st := newStack(t, 16)
+	cyclic := &assets.Scene{Nodes: []assets.Node{{Children: []int{1}}, {Children: []int{0}}}, Roots: []int{0}}
+	outside := &assets.Scene{Nodes: []assets.Node{{}}, Roots: []int{0, 3}}
+	var errs [2]error
+	st.frame(t, func(f *framesync.Frame) error {
+		errs[0] = st.r.DrawScene(f, cyclic, render.Identity(), [4]float32{1, 1, 1, 1})
+		errs[1] = st.r.DrawScene(f, outside, render.Identity(), [4]float32{1, 1, 1, 1})
+		return nil
+	})
+	require.ErrorContains(t, errs[0], "nodes[1].children: node 0 is its own ancestor")
+	require.ErrorContains(t, errs[1], "scene roots: node 3 out of range (1 nodes)")
+}
