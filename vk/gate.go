@@ -7,7 +7,7 @@ import (
 )
 
 // ErrClosed is returned by every method of a Device (and of its Instance,
-// TexturedPipelines and Swapchains) called after Close. Methods without an
+// and Swapchains) called after Close. Methods without an
 // error result do nothing instead.
 var ErrClosed = errors.New("vk: closed")
 

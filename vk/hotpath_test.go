@@ -3,6 +3,7 @@ package vk_test
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -189,4 +190,55 @@ func BenchmarkCmdBarrier(b *testing.B) {
 		}
 	}
 	require.NoError(b, d.EndCommandBuffer(cmd))
+}
+
+// TestDrawCallsAllocateNothing: a frame's descriptor and draw calls — a
+// set allocated and written, a pass begun with its clear values, the
+// viewport, a pipeline, sets, push constants, vertex and index buffers
+// bound, an indexed draw — make no Go allocation (their slices stay on the
+// caller's stack: the C side does not keep them).
+func TestDrawCallsAllocateNothing(t *testing.T) {
+	d := vktest.Open(t)
+	k := newDrawKit(t, d, 4, 4, [4]byte{255, 255, 255, 255})
+	p := k.pipeline(t, vk.TopologyTriangleList)
+	vb := k.buffer(t, vk.BufferUsageVertex, make([]byte, 3*vertexStride))
+	ib := k.buffer(t, vk.BufferUsageIndex, make([]byte, 12))
+	loop := newFrameLoop(t, d)
+	var err error
+	allocs := testing.AllocsPerRun(100, func() {
+		if e := d.BeginCommandBuffer(loop.cmd); e != nil {
+			err = e
+		}
+		if e := d.ResetDescriptorPool(k.pool); e != nil {
+			err = e
+		}
+		set, e := d.AllocateDescriptorSet(k.pool, k.setLayout)
+		if e != nil {
+			err = e
+		}
+		writes := [1]vk.ImageSamplerWrite{{Set: set, Sampler: k.sampler, View: k.texView, Layout: vk.LayoutShaderReadOnlyOptimal}}
+		if e := d.UpdateDescriptorSets(writes[:]); e != nil {
+			err = e
+		}
+		clear := [1]vk.ClearValue{vk.ClearColor([4]float32{0, 0, 0, 1})}
+		begin := vk.RenderPassBegin{RenderPass: k.pass, Framebuffer: k.fb, Width: 4, Height: 4, Clear: clear[:]}
+		d.CmdBeginRenderPass(loop.cmd, &begin)
+		d.CmdSetViewport(loop.cmd, 0, 0, 4, 4, 0, 1)
+		d.CmdSetScissor(loop.cmd, 0, 0, 4, 4)
+		d.CmdBindPipeline(loop.cmd, p)
+		sets := [1]vk.DescriptorSet{set}
+		d.CmdBindDescriptorSets(loop.cmd, k.layout, 0, sets[:])
+		factor := [4]float32{1, 1, 1, 1}
+		d.CmdPushConstants(loop.cmd, k.layout, vk.ShaderStageVertex, 0, unsafe.Slice((*byte)(unsafe.Pointer(&factor)), 16))
+		bufs := [1]vk.Buffer{vb}
+		d.CmdBindVertexBuffers(loop.cmd, 0, bufs[:], nil)
+		d.CmdBindIndexBuffer(loop.cmd, ib, 0, vk.IndexUint32)
+		d.CmdDrawIndexed(loop.cmd, 3, 1, 0, 0, 0)
+		d.CmdEndRenderPass(loop.cmd)
+		if e := d.EndCommandBuffer(loop.cmd); e != nil {
+			err = e
+		}
+	})
+	require.NoError(t, err)
+	require.Zero(t, allocs, "draw calls allocate")
 }

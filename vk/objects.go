@@ -134,6 +134,7 @@ const (
 	LayoutUndefined              ImageLayout = 0
 	LayoutGeneral                ImageLayout = 1
 	LayoutColorAttachmentOptimal ImageLayout = 2
+	LayoutDepthStencilAttachment ImageLayout = 3
 	LayoutShaderReadOnlyOptimal  ImageLayout = 5
 	LayoutTransferSrcOptimal     ImageLayout = 6
 	LayoutTransferDstOptimal     ImageLayout = 7
@@ -647,6 +648,8 @@ const (
 	StageTopOfPipe             PipelineStage = 0x1
 	StageVertexInput           PipelineStage = 0x4
 	StageFragmentShader        PipelineStage = 0x80
+	StageEarlyFragmentTests    PipelineStage = 0x100
+	StageLateFragmentTests     PipelineStage = 0x200
 	StageColorAttachmentOutput PipelineStage = 0x400
 	StageTransfer              PipelineStage = 0x1000
 	StageBottomOfPipe          PipelineStage = 0x2000
@@ -662,6 +665,8 @@ const (
 	AccessShaderRead           Access = 0x20
 	AccessColorAttachmentRead  Access = 0x80
 	AccessColorAttachmentWrite Access = 0x100
+	AccessDepthStencilRead     Access = 0x200
+	AccessDepthStencilWrite    Access = 0x400
 	AccessTransferRead         Access = 0x800
 	AccessTransferWrite        Access = 0x1000
 	AccessHostRead             Access = 0x2000

@@ -782,137 +782,206 @@ void vka_free_table(uintptr_t table) { free((void*)table); }
 uintptr_t vka_ptr_value(void* p) { return (uintptr_t)p; }
 void* vka_value_ptr(uintptr_t v) { return (void*)v; }
 
-static VkShaderModule shader(vka_device* d, const uint32_t* code, size_t size) {
+vka_result vka_create_render_pass(uintptr_t dev, const vka_render_pass_info* info) {
+	DEV;
+	VkAttachmentDescription att[VKA_MAX_ATTACHMENTS];
+	memset(att, 0, sizeof att);
+	uint32_t n = info->colorCount + (info->hasDepth ? 1 : 0);
+	for (uint32_t i = 0; i < n; i++) {
+		const vka_attachment* a = &info->attachments[i];
+		att[i].format = (VkFormat)a->format;
+		att[i].samples = VK_SAMPLE_COUNT_1_BIT;
+		att[i].loadOp = (VkAttachmentLoadOp)a->loadOp;
+		att[i].storeOp = (VkAttachmentStoreOp)a->storeOp;
+		att[i].stencilLoadOp = VK_ATTACHMENT_LOAD_OP_DONT_CARE;
+		att[i].stencilStoreOp = VK_ATTACHMENT_STORE_OP_DONT_CARE;
+		att[i].initialLayout = (VkImageLayout)a->initialLayout;
+		att[i].finalLayout = (VkImageLayout)a->finalLayout;
+	}
+	VkAttachmentReference colorRefs[VKA_MAX_ATTACHMENTS];
+	for (uint32_t i = 0; i < info->colorCount; i++) {
+		colorRefs[i].attachment = i;
+		colorRefs[i].layout = VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL;
+	}
+	VkAttachmentReference depthRef = {info->colorCount, VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL};
+	VkSubpassDescription sub = {0};
+	sub.pipelineBindPoint = VK_PIPELINE_BIND_POINT_GRAPHICS;
+	sub.colorAttachmentCount = info->colorCount;
+	sub.pColorAttachments = colorRefs;
+	sub.pDepthStencilAttachment = info->hasDepth ? &depthRef : NULL;
+	VkSubpassDependency deps[VKA_MAX_DEPENDENCIES];
+	memset(deps, 0, sizeof deps);
+	for (uint32_t i = 0; i < info->dependencyCount; i++) {
+		const vka_dependency* s = &info->dependencies[i];
+		deps[i].srcSubpass = s->srcSubpass;
+		deps[i].dstSubpass = s->dstSubpass;
+		deps[i].srcStageMask = s->srcStage;
+		deps[i].dstStageMask = s->dstStage;
+		deps[i].srcAccessMask = s->srcAccess;
+		deps[i].dstAccessMask = s->dstAccess;
+	}
+	VkRenderPassCreateInfo ci = {VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO};
+	ci.attachmentCount = n;
+	ci.pAttachments = att;
+	ci.subpassCount = 1;
+	ci.pSubpasses = &sub;
+	ci.dependencyCount = info->dependencyCount;
+	ci.pDependencies = deps;
+	VkRenderPass rp = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateRenderPass(d->handle, &ci, NULL, &rp);
+	return (vka_result){(uint64_t)rp, r, 0};
+}
+
+void vka_destroy_render_pass(uintptr_t dev, uint64_t rp) {
+	DEV;
+	d->vkDestroyRenderPass(d->handle, (VkRenderPass)rp, NULL);
+}
+
+vka_result vka_create_framebuffer(uintptr_t dev, uint64_t renderPass, const uint64_t* views, uint32_t count, uint32_t w, uint32_t h) {
+	DEV;
+	VkImageView v[VKA_MAX_ATTACHMENTS];
+	for (uint32_t i = 0; i < count && i < VKA_MAX_ATTACHMENTS; i++) v[i] = (VkImageView)views[i];
+	VkFramebufferCreateInfo ci = {VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
+	ci.renderPass = (VkRenderPass)renderPass;
+	ci.attachmentCount = count;
+	ci.pAttachments = v;
+	ci.width = w;
+	ci.height = h;
+	ci.layers = 1;
+	VkFramebuffer fb = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateFramebuffer(d->handle, &ci, NULL, &fb);
+	return (vka_result){(uint64_t)fb, r, 0};
+}
+
+void vka_destroy_framebuffer(uintptr_t dev, uint64_t fb) {
+	DEV;
+	d->vkDestroyFramebuffer(d->handle, (VkFramebuffer)fb, NULL);
+}
+
+vka_result vka_create_shader_module(uintptr_t dev, const uint32_t* code, size_t size) {
+	DEV;
 	VkShaderModuleCreateInfo ci = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
 	ci.codeSize = size;
 	ci.pCode = code;
 	VkShaderModule m = VK_NULL_HANDLE;
-	if (d->vkCreateShaderModule(d->handle, &ci, NULL, &m) != VK_SUCCESS) return VK_NULL_HANDLE;
-	return m;
+	VkResult r = d->vkCreateShaderModule(d->handle, &ci, NULL, &m);
+	return (vka_result){(uint64_t)m, r, 0};
 }
 
-int32_t vka_create_textured_pipeline(uintptr_t dev, const uint32_t* vert, size_t vertSize,
-	const uint32_t* frag, size_t fragSize, uint32_t colorFormat, uint32_t depthFormat, uint32_t finalLayout,
-	vka_pipeline* out) {
+void vka_destroy_shader_module(uintptr_t dev, uint64_t m) {
 	DEV;
-	memset(out, 0, sizeof *out);
-	VkResult r;
-	VkAttachmentDescription att[2];
-	memset(att, 0, sizeof att);
-	att[0].format = (VkFormat)colorFormat;
-	att[0].samples = VK_SAMPLE_COUNT_1_BIT;
-	att[0].loadOp = VK_ATTACHMENT_LOAD_OP_CLEAR;
-	att[0].storeOp = VK_ATTACHMENT_STORE_OP_STORE;
-	att[0].stencilLoadOp = VK_ATTACHMENT_LOAD_OP_DONT_CARE;
-	att[0].stencilStoreOp = VK_ATTACHMENT_STORE_OP_DONT_CARE;
-	att[0].initialLayout = VK_IMAGE_LAYOUT_UNDEFINED;
-	att[0].finalLayout = (VkImageLayout)finalLayout;
-	att[1] = att[0];
-	att[1].format = (VkFormat)depthFormat;
-	att[1].storeOp = VK_ATTACHMENT_STORE_OP_DONT_CARE;
-	att[1].finalLayout = VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL;
-	VkAttachmentReference colorRef = {0, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL};
-	VkAttachmentReference depthRef = {1, VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL};
-	VkSubpassDescription sub = {0};
-	sub.pipelineBindPoint = VK_PIPELINE_BIND_POINT_GRAPHICS;
-	sub.colorAttachmentCount = 1;
-	sub.pColorAttachments = &colorRef;
-	sub.pDepthStencilAttachment = &depthRef;
-	// Earlier frames' copies out of the colour target, and their depth
-	// writes, finish before this pass writes again; the pass's writes are
-	// visible to the copy that follows it.
-	VkSubpassDependency deps[2];
-	memset(deps, 0, sizeof deps);
-	deps[0].srcSubpass = VK_SUBPASS_EXTERNAL;
-	deps[0].dstSubpass = 0;
-	deps[0].srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_LATE_FRAGMENT_TESTS_BIT;
-	deps[0].dstStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_EARLY_FRAGMENT_TESTS_BIT;
-	deps[0].srcAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT;
-	deps[0].dstAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_READ_BIT;
-	deps[1].srcSubpass = 0;
-	deps[1].dstSubpass = VK_SUBPASS_EXTERNAL;
-	deps[1].srcStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT;
-	deps[1].dstStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT;
-	deps[1].srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT;
-	deps[1].dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
-	VkRenderPassCreateInfo rp = {VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO};
-	rp.attachmentCount = 2;
-	rp.pAttachments = att;
-	rp.subpassCount = 1;
-	rp.pSubpasses = &sub;
-	rp.dependencyCount = 2;
-	rp.pDependencies = deps;
-	VkRenderPass pass;
-	if ((r = d->vkCreateRenderPass(d->handle, &rp, NULL, &pass)) != VK_SUCCESS) return r;
-	out->renderPass = (uint64_t)pass;
+	d->vkDestroyShaderModule(d->handle, (VkShaderModule)m, NULL);
+}
 
-	VkDescriptorSetLayoutBinding b = {0};
-	b.binding = 0;
-	b.descriptorType = VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
-	b.descriptorCount = 1;
-	b.stageFlags = VK_SHADER_STAGE_FRAGMENT_BIT;
-	VkDescriptorSetLayoutCreateInfo sl = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-	sl.bindingCount = 1;
-	sl.pBindings = &b;
-	VkDescriptorSetLayout setLayout;
-	if ((r = d->vkCreateDescriptorSetLayout(d->handle, &sl, NULL, &setLayout)) != VK_SUCCESS) goto fail;
-	out->setLayout = (uint64_t)setLayout;
+vka_result vka_create_descriptor_set_layout(uintptr_t dev, const vka_binding* bindings, uint32_t count) {
+	DEV;
+	VkDescriptorSetLayoutBinding b[VKA_MAX_BINDINGS];
+	memset(b, 0, sizeof b);
+	for (uint32_t i = 0; i < count && i < VKA_MAX_BINDINGS; i++) {
+		b[i].binding = bindings[i].binding;
+		b[i].descriptorType = (VkDescriptorType)bindings[i].type;
+		b[i].descriptorCount = bindings[i].count;
+		b[i].stageFlags = bindings[i].stages;
+	}
+	VkDescriptorSetLayoutCreateInfo ci = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+	ci.bindingCount = count;
+	ci.pBindings = b;
+	VkDescriptorSetLayout l = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateDescriptorSetLayout(d->handle, &ci, NULL, &l);
+	return (vka_result){(uint64_t)l, r, 0};
+}
 
-	VkPushConstantRange pcr = {VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0, sizeof(vka_push)};
-	VkPipelineLayoutCreateInfo pl = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
-	pl.setLayoutCount = 1;
-	pl.pSetLayouts = &setLayout;
-	pl.pushConstantRangeCount = 1;
-	pl.pPushConstantRanges = &pcr;
-	VkPipelineLayout layout;
-	if ((r = d->vkCreatePipelineLayout(d->handle, &pl, NULL, &layout)) != VK_SUCCESS) goto fail;
-	out->layout = (uint64_t)layout;
+void vka_destroy_descriptor_set_layout(uintptr_t dev, uint64_t l) {
+	DEV;
+	d->vkDestroyDescriptorSetLayout(d->handle, (VkDescriptorSetLayout)l, NULL);
+}
 
-	VkShaderModule vs = shader(d, vert, vertSize), fs = shader(d, frag, fragSize);
+vka_result vka_create_pipeline_layout(uintptr_t dev, const uint64_t* sets, uint32_t nsets, const vka_push_range* push, uint32_t npush) {
+	DEV;
+	VkDescriptorSetLayout s[VKA_MAX_BINDINGS];
+	VkPushConstantRange p[VKA_MAX_BINDINGS];
+	for (uint32_t i = 0; i < nsets && i < VKA_MAX_BINDINGS; i++) s[i] = (VkDescriptorSetLayout)sets[i];
+	for (uint32_t i = 0; i < npush && i < VKA_MAX_BINDINGS; i++) {
+		p[i].stageFlags = push[i].stages;
+		p[i].offset = push[i].offset;
+		p[i].size = push[i].size;
+	}
+	VkPipelineLayoutCreateInfo ci = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+	ci.setLayoutCount = nsets;
+	ci.pSetLayouts = s;
+	ci.pushConstantRangeCount = npush;
+	ci.pPushConstantRanges = p;
+	VkPipelineLayout l = VK_NULL_HANDLE;
+	VkResult r = d->vkCreatePipelineLayout(d->handle, &ci, NULL, &l);
+	return (vka_result){(uint64_t)l, r, 0};
+}
+
+void vka_destroy_pipeline_layout(uintptr_t dev, uint64_t l) {
+	DEV;
+	d->vkDestroyPipelineLayout(d->handle, (VkPipelineLayout)l, NULL);
+}
+
+vka_result vka_create_graphics_pipeline(uintptr_t dev, const vka_graphics_pipeline_info* info) {
+	DEV;
 	VkPipelineShaderStageCreateInfo stages[2] = {{VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO}, {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO}};
 	stages[0].stage = VK_SHADER_STAGE_VERTEX_BIT;
-	stages[0].module = vs;
+	stages[0].module = (VkShaderModule)info->vertex;
 	stages[0].pName = "main";
 	stages[1].stage = VK_SHADER_STAGE_FRAGMENT_BIT;
-	stages[1].module = fs;
+	stages[1].module = (VkShaderModule)info->fragment;
 	stages[1].pName = "main";
-	// assets.Vertex (72 bytes): position at 0, UV0 at 40. Interim: the
-	// pipeline moves to internal/render and reads assets.VertexAttributes.
-	VkVertexInputBindingDescription vb = {0, 72, VK_VERTEX_INPUT_RATE_VERTEX};
-	VkVertexInputAttributeDescription va[2] = {{0, 0, VK_FORMAT_R32G32B32_SFLOAT, 0}, {1, 0, VK_FORMAT_R32G32_SFLOAT, 40}};
+	VkVertexInputBindingDescription vb = {0, info->stride, VK_VERTEX_INPUT_RATE_VERTEX};
+	VkVertexInputAttributeDescription va[VKA_MAX_VERTEX_ATTRIBUTES];
+	uint32_t na = info->attributeCount < VKA_MAX_VERTEX_ATTRIBUTES ? info->attributeCount : VKA_MAX_VERTEX_ATTRIBUTES;
+	for (uint32_t i = 0; i < na; i++) {
+		va[i].location = info->attributes[i].location;
+		va[i].binding = 0;
+		va[i].format = (VkFormat)info->attributes[i].format;
+		va[i].offset = info->attributes[i].offset;
+	}
 	VkPipelineVertexInputStateCreateInfo vi = {VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO};
-	vi.vertexBindingDescriptionCount = 1;
+	vi.vertexBindingDescriptionCount = info->stride ? 1 : 0;
 	vi.pVertexBindingDescriptions = &vb;
-	vi.vertexAttributeDescriptionCount = 2;
+	vi.vertexAttributeDescriptionCount = na;
 	vi.pVertexAttributeDescriptions = va;
 	VkPipelineInputAssemblyStateCreateInfo ia = {VK_STRUCTURE_TYPE_PIPELINE_INPUT_ASSEMBLY_STATE_CREATE_INFO};
-	ia.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_LIST;
+	ia.topology = (VkPrimitiveTopology)info->topology;
+	VkViewport viewport = {0, 0, (float)info->viewportWidth, (float)info->viewportHeight, 0, 1};
+	VkRect2D scissor = {{0, 0}, {info->viewportWidth, info->viewportHeight}};
 	VkPipelineViewportStateCreateInfo vp = {VK_STRUCTURE_TYPE_PIPELINE_VIEWPORT_STATE_CREATE_INFO};
 	vp.viewportCount = 1;
 	vp.scissorCount = 1;
+	if (!info->dynamicViewport) {
+		vp.pViewports = &viewport;
+		vp.pScissors = &scissor;
+	}
 	VkPipelineRasterizationStateCreateInfo rs = {VK_STRUCTURE_TYPE_PIPELINE_RASTERIZATION_STATE_CREATE_INFO};
 	rs.polygonMode = VK_POLYGON_MODE_FILL;
-	rs.cullMode = VK_CULL_MODE_NONE;
-	rs.frontFace = VK_FRONT_FACE_COUNTER_CLOCKWISE;
+	rs.cullMode = info->cullMode;
+	rs.frontFace = (VkFrontFace)info->frontFace;
 	rs.lineWidth = 1.0f;
 	VkPipelineMultisampleStateCreateInfo ms = {VK_STRUCTURE_TYPE_PIPELINE_MULTISAMPLE_STATE_CREATE_INFO};
 	ms.rasterizationSamples = VK_SAMPLE_COUNT_1_BIT;
 	VkPipelineDepthStencilStateCreateInfo ds = {VK_STRUCTURE_TYPE_PIPELINE_DEPTH_STENCIL_STATE_CREATE_INFO};
-	ds.depthTestEnable = VK_TRUE;
-	ds.depthWriteEnable = VK_TRUE;
-	ds.depthCompareOp = VK_COMPARE_OP_LESS_OR_EQUAL;
-	VkPipelineColorBlendAttachmentState cba = {0};
-	cba.blendEnable = VK_TRUE;
-	cba.srcColorBlendFactor = VK_BLEND_FACTOR_SRC_ALPHA;
-	cba.dstColorBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
-	cba.colorBlendOp = VK_BLEND_OP_ADD;
-	cba.srcAlphaBlendFactor = VK_BLEND_FACTOR_ONE;
-	cba.dstAlphaBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
-	cba.alphaBlendOp = VK_BLEND_OP_ADD;
-	cba.colorWriteMask = 0xf;
+	ds.depthTestEnable = info->depthTest ? VK_TRUE : VK_FALSE;
+	ds.depthWriteEnable = info->depthWrite ? VK_TRUE : VK_FALSE;
+	ds.depthCompareOp = (VkCompareOp)info->depthCompare;
+	VkPipelineColorBlendAttachmentState cba[VKA_MAX_ATTACHMENTS];
+	memset(cba, 0, sizeof cba);
+	for (uint32_t i = 0; i < info->colorAttachments && i < VKA_MAX_ATTACHMENTS; i++) {
+		// Straight alpha: colour over what is there, alpha accumulated.
+		cba[i].blendEnable = info->blend ? VK_TRUE : VK_FALSE;
+		cba[i].srcColorBlendFactor = VK_BLEND_FACTOR_SRC_ALPHA;
+		cba[i].dstColorBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
+		cba[i].colorBlendOp = VK_BLEND_OP_ADD;
+		cba[i].srcAlphaBlendFactor = VK_BLEND_FACTOR_ONE;
+		cba[i].dstAlphaBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
+		cba[i].alphaBlendOp = VK_BLEND_OP_ADD;
+		cba[i].colorWriteMask = 0xf;
+	}
 	VkPipelineColorBlendStateCreateInfo cb = {VK_STRUCTURE_TYPE_PIPELINE_COLOR_BLEND_STATE_CREATE_INFO};
-	cb.attachmentCount = 1;
-	cb.pAttachments = &cba;
+	cb.attachmentCount = info->colorAttachments;
+	cb.pAttachments = cba;
 	VkDynamicState dyn[2] = {VK_DYNAMIC_STATE_VIEWPORT, VK_DYNAMIC_STATE_SCISSOR};
 	VkPipelineDynamicStateCreateInfo dy = {VK_STRUCTURE_TYPE_PIPELINE_DYNAMIC_STATE_CREATE_INFO};
 	dy.dynamicStateCount = 2;
@@ -927,57 +996,31 @@ int32_t vka_create_textured_pipeline(uintptr_t dev, const uint32_t* vert, size_t
 	gp.pMultisampleState = &ms;
 	gp.pDepthStencilState = &ds;
 	gp.pColorBlendState = &cb;
-	gp.pDynamicState = &dy;
-	gp.layout = layout;
-	gp.renderPass = pass;
-	VkPipeline pipe = VK_NULL_HANDLE;
-	r = (vs && fs) ? d->vkCreateGraphicsPipelines(d->handle, VK_NULL_HANDLE, 1, &gp, NULL, &pipe) : VK_ERROR_INITIALIZATION_FAILED;
-	if (vs) d->vkDestroyShaderModule(d->handle, vs, NULL);
-	if (fs) d->vkDestroyShaderModule(d->handle, fs, NULL);
-	if (r != VK_SUCCESS) goto fail;
-	out->pipeline = (uint64_t)pipe;
-	return VK_SUCCESS;
-fail:
-	vka_destroy_textured_pipeline(dev, *out);
-	memset(out, 0, sizeof *out);
-	return r;
+	gp.pDynamicState = info->dynamicViewport ? &dy : NULL;
+	gp.layout = (VkPipelineLayout)info->layout;
+	gp.renderPass = (VkRenderPass)info->renderPass;
+	gp.subpass = info->subpass;
+	VkPipeline p = VK_NULL_HANDLE;
+	VkResult r = d->vkCreateGraphicsPipelines(d->handle, VK_NULL_HANDLE, 1, &gp, NULL, &p);
+	return (vka_result){(uint64_t)p, r, 0};
 }
 
-void vka_destroy_textured_pipeline(uintptr_t dev, vka_pipeline p) {
+void vka_destroy_pipeline(uintptr_t dev, uint64_t p) {
 	DEV;
-	if (p.pipeline) d->vkDestroyPipeline(d->handle, (VkPipeline)p.pipeline, NULL);
-	if (p.layout) d->vkDestroyPipelineLayout(d->handle, (VkPipelineLayout)p.layout, NULL);
-	if (p.setLayout) d->vkDestroyDescriptorSetLayout(d->handle, (VkDescriptorSetLayout)p.setLayout, NULL);
-	if (p.renderPass) d->vkDestroyRenderPass(d->handle, (VkRenderPass)p.renderPass, NULL);
+	d->vkDestroyPipeline(d->handle, (VkPipeline)p, NULL);
 }
 
-vka_result vka_create_framebuffer(uintptr_t dev, uint64_t renderPass, uint64_t color, uint64_t depth, uint32_t w, uint32_t h) {
+vka_result vka_create_descriptor_pool(uintptr_t dev, uint32_t maxSets, const vka_pool_size* sizes, uint32_t count) {
 	DEV;
-	VkImageView views[2] = {(VkImageView)color, (VkImageView)depth};
-	VkFramebufferCreateInfo ci = {VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
-	ci.renderPass = (VkRenderPass)renderPass;
-	ci.attachmentCount = 2;
-	ci.pAttachments = views;
-	ci.width = w;
-	ci.height = h;
-	ci.layers = 1;
-	VkFramebuffer fb = VK_NULL_HANDLE;
-	VkResult r = d->vkCreateFramebuffer(d->handle, &ci, NULL, &fb);
-	return (vka_result){(uint64_t)fb, r, 0};
-}
-
-void vka_destroy_framebuffer(uintptr_t dev, uint64_t fb) {
-	DEV;
-	d->vkDestroyFramebuffer(d->handle, (VkFramebuffer)fb, NULL);
-}
-
-vka_result vka_create_descriptor_pool(uintptr_t dev, uint32_t maxSets) {
-	DEV;
-	VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, maxSets};
+	VkDescriptorPoolSize s[VKA_MAX_BINDINGS];
+	for (uint32_t i = 0; i < count && i < VKA_MAX_BINDINGS; i++) {
+		s[i].type = (VkDescriptorType)sizes[i].type;
+		s[i].descriptorCount = sizes[i].count;
+	}
 	VkDescriptorPoolCreateInfo ci = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
 	ci.maxSets = maxSets;
-	ci.poolSizeCount = 1;
-	ci.pPoolSizes = &size;
+	ci.poolSizeCount = count;
+	ci.pPoolSizes = s;
 	VkDescriptorPool p = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateDescriptorPool(d->handle, &ci, NULL, &p);
 	return (vka_result){(uint64_t)p, r, 0};
@@ -993,48 +1036,58 @@ int32_t vka_reset_descriptor_pool(uintptr_t dev, uint64_t pool) {
 	return d->vkResetDescriptorPool(d->handle, (VkDescriptorPool)pool, 0);
 }
 
-vka_result vka_texture_set(uintptr_t dev, uint64_t pool, uint64_t setLayout, uint64_t view, uint64_t sampler) {
+vka_result vka_allocate_descriptor_set(uintptr_t dev, uint64_t pool, uint64_t layout) {
 	DEV;
-	VkDescriptorSetLayout l = (VkDescriptorSetLayout)setLayout;
+	VkDescriptorSetLayout l = (VkDescriptorSetLayout)layout;
 	VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
 	ai.descriptorPool = (VkDescriptorPool)pool;
 	ai.descriptorSetCount = 1;
 	ai.pSetLayouts = &l;
 	VkDescriptorSet set = VK_NULL_HANDLE;
 	VkResult r = d->vkAllocateDescriptorSets(d->handle, &ai, &set);
-	if (r != VK_SUCCESS) return (vka_result){0, r, 0};
-	VkDescriptorImageInfo ii = {(VkSampler)sampler, (VkImageView)view, VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL};
-	VkWriteDescriptorSet w = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-	w.dstSet = set;
-	w.descriptorCount = 1;
-	w.descriptorType = VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
-	w.pImageInfo = &ii;
-	d->vkUpdateDescriptorSets(d->handle, 1, &w, 0, NULL);
-	return (vka_result){(uint64_t)set, VK_SUCCESS, 0};
+	return (vka_result){(uint64_t)set, r, 0};
+}
+
+void vka_update_descriptor_sets(uintptr_t dev, vka_image_writes ws) {
+	DEV;
+	const vka_image_write* writes = ws.w;
+	uint32_t count = ws.count;
+	VkDescriptorImageInfo ii[VKA_MAX_WRITES];
+	VkWriteDescriptorSet w[VKA_MAX_WRITES];
+	memset(w, 0, sizeof w);
+	if (count > VKA_MAX_WRITES) count = VKA_MAX_WRITES;
+	for (uint32_t i = 0; i < count; i++) {
+		ii[i].sampler = (VkSampler)writes[i].sampler;
+		ii[i].imageView = (VkImageView)writes[i].view;
+		ii[i].imageLayout = (VkImageLayout)writes[i].layout;
+		w[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+		w[i].dstSet = (VkDescriptorSet)writes[i].set;
+		w[i].dstBinding = writes[i].binding;
+		w[i].dstArrayElement = writes[i].element;
+		w[i].descriptorCount = 1;
+		w[i].descriptorType = VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER;
+		w[i].pImageInfo = &ii[i];
+	}
+	d->vkUpdateDescriptorSets(d->handle, count, w, 0, NULL);
 }
 
 void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass, uint64_t fb,
-	uint32_t w, uint32_t h, float r, float g, float b, float a) {
+	int32_t x, int32_t y, uint32_t w, uint32_t h, vka_clear_values clears) {
 	DEV;
-	VkClearValue clear[2];
-	memset(clear, 0, sizeof clear);
-	clear[0].color.float32[0] = r;
-	clear[0].color.float32[1] = g;
-	clear[0].color.float32[2] = b;
-	clear[0].color.float32[3] = a;
-	clear[1].depthStencil.depth = 1.0f;
+	VkClearValue c[VKA_MAX_ATTACHMENTS];
+	uint32_t count = clears.count;
+	if (count > VKA_MAX_ATTACHMENTS) count = VKA_MAX_ATTACHMENTS;
+	memcpy(c, clears.v, count * sizeof c[0]);
 	VkRenderPassBeginInfo bi = {VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
 	bi.renderPass = (VkRenderPass)renderPass;
 	bi.framebuffer = (VkFramebuffer)fb;
+	bi.renderArea.offset.x = x;
+	bi.renderArea.offset.y = y;
 	bi.renderArea.extent.width = w;
 	bi.renderArea.extent.height = h;
-	bi.clearValueCount = 2;
-	bi.pClearValues = clear;
+	bi.clearValueCount = count;
+	bi.pClearValues = c;
 	d->vkCmdBeginRenderPass((VkCommandBuffer)cmd, &bi, VK_SUBPASS_CONTENTS_INLINE);
-	VkViewport vp = {0, 0, (float)w, (float)h, 0, 1};
-	VkRect2D sc = {{0, 0}, {w, h}};
-	d->vkCmdSetViewport((VkCommandBuffer)cmd, 0, 1, &vp);
-	d->vkCmdSetScissor((VkCommandBuffer)cmd, 0, 1, &sc);
 }
 
 void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd) {
@@ -1042,19 +1095,64 @@ void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd) {
 	d->vkCmdEndRenderPass((VkCommandBuffer)cmd);
 }
 
-void vka_cmd_draw_textured(uintptr_t dev, uintptr_t cmd, vka_pipeline p, uint64_t set,
-	uint64_t vbuf, uint64_t ibuf, uint32_t indexCount, vka_push push) {
+void vka_cmd_set_viewport(uintptr_t dev, uintptr_t cmd, float x, float y, float w, float h, float minDepth, float maxDepth) {
 	DEV;
-	VkCommandBuffer c = (VkCommandBuffer)cmd;
-	d->vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipeline)p.pipeline);
-	VkDescriptorSet s = (VkDescriptorSet)set;
-	d->vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipelineLayout)p.layout, 0, 1, &s, 0, NULL);
-	VkBuffer vb = (VkBuffer)vbuf;
-	VkDeviceSize off = 0;
-	d->vkCmdBindVertexBuffers(c, 0, 1, &vb, &off);
-	d->vkCmdBindIndexBuffer(c, (VkBuffer)ibuf, 0, VK_INDEX_TYPE_UINT32);
-	d->vkCmdPushConstants(c, (VkPipelineLayout)p.layout, VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0, sizeof push, &push);
-	d->vkCmdDrawIndexed(c, indexCount, 1, 0, 0, 0);
+	VkViewport vp = {x, y, w, h, minDepth, maxDepth};
+	d->vkCmdSetViewport((VkCommandBuffer)cmd, 0, 1, &vp);
+}
+
+void vka_cmd_set_scissor(uintptr_t dev, uintptr_t cmd, int32_t x, int32_t y, uint32_t w, uint32_t h) {
+	DEV;
+	VkRect2D sc = {{x, y}, {w, h}};
+	d->vkCmdSetScissor((VkCommandBuffer)cmd, 0, 1, &sc);
+}
+
+void vka_cmd_bind_pipeline(uintptr_t dev, uintptr_t cmd, uint64_t p) {
+	DEV;
+	d->vkCmdBindPipeline((VkCommandBuffer)cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipeline)p);
+}
+
+void vka_cmd_bind_descriptor_sets(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t first, vka_handles sets) {
+	DEV;
+	VkDescriptorSet s[VKA_MAX_BOUND];
+	uint32_t count = sets.count;
+	if (count > VKA_MAX_BOUND) count = VKA_MAX_BOUND;
+	for (uint32_t i = 0; i < count; i++) s[i] = (VkDescriptorSet)sets.v[i];
+	d->vkCmdBindDescriptorSets((VkCommandBuffer)cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, (VkPipelineLayout)layout, first, count, s, 0, NULL);
+}
+
+void vka_cmd_push_constants(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t stages, uint32_t offset, uint32_t size, vka_push_data data) {
+	DEV;
+	if (size > sizeof data.bytes) size = sizeof data.bytes;
+	d->vkCmdPushConstants((VkCommandBuffer)cmd, (VkPipelineLayout)layout, stages, offset, size, data.bytes);
+}
+
+void vka_cmd_bind_vertex_buffers(uintptr_t dev, uintptr_t cmd, uint32_t first, vka_handles buffers) {
+	DEV;
+	VkBuffer b[VKA_MAX_BOUND];
+	VkDeviceSize o[VKA_MAX_BOUND];
+	uint32_t count = buffers.count;
+	if (count > VKA_MAX_BOUND) count = VKA_MAX_BOUND;
+	for (uint32_t i = 0; i < count; i++) {
+		b[i] = (VkBuffer)buffers.v[i];
+		o[i] = buffers.offsets[i];
+	}
+	d->vkCmdBindVertexBuffers((VkCommandBuffer)cmd, first, count, b, o);
+}
+
+void vka_cmd_bind_index_buffer(uintptr_t dev, uintptr_t cmd, uint64_t buffer, uint64_t offset, uint32_t type) {
+	DEV;
+	d->vkCmdBindIndexBuffer((VkCommandBuffer)cmd, (VkBuffer)buffer, offset, (VkIndexType)type);
+}
+
+void vka_cmd_draw(uintptr_t dev, uintptr_t cmd, uint32_t vertices, uint32_t instances, uint32_t firstVertex, uint32_t firstInstance) {
+	DEV;
+	d->vkCmdDraw((VkCommandBuffer)cmd, vertices, instances, firstVertex, firstInstance);
+}
+
+void vka_cmd_draw_indexed(uintptr_t dev, uintptr_t cmd, uint32_t indices, uint32_t instances, uint32_t firstIndex, int32_t vertexOffset, uint32_t firstInstance) {
+	DEV;
+	d->vkCmdDrawIndexed((VkCommandBuffer)cmd, indices, instances, firstIndex, vertexOffset, firstInstance);
 }
 
 int32_t vka_surface_info_get(uintptr_t inst, uintptr_t phys, uint32_t family, uint64_t surface, vka_surface_info* out) {

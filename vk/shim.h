@@ -101,6 +101,7 @@
 	X(vkCmdBindIndexBuffer)                \
 	X(vkCmdBindDescriptorSets)             \
 	X(vkCmdPushConstants)                  \
+	X(vkCmdDraw)                           \
 	X(vkCmdDrawIndexed)                    \
 	X(vkCmdSetViewport)                    \
 	X(vkCmdSetScissor)                     \
@@ -292,32 +293,108 @@ typedef struct vka_format_properties {
 } vka_format_properties;
 vka_format_properties vka_format_properties_get(uintptr_t inst, uintptr_t phys, uint32_t format);
 
-// The fixed textured pipeline: one colour and one depth attachment, vertex
-// (vec3 position, vec2 uv), push constants (vka_push), one combined image
-// sampler.
-typedef struct vka_pipeline {
-	uint64_t renderPass, setLayout, layout, pipeline;
-} vka_pipeline;
-typedef struct vka_push {
-	float mvp[16];
-	float uvScaleOffset[4];
-	float color[4];
-} vka_push;
-int32_t vka_create_textured_pipeline(uintptr_t dev, const uint32_t* vert, size_t vertSize,
-	const uint32_t* frag, size_t fragSize, uint32_t colorFormat, uint32_t depthFormat, uint32_t finalLayout,
-	vka_pipeline* out);
-void vka_destroy_textured_pipeline(uintptr_t dev, vka_pipeline p);
-vka_result vka_create_framebuffer(uintptr_t dev, uint64_t renderPass, uint64_t color, uint64_t depth, uint32_t w, uint32_t h);
+// Graphics objects: every description is a plain struct of values (fixed
+// arrays with counts), built by Go and read by C before the call returns.
+#define VKA_MAX_ATTACHMENTS 8
+#define VKA_MAX_DEPENDENCIES 4
+typedef struct vka_attachment {
+	uint32_t format, loadOp, storeOp, initialLayout, finalLayout;
+} vka_attachment;
+typedef struct vka_dependency {
+	uint32_t srcSubpass, dstSubpass, srcStage, dstStage, srcAccess, dstAccess;
+} vka_dependency;
+typedef struct vka_render_pass_info {
+	uint32_t colorCount, hasDepth, dependencyCount;
+	vka_attachment attachments[VKA_MAX_ATTACHMENTS]; // colours, then the depth attachment
+	vka_dependency dependencies[VKA_MAX_DEPENDENCIES];
+} vka_render_pass_info;
+vka_result vka_create_render_pass(uintptr_t dev, const vka_render_pass_info* info);
+void vka_destroy_render_pass(uintptr_t dev, uint64_t rp);
+vka_result vka_create_framebuffer(uintptr_t dev, uint64_t renderPass, const uint64_t* views, uint32_t count, uint32_t w, uint32_t h);
 void vka_destroy_framebuffer(uintptr_t dev, uint64_t fb);
-vka_result vka_create_descriptor_pool(uintptr_t dev, uint32_t maxSets);
+vka_result vka_create_shader_module(uintptr_t dev, const uint32_t* code, size_t size);
+void vka_destroy_shader_module(uintptr_t dev, uint64_t m);
+
+#define VKA_MAX_BINDINGS 16
+#define VKA_MAX_WRITES 8
+typedef struct vka_binding {
+	uint32_t binding, type, count, stages;
+} vka_binding;
+vka_result vka_create_descriptor_set_layout(uintptr_t dev, const vka_binding* bindings, uint32_t count);
+void vka_destroy_descriptor_set_layout(uintptr_t dev, uint64_t l);
+typedef struct vka_push_range {
+	uint32_t stages, offset, size;
+} vka_push_range;
+vka_result vka_create_pipeline_layout(uintptr_t dev, const uint64_t* sets, uint32_t nsets, const vka_push_range* push, uint32_t npush);
+void vka_destroy_pipeline_layout(uintptr_t dev, uint64_t l);
+
+#define VKA_MAX_VERTEX_ATTRIBUTES 16
+typedef struct vka_vertex_attribute {
+	uint32_t location, format, offset;
+} vka_vertex_attribute;
+typedef struct vka_graphics_pipeline_info {
+	uint64_t vertex, fragment, layout, renderPass;
+	uint32_t subpass;
+	uint32_t stride, attributeCount;
+	vka_vertex_attribute attributes[VKA_MAX_VERTEX_ATTRIBUTES];
+	uint32_t topology, cullMode, frontFace;
+	uint32_t depthTest, depthWrite, depthCompare;
+	uint32_t blend, colorAttachments;
+	uint32_t dynamicViewport;
+	uint32_t viewportWidth, viewportHeight; // when the viewport is static
+} vka_graphics_pipeline_info;
+vka_result vka_create_graphics_pipeline(uintptr_t dev, const vka_graphics_pipeline_info* info);
+void vka_destroy_pipeline(uintptr_t dev, uint64_t p);
+
+typedef struct vka_pool_size {
+	uint32_t type, count;
+} vka_pool_size;
+vka_result vka_create_descriptor_pool(uintptr_t dev, uint32_t maxSets, const vka_pool_size* sizes, uint32_t count);
 void vka_destroy_descriptor_pool(uintptr_t dev, uint64_t pool);
 int32_t vka_reset_descriptor_pool(uintptr_t dev, uint64_t pool);
-vka_result vka_texture_set(uintptr_t dev, uint64_t pool, uint64_t setLayout, uint64_t view, uint64_t sampler);
+vka_result vka_allocate_descriptor_set(uintptr_t dev, uint64_t pool, uint64_t layout);
+typedef struct vka_image_write {
+	uint64_t set;
+	uint32_t binding, element;
+	uint64_t sampler, view;
+	uint32_t layout, _pad;
+} vka_image_write;
+// The per-draw calls take their arrays by value, so that Go passes no
+// pointer (a pointer handed to cgo escapes to the heap).
+typedef struct vka_image_writes {
+	uint32_t count;
+	vka_image_write w[VKA_MAX_WRITES];
+} vka_image_writes;
+void vka_update_descriptor_sets(uintptr_t dev, vka_image_writes writes);
+
+typedef struct vka_clear_value {
+	uint32_t v[4]; // VkClearValue's bytes: a colour's four floats, or depth and stencil
+} vka_clear_value;
+typedef struct vka_clear_values {
+	uint32_t count;
+	vka_clear_value v[VKA_MAX_ATTACHMENTS];
+} vka_clear_values;
 void vka_cmd_begin_render_pass(uintptr_t dev, uintptr_t cmd, uint64_t renderPass, uint64_t fb,
-	uint32_t w, uint32_t h, float r, float g, float b, float a);
+	int32_t x, int32_t y, uint32_t w, uint32_t h, vka_clear_values clears);
 void vka_cmd_end_render_pass(uintptr_t dev, uintptr_t cmd);
-void vka_cmd_draw_textured(uintptr_t dev, uintptr_t cmd, vka_pipeline p, uint64_t set,
-	uint64_t vbuf, uint64_t ibuf, uint32_t indexCount, vka_push push);
+void vka_cmd_set_viewport(uintptr_t dev, uintptr_t cmd, float x, float y, float w, float h, float minDepth, float maxDepth);
+void vka_cmd_set_scissor(uintptr_t dev, uintptr_t cmd, int32_t x, int32_t y, uint32_t w, uint32_t h);
+void vka_cmd_bind_pipeline(uintptr_t dev, uintptr_t cmd, uint64_t p);
+#define VKA_MAX_BOUND 8
+typedef struct vka_handles {
+	uint32_t count;
+	uint64_t v[VKA_MAX_BOUND];
+	uint64_t offsets[VKA_MAX_BOUND];
+} vka_handles;
+void vka_cmd_bind_descriptor_sets(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t first, vka_handles sets);
+typedef struct vka_push_data {
+	uint8_t bytes[128];
+} vka_push_data;
+void vka_cmd_push_constants(uintptr_t dev, uintptr_t cmd, uint64_t layout, uint32_t stages, uint32_t offset, uint32_t size, vka_push_data data);
+void vka_cmd_bind_vertex_buffers(uintptr_t dev, uintptr_t cmd, uint32_t first, vka_handles buffers);
+void vka_cmd_bind_index_buffer(uintptr_t dev, uintptr_t cmd, uint64_t buffer, uint64_t offset, uint32_t type);
+void vka_cmd_draw(uintptr_t dev, uintptr_t cmd, uint32_t vertices, uint32_t instances, uint32_t firstVertex, uint32_t firstInstance);
+void vka_cmd_draw_indexed(uintptr_t dev, uintptr_t cmd, uint32_t indices, uint32_t instances, uint32_t firstIndex, int32_t vertexOffset, uint32_t firstInstance);
 
 // Swapchains.
 typedef struct vka_surface_info {

@@ -1,7 +1,10 @@
 // Package render is the small renderer that the demo and the examples
 // share: textured sprites and meshes into an offscreen colour target, read
-// back as images. It draws through vk.TexturedPipeline; its shaders are the
-// GLSL sources beside it, compiled to the committed SPIR-V by go generate.
+// back as images. Its render pass, pipelines (one per primitive topology)
+// and vertex input (assets.Vertex, as assets.VertexAttributes describes it)
+// are made here from vk's general calls; its shaders are the GLSL sources
+// beside it, compiled to the committed SPIR-V by go generate
+// (glslangValidator, Debian's glslang-tools).
 package render
 
 //go:generate glslangValidator -V -o shaders/textured.vert.spv shaders/textured.vert
@@ -50,8 +53,10 @@ type Renderer struct {
 	dev     *vk.Device
 	alloc   *alloc.Allocator
 	sync    *framesync.Sync
-	pipe    *vk.TexturedPipeline
-	sampler vk.Sampler
+	pass    *pass
+	sampler vk.Sampler        // sprites: nearest, clamped
+	meshSam vk.Sampler        // meshes without a sampler of their own: glTF's default, linear and repeating
+	white   *assets.Texture2D // what an untextured material samples
 	color   target
 	depth   target
 	fb      vk.Framebuffer
@@ -73,6 +78,9 @@ type slot struct {
 	readback vk.Buffer
 	rbMem    alloc.Allocation
 	captured framesync.Serial
+	clear    [2]vk.ClearValue   // the pass's clear values, kept here so that Begin allocates nothing
+	begin    vk.RenderPassBegin // refers to clear
+	write    [1]vk.ImageSamplerWrite
 }
 
 // New makes a renderer for frames of s, with its quad uploaded through m.
@@ -88,10 +96,16 @@ func New(m *assets.Manager, dev *vk.Device, a *alloc.Allocator, s *framesync.Syn
 func (r *Renderer) init() error {
 	d := r.dev
 	var err error
-	if r.pipe, err = d.CreateTexturedPipeline(vertSPV, fragSPV, targetFormat, vk.FormatD32Sfloat, vk.LayoutTransferSrcOptimal); err != nil {
-		return fmt.Errorf("render: pipeline: %w", err)
+	if r.pass, err = newPass(d, targetFormat, vk.FormatD32Sfloat); err != nil {
+		return err
+	}
+	if _, err = r.pass.pipeline(vk.TopologyTriangleList); err != nil {
+		return fmt.Errorf("render: %w", err)
 	}
 	if r.sampler, err = d.CreateSampler(false, false); err != nil {
+		return err
+	}
+	if r.meshSam, err = d.CreateSampler(true, true); err != nil {
 		return err
 	}
 	if r.color, err = r.target(targetFormat, vk.ImageUsageColorAttachment|vk.ImageUsageTransferSrc, vk.AspectColor, "render-color"); err != nil {
@@ -100,7 +114,7 @@ func (r *Renderer) init() error {
 	if r.depth, err = r.target(vk.FormatD32Sfloat, vk.ImageUsageDepthStencilAttachment, vk.AspectDepth, "render-depth"); err != nil {
 		return err
 	}
-	if r.fb, err = d.CreateFramebuffer(r.pipe.RenderPass(), r.color.view, r.depth.view, r.Width, r.Height); err != nil {
+	if r.fb, err = d.CreateFramebuffer(r.pass.renderPass, []vk.ImageView{r.color.view, r.depth.view}, r.Width, r.Height); err != nil {
 		return err
 	}
 	quad := []assets.Vertex{
@@ -115,18 +129,20 @@ func (r *Renderer) init() error {
 	if r.quadIdx, err = r.m.NewBuffer("render-quad-indices", vk.BufferUsageIndex, u32bytes([]uint32{0, 1, 2, 0, 2, 3})); err != nil {
 		return err
 	}
-	// They come holding the renderer's reference; locked, not even a
-	// forced release (ReleaseAll) takes them from under it.
-	if err = r.m.Lock(r.quad); err != nil {
+	if r.white, err = r.whiteTexture(); err != nil {
 		return err
 	}
-	if err = r.m.Lock(r.quadIdx); err != nil {
-		return err
+	// They come holding the renderer's reference; locked, not even a
+	// forced release (ReleaseAll) takes them from under it.
+	for _, a := range r.owned() {
+		if err = r.m.Lock(a); err != nil {
+			return err
+		}
 	}
 	size := uint64(r.Width) * uint64(r.Height) * 4
 	for range r.sync.FramesInFlight() {
 		var sl slot
-		if sl.pool, err = d.CreateDescriptorPool(maxDraws); err != nil {
+		if sl.pool, err = d.CreateDescriptorPool(maxDraws, []vk.DescriptorPoolSize{{Type: vk.DescriptorCombinedImageSampler, Count: maxDraws}}); err != nil {
 			return err
 		}
 		if sl.readback, sl.rbMem, err = r.alloc.CreateBuffer(size, vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageReadback, Mapped: true, Name: "render-readback"}); err != nil {
@@ -135,6 +151,36 @@ func (r *Renderer) init() error {
 		r.slots = append(r.slots, sl)
 	}
 	return nil
+}
+
+// whiteTexture is one white texel: an untextured material samples it, so
+// that one pipeline draws both.
+func (r *Renderer) whiteTexture() (*assets.Texture2D, error) {
+	im, err := r.m.NewImage("render-white", 1, 1, []byte{255, 255, 255, 255})
+	if err != nil {
+		return nil, fmt.Errorf("render: white texture: %w", err)
+	}
+	defer func() { _ = r.m.DecRef(im) }() // the texture holds it
+	t, err := r.m.NewTexture(im, assets.TextureOptions{NoMips: true})
+	if err != nil {
+		return nil, fmt.Errorf("render: white texture: %w", err)
+	}
+	return t, nil
+}
+
+// owned are the assets the renderer made, locked while it lives.
+func (r *Renderer) owned() []assets.Asset {
+	var out []assets.Asset
+	if r.quad != nil {
+		out = append(out, r.quad)
+	}
+	if r.quadIdx != nil {
+		out = append(out, r.quadIdx)
+	}
+	if r.white != nil {
+		out = append(out, r.white)
+	}
+	return out
 }
 
 func (r *Renderer) target(format vk.Format, usage vk.ImageUsage, aspect vk.Aspect, name string) (target, error) {
@@ -164,7 +210,7 @@ func (r *Renderer) Close() {
 		return
 	}
 	r.closed = true
-	slots, fb, targets, sampler, pipe := r.slots, r.fb, []target{r.color, r.depth}, r.sampler, r.pipe
+	slots, fb, targets, samplers, pass := r.slots, r.fb, []target{r.color, r.depth}, []vk.Sampler{r.sampler, r.meshSam}, r.pass
 	d := r.dev
 	destroy := func() {
 		for _, sl := range slots {
@@ -180,20 +226,20 @@ func (r *Renderer) Close() {
 				_ = r.alloc.DestroyImage(t.img, t.mem)
 			}
 		}
-		d.DestroySampler(sampler)
-		if pipe != nil {
-			pipe.Destroy()
+		for _, s := range samplers {
+			d.DestroySampler(s)
+		}
+		if pass != nil {
+			pass.destroy()
 		}
 	}
 	if err := r.sync.Defer(r.sync.Issued(), framesync.Func(destroy)); err != nil {
 		destroy()
 	}
 	r.slots = nil
-	for _, b := range []*assets.Buffer{r.quad, r.quadIdx} {
-		if b != nil {
-			r.m.Unlock(b)
-			_ = r.m.DecRef(b)
-		}
+	for _, a := range r.owned() {
+		r.m.Unlock(a)
+		_ = r.m.DecRef(a)
 	}
 }
 
@@ -212,26 +258,60 @@ func (r *Renderer) Begin(f *framesync.Frame, rgba [4]float32) error {
 	}
 	sl.draws = 0
 	sl.captured = 0
-	if err := errors.Join(assets.Use(f.Serial(), r.quad), assets.Use(f.Serial(), r.quadIdx)); err != nil {
-		return fmt.Errorf("render: the quad: %w", err)
+	if err := errors.Join(assets.Use(f.Serial(), r.quad), assets.Use(f.Serial(), r.quadIdx), assets.Use(f.Serial(), r.white)); err != nil {
+		return fmt.Errorf("render: the renderer's own assets: %w", err)
 	}
 	for i := range 3 { // the clear value of an sRGB attachment is linear
 		rgba[i] = srgbToLinear(rgba[i])
 	}
-	r.pipe.CmdBeginRenderPass(f.Cmd, r.fb, r.Width, r.Height, rgba)
+	sl.clear = [2]vk.ClearValue{vk.ClearColor(rgba), vk.ClearDepthStencil(1, 0)}
+	sl.begin = vk.RenderPassBegin{RenderPass: r.pass.renderPass, Framebuffer: r.fb, Width: r.Width, Height: r.Height, Clear: sl.clear[:]}
+	r.dev.CmdBeginRenderPass(f.Cmd, &sl.begin)
+	r.dev.CmdSetViewport(f.Cmd, 0, 0, float32(r.Width), float32(r.Height), 0, 1)
+	r.dev.CmdSetScissor(f.Cmd, 0, 0, r.Width, r.Height)
 	return nil
 }
 
 // ErrTooManyDraws: more than maxDraws draws in one frame.
 var ErrTooManyDraws = errors.New("render: too many draws in one frame")
 
-func (r *Renderer) set(f *framesync.Frame, tex *assets.Texture2D) (vk.DescriptorSet, error) {
+// set allocates the descriptor set of one draw: view sampled with sampler.
+func (r *Renderer) set(f *framesync.Frame, view vk.ImageView, sampler vk.Sampler) (vk.DescriptorSet, error) {
 	sl := &r.slots[f.Index]
 	if sl.draws == maxDraws {
 		return 0, ErrTooManyDraws
 	}
+	set, err := r.dev.AllocateDescriptorSet(sl.pool, r.pass.setLayout)
+	if err != nil {
+		return 0, err
+	}
 	sl.draws++
-	return r.pipe.TextureSet(sl.pool, tex.View, r.sampler)
+	sl.write[0] = vk.ImageSamplerWrite{Set: set, Sampler: sampler, View: view, Layout: vk.LayoutShaderReadOnlyOptimal}
+	return set, r.dev.UpdateDescriptorSets(sl.write[:])
+}
+
+// draw binds the pipeline of topology, the set, the vertices and (when
+// indices is not 0) the uint32 indices, pushes p and draws count indices
+// or vertices.
+func (r *Renderer) draw(f *framesync.Frame, topology vk.PrimitiveTopology, set vk.DescriptorSet, vertices, indices vk.Buffer, count uint32, p *push) error {
+	pl, err := r.pass.pipeline(topology)
+	if err != nil {
+		return err
+	}
+	d, c := r.dev, f.Cmd
+	d.CmdBindPipeline(c, pl)
+	sets := [1]vk.DescriptorSet{set}
+	d.CmdBindDescriptorSets(c, r.pass.layout, 0, sets[:])
+	vb := [1]vk.Buffer{vertices}
+	d.CmdBindVertexBuffers(c, 0, vb[:], nil)
+	d.CmdPushConstants(c, r.pass.layout, pushStages, 0, p.bytes())
+	if indices != 0 {
+		d.CmdBindIndexBuffer(c, indices, 0, vk.IndexUint32)
+		d.CmdDrawIndexed(c, count, 1, 0, 0, 0)
+	} else {
+		d.CmdDraw(c, count, 1, 0, 0)
+	}
+	return nil
 }
 
 // DrawSprite draws a sprite frame at (x, y) pixels, w×h pixels large,
@@ -248,46 +328,103 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 	if err != nil {
 		return fmt.Errorf("render: draw %v: %w", &s.Base, err)
 	}
-	set, err := r.set(f, tex)
+	set, err := r.set(f, tex.View, r.sampler)
 	if err != nil {
 		return err
 	}
 	sx, sy := 2*w/float32(r.Width), 2*h/float32(r.Height)
 	tx, ty := 2*x/float32(r.Width)-1, 2*y/float32(r.Height)-1
-	push := vk.Push{
+	p := push{
 		MVP: [16]float32{sx, 0, 0, 0, 0, sy, 0, 0, 0, 0, 1, 0, tx, ty, 0, 1},
 		UVScaleOffset: [4]float32{
 			float32(rect.Dx()) / float32(tex.Width), float32(rect.Dy()) / float32(tex.Height),
 			float32(rect.Min.X) / float32(tex.Width), float32(rect.Min.Y) / float32(tex.Height)},
-		Color: tint,
+		Color:     tint,
+		AlphaMode: alphaBlend,
 	}
-	r.pipe.CmdDraw(f.Cmd, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &push)
-	return nil
+	return r.draw(f, vk.TopologyTriangleList, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &p)
 }
 
-// DrawMesh draws a mesh with its material's texture under a column-major
-// transform. It claims the mesh (its buffers, material and texture) for the
-// frame's submission first, as DrawSprite does.
+// DrawMesh draws every primitive of a mesh under a column-major
+// transform, each with its topology: its material's base colour texture
+// (white when it has none), read with the texture's sampler (glTF's
+// default, linear and repeating, when it has none) through the texture
+// coordinates the material names, times the material's base colour factor
+// (white without a material), times the vertex colours, times tint. Alpha
+// follows the material's mode: opaque ignores it, mask discards below the
+// cutoff, blend blends. Back faces are drawn whatever DoubleSided says.
+//
+// It claims the mesh (its buffers, materials, textures and samplers) for
+// the frame's submission first, as DrawSprite does. A primitive the
+// renderer cannot draw as authored (a topology it has no pipeline for, a
+// third UV set) is refused with an error naming it before anything of the
+// mesh is recorded.
 func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float32, tint [4]float32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
-	if mesh.Material == nil || mesh.Material.BaseTexture == nil {
-		return fmt.Errorf("render: mesh %v has no base colour texture", &mesh.Base)
+	prims := mesh.Primitives
+	if len(prims) == 0 { // a mesh made without primitives: its own fields
+		prims = []*assets.Primitive{{Topology: vk.TopologyTriangleList, Vertices: mesh.Vertices, VertexCount: mesh.VertexCount,
+			Indices: mesh.Indices, IndexCount: mesh.IndexCount, Material: mesh.Material}}
+	}
+	for i, p := range prims {
+		if _, err := r.pass.pipeline(p.Topology); err != nil {
+			return fmt.Errorf("render: draw %v: primitive %d: %w", &mesh.Base, i, err)
+		}
+		if m := p.Material; m != nil && m.BaseColorTexture.Texture != nil && m.BaseColorTexture.TexCoord > 1 {
+			return fmt.Errorf("render: draw %v: primitive %d: base colour reads TEXCOORD_%d; the vertex layout has TEXCOORD_0 and TEXCOORD_1", &mesh.Base, i, m.BaseColorTexture.TexCoord)
+		}
 	}
 	if err := assets.Use(f.Serial(), mesh); err != nil {
 		return fmt.Errorf("render: draw %v: %w", &mesh.Base, err)
 	}
-	set, err := r.set(f, mesh.Material.BaseTexture)
+	for i, p := range prims {
+		if err := r.drawPrimitive(f, p, mvp, tint); err != nil {
+			return fmt.Errorf("render: draw %v: primitive %d: %w", &mesh.Base, i, err)
+		}
+	}
+	return nil
+}
+
+// Alpha modes of the shaders' push constants.
+const (
+	alphaOpaque = 0
+	alphaMask   = 1
+	alphaBlend  = 2
+)
+
+func (r *Renderer) drawPrimitive(f *framesync.Frame, p *assets.Primitive, mvp [16]float32, tint [4]float32) error {
+	view, sampler, factor := r.white.View, r.meshSam, [4]float32{1, 1, 1, 1}
+	pc := push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, AlphaMode: alphaOpaque}
+	if mat := p.Material; mat != nil {
+		factor = mat.BaseColor
+		if ref := mat.BaseColorTexture; ref.Texture != nil {
+			view = ref.Texture.View
+			if ref.Sampler != nil {
+				sampler = ref.Sampler.Sampler
+			}
+			pc.UVSet = uint32(ref.TexCoord)
+		}
+		switch mat.AlphaMode {
+		case assets.AlphaMask:
+			pc.AlphaMode, pc.AlphaCutoff = alphaMask, mat.AlphaCutoff
+		case assets.AlphaBlend:
+			pc.AlphaMode = alphaBlend
+		}
+	}
+	pc.Color = [4]float32{factor[0] * tint[0], factor[1] * tint[1], factor[2] * tint[2], factor[3] * tint[3]}
+	set, err := r.set(f, view, sampler)
 	if err != nil {
 		return err
 	}
-	c := mesh.Material.BaseColor
-	push := vk.Push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, Color: [4]float32{c[0] * tint[0], c[1] * tint[1], c[2] * tint[2], c[3] * tint[3]}}
-	r.pipe.CmdDraw(f.Cmd, set, mesh.Vertices.Buffer, mesh.Indices.Buffer, mesh.IndexCount, &push)
-	return nil
+	var indices vk.Buffer
+	if p.Indices != nil {
+		indices = p.Indices.Buffer
+	}
+	return r.draw(f, p.Topology, set, p.Vertices.Buffer, indices, p.DrawCount(), &pc)
 }
 
 // End ends the render pass; with capture, the frame's image is copied to
@@ -298,7 +435,7 @@ func (r *Renderer) End(f *framesync.Frame, capture bool) {
 	if r.closed {
 		return
 	}
-	r.pipe.CmdEndRenderPass(f.Cmd)
+	r.dev.CmdEndRenderPass(f.Cmd)
 	if !capture {
 		return
 	}
