@@ -113,9 +113,9 @@ func TestUnsupportedTopologyRefused(t *testing.T) {
 func TestDrawsAllocateNothing(t *testing.T) {
 	st := newStack(t, 32)
 	ctx := context.Background()
-	b, err := st.m.AddBundle("khronos", os.DirFS("testdata/khronos"))
+	b, err := st.m.AddBundle("khronos", os.DirFS(khronosDir))
 	require.NoError(t, err)
-	scene, err := b.LoadScene(ctx, "BoxWithSpaces/Box With Spaces.gltf")
+	scene, err := b.LoadScene(ctx, "Box With Spaces/glTF/Box With Spaces.gltf")
 	require.NoError(t, err)
 	content, err := st.m.AddBundle("content", assets.SampleContent())
 	require.NoError(t, err)

@@ -91,26 +91,28 @@ func TestRenderGolden(t *testing.T) {
 	checkGolden(t, "scene", img)
 }
 
-// khronosModels are Khronos glTF sample models (testdata/khronos, with
-// their licences), each with an orthographic view that frames it: half
+// khronosModels are Khronos glTF sample models (the assets package's
+// assets/testdata/khronos, with their licences), each with an orthographic view that frames it: half
 // the extent shown, and the turn about y then x.
+const khronosDir = "../../assets/testdata/khronos"
+
 var khronosModels = []struct {
 	name, path   string
 	extent       float32
 	turnY, turnX float32
 }{
-	{"BoxVertexColors", "BoxVertexColors/BoxVertexColors.glb", 1, 0.6, 0.5},
-	{"BoxWithSpaces", "BoxWithSpaces/Box With Spaces.gltf", 2.2, 0.6, 0.5},
-	{"Triangle", "Triangle/Triangle.gltf", 1.2, 0, 0},
-	{"TriangleWithoutIndices", "TriangleWithoutIndices/TriangleWithoutIndices.gltf", 1.2, 0, 0},
-	{"OrientationTest", "OrientationTest/OrientationTest.glb", 10, -0.6, 0.4},
+	{"BoxVertexColors", "BoxVertexColors/glTF-Binary/BoxVertexColors.glb", 1, 0.6, 0.5},
+	{"BoxWithSpaces", "Box With Spaces/glTF/Box With Spaces.gltf", 2.2, 0.6, 0.5},
+	{"Triangle", "Triangle/glTF/Triangle.gltf", 1.2, 0, 0},
+	{"TriangleWithoutIndices", "TriangleWithoutIndices/glTF/TriangleWithoutIndices.gltf", 1.2, 0, 0},
+	{"OrientationTest", "OrientationTest/glTF-Binary/OrientationTest.glb", 10, -0.6, 0.4},
 }
 
 // TestKhronosGolden renders each sample model and compares it with its
 // golden image (testdata/golden/<name>.png) within goldenTolerance.
 func TestKhronosGolden(t *testing.T) {
 	st := newStack(t, 128)
-	b, err := st.m.AddBundle("khronos", os.DirFS("testdata/khronos"))
+	b, err := st.m.AddBundle("khronos", os.DirFS(khronosDir))
 	require.NoError(t, err)
 	for _, model := range khronosModels {
 		t.Run(model.name, func(t *testing.T) {
