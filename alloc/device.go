@@ -29,3 +29,26 @@ type Device interface {
 }
 
 var _ Device = (*vk.Device)(nil)
+
+// Optional methods of a Device, asked for with a type assertion: a Device
+// without them has none of the features they report. *vk.Device and
+// simdev.Device have them all.
+type (
+	// featureDevice says which optional features are enabled; without it
+	// Options.BufferDeviceAddress and Options.MemoryPriority are refused.
+	featureDevice interface{ Features() vk.Features }
+	// addressDevice answers vkGetBufferDeviceAddress.
+	addressDevice interface {
+		BufferDeviceAddress(b vk.Buffer) (uint64, error)
+	}
+	// priorityDevice calls vkSetDeviceMemoryPriorityEXT.
+	priorityDevice interface {
+		SetMemoryPriority(m vk.DeviceMemory, priority float32) error
+	}
+)
+
+var (
+	_ featureDevice  = (*vk.Device)(nil)
+	_ addressDevice  = (*vk.Device)(nil)
+	_ priorityDevice = (*vk.Device)(nil)
+)

@@ -30,6 +30,8 @@ type Options struct {
 	SyncValidation bool
 	// DisableTimeline creates the device without timeline semaphores.
 	DisableTimeline bool
+	// Features are passed through to vk.Open.
+	Features vk.Features
 	// Expect lists validation message IDs the test provokes on purpose: they
 	// do not fail the test, and each must be reported at least once.
 	Expect []string
@@ -55,6 +57,7 @@ func OpenWith(t testing.TB, opts Options) *vk.Device {
 		},
 		DeviceExtensions: opts.DeviceExtensions,
 		DisableTimeline:  opts.DisableTimeline,
+		Features:         opts.Features,
 	})
 	if err != nil {
 		t.Fatalf("vktest: open device: %v", err)
