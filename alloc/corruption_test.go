@@ -221,4 +221,3 @@ func TestCorruptionConcurrent(t *testing.T) {
 	require.NoError(t, a.Close())
 	noViolations(t, d)
 }
-
