@@ -180,6 +180,5 @@ func (a *Allocator) SetPriority(al Allocation, priority float32) error {
 	if err := pd.SetMemoryPriority(al.Memory, priority); err != nil {
 		return fmt.Errorf("alloc: SetPriority of %q: %w", nameOr(al.ded.name), err)
 	}
-	al.ded.priority = priority
 	return nil
 }

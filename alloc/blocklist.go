@@ -88,9 +88,8 @@ type dedicatedMem struct {
 	mapRefs    int
 	persistent bool // AllocationOptions.Mapped
 	userData   any
-	kind       Kind    // what it is bound to (KindAny: a raw Allocate)
-	usage      uint32  // the buffer or image usage flags it was made for; 0 for a raw Allocate
-	priority   float32 // its memory priority (0: the default), under Options.MemoryPriority
+	kind       Kind   // what it is bound to (KindAny: a raw Allocate)
+	usage      uint32 // the buffer or image usage flags it was made for; 0 for a raw Allocate
 }
 
 func (a *Allocator) newBlockList(typeIndex uint32, preferred uint64, algo Algorithm, minBlocks, maxBlocks int, pool *Pool) *blockList {
@@ -447,8 +446,7 @@ func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o *AllocationOp
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
-	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, kind: o.Kind, usage: o.resUsage, userData: o.UserData,
-		priority: l.dedicatedPriority(o)}
+	d := &dedicatedMem{list: l, memory: m, size: req.Size, name: o.Name, kind: o.Kind, usage: o.resUsage, userData: o.UserData}
 	al := Allocation{Memory: m, Size: req.Size, MemoryType: l.typeIndex, ded: d}
 	if o.Mapped {
 		if !l.hostVisible() {
