@@ -881,9 +881,10 @@ func (a *Allocator) leakError(prefix string, leaks []Leak) error {
 }
 
 // Close closes the allocator, as database/sql closes a DB: from then on
-// everything that would allocate, map or flush (Allocate, CreateBuffer,
-// CreateImage, NewPool, Map, Flush, Invalidate, FindMemoryType) returns
-// ErrClosed and does nothing. Empty blocks are freed now.
+// everything that would allocate, map, flush, bind or check (Allocate,
+// CreateBuffer, CreateImage, CreateAliasingBuffer, CreateAliasingImage,
+// NewPool, Map, Flush, Invalidate, FindMemoryType, CheckCorruption,
+// BufferDeviceAddress, SetPriority) returns ErrClosed and does nothing. Empty blocks are freed now.
 //
 // Live allocations are not freed: the GPU may still be using them. Close
 // returns an error wrapping ErrLeaks that names each of them (and logs
