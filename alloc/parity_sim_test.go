@@ -1,6 +1,7 @@
 package alloc_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -304,4 +305,95 @@ func TestSimAliasing(t *testing.T) {
 	require.NoError(t, a.Close())
 	noViolations(t, d)
 	require.Empty(t, d.Leaks(), "no resource left behind by a refusal")
+}
+
+// TestSimParityConcurrentClose: with corruption detection, device
+// addresses and priorities all on, eight goroutines make buffers with
+// addresses, raw allocations with aliasing buffers over them, allocations
+// of several priorities, and check corruption, while the allocator is
+// closed under them: each call succeeds or says ErrClosed, what was made
+// is freed after Close, and the simulated device sees no broken rule and
+// nothing left (run with -race).
+func TestSimParityConcurrentClose(t *testing.T) {
+	d := simWith(t, "1080 Ti", vk.Features{BufferDeviceAddress: true, PageableDeviceLocalMemory: true})
+	a := newAllocator(t, d, alloc.Options{DetectCorruption: true, BufferDeviceAddress: true, MemoryPriority: true})
+	okOrClosed := func(err error) bool {
+		if err != nil && !errors.Is(err, alloc.ErrClosed) {
+			t.Error(err)
+		}
+		return err == nil
+	}
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			var held []resource
+			for i := range 200 {
+				if i == 20 {
+					started <- struct{}{}
+				}
+				switch i % 4 {
+				case 0:
+					buf, al, err := a.CreateBuffer(1+r.Uint64N(20000), vk.BufferUsageShaderDeviceAddress,
+						alloc.AllocationOptions{Usage: alloc.UsageUpload, Mapped: true})
+					if okOrClosed(err) {
+						held = append(held, resource{buf: buf, al: al})
+						_, err = a.BufferDeviceAddress(buf)
+						okOrClosed(err)
+					}
+				case 1:
+					raw, err := a.Allocate(vk.MemoryRequirements{Size: 8192, Alignment: 256, TypeBits: 1 << 9}, alloc.AllocationOptions{})
+					if okOrClosed(err) {
+						if alias, err := a.CreateAliasingBuffer(raw, 256, 4096, vk.BufferUsageShaderDeviceAddress); okOrClosed(err) {
+							d.DestroyBuffer(alias)
+						}
+						held = append(held, resource{al: raw})
+					}
+				case 2:
+					al, err := a.Allocate(vk.MemoryRequirements{Size: 4096, Alignment: 256, TypeBits: 1 << 7},
+						alloc.AllocationOptions{Priority: float32(r.IntN(4)+1) / 5})
+					if okOrClosed(err) {
+						if al.Dedicated() {
+							okOrClosed(a.SetPriority(al, 0.3))
+						}
+						held = append(held, resource{al: al})
+					}
+				case 3:
+					if err := a.CheckCorruption(1 << 9); err != nil && !errors.Is(err, alloc.ErrClosed) {
+						t.Error(err)
+					}
+				}
+				if len(held) > 6 {
+					x := held[0]
+					held = held[1:]
+					if err := freeResource(a, x); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			for _, x := range held {
+				if err := freeResource(a, x); err != nil {
+					t.Error(err) // Free works after Close
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-started
+	}
+	_ = a.Close() // may name what is live now
+	wg.Wait()
+	require.Empty(t, a.Leaks())
+	noViolations(t, d)
+	require.Empty(t, d.Leaks())
+}
+
+func freeResource(a *alloc.Allocator, x resource) error {
+	if x.buf != 0 {
+		return a.DestroyBuffer(x.buf, x.al)
+	}
+	return a.Free(x.al)
 }
