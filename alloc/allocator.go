@@ -94,6 +94,9 @@ var (
 	// ErrNotMapped: Unmap of an allocation that Map has not mapped (or
 	// that Unmap has already unmapped as often as Map mapped it).
 	ErrNotMapped = errors.New("alloc: allocation is not mapped")
+	// ErrUpperAddress: AllocationOptions.UpperAddress without a linear
+	// pool, or with dedicated memory.
+	ErrUpperAddress = errors.New("alloc: UpperAddress needs a custom pool of AlgorithmLinear and no dedicated memory")
 	// ErrBadPriority: a memory priority is not in [0, 1].
 	ErrBadPriority = errors.New("alloc: memory priority not in [0, 1]")
 	// ErrDeviceAddressOff: a buffer with vk.BufferUsageShaderDeviceAddress
@@ -199,6 +202,15 @@ type AllocationOptions struct {
 	// UserData is the caller's, kept with the allocation until it is freed
 	// (Allocator.UserData, SetUserData); it is shown nowhere.
 	UserData any
+	// UpperAddress (VMA_ALLOCATION_CREATE_UPPER_ADDRESS_BIT) allocates from
+	// the top of a block of a linear pool, below the previous such
+	// allocations: the pool's blocks become double stacks, the lower stack
+	// growing up from 0 and the upper one down from the end, and an
+	// allocation fails when they meet until either top is freed. It needs
+	// a Pool with AlgorithmLinear and no dedicated memory, else
+	// ErrUpperAddress; a block whose lower allocations wrap around (a ring)
+	// takes none (virtual.ErrRingInUse).
+	UpperAddress bool
 	// Priority (VK_EXT_memory_priority) is the memory's priority, from 0
 	// (lowest) to 1; 0 means the default, 0.5. Under Options.MemoryPriority
 	// an allocation of another priority than 0.5 gets memory of its own
@@ -524,6 +536,9 @@ func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o *AllocationOptions,
 		if _, err := checkPriority(o.Priority); err != nil {
 			return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
 		}
+	}
+	if o.UpperAddress && (o.Pool == nil || o.Pool.list.algo != AlgorithmLinear || o.Dedicated || req.RequiresDedicated) {
+		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, ErrUpperAddress)
 	}
 	if o.Pool != nil {
 		if o.Pool.list.owner != a {

@@ -174,12 +174,20 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 	if l.closed {
 		return Allocation{}, l.closedError(o.Name)
 	}
+	var ringErr error // a block refused an upper-address allocation: it is a ring
 	for _, b := range l.blocks {
-		if sub, err := b.vb.Allocate(size, align, o.Kind); err == nil {
+		sub, err := l.place(b, size, align, o)
+		if err == nil {
 			return l.finish(b, sub, front, req.Size, o)
+		}
+		if errors.Is(err, virtual.ErrRingInUse) {
+			ringErr = err
 		}
 	}
 	b, err := l.newBlock(size, limitsOf(o))
+	if err != nil && ringErr != nil {
+		err = ringErr
+	}
 	if err != nil {
 		if l.pool == nil && !errors.Is(err, ErrAllocationCountLimit) && !errors.Is(err, ErrWouldAllocate) {
 			// No block could be made: one exact-size dedicated allocation may still fit.
@@ -192,11 +200,19 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 		}
 		return Allocation{}, fmt.Errorf("allocate %q: %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
-	sub, err := b.vb.Allocate(size, align, o.Kind)
+	sub, err := l.place(b, size, align, o)
 	if err != nil { // cannot happen: the block was sized for it
 		return Allocation{}, fmt.Errorf("allocate %q in a new block: %w", o.Name, err)
 	}
 	return l.finish(b, sub, front, req.Size, o)
+}
+
+// place sub-allocates in b, from the top under UpperAddress; l.mu is held.
+func (l *blockList) place(b *block, size, align uint64, o *AllocationOptions) (virtual.Allocation, error) {
+	if o.UpperAddress {
+		return b.vb.AllocateUpper(size, align, o.Kind)
+	}
+	return b.vb.Allocate(size, align, o.Kind)
 }
 
 // finish records a sub-allocation of size bytes front bytes into sub; l.mu
