@@ -174,20 +174,15 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 	if l.closed {
 		return Allocation{}, l.closedError(o.Name)
 	}
-	var ringErr error // a block refused an upper-address allocation: it is a ring
+	if o.UpperAddress {
+		return l.allocateUpper(req, o, size, align, front)
+	}
 	for _, b := range l.blocks {
-		sub, err := l.place(b, size, align, o)
-		if err == nil {
+		if sub, err := b.vb.Allocate(size, align, o.Kind); err == nil {
 			return l.finish(b, sub, front, req.Size, o)
-		}
-		if errors.Is(err, virtual.ErrRingInUse) {
-			ringErr = err
 		}
 	}
 	b, err := l.newBlock(size, limitsOf(o))
-	if err != nil && ringErr != nil {
-		err = ringErr
-	}
 	if err != nil {
 		if l.pool == nil && !errors.Is(err, ErrAllocationCountLimit) && !errors.Is(err, ErrWouldAllocate) {
 			// No block could be made: one exact-size dedicated allocation may still fit.
@@ -200,19 +195,38 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 		}
 		return Allocation{}, fmt.Errorf("allocate %q: %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
-	sub, err := l.place(b, size, align, o)
+	sub, err := b.vb.Allocate(size, align, o.Kind)
 	if err != nil { // cannot happen: the block was sized for it
 		return Allocation{}, fmt.Errorf("allocate %q in a new block: %w", o.Name, err)
 	}
 	return l.finish(b, sub, front, req.Size, o)
 }
 
-// place sub-allocates in b, from the top under UpperAddress; l.mu is held.
-func (l *blockList) place(b *block, size, align uint64, o *AllocationOptions) (virtual.Allocation, error) {
-	if o.UpperAddress {
-		return b.vb.AllocateUpper(size, align, o.Kind)
+// allocateUpper is allocate for AllocationOptions.UpperAddress, in a
+// linear pool: from the top of a block; l.mu is held.
+func (l *blockList) allocateUpper(req vk.MemoryRequirements, o *AllocationOptions, size, align, front uint64) (Allocation, error) {
+	var ringErr error // a block refused it: it is a ring
+	for _, b := range l.blocks {
+		sub, err := b.vb.AllocateUpper(size, align, o.Kind)
+		if err == nil {
+			return l.finish(b, sub, front, req.Size, o)
+		}
+		if errors.Is(err, virtual.ErrRingInUse) {
+			ringErr = err
+		}
 	}
-	return b.vb.Allocate(size, align, o.Kind)
+	b, err := l.newBlock(size, limitsOf(o))
+	if err != nil {
+		if ringErr != nil {
+			err = ringErr
+		}
+		return Allocation{}, fmt.Errorf("allocate %q: %d bytes at the upper address of pool %q: %w", o.Name, req.Size, l.pool.name, err)
+	}
+	sub, err := b.vb.AllocateUpper(size, align, o.Kind)
+	if err != nil { // cannot happen: the block was sized for it
+		return Allocation{}, fmt.Errorf("allocate %q in a new block: %w", o.Name, err)
+	}
+	return l.finish(b, sub, front, req.Size, o)
 }
 
 // finish records a sub-allocation of size bytes front bytes into sub; l.mu

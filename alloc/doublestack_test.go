@@ -25,7 +25,9 @@ func TestPoolDoubleStack(t *testing.T) {
 	const block = 1 << 20
 	pool, err := a.NewPool(alloc.PoolOptions{Name: "frame", MemoryType: 9, BlockSize: block, MaxBlocks: 1, Algorithm: alloc.AlgorithmLinear})
 	require.NoError(t, err)
-	req := func(n uint64) vk.MemoryRequirements { return vk.MemoryRequirements{Size: n, Alignment: 256, TypeBits: 1 << 9} }
+	req := func(n uint64) vk.MemoryRequirements {
+		return vk.MemoryRequirements{Size: n, Alignment: 256, TypeBits: 1 << 9}
+	}
 	low := alloc.AllocationOptions{Pool: pool, Mapped: true, Name: "low"}
 	up := alloc.AllocationOptions{Pool: pool, Mapped: true, Name: "up", UpperAddress: true}
 
