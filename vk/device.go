@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -61,6 +62,24 @@ func (f Features) extensions() []string {
 
 func (f Features) bits() uint32 {
 	return uint32(b2u(f.BufferDeviceAddress) | b2u(f.MemoryPriority)<<1 | b2u(f.PageableDeviceLocalMemory)<<2)
+}
+
+// String names the features set, as Vulkan spells them.
+func (f Features) String() string {
+	var names []string
+	if f.BufferDeviceAddress {
+		names = append(names, "bufferDeviceAddress")
+	}
+	if f.MemoryPriority {
+		names = append(names, "memoryPriority")
+	}
+	if f.PageableDeviceLocalMemory {
+		names = append(names, "pageableDeviceLocalMemory")
+	}
+	if names == nil {
+		return "none"
+	}
+	return strings.Join(names, "|")
 }
 
 func featuresOf(bits uint32) Features {

@@ -17,6 +17,8 @@ import (
 func TestOptionalFeatures(t *testing.T) {
 	plain := vktest.Open(t)
 	require.Equal(t, vk.Features{}, plain.Features())
+	require.Equal(t, "none", plain.Features().String())
+	require.Equal(t, "bufferDeviceAddress|pageableDeviceLocalMemory", vk.Features{BufferDeviceAddress: true, PageableDeviceLocalMemory: true}.String())
 	_, err := plain.AllocateMemory(vk.MemoryAllocateInfo{Size: 4096, DeviceAddress: true})
 	require.ErrorIs(t, err, vk.ErrFeatureNotPresent)
 	_, err = plain.AllocateMemory(vk.MemoryAllocateInfo{Size: 4096, WithPriority: true, Priority: 0.5})
