@@ -6,6 +6,12 @@ import "github.com/vkassets/vkassets/vk"
 // properties, memory calls, and buffer/image calls for CreateBuffer and
 // CreateImage. *vk.Device implements it; package alloc/simdev simulates the
 // memory layouts of real GPUs that lavapipe lacks.
+//
+// A Device may also have the methods of the optional features —
+// Features() vk.Features, BufferDeviceAddress(vk.Buffer) (uint64, error)
+// and SetMemoryPriority(vk.DeviceMemory, float32) error, as *vk.Device and
+// simdev.Device do — for Options.BufferDeviceAddress, Options.MemoryPriority
+// and Allocator.SetPriority; one without them has none of those features.
 type Device interface {
 	Physical() *vk.PhysicalDevice
 	MemoryBudget() []vk.HeapBudget
