@@ -16,9 +16,11 @@ import (
 	"github.com/vkassets/vkassets/alloc"
 )
 
-// dumpSchemaPath is VMA's schema of the statistics JSON, from the shared
-// formats.
-const dumpSchemaPath = "../../shared/formats/GpuMemDump.schema.json"
+// dumpSchemaPath is VMA's schema of the statistics JSON
+// (GpuMemDump.schema.json, as VMA 3.4 ships it), copied from the project's
+// shared formats so that the tests need nothing outside the module;
+// vma-stats-sample.json beside it is the sample dump of those formats.
+const dumpSchemaPath = "testdata/GpuMemDump.schema.json"
 
 // schemaCheck validates a JSON value against the subset of JSON Schema
 // (2020-12) that GpuMemDump.schema.json uses: type, properties, required,
@@ -169,7 +171,7 @@ func dumpOf(t testing.TB, a *alloc.Allocator) []byte {
 // required count, a block name that is not a number and a string where an
 // integer goes are each refused; VMA's own sample passes.
 func TestSchemaCheckCatchesBadDumps(t *testing.T) {
-	sample, err := os.ReadFile("../../shared/formats/vma-stats-sample.json")
+	sample, err := os.ReadFile("testdata/vma-stats-sample.json")
 	require.NoError(t, err)
 	validateDump(t, sample)
 
