@@ -94,6 +94,14 @@ var (
 	// ErrNotMapped: Unmap of an allocation that Map has not mapped (or
 	// that Unmap has already unmapped as often as Map mapped it).
 	ErrNotMapped = errors.New("alloc: allocation is not mapped")
+	// ErrUpperAddress: AllocationOptions.UpperAddress without a linear
+	// pool, or with dedicated memory.
+	ErrUpperAddress = errors.New("alloc: UpperAddress needs a custom pool of AlgorithmLinear and no dedicated memory")
+	// ErrBadPriority: a memory priority is not in [0, 1].
+	ErrBadPriority = errors.New("alloc: memory priority not in [0, 1]")
+	// ErrDeviceAddressOff: a buffer with vk.BufferUsageShaderDeviceAddress
+	// was asked of an allocator without Options.BufferDeviceAddress.
+	ErrDeviceAddressOff = errors.New("alloc: buffer device address is not enabled (Options.BufferDeviceAddress)")
 )
 
 // Options configure New.
@@ -113,7 +121,41 @@ type Options struct {
 	// DeviceMemoryCallbacks are told of every vkAllocateMemory and
 	// vkFreeMemory the allocator makes.
 	DeviceMemoryCallbacks DeviceMemoryCallbacks
+
+	// DebugMargin (VMA_DEBUG_MARGIN) is a number of bytes, a multiple of
+	// 4, kept free before and after every sub-allocation (dedicated
+	// allocations have none). With DetectCorruption the margins of
+	// host-visible, host-coherent blocks are filled with a magic pattern,
+	// checked when each allocation is freed and by CheckCorruption; the
+	// default margin is then 16 bytes. Debugging aids: they cost memory
+	// and time on every allocation.
+	DebugMargin uint64
+	// DetectCorruption (VMA_DEBUG_DETECT_CORRUPTION): see DebugMargin.
+	DetectCorruption bool
+	// BufferDeviceAddress allocates every block (and every dedicated
+	// allocation but those of images) with
+	// VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT, so that buffers made with
+	// vk.BufferUsageShaderDeviceAddress can be bound anywhere; without it
+	// such buffers are refused (ErrDeviceAddressOff). The device must have
+	// the feature enabled (vk.Options.Features.BufferDeviceAddress), else
+	// New fails.
+	BufferDeviceAddress bool
+	// MemoryPriority chains VkMemoryPriorityAllocateInfoEXT to every
+	// vkAllocateMemory (VMA_ALLOCATOR_CREATE_EXT_MEMORY_PRIORITY_BIT): the
+	// default pools' blocks at priority 0.5, a custom pool's blocks at its
+	// PoolOptions.Priority, and an allocation of another priority than
+	// 0.5 (AllocationOptions.Priority) in memory of its own, so that blocks
+	// of different priorities are never shared. The device must have
+	// VK_EXT_memory_priority enabled (vk.Options.Features.MemoryPriority),
+	// else New fails.
+	MemoryPriority bool
 }
+
+// defaultDetectMargin is DebugMargin's default under DetectCorruption.
+const defaultDetectMargin = 16
+
+// defaultPriority is VMA's default memory priority.
+const defaultPriority = 0.5
 
 // DeviceMemoryCallbacks, VMA's VmaDeviceMemoryCallbacks, let a tool track
 // the VkDeviceMemory objects the allocator makes: Allocate is called after
@@ -160,6 +202,22 @@ type AllocationOptions struct {
 	// UserData is the caller's, kept with the allocation until it is freed
 	// (Allocator.UserData, SetUserData); it is shown nowhere.
 	UserData any
+	// UpperAddress (VMA_ALLOCATION_CREATE_UPPER_ADDRESS_BIT) allocates from
+	// the top of a block of a linear pool, below the previous such
+	// allocations: the pool's blocks become double stacks, the lower stack
+	// growing up from 0 and the upper one down from the end, and an
+	// allocation fails when they meet until either top is freed. It needs
+	// a Pool with AlgorithmLinear and no dedicated memory, else
+	// ErrUpperAddress; a block whose lower allocations wrap around (a ring)
+	// takes none (virtual.ErrRingInUse).
+	UpperAddress bool
+	// Priority (VK_EXT_memory_priority) is the memory's priority, from 0
+	// (lowest) to 1; 0 means the default, 0.5. Under Options.MemoryPriority
+	// an allocation of another priority than 0.5 gets memory of its own
+	// (in a custom pool it is ignored: the pool's blocks have the pool's
+	// priority); without it, it is ignored. Outside [0, 1] the allocation
+	// fails with ErrBadPriority.
+	Priority float32
 
 	// resUsage is the buffer's or image's usage flags, set by CreateBuffer
 	// and CreateImage for the statistics.
@@ -262,6 +320,9 @@ func New(opts Options) (*Allocator, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if err := checkOptions(&opts); err != nil {
+		return nil, err
+	}
 	p := opts.Device.Physical()
 	a := &Allocator{dev: opts.Device, phys: p, logger: opts.Logger, opts: opts,
 		maxAllocs: int64(p.Limits.MaxMemoryAllocationCount)}
@@ -276,6 +337,42 @@ func New(opts Options) (*Allocator, error) {
 		a.types = append(a.types, a.newBlockList(uint32(i), a.preferredBlockSize(uint32(i)), virtual.AlgorithmTLSF, 0, 0, nil))
 	}
 	return a, nil
+}
+
+// checkOptions checks the debug and feature options, filling defaults.
+func checkOptions(o *Options) error {
+	if o.DetectCorruption && o.DebugMargin == 0 {
+		o.DebugMargin = defaultDetectMargin
+	}
+	if o.DebugMargin%4 != 0 || o.DebugMargin > 1<<20 {
+		return fmt.Errorf("alloc: Options.DebugMargin %d: not a multiple of 4 up to 1 MiB", o.DebugMargin)
+	}
+	if !o.BufferDeviceAddress && !o.MemoryPriority {
+		return nil
+	}
+	var f vk.Features
+	if fd, ok := o.Device.(featureDevice); ok {
+		f = fd.Features()
+	}
+	if o.BufferDeviceAddress && !f.BufferDeviceAddress {
+		return fmt.Errorf("alloc: Options.BufferDeviceAddress: the device has not enabled bufferDeviceAddress (vk.Options.Features): %w", vk.ErrFeatureNotPresent)
+	}
+	if o.MemoryPriority && !f.MemoryPriority {
+		return fmt.Errorf("alloc: Options.MemoryPriority: the device has not enabled VK_EXT_memory_priority (vk.Options.Features): %w", vk.ErrFeatureNotPresent)
+	}
+	return nil
+}
+
+// checkPriority refuses a priority outside [0, 1] (NaN included) and
+// turns 0 into the default.
+func checkPriority(p float32) (float32, error) {
+	if !(p >= 0 && p <= 1) {
+		return 0, fmt.Errorf("%w: %v", ErrBadPriority, p)
+	}
+	if p == 0 {
+		return defaultPriority, nil
+	}
+	return p, nil
 }
 
 func (a *Allocator) preferredBlockSize(typeIndex uint32) uint64 {
@@ -435,6 +532,14 @@ func (a *Allocator) tryAllocate(req vk.MemoryRequirements, o *AllocationOptions,
 		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
 	}
 	req.Alignment = align
+	if o.Priority != 0 {
+		if _, err := checkPriority(o.Priority); err != nil {
+			return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
+		}
+	}
+	if o.UpperAddress && (o.Pool == nil || o.Pool.list.algo != AlgorithmLinear || o.Dedicated || req.RequiresDedicated) {
+		return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, ErrUpperAddress)
+	}
 	if o.Pool != nil {
 		if o.Pool.list.owner != a {
 			return Allocation{}, fmt.Errorf("allocate %q: %w: %q", o.Name, ErrForeignPool, o.Pool.name)
@@ -791,9 +896,10 @@ func (a *Allocator) leakError(prefix string, leaks []Leak) error {
 }
 
 // Close closes the allocator, as database/sql closes a DB: from then on
-// everything that would allocate, map or flush (Allocate, CreateBuffer,
-// CreateImage, NewPool, Map, Flush, Invalidate, FindMemoryType) returns
-// ErrClosed and does nothing. Empty blocks are freed now.
+// everything that would allocate, map, flush, bind or check (Allocate,
+// CreateBuffer, CreateImage, CreateAliasingBuffer, CreateAliasingImage,
+// NewPool, Map, Flush, Invalidate, FindMemoryType, CheckCorruption,
+// BufferDeviceAddress, SetPriority) returns ErrClosed and does nothing. Empty blocks are freed now.
 //
 // Live allocations are not freed: the GPU may still be using them. Close
 // returns an error wrapping ErrLeaks that names each of them (and logs
@@ -856,10 +962,27 @@ func (a *Allocator) budgetAllows(heap uint32, size uint64) error {
 // underBudget reports whether a heap's usage is within its budget.
 func (a *Allocator) underBudget(heap uint32) bool { return a.budgetAllows(heap, 0) == nil }
 
+// memoryInfo is the vkAllocateMemory of size bytes of a memory type, for
+// a block (buf and img 0) or a dedicated allocation, at a priority (0: the
+// default): with the device-address flag and the priority chain as the
+// options say.
+func (a *Allocator) memoryInfo(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image, priority float32) vk.MemoryAllocateInfo {
+	info := vk.MemoryAllocateInfo{Size: size, TypeIndex: typeIndex, DedicatedBuffer: buf, DedicatedImage: img}
+	info.DeviceAddress = a.opts.BufferDeviceAddress && img == 0
+	if a.opts.MemoryPriority {
+		info.WithPriority, info.Priority = true, priority
+		if priority == 0 {
+			info.Priority = defaultPriority
+		}
+	}
+	return info
+}
+
 // allocateDeviceMemory is every vkAllocateMemory the allocator makes: it
 // enforces maxMemoryAllocationCount and the budget mode, and counts.
 // lim is the allocation's NeverAllocate and WithinBudget.
-func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.Buffer, img vk.Image, lim memoryLimits) (vk.DeviceMemory, error) {
+func (a *Allocator) allocateDeviceMemory(info vk.MemoryAllocateInfo, lim memoryLimits) (vk.DeviceMemory, error) {
+	typeIndex, size := info.TypeIndex, info.Size
 	if lim.never {
 		return 0, fmt.Errorf("%w: %d bytes in memory type %d", ErrWouldAllocate, size, typeIndex)
 	}
@@ -874,7 +997,7 @@ func (a *Allocator) allocateDeviceMemory(typeIndex uint32, size uint64, buf vk.B
 		return 0, fmt.Errorf("%w: %d", ErrAllocationCountLimit, a.maxAllocs)
 	}
 	a.calls.Add(1)
-	m, err := a.dev.AllocateMemory(vk.MemoryAllocateInfo{Size: size, TypeIndex: typeIndex, DedicatedBuffer: buf, DedicatedImage: img})
+	m, err := a.dev.AllocateMemory(info)
 	if err != nil {
 		a.deviceN.Add(-1)
 		return 0, err

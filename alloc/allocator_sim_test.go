@@ -514,6 +514,7 @@ func TestStatsJSONAndBlockMap(t *testing.T) {
 
 	var buf bytes.Buffer
 	require.NoError(t, a.WriteStatsJSON(&buf))
+	validateDump(t, buf.Bytes())
 	var dump map[string]any
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &dump))
 	for _, k := range []string{"General", "Total", "MemoryInfo", "DefaultPools", "CustomPools"} {
@@ -612,6 +613,7 @@ func TestStatsJSONUsageAndDedicatedTypes(t *testing.T) {
 
 	var out bytes.Buffer
 	require.NoError(t, a.WriteStatsJSON(&out))
+	validateDump(t, out.Bytes())
 	var dump struct {
 		DefaultPools map[string]struct {
 			Blocks map[string]struct {

@@ -24,6 +24,14 @@ type blockList struct {
 	maxBlocks   int // 0: no limit
 	granularity uint64
 	pool        *Pool
+	// margin is Options.DebugMargin, kept before and after each
+	// sub-allocation; detect says the margins hold the magic pattern
+	// (DetectCorruption, and the type is host-visible and coherent).
+	margin uint64
+	detect bool
+	// priority is the blocks' memory priority: the pool's, or 0 (the
+	// default) for a default pool.
+	priority float32
 
 	// closedFast is closed, readable without mu: allocations that find it
 	// set fail before they call the driver. closed (under mu) decides.
@@ -58,8 +66,11 @@ type block struct {
 	// allocation with none of these pays no map operation, and reports
 	// usage 0 in the statistics.
 	tags map[uint64]rangeTag
-	id   int
-	gone bool // taken out of the list (its memory is freed or being freed); under list.mu
+	// checked: the block's margins hold the corruption pattern; it is
+	// mapped for its whole life (one mapping reference of its own).
+	checked bool
+	id      int
+	gone    bool // taken out of the list (its memory is freed or being freed); under list.mu
 }
 
 // dedicatedMem is a dedicated allocation's record. The Allocation points to
@@ -82,11 +93,14 @@ type dedicatedMem struct {
 }
 
 func (a *Allocator) newBlockList(typeIndex uint32, preferred uint64, algo Algorithm, minBlocks, maxBlocks int, pool *Pool) *blockList {
+	flags := a.phys.Memory.Types[typeIndex].Flags
 	return &blockList{
 		owner: a, typeIndex: typeIndex, heap: a.phys.Memory.Types[typeIndex].HeapIndex,
 		preferred: preferred, algo: algo, minBlocks: minBlocks, maxBlocks: maxBlocks, pool: pool,
 		fixedSize: pool != nil, granularity: max(a.phys.Limits.BufferImageGranularity, 1),
 		dedicated: map[vk.DeviceMemory]*dedicatedMem{},
+		margin:    a.opts.DebugMargin,
+		detect:    a.opts.DetectCorruption && flags&(vk.MemoryHostVisible|vk.MemoryHostCoherent) == vk.MemoryHostVisible|vk.MemoryHostCoherent,
 	}
 }
 
@@ -94,17 +108,35 @@ func (l *blockList) hostVisible() bool {
 	return l.owner.phys.Memory.Types[l.typeIndex].Flags&vk.MemoryHostVisible != 0
 }
 
-// placement is the size, alignment and kind the sub-allocator sees: an
-// allocation of unknown kind is given whole granularity pages.
-func (l *blockList) placement(req vk.MemoryRequirements, kind Kind) (uint64, uint64) {
-	if kind == KindAny && l.granularity > 1 {
-		return alignUp64(req.Size, l.granularity), max(req.Alignment, l.granularity)
+// placement is the size and alignment the sub-allocator sees, and where
+// the allocation starts in that range: after the front margin, when there
+// are margins, and with the back margin after it; an allocation of unknown
+// kind is given whole granularity pages.
+func (l *blockList) placement(req vk.MemoryRequirements, kind Kind) (size, align, front uint64) {
+	size, align = req.Size, req.Alignment
+	if l.margin > 0 {
+		front = alignUp64(l.margin, align)
+		size = front + req.Size + l.margin
 	}
-	return req.Size, req.Alignment
+	if kind == KindAny && l.granularity > 1 {
+		return alignUp64(size, l.granularity), max(align, l.granularity), front
+	}
+	return size, align, front
+}
+
+// needsDedicated: the allocation must have memory of its own.
+func (l *blockList) needsDedicated(req vk.MemoryRequirements, o *AllocationOptions) bool {
+	return req.RequiresDedicated || o.Dedicated || l.ownPriority(o)
+}
+
+// ownPriority: under Options.MemoryPriority, an allocation of another
+// priority than the default pools' blocks get memory of its own.
+func (l *blockList) ownPriority(o *AllocationOptions) bool {
+	return l.pool == nil && l.owner.opts.MemoryPriority && o.Priority != 0 && o.Priority != defaultPriority
 }
 
 func (l *blockList) wantsDedicated(req vk.MemoryRequirements, o *AllocationOptions) bool {
-	if req.RequiresDedicated || o.Dedicated {
+	if l.needsDedicated(req, o) {
 		return true
 	}
 	if l.pool != nil {
@@ -127,12 +159,12 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 	}
 	if l.wantsDedicated(req, o) {
 		al, err := l.allocateDedicated(req, o, buf, img)
-		if err == nil || req.RequiresDedicated || o.Dedicated {
+		if err == nil || l.needsDedicated(req, o) {
 			return al, err
 		}
 		// Preferred, not required: a block may still have room.
 	}
-	size, align := l.placement(req, o.Kind)
+	size, align, front := l.placement(req, o.Kind)
 	if size > l.preferred && l.fixedSize {
 		return Allocation{}, fmt.Errorf("allocate %q: %d bytes: %w: larger than pool %q's blocks of %d",
 			o.Name, req.Size, ErrNoSpace, l.pool.name, l.preferred)
@@ -142,9 +174,12 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 	if l.closed {
 		return Allocation{}, l.closedError(o.Name)
 	}
+	if o.UpperAddress {
+		return l.allocateUpper(req, o, size, align, front)
+	}
 	for _, b := range l.blocks {
 		if sub, err := b.vb.Allocate(size, align, o.Kind); err == nil {
-			return l.finish(b, sub, req.Size, o)
+			return l.finish(b, sub, front, req.Size, o)
 		}
 	}
 	b, err := l.newBlock(size, limitsOf(o))
@@ -164,24 +199,56 @@ func (l *blockList) allocate(req vk.MemoryRequirements, o *AllocationOptions, bu
 	if err != nil { // cannot happen: the block was sized for it
 		return Allocation{}, fmt.Errorf("allocate %q in a new block: %w", o.Name, err)
 	}
-	return l.finish(b, sub, req.Size, o)
+	return l.finish(b, sub, front, req.Size, o)
 }
 
-// finish records a sub-allocation; l.mu is held.
-func (l *blockList) finish(b *block, sub virtual.Allocation, size uint64, o *AllocationOptions) (Allocation, error) {
-	al := Allocation{Memory: b.memory, Offset: sub.Offset, Size: size, MemoryType: l.typeIndex, block: b, sub: sub}
+// allocateUpper is allocate for AllocationOptions.UpperAddress, in a
+// linear pool: from the top of a block; l.mu is held.
+func (l *blockList) allocateUpper(req vk.MemoryRequirements, o *AllocationOptions, size, align, front uint64) (Allocation, error) {
+	var ringErr error // a block refused it: it is a ring
+	for _, b := range l.blocks {
+		sub, err := b.vb.AllocateUpper(size, align, o.Kind)
+		if err == nil {
+			return l.finish(b, sub, front, req.Size, o)
+		}
+		if errors.Is(err, virtual.ErrRingInUse) {
+			ringErr = err
+		}
+	}
+	b, err := l.newBlock(size, limitsOf(o))
+	if err != nil {
+		if ringErr != nil {
+			err = ringErr
+		}
+		return Allocation{}, fmt.Errorf("allocate %q: %d bytes at the upper address of pool %q: %w", o.Name, req.Size, l.pool.name, err)
+	}
+	sub, err := b.vb.AllocateUpper(size, align, o.Kind)
+	if err != nil { // cannot happen: the block was sized for it
+		return Allocation{}, fmt.Errorf("allocate %q in a new block: %w", o.Name, err)
+	}
+	return l.finish(b, sub, front, req.Size, o)
+}
+
+// finish records a sub-allocation of size bytes front bytes into sub; l.mu
+// is held.
+func (l *blockList) finish(b *block, sub virtual.Allocation, front, size uint64, o *AllocationOptions) (Allocation, error) {
+	off := sub.Offset + front
+	al := Allocation{Memory: b.memory, Offset: off, Size: size, MemoryType: l.typeIndex, block: b, sub: sub}
 	if o.Mapped {
 		if err := b.ref(); err != nil {
 			_ = b.vb.Free(sub)
 			return Allocation{}, fmt.Errorf("allocate %q: %w", o.Name, err)
 		}
-		al.Mapped = b.mapped[sub.Offset : sub.Offset+size : sub.Offset+size]
+		al.Mapped = b.mapped[off : off+size : off+size]
 	}
-	if o.Name != "" || o.UserData != nil || o.Mapped {
+	if o.Name != "" || o.UserData != nil || o.Mapped || l.margin > 0 {
 		if b.tags == nil {
 			b.tags = map[uint64]rangeTag{}
 		}
-		b.tags[sub.Offset] = rangeTag{name: o.Name, usage: o.resUsage, userData: o.UserData, persistent: o.Mapped}
+		b.tags[sub.Offset] = rangeTag{name: o.Name, usage: o.resUsage, userData: o.UserData, persistent: o.Mapped, front: front, size: size}
+	}
+	if b.checked {
+		b.fillMargins(sub, front, size)
 	}
 	l.owner.heaps[l.heap].allocBytes.Add(int64(sub.Size))
 	l.profileAdd(profileKey{block: b, offset: sub.Offset})
@@ -222,7 +289,7 @@ func (l *blockList) newBlock(need uint64, lim memoryLimits) (*block, error) {
 	var err error
 	for try := 0; try < 4; try++ {
 		var m vk.DeviceMemory
-		m, err = l.owner.allocateDeviceMemory(l.typeIndex, size, 0, 0, lim)
+		m, err = l.owner.allocateDeviceMemory(l.owner.memoryInfo(l.typeIndex, size, 0, 0, l.priority), lim)
 		if err == nil {
 			return l.addBlock(m, size)
 		}
@@ -244,6 +311,13 @@ func (l *blockList) addBlock(m vk.DeviceMemory, size uint64) (*block, error) {
 		return nil, err
 	}
 	b := &block{list: l, memory: m, size: size, vb: vb, id: l.nextID}
+	if l.detect {
+		if err := b.ref(); err != nil { // mapped for life, to write and check the margins
+			l.owner.freeDeviceMemory(l.typeIndex, m, size)
+			return nil, err
+		}
+		b.checked = true
+	}
 	l.nextID++
 	l.blocks = append(l.blocks, b)
 	l.owner.logger.Debug("block allocated", "memory_type", l.typeIndex, "size", size, "blocks", len(l.blocks))
@@ -317,7 +391,11 @@ func (l *blockList) checkLive(al Allocation) error {
 	if b.gone {
 		return fmt.Errorf("%w: block %d of memory type %d was freed", ErrInvalidFree, b.id, l.typeIndex)
 	}
-	if b.memory != al.Memory || al.Offset != al.sub.Offset || al.Size > al.sub.Size {
+	front := uint64(0)
+	if l.margin > 0 {
+		front = b.tags[al.sub.Offset].front
+	}
+	if b.memory != al.Memory || al.Offset != al.sub.Offset+front || al.Size+front > al.sub.Size {
 		return fmt.Errorf("%w: the allocation was altered", ErrInvalidFree)
 	}
 	return b.vb.Check(al.sub)
@@ -344,9 +422,9 @@ func (l *blockList) mapRange(al Allocation) ([]byte, error) {
 	if b.tags == nil {
 		b.tags = map[uint64]rangeTag{}
 	}
-	tag := b.tags[al.Offset]
+	tag := b.tags[al.sub.Offset]
 	tag.maps++
-	b.tags[al.Offset] = tag
+	b.tags[al.sub.Offset] = tag
 	return b.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size], nil
 }
 
@@ -366,12 +444,12 @@ func (l *blockList) unmapRange(al Allocation) error {
 		return nil
 	}
 	b := al.block
-	tag := b.tags[al.Offset]
+	tag := b.tags[al.sub.Offset]
 	if tag.maps == 0 {
 		return fmt.Errorf("unmap %q: %w", nameOr(tag.name), ErrNotMapped)
 	}
 	tag.maps--
-	b.tags[al.Offset] = tag
+	b.tags[al.sub.Offset] = tag
 	b.unref(1)
 	return nil
 }
@@ -394,7 +472,7 @@ func (l *blockList) allocateDedicated(req vk.MemoryRequirements, o *AllocationOp
 	if l.closedFast.Load() {
 		return Allocation{}, l.closedError(o.Name)
 	}
-	m, err := l.owner.allocateDeviceMemory(l.typeIndex, req.Size, buf, img, limitsOf(o))
+	m, err := l.owner.allocateDeviceMemory(l.owner.memoryInfo(l.typeIndex, req.Size, buf, img, l.dedicatedPriority(o)), limitsOf(o))
 	if err != nil {
 		return Allocation{}, fmt.Errorf("allocate %q: dedicated %d bytes in memory type %d: %w", o.Name, req.Size, l.typeIndex, err)
 	}
@@ -449,6 +527,10 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 		return nil
 	}
 	b := al.block
+	var corrupt error
+	if b.checked {
+		corrupt = b.checkMargins(al.sub.Offset, al.sub.Size)
+	}
 	if err := b.vb.Free(al.sub); err != nil { // cannot happen: checkLive accepted it
 		l.mu.Unlock()
 		return err
@@ -469,6 +551,10 @@ func (l *blockList) free(al Allocation, buf vk.Buffer, img vk.Image) error {
 		release.destroy()
 	}
 	l.afterDrain(drained)
+	if corrupt != nil {
+		l.owner.logger.Error("memory corruption found at free", "error", corrupt)
+		return fmt.Errorf("free (the allocation is freed all the same): %w", corrupt)
+	}
 	return nil
 }
 
@@ -602,6 +688,10 @@ type rangeTag struct {
 	maps       uint32 // Map calls not yet undone by Unmap
 	persistent bool   // AllocationOptions.Mapped: one more mapping reference
 	userData   any
+	// front and size, under Options.DebugMargin: the allocation starts
+	// front bytes into its range and has size bytes; the rest of the
+	// range is margin.
+	front, size uint64
 }
 
 func b2i(b bool) int {
@@ -616,7 +706,7 @@ func (l *blockList) userData(al Allocation) any {
 	if al.ded != nil {
 		return al.ded.userData
 	}
-	return al.block.tags[al.Offset].userData
+	return al.block.tags[al.sub.Offset].userData
 }
 
 // setUserData sets al's user data, al a live allocation of the list; l.mu is held.
@@ -629,9 +719,9 @@ func (l *blockList) setUserData(al Allocation, v any) {
 	if b.tags == nil {
 		b.tags = map[uint64]rangeTag{}
 	}
-	tag := b.tags[al.Offset]
+	tag := b.tags[al.sub.Offset]
 	tag.userData = v
-	b.tags[al.Offset] = tag
+	b.tags[al.sub.Offset] = tag
 }
 
 func nameOr(n string) string {
@@ -665,4 +755,13 @@ func (l *blockList) close() (leaks []Leak, drained bool) {
 		b.destroy()
 	}
 	return leaks, drained
+}
+
+// dedicatedPriority is the memory priority of an allocation's own memory:
+// its own, or in a custom pool the pool's.
+func (l *blockList) dedicatedPriority(o *AllocationOptions) float32 {
+	if l.pool != nil {
+		return l.priority
+	}
+	return o.Priority
 }

@@ -6,6 +6,12 @@ import "github.com/vkassets/vkassets/vk"
 // properties, memory calls, and buffer/image calls for CreateBuffer and
 // CreateImage. *vk.Device implements it; package alloc/simdev simulates the
 // memory layouts of real GPUs that lavapipe lacks.
+//
+// A Device may also have the methods of the optional features —
+// Features() vk.Features, BufferDeviceAddress(vk.Buffer) (uint64, error)
+// and SetMemoryPriority(vk.DeviceMemory, float32) error, as *vk.Device and
+// simdev.Device do — for Options.BufferDeviceAddress, Options.MemoryPriority
+// and Allocator.SetPriority; one without them has none of those features.
 type Device interface {
 	Physical() *vk.PhysicalDevice
 	MemoryBudget() []vk.HeapBudget
@@ -29,3 +35,26 @@ type Device interface {
 }
 
 var _ Device = (*vk.Device)(nil)
+
+// Optional methods of a Device, asked for with a type assertion: a Device
+// without them has none of the features they report. *vk.Device and
+// simdev.Device have them all.
+type (
+	// featureDevice says which optional features are enabled; without it
+	// Options.BufferDeviceAddress and Options.MemoryPriority are refused.
+	featureDevice interface{ Features() vk.Features }
+	// addressDevice answers vkGetBufferDeviceAddress.
+	addressDevice interface {
+		BufferDeviceAddress(b vk.Buffer) (uint64, error)
+	}
+	// priorityDevice calls vkSetDeviceMemoryPriorityEXT.
+	priorityDevice interface {
+		SetMemoryPriority(m vk.DeviceMemory, priority float32) error
+	}
+)
+
+var (
+	_ featureDevice  = (*vk.Device)(nil)
+	_ addressDevice  = (*vk.Device)(nil)
+	_ priorityDevice = (*vk.Device)(nil)
+)

@@ -38,6 +38,13 @@
 //     ErrWouldAllocate) and WithinBudget, and its device-memory callbacks
 //     (Options.DeviceMemoryCallbacks), told of every vkAllocateMemory and
 //     vkFreeMemory.
+//   - VMA's debugging margins and corruption detection
+//     (Options.DebugMargin, DetectCorruption; CheckCorruption), buffer
+//     device addresses (Options.BufferDeviceAddress), resources aliasing an
+//     allocation (CreateAliasingBuffer, CreateAliasingImage) and memory
+//     priorities (Options.MemoryPriority, AllocationOptions.Priority,
+//     SetPriority under VK_EXT_pageable_device_local_memory), and
+//     double-stack linear pools (AllocationOptions.UpperAddress).
 //
 // When an allocation still fails for lack of memory (out of device or host
 // memory, over budget under StayWithinBudget, at maxMemoryAllocationCount),

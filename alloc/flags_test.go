@@ -299,6 +299,7 @@ func TestUserData(t *testing.T) {
 
 	var js bytes.Buffer
 	require.NoError(t, a.WriteStatsJSON(&js))
+	validateDump(t, js.Bytes())
 	require.NotContains(t, js.String(), secret)
 	require.NotContains(t, strings.Join(leakNames(a), " "), secret)
 
@@ -413,6 +414,7 @@ func TestMapUnmapCounted(t *testing.T) {
 				require.Equal(t, 2, mapRefs(t, a, al))
 				var js bytes.Buffer
 				require.NoError(t, a.WriteStatsJSON(&js))
+				validateDump(t, js.Bytes())
 				require.Equal(t, 2, dumpMapRefCount(t, js.Bytes()))
 			}
 			require.NoError(t, a.Free(p))

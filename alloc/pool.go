@@ -20,6 +20,10 @@ type PoolOptions struct {
 	// Algorithm: TLSF, or Linear for rings and stacks of staging or
 	// per-frame data.
 	Algorithm Algorithm
+	// Priority is the memory priority of the pool's blocks (and of its
+	// dedicated allocations) under Options.MemoryPriority, from 0 to 1; 0
+	// means the default, 0.5. The allocations' own Priority is ignored.
+	Priority float32
 }
 
 // Pool is a custom pool. Allocate from it with AllocationOptions.Pool.
@@ -44,12 +48,17 @@ func (a *Allocator) NewPool(o PoolOptions) (*Pool, error) {
 	if o.Algorithm > virtual.AlgorithmLinear {
 		return nil, fmt.Errorf("alloc: pool %q: %w: %d", o.Name, ErrUnknownAlgorithm, o.Algorithm)
 	}
+	prio, err := checkPriority(o.Priority)
+	if err != nil {
+		return nil, fmt.Errorf("alloc: pool %q: %w", o.Name, err)
+	}
 	size := o.BlockSize
 	if size == 0 {
 		size = a.preferredBlockSize(o.MemoryType)
 	}
 	p := &Pool{name: o.Name}
 	p.list = a.newBlockList(o.MemoryType, size, o.Algorithm, o.MinBlocks, o.MaxBlocks, p)
+	p.list.priority = prio
 	// Registered first, so that a Close from now on sees the pool and
 	// frees whatever it has; a Close before this point is seen here.
 	a.poolsMu.Lock()
@@ -60,7 +69,6 @@ func (a *Allocator) NewPool(o PoolOptions) (*Pool, error) {
 	a.pools = append(a.pools, p)
 	a.poolsMu.Unlock()
 	p.list.mu.Lock()
-	var err error
 	for range o.MinBlocks {
 		if _, err = p.list.newBlock(size, memoryLimits{}); err != nil {
 			break

@@ -16,6 +16,9 @@ func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o Allocation
 	if size == 0 {
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, ErrZeroSize)
 	}
+	if usage&vk.BufferUsageShaderDeviceAddress != 0 && !a.opts.BufferDeviceAddress {
+		return 0, Allocation{}, fmt.Errorf("create buffer %q: SHADER_DEVICE_ADDRESS usage: %w", o.Name, ErrDeviceAddressOff)
+	}
 	b, err := a.dev.CreateBuffer(size, usage)
 	if err != nil {
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -29,6 +30,71 @@ type Options struct {
 	// textureCompressionBC feature even where it has it, to exercise the
 	// refusal of BC textures.
 	DisableTextureCompressionBC bool
+	// Features are optional device features to enable. Open fails with an
+	// error wrapping ErrFeatureNotPresent when the device lacks one;
+	// Device.Features says what was enabled.
+	Features Features
+}
+
+// Features are optional device features an allocator can use; each one
+// asked for in Options.Features is enabled with its extension where it has
+// one.
+type Features struct {
+	// BufferDeviceAddress is Vulkan 1.2's bufferDeviceAddress:
+	// vkGetBufferDeviceAddress and memory allocated with
+	// VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT.
+	BufferDeviceAddress bool
+	// MemoryPriority is VK_EXT_memory_priority: a priority chained to
+	// vkAllocateMemory (MemoryAllocateInfo.Priority).
+	MemoryPriority bool
+	// PageableDeviceLocalMemory is VK_EXT_pageable_device_local_memory
+	// (which needs MemoryPriority): vkSetDeviceMemoryPriorityEXT.
+	PageableDeviceLocalMemory bool
+}
+
+// extensions are the device extensions the features need.
+func (f Features) extensions() []string {
+	var out []string
+	if f.MemoryPriority {
+		out = append(out, "VK_EXT_memory_priority")
+	}
+	if f.PageableDeviceLocalMemory {
+		out = append(out, "VK_EXT_pageable_device_local_memory")
+	}
+	return out
+}
+
+func (f Features) bits() uint32 {
+	return uint32(b2u(f.BufferDeviceAddress) | b2u(f.MemoryPriority)<<1 | b2u(f.PageableDeviceLocalMemory)<<2)
+}
+
+// String names the features set, as Vulkan spells them.
+func (f Features) String() string {
+	var names []string
+	if f.BufferDeviceAddress {
+		names = append(names, "bufferDeviceAddress")
+	}
+	if f.MemoryPriority {
+		names = append(names, "memoryPriority")
+	}
+	if f.PageableDeviceLocalMemory {
+		names = append(names, "pageableDeviceLocalMemory")
+	}
+	if names == nil {
+		return "none"
+	}
+	return strings.Join(names, "|")
+}
+
+func featuresOf(bits uint32) Features {
+	return Features{BufferDeviceAddress: bits&1 != 0, MemoryPriority: bits&2 != 0, PageableDeviceLocalMemory: bits&4 != 0}
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Device is a logical device with one graphics+transfer queue. Its methods
@@ -49,9 +115,10 @@ type Device struct {
 	family   uint32
 	queue    C.uintptr_t
 	timeline bool
-	budget   bool // VK_EXT_memory_budget is enabled
-	bc       bool // the textureCompressionBC feature is enabled
-	foreign  bool // made by the application (Wrap): Close frees only the table
+	budget   bool     // VK_EXT_memory_budget is enabled
+	bc       bool     // the textureCompressionBC feature is enabled
+	features Features // the optional features enabled
+	foreign  bool     // made by the application (Wrap): Close frees only the table
 
 	gate      gate       // every call that reaches C passes it; Close shuts it
 	faults    faultSlot  // injected failures, for tests and vkassets stress
@@ -100,6 +167,25 @@ func (in *Instance) NewDevice(opts Options) (*Device, error) {
 			return nil, fmt.Errorf("vk: device %s lacks extension %s: %w", p.Name, e, ErrExtensionNotPresent)
 		}
 	}
+	want := opts.Features
+	if want.PageableDeviceLocalMemory {
+		want.MemoryPriority = true // the extension requires it
+	}
+	for _, e := range want.extensions() {
+		if !p.HasExtension(e) {
+			return nil, fmt.Errorf("vk: device %s lacks extension %s: %w", p.Name, e, ErrExtensionNotPresent)
+		}
+		if !slices.Contains(exts, e) {
+			exts = append(exts, e)
+		}
+	}
+	if want != (Features{}) {
+		has := featuresOf(uint32(C.vka_optional_features(in.table, p.handle,
+			cbool(want.BufferDeviceAddress), cbool(want.MemoryPriority), cbool(want.PageableDeviceLocalMemory))))
+		if miss := want.bits() &^ has.bits(); miss != 0 {
+			return nil, fmt.Errorf("vk: device %s lacks %v: %w", p.Name, featuresOf(miss), ErrFeatureNotPresent)
+		}
+	}
 	budget := p.HasExtension("VK_EXT_memory_budget")
 	if budget && !slices.Contains(exts, "VK_EXT_memory_budget") {
 		exts = append(exts, "VK_EXT_memory_budget")
@@ -109,9 +195,9 @@ func (in *Instance) NewDevice(opts Options) (*Device, error) {
 	family := graphicsFamily(p)
 	ce, freeExts := cstrings(exts)
 	defer freeExts()
-	d := &Device{inst: in, phys: p, family: uint32(family), timeline: timeline, budget: budget, bc: bc}
+	d := &Device{inst: in, phys: p, family: uint32(family), timeline: timeline, budget: budget, bc: bc, features: want}
 	r := C.vka_create_device(in.table, p.handle, C.uint32_t(family), ce, C.uint32_t(len(exts)),
-		cbool(timeline), cbool(bc), cbool(in.validator != nil), &d.table)
+		cbool(timeline), cbool(bc), C.uint32_t(want.bits()), cbool(in.validator != nil), &d.table)
 	if err := check("vkCreateDevice", int32(r)); err != nil {
 		return nil, fmt.Errorf("vk: device %s: %w", p.Name, err)
 	}
@@ -171,6 +257,9 @@ func (d *Device) TimelineSemaphores() bool { return d.timeline }
 // TextureCompressionBC reports whether the device was created with the
 // textureCompressionBC feature: BC1–BC7 images can be made and sampled.
 func (d *Device) TextureCompressionBC() bool { return d.bc }
+
+// Features are the optional features enabled (Options.Features).
+func (d *Device) Features() Features { return d.features }
 
 // HasMemoryBudget reports whether VK_EXT_memory_budget is enabled.
 func (d *Device) HasMemoryBudget() bool { return d.budget }

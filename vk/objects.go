@@ -7,6 +7,7 @@ package vk
 import "C"
 
 import (
+	"fmt"
 	"time"
 	"unsafe"
 )
@@ -38,6 +39,9 @@ const (
 	BufferUsageIndex       BufferUsage = 0x40
 	BufferUsageVertex      BufferUsage = 0x80
 	BufferUsageIndirect    BufferUsage = 0x100
+	// BufferUsageShaderDeviceAddress lets BufferDeviceAddress be asked; the
+	// memory must have been allocated with MemoryAllocateInfo.DeviceAddress.
+	BufferUsageShaderDeviceAddress BufferUsage = 0x20000
 )
 
 // CreateBuffer creates an unbound VkBuffer (exclusive sharing).
@@ -329,13 +333,23 @@ func (d *Device) ImageRequirements(img Image) MemoryRequirements {
 }
 
 // MemoryAllocateInfo describes one vkAllocateMemory. A non-zero
-// DedicatedBuffer or DedicatedImage chains VkMemoryDedicatedAllocateInfo.
+// DedicatedBuffer or DedicatedImage chains VkMemoryDedicatedAllocateInfo;
+// DeviceAddress chains VkMemoryAllocateFlagsInfo with
+// VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT (Features.BufferDeviceAddress must
+// be enabled); WithPriority chains VkMemoryPriorityAllocateInfoEXT with
+// Priority (Features.MemoryPriority must be enabled).
 type MemoryAllocateInfo struct {
 	Size            uint64
 	TypeIndex       uint32
 	DedicatedBuffer Buffer
 	DedicatedImage  Image
+	DeviceAddress   bool
+	WithPriority    bool
+	Priority        float32 // 0 (lowest) to 1 (highest)
 }
+
+// memoryAllocateDeviceAddress is VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT.
+const memoryAllocateDeviceAddress = 0x2
 
 // AllocateMemory calls vkAllocateMemory.
 func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
@@ -346,9 +360,51 @@ func (d *Device) AllocateMemory(info MemoryAllocateInfo) (DeviceMemory, error) {
 	if err := d.fault("vkAllocateMemory"); err != nil {
 		return 0, err
 	}
+	var flags uint32
+	if info.DeviceAddress {
+		if !d.features.BufferDeviceAddress {
+			return 0, fmt.Errorf("vk: vkAllocateMemory with DeviceAddress: bufferDeviceAddress is not enabled: %w", ErrFeatureNotPresent)
+		}
+		flags = memoryAllocateDeviceAddress
+	}
+	if info.WithPriority && !d.features.MemoryPriority {
+		return 0, fmt.Errorf("vk: vkAllocateMemory with a priority: VK_EXT_memory_priority is not enabled: %w", ErrFeatureNotPresent)
+	}
 	r := C.vka_allocate_memory(d.table, C.uint64_t(info.Size), C.uint32_t(info.TypeIndex),
-		C.uint64_t(info.DedicatedBuffer), C.uint64_t(info.DedicatedImage))
+		C.uint64_t(info.DedicatedBuffer), C.uint64_t(info.DedicatedImage), C.uint32_t(flags),
+		cbool(info.WithPriority), C.float(info.Priority))
 	return DeviceMemory(r.value), check("vkAllocateMemory", int32(r.result))
+}
+
+// BufferDeviceAddress is the buffer's device address
+// (vkGetBufferDeviceAddress). The buffer must have been made with
+// BufferUsageShaderDeviceAddress and bound to memory allocated with
+// MemoryAllocateInfo.DeviceAddress; without Features.BufferDeviceAddress
+// it returns an error wrapping ErrFeatureNotPresent.
+func (d *Device) BufferDeviceAddress(b Buffer) (uint64, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
+	if !d.features.BufferDeviceAddress {
+		return 0, fmt.Errorf("vk: vkGetBufferDeviceAddress: bufferDeviceAddress is not enabled: %w", ErrFeatureNotPresent)
+	}
+	return uint64(C.vka_buffer_address(d.table, C.uint64_t(b))), nil
+}
+
+// SetMemoryPriority changes the priority of memory
+// (vkSetDeviceMemoryPriorityEXT); without
+// Features.PageableDeviceLocalMemory it returns an error wrapping
+// ErrFeatureNotPresent.
+func (d *Device) SetMemoryPriority(m DeviceMemory, priority float32) error {
+	if !d.gate.enter() {
+		return ErrClosed
+	}
+	defer d.gate.exit()
+	if !d.features.PageableDeviceLocalMemory {
+		return fmt.Errorf("vk: vkSetDeviceMemoryPriorityEXT: VK_EXT_pageable_device_local_memory is not enabled: %w", ErrFeatureNotPresent)
+	}
+	return check("vkSetDeviceMemoryPriorityEXT", int32(C.vka_set_memory_priority(d.table, C.uint64_t(m), C.float(priority))))
 }
 
 // FreeMemory calls vkFreeMemory; 0 is ignored.

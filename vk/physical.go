@@ -151,8 +151,10 @@ type QueueFamily struct {
 	Count uint32
 }
 
-// Features are optional VkPhysicalDeviceFeatures vkassets uses.
-type Features struct {
+// PhysicalFeatures are the optional VkPhysicalDeviceFeatures vkassets
+// reads from a physical device (Features, by contrast, are those a device
+// is opened with).
+type PhysicalFeatures struct {
 	// TextureCompressionBC: the BC1–BC7 block-compressed formats can be
 	// sampled (VkPhysicalDeviceFeatures.textureCompressionBC).
 	TextureCompressionBC bool
@@ -177,7 +179,7 @@ type PhysicalDevice struct {
 	TimelineSemaphore bool
 	// Features are the optional Vulkan 1.0 features vkassets uses that the
 	// device offers (NewDevice enables each one it has).
-	Features Features
+	Features PhysicalFeatures
 
 	handle C.uintptr_t
 }

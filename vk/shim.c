@@ -184,6 +184,28 @@ int vka_timeline_supported(uintptr_t inst, uintptr_t phys) {
 	return ts.timelineSemaphore == VK_TRUE;
 }
 
+uint32_t vka_optional_features(uintptr_t inst, uintptr_t phys, int bda, int priority, int pageable) {
+	vka_instance* t = (vka_instance*)inst;
+	VkPhysicalDeviceProperties props;
+	t->vkGetPhysicalDeviceProperties((VkPhysicalDevice)phys, &props);
+	if (!t->vkGetPhysicalDeviceFeatures2) return 0;
+	VkPhysicalDeviceBufferDeviceAddressFeatures b = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES};
+	VkPhysicalDeviceMemoryPriorityFeaturesEXT mp = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PRIORITY_FEATURES_EXT};
+	VkPhysicalDevicePageableDeviceLocalMemoryFeaturesEXT pg = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PAGEABLE_DEVICE_LOCAL_MEMORY_FEATURES_EXT};
+	VkPhysicalDeviceFeatures2 f = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+	void** next = &f.pNext;
+	bda = bda && props.apiVersion >= VK_API_VERSION_1_2;
+	if (bda) { *next = &b; next = &b.pNext; }
+	if (priority) { *next = &mp; next = &mp.pNext; }
+	if (pageable) { *next = &pg; next = &pg.pNext; }
+	t->vkGetPhysicalDeviceFeatures2((VkPhysicalDevice)phys, &f);
+	uint32_t out = 0;
+	if (bda && b.bufferDeviceAddress) out |= VKA_FEATURE_BDA;
+	if (priority && mp.memoryPriority) out |= VKA_FEATURE_MEMORY_PRIORITY;
+	if (pageable && pg.pageableDeviceLocalMemory) out |= VKA_FEATURE_PAGEABLE;
+	return out;
+}
+
 // load_device_table fills d's function pointers from its VkDevice; without
 // timeline semaphores their commands stay NULL, so that asking for them
 // reports VK_ERROR_FEATURE_NOT_PRESENT.
@@ -192,6 +214,8 @@ static void load_device_table(vka_instance* t, vka_device* d, int timeline, int 
 	VKA_DEVICE_FNS(X)
 #undef X
 	d->setName = debugUtils ? t->vkSetDebugUtilsObjectNameEXT : NULL;
+	d->getBufferAddress = (PFN_vkGetBufferDeviceAddress)t->vkGetDeviceProcAddr(d->handle, "vkGetBufferDeviceAddress");
+	d->setMemoryPriority = (PFN_vkSetDeviceMemoryPriorityEXT)t->vkGetDeviceProcAddr(d->handle, "vkSetDeviceMemoryPriorityEXT");
 	if (!timeline) {
 		d->vkGetSemaphoreCounterValue = NULL;
 		d->vkWaitSemaphores = NULL;
@@ -200,7 +224,7 @@ static void load_device_table(vka_instance* t, vka_device* d, int timeline, int 
 }
 
 int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
-	const char** exts, uint32_t nexts, int timeline, int bc, int debugUtils, uintptr_t* out) {
+	const char** exts, uint32_t nexts, int timeline, int bc, uint32_t features, int debugUtils, uintptr_t* out) {
 	vka_instance* t = (vka_instance*)inst;
 	*out = 0;
 	float prio = 1.0f;
@@ -214,6 +238,12 @@ int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 
 	VkPhysicalDeviceFeatures feats = {0};
 	feats.textureCompressionBC = bc ? VK_TRUE : VK_FALSE;
+	VkPhysicalDeviceBufferDeviceAddressFeatures bda = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES};
+	bda.bufferDeviceAddress = VK_TRUE;
+	VkPhysicalDeviceMemoryPriorityFeaturesEXT mp = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PRIORITY_FEATURES_EXT};
+	mp.memoryPriority = VK_TRUE;
+	VkPhysicalDevicePageableDeviceLocalMemoryFeaturesEXT pg = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PAGEABLE_DEVICE_LOCAL_MEMORY_FEATURES_EXT};
+	pg.pageableDeviceLocalMemory = VK_TRUE;
 
 	VkDeviceCreateInfo ci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
 	ci.pEnabledFeatures = &feats;
@@ -221,7 +251,11 @@ int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 	ci.pQueueCreateInfos = &qi;
 	ci.enabledExtensionCount = nexts;
 	ci.ppEnabledExtensionNames = exts;
-	if (timeline) ci.pNext = &ts;
+	const void** next = &ci.pNext;
+	if (timeline) { *next = &ts; next = (const void**)&ts.pNext; }
+	if (features & VKA_FEATURE_BDA) { *next = &bda; next = (const void**)&bda.pNext; }
+	if (features & VKA_FEATURE_MEMORY_PRIORITY) { *next = &mp; next = (const void**)&mp.pNext; }
+	if (features & VKA_FEATURE_PAGEABLE) { *next = &pg; next = (const void**)&pg.pNext; }
 
 	vka_device* d = calloc(1, sizeof *d);
 	if (!d) return VK_ERROR_OUT_OF_HOST_MEMORY;
@@ -274,18 +308,40 @@ int32_t vka_set_name(uintptr_t dev, int32_t type, uint64_t handle, const char* n
 }
 
 vka_result vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
-	uint64_t dedicatedBuffer, uint64_t dedicatedImage) {
+	uint64_t dedicatedBuffer, uint64_t dedicatedImage, uint32_t flags, int hasPriority, float priority) {
 	DEV;
 	VkMemoryDedicatedAllocateInfo di = {VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
 	di.buffer = (VkBuffer)dedicatedBuffer;
 	di.image = (VkImage)dedicatedImage;
+	VkMemoryAllocateFlagsInfo fi = {VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
+	fi.flags = flags;
+	VkMemoryPriorityAllocateInfoEXT pi = {VK_STRUCTURE_TYPE_MEMORY_PRIORITY_ALLOCATE_INFO_EXT};
+	pi.priority = priority;
 	VkMemoryAllocateInfo ai = {VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
 	ai.allocationSize = size;
 	ai.memoryTypeIndex = type;
-	if (dedicatedBuffer || dedicatedImage) ai.pNext = &di;
+	const void** next = &ai.pNext;
+	if (dedicatedBuffer || dedicatedImage) { *next = &di; next = &di.pNext; }
+	if (flags) { *next = &fi; next = &fi.pNext; }
+	if (hasPriority) { *next = &pi; next = &pi.pNext; }
 	VkDeviceMemory m = VK_NULL_HANDLE;
 	VkResult r = d->vkAllocateMemory(d->handle, &ai, NULL, &m);
 	return (vka_result){(uint64_t)m, r, 0};
+}
+
+uint64_t vka_buffer_address(uintptr_t dev, uint64_t buffer) {
+	DEV;
+	if (!d->getBufferAddress) return 0;
+	VkBufferDeviceAddressInfo bi = {VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO};
+	bi.buffer = (VkBuffer)buffer;
+	return d->getBufferAddress(d->handle, &bi);
+}
+
+int32_t vka_set_memory_priority(uintptr_t dev, uint64_t mem, float priority) {
+	DEV;
+	if (!d->setMemoryPriority) return VK_ERROR_FEATURE_NOT_PRESENT;
+	d->setMemoryPriority(d->handle, (VkDeviceMemory)mem, priority);
+	return VK_SUCCESS;
 }
 
 void vka_free_memory(uintptr_t dev, uint64_t mem) {

@@ -122,6 +122,9 @@ typedef struct vka_instance {
 typedef struct vka_device {
 	VkDevice handle;
 	PFN_vkSetDebugUtilsObjectNameEXT setName;
+	// Optional commands, NULL unless their feature or extension is enabled.
+	PFN_vkGetBufferDeviceAddress getBufferAddress;
+	PFN_vkSetDeviceMemoryPriorityEXT setMemoryPriority;
 #define X(n) PFN_##n n;
 	VKA_DEVICE_FNS(X)
 #undef X
@@ -153,6 +156,10 @@ typedef struct vka_heap_budget {
 } vka_heap_budget;
 void vka_memory_budget(uintptr_t inst, uintptr_t phys, vka_heap_budget* out);
 int vka_timeline_supported(uintptr_t inst, uintptr_t phys);
+// Optional device features, as bits: 1 bufferDeviceAddress, 2 memoryPriority
+// (VK_EXT_memory_priority), 4 pageableDeviceLocalMemory.
+enum { VKA_FEATURE_BDA = 1, VKA_FEATURE_MEMORY_PRIORITY = 2, VKA_FEATURE_PAGEABLE = 4 };
+uint32_t vka_optional_features(uintptr_t inst, uintptr_t phys, int bda, int priority, int pageable);
 int32_t vka_enumerate_physical_devices(uintptr_t inst, uint32_t* count, uintptr_t* out);
 
 // Tables for an instance and a device the application made itself.
@@ -168,7 +175,7 @@ void* vka_value_ptr(uintptr_t v);
 
 // Device.
 int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
-	const char** exts, uint32_t nexts, int timeline, int bc, int debugUtils, uintptr_t* out);
+	const char** exts, uint32_t nexts, int timeline, int bc, uint32_t features, int debugUtils, uintptr_t* out);
 void vka_destroy_device(uintptr_t dev);
 uintptr_t vka_device_handle(uintptr_t dev);
 void* vka_device_ptr(uintptr_t dev);
@@ -188,7 +195,9 @@ typedef struct vka_result {
 
 // Memory.
 vka_result vka_allocate_memory(uintptr_t dev, uint64_t size, uint32_t type,
-	uint64_t dedicatedBuffer, uint64_t dedicatedImage);
+	uint64_t dedicatedBuffer, uint64_t dedicatedImage, uint32_t flags, int hasPriority, float priority);
+uint64_t vka_buffer_address(uintptr_t dev, uint64_t buffer);
+int32_t vka_set_memory_priority(uintptr_t dev, uint64_t mem, float priority);
 void vka_free_memory(uintptr_t dev, uint64_t mem);
 int32_t vka_map_memory(uintptr_t dev, uint64_t mem, uint64_t offset, uint64_t size, void** out);
 void vka_unmap_memory(uintptr_t dev, uint64_t mem);

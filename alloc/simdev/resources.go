@@ -24,6 +24,7 @@ type resource struct {
 	handle uint64
 	req    vk.MemoryRequirements
 	linear bool // buffers and linear-tiling images; optimal images are not
+	usage  vk.BufferUsage
 
 	bound     bool
 	mem       *memory // nil when unbound, or when the memory was freed under it
@@ -77,7 +78,10 @@ func (d *Device) CreateBuffer(size uint64, usage vk.BufferUsage) (vk.Buffer, err
 	if size == 0 {
 		return 0, d.violate("VUID-VkBufferCreateInfo-size-00912: vkCreateBuffer of 0 bytes")
 	}
-	r := &resource{kind: "buffer", handle: d.handle(), linear: true, req: vk.MemoryRequirements{
+	if usage&vk.BufferUsageShaderDeviceAddress != 0 && !d.features.BufferDeviceAddress {
+		return 0, d.violate("VUID-VkBufferCreateInfo-usage-parameter: vkCreateBuffer with SHADER_DEVICE_ADDRESS usage, but bufferDeviceAddress is not enabled")
+	}
+	r := &resource{kind: "buffer", handle: d.handle(), linear: true, usage: usage, req: vk.MemoryRequirements{
 		Size: alignUp(size, bufferAlignment), Alignment: bufferAlignment, TypeBits: d.linearTypes(),
 	}}
 	d.buffers[vk.Buffer(r.handle)] = r
@@ -209,6 +213,28 @@ func (d *Device) ImageRequirements(img vk.Image) vk.MemoryRequirements {
 	return r.req
 }
 
+// BufferDeviceAddress simulates vkGetBufferDeviceAddress: the buffer must
+// be live, made with SHADER_DEVICE_ADDRESS usage and bound, and
+// Features.BufferDeviceAddress enabled. The address is made up from the
+// memory's handle and the buffer's offset: never 0, stable while the
+// buffer is bound, distinct between buffers.
+func (d *Device) BufferDeviceAddress(b vk.Buffer) (uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.buffers[b]
+	switch {
+	case !d.features.BufferDeviceAddress:
+		return 0, d.violate("VUID-vkGetBufferDeviceAddress-bufferDeviceAddress-03324: bufferDeviceAddress is not enabled")
+	case r == nil:
+		return 0, d.violate("vkGetBufferDeviceAddress of %s", d.unknown("buffer", uint64(b)))
+	case r.usage&vk.BufferUsageShaderDeviceAddress == 0:
+		return 0, d.violate("VUID-VkBufferDeviceAddressInfo-buffer-02601: vkGetBufferDeviceAddress of %s, made without SHADER_DEVICE_ADDRESS usage", r)
+	case r.mem == nil:
+		return 0, d.violate("VUID-VkBufferDeviceAddressInfo-buffer-02600: vkGetBufferDeviceAddress of %s, which is not bound", r)
+	}
+	return uint64(r.memHandle)<<32 | r.offset, nil
+}
+
 // BindBufferMemory simulates vkBindBufferMemory. See bind for the rules.
 func (d *Device) BindBufferMemory(b vk.Buffer, m vk.DeviceMemory, offset uint64) error {
 	d.mu.Lock()
@@ -277,6 +303,10 @@ func (d *Device) bind(op string, r *resource, m vk.DeviceMemory, offset uint64) 
 		(r.kind == "buffer" && uint64(mem.dedBuffer) != r.handle || r.kind == "image" && uint64(mem.dedImage) != r.handle || offset != 0) {
 		return d.violate("%s: %s of %s to memory %d at offset %d, but the memory is dedicated to %s",
 			vuid(v.dedicated), op, r, m, offset, dedicatedTo(mem))
+	}
+	if r.usage&vk.BufferUsageShaderDeviceAddress != 0 && !mem.deviceAddress {
+		return d.violate("VUID-vkBindBufferMemory-bufferDeviceAddress-03339: %s of %s, made with SHADER_DEVICE_ADDRESS usage, to memory %d allocated without VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT",
+			op, r, m)
 	}
 	if r.req.RequiresDedicated && uint64(mem.dedBuffer) != r.handle && uint64(mem.dedImage) != r.handle {
 		return d.violate("%s: %s of %s, which requires a dedicated allocation, to memory %d, which is not dedicated to it",

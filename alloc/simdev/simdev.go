@@ -28,6 +28,12 @@ type Options struct {
 	// BudgetFraction is the part of each heap reported as the budget when
 	// Budget is set; 0 means 0.9.
 	BudgetFraction float64
+	// Features are the optional features the simulated device has enabled:
+	// it lists VK_EXT_memory_priority and
+	// VK_EXT_pageable_device_local_memory when they are set, reports them
+	// in Features, and checks the vkAllocateMemory pNext chains they allow
+	// (see AllocateMemory).
+	Features vk.Features
 	// Unchecked skips the per-bind overlap and granularity scan and the
 	// record of destroyed handles, so that the fake driver costs little in
 	// benchmarks of the allocator. The other checks stay.
@@ -51,6 +57,14 @@ type MemoryInfo struct {
 	DedicatedImage  vk.Image
 	Mapped          bool
 	Bound           int // resources bound to it now
+	// DeviceAddress: allocated with VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT.
+	DeviceAddress bool
+	// WithPriority: allocated with VkMemoryPriorityAllocateInfoEXT;
+	// Priority is that priority, or the last vkSetDeviceMemoryPriorityEXT's.
+	WithPriority bool
+	Priority     float32
+	// PrioritySets counts the vkSetDeviceMemoryPriorityEXT calls on it.
+	PrioritySets int
 }
 
 // Device is a simulated Vulkan device. It implements alloc.Device. It keeps
@@ -60,6 +74,7 @@ type Device struct {
 	mu        sync.Mutex
 	phys      *vk.PhysicalDevice
 	budget    bool
+	features  vk.Features
 	fraction  float64
 	unchecked bool
 
@@ -89,6 +104,11 @@ type memory struct {
 	heap      uint32
 	dedBuffer vk.Buffer
 	dedImage  vk.Image
+
+	deviceAddress bool
+	withPriority  bool
+	priority      float32
+	prioritySets  int
 
 	data               []byte // made on first map
 	mapped             bool
@@ -177,9 +197,19 @@ func newDevice(tmpl *vk.PhysicalDevice, opts Options) *Device {
 	if opts.Budget {
 		p.Extensions = append(p.Extensions, "VK_EXT_memory_budget")
 	}
+	if opts.Features.PageableDeviceLocalMemory {
+		opts.Features.MemoryPriority = true // the extension requires it
+	}
+	if opts.Features.MemoryPriority {
+		p.Extensions = append(p.Extensions, "VK_EXT_memory_priority")
+	}
+	if opts.Features.PageableDeviceLocalMemory {
+		p.Extensions = append(p.Extensions, "VK_EXT_pageable_device_local_memory")
+	}
 	return &Device{
 		phys:      p,
 		budget:    opts.Budget,
+		features:  opts.Features,
 		unchecked: opts.Unchecked,
 		fraction:  opts.BudgetFraction,
 		next:      0x1000,
@@ -191,6 +221,9 @@ func newDevice(tmpl *vk.PhysicalDevice, opts Options) *Device {
 		heapPeak:  make([]uint64, len(p.Memory.Heaps)),
 	}
 }
+
+// Features are the optional features enabled (Options.Features).
+func (d *Device) Features() vk.Features { return d.features }
 
 // Physical returns the simulated device's properties. Do not modify them.
 func (d *Device) Physical() *vk.PhysicalDevice { return d.phys }
@@ -249,6 +282,12 @@ func (d *Device) unknown(kind string, h uint64) string {
 //   - more bytes than the heap holds fails with VK_ERROR_OUT_OF_DEVICE_MEMORY
 //     (no violation: a real device does that).
 //
+// The optional chains are checked first, with the violations: DeviceAddress
+// (VkMemoryAllocateFlagsInfo) needs Features.BufferDeviceAddress,
+// WithPriority (VkMemoryPriorityAllocateInfoEXT) needs
+// Features.MemoryPriority, and a priority lies in [0, 1]. Memories records
+// what was chained.
+//
 // Vulkan errors are *vk.Error with Op "vkAllocateMemory".
 func (d *Device) AllocateMemory(info vk.MemoryAllocateInfo) (vk.DeviceMemory, error) {
 	d.mu.Lock()
@@ -266,6 +305,10 @@ func (d *Device) AllocateMemory(info vk.MemoryAllocateInfo) (vk.DeviceMemory, er
 		return 0, err
 	}
 	if err := d.checkDedicated(info); err != nil {
+		d.mu.Unlock()
+		return 0, err
+	}
+	if err := d.checkChain(info); err != nil {
 		d.mu.Unlock()
 		return 0, err
 	}
@@ -307,6 +350,7 @@ func (d *Device) AllocateMemory(info vk.MemoryAllocateInfo) (vk.DeviceMemory, er
 	m := &memory{
 		handle: vk.DeviceMemory(d.handle()), size: info.Size, typeIndex: info.TypeIndex, heap: heap,
 		dedBuffer: info.DedicatedBuffer, dedImage: info.DedicatedImage,
+		deviceAddress: info.DeviceAddress, withPriority: info.WithPriority, priority: info.Priority,
 	}
 	d.memories[m.handle] = m
 	d.heapBytes[heap] += info.Size
@@ -340,6 +384,43 @@ func (d *Device) checkDedicated(info vk.MemoryAllocateInfo) error {
 		return d.violate("%s: vkAllocateMemory of %d bytes dedicated to %s %d, whose requirements size is %d",
 			vuid, info.Size, r.kind, r.handle, r.req.Size)
 	}
+	return nil
+}
+
+// checkChain validates the flags and priority chains. d.mu is held.
+func (d *Device) checkChain(info vk.MemoryAllocateInfo) error {
+	if info.DeviceAddress && !d.features.BufferDeviceAddress {
+		return d.violate("VUID-VkMemoryAllocateInfo-flags-03331: vkAllocateMemory with VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT, but bufferDeviceAddress is not enabled")
+	}
+	if info.WithPriority {
+		if !d.features.MemoryPriority {
+			return d.violate("VUID-VkMemoryAllocateInfo-pNext-pNext: vkAllocateMemory chains VkMemoryPriorityAllocateInfoEXT, but VK_EXT_memory_priority is not enabled")
+		}
+		if !(info.Priority >= 0 && info.Priority <= 1) {
+			return d.violate("VUID-VkMemoryPriorityAllocateInfoEXT-priority-02602: priority %v is not in [0, 1]", info.Priority)
+		}
+	}
+	return nil
+}
+
+// SetMemoryPriority simulates vkSetDeviceMemoryPriorityEXT: it needs
+// Features.PageableDeviceLocalMemory, live memory and a priority in [0, 1];
+// Memories then reports the new priority.
+func (d *Device) SetMemoryPriority(m vk.DeviceMemory, priority float32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.features.PageableDeviceLocalMemory {
+		return d.violate("vkSetDeviceMemoryPriorityEXT without VK_EXT_pageable_device_local_memory")
+	}
+	mem := d.memories[m]
+	if mem == nil {
+		return d.violate("VUID-vkSetDeviceMemoryPriorityEXT-memory-parameter: vkSetDeviceMemoryPriorityEXT of %s", d.unknown("memory", uint64(m)))
+	}
+	if !(priority >= 0 && priority <= 1) {
+		return d.violate("VUID-vkSetDeviceMemoryPriorityEXT-priority-06258: priority %v is not in [0, 1]", priority)
+	}
+	mem.priority = priority
+	mem.prioritySets++
 	return nil
 }
 
@@ -572,6 +653,7 @@ func (mem *memory) info() MemoryInfo {
 	return MemoryInfo{
 		Memory: mem.handle, Size: mem.size, TypeIndex: mem.typeIndex, Heap: mem.heap,
 		DedicatedBuffer: mem.dedBuffer, DedicatedImage: mem.dedImage, Mapped: mem.mapped, Bound: len(mem.bound),
+		DeviceAddress: mem.deviceAddress, WithPriority: mem.withPriority, Priority: mem.priority, PrioritySets: mem.prioritySets,
 	}
 }
 

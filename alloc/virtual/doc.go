@@ -14,7 +14,8 @@
 //     millisecond tail.)
 //   - Linear, for staging and per-frame data: allocations go in order and
 //     space comes back when the oldest are freed (a ring) or the newest (a
-//     stack).
+//     stack). AllocateUpper makes it a double stack, as VMA's upper-address
+//     allocations do: a second stack down from the block's end.
 //
 // A granularity (Vulkan's bufferImageGranularity) keeps ranges of
 // KindLinear and KindOptimal off each other's pages.

@@ -22,6 +22,13 @@ type linear struct {
 	used       uint64
 	count      int    // live (not freed) entries
 	stamp      uint32 // the last allocation's stamp
+
+	// upper is the second stack of a double stack (allocUpper): entries
+	// from the block's end downwards, in allocation order, so upper[0] is
+	// the highest. A freed entry stays until those allocated after it are
+	// freed too. It is empty while the lower entries wrap (a ring), and
+	// they do not wrap while it is not.
+	upper []lentry
 }
 
 type lentry struct {
@@ -90,15 +97,19 @@ func (l *linear) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
 	var off uint64
 	var ok bool
 	newest, oldest := int64(l.head)-1, int64(l.tail)
+	top := l.upperBottom()
 	switch {
 	case l.empty():
-		off, ok = l.place(0, size, align, l.size, -1, -1, kind)
+		off, ok = l.place(0, size, align, top, -1, -1, kind)
 	case l.wrapped():
 		off, ok = l.place(l.at(l.head-1).end(), size, align, l.at(l.tail).offset, newest, oldest, kind)
 	default:
-		if off, ok = l.place(l.at(l.head-1).end(), size, align, l.size, newest, -1, kind); !ok {
+		if off, ok = l.place(l.at(l.head-1).end(), size, align, top, newest, -1, kind); !ok && len(l.upper) == 0 {
 			off, ok = l.place(0, size, align, l.at(l.tail).offset, -1, oldest, kind)
 		}
+	}
+	if ok && len(l.upper) > 0 && l.upperConflict(off+size, kind) {
+		ok = false
 	}
 	if !ok || l.head-l.tail == maxNodes {
 		return 0, 0, false
@@ -115,18 +126,26 @@ func (l *linear) alloc(size, align uint64, kind Kind) (uint64, uint64, bool) {
 	return uint64(l.stamp)<<indexBits | seq&(maxNodes-1), off, true
 }
 
-// entry is the live entry ref names, or nil.
-func (l *linear) entry(ref uint64) *lentry {
+// entry is the live entry ref names, or nil; upper says it is one of
+// the upper stack's. Stamps are unique (for 2^32 allocations), so at most
+// one of the two stacks holds ref's.
+func (l *linear) entry(ref uint64) (e *lentry, upper bool) {
+	if ref>>(indexBits+32) != 0 {
+		return nil, false
+	}
+	stamp := uint32(ref >> indexBits)
 	// The one sequence number in [tail, tail+maxNodes) with ref's low bits.
-	seq := l.tail + (ref-l.tail)&(maxNodes-1)
-	if seq >= l.head || ref>>(indexBits+32) != 0 {
-		return nil
+	if seq := l.tail + (ref-l.tail)&(maxNodes-1); seq < l.head {
+		if e := l.at(seq); !e.free && e.stamp == stamp {
+			return e, false
+		}
 	}
-	e := l.at(seq)
-	if e.free || e.stamp != uint32(ref>>indexBits) {
-		return nil
+	if i := ref & (maxNodes - 1); i < uint64(len(l.upper)) {
+		if e := &l.upper[i]; !e.free && e.stamp == stamp {
+			return e, true
+		}
 	}
-	return e
+	return nil, false
 }
 
 func (l *linear) grow() {
@@ -138,7 +157,7 @@ func (l *linear) grow() {
 }
 
 func (l *linear) check(ref uint64) (uint64, uint64, bool) {
-	e := l.entry(ref)
+	e, _ := l.entry(ref)
 	if e == nil {
 		return 0, 0, false
 	}
@@ -147,10 +166,16 @@ func (l *linear) check(ref uint64) (uint64, uint64, bool) {
 
 // free frees the entry ref names; check has accepted ref.
 func (l *linear) free(ref uint64) {
-	e := l.entry(ref)
+	e, upper := l.entry(ref)
 	e.free = true
 	l.used -= e.size
 	l.count--
+	if upper {
+		for len(l.upper) > 0 && l.upper[len(l.upper)-1].free {
+			l.upper = l.upper[:len(l.upper)-1]
+		}
+		return
+	}
 	for !l.empty() && l.at(l.tail).free {
 		l.tail++
 	}
@@ -170,11 +195,11 @@ func (l *linear) stats() blockStats {
 	})
 	switch {
 	case l.empty():
-		s.largestFree = l.size
+		s.largestFree = l.upperBottom()
 	case l.wrapped():
 		s.largestFree = l.at(l.tail).offset - l.at(l.head-1).end()
 	default:
-		s.largestFree = max(l.size-l.at(l.head-1).end(), l.at(l.tail).offset)
+		s.largestFree = max(l.upperBottom()-l.at(l.head-1).end(), l.at(l.tail).offset)
 	}
 	return s
 }
@@ -205,6 +230,9 @@ func (l *linear) walk(f func(Range)) {
 	} else {
 		for s := l.tail; s != l.head; s++ {
 			emit(l.at(s))
+		}
+		for i := len(l.upper) - 1; i >= 0; i-- {
+			emit(&l.upper[i])
 		}
 	}
 	if pos < l.size {

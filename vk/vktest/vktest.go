@@ -32,6 +32,8 @@ type Options struct {
 	DisableTimeline bool
 	// DisableTextureCompressionBC creates the device without textureCompressionBC.
 	DisableTextureCompressionBC bool
+	// Features are passed through to vk.Open.
+	Features vk.Features
 	// Expect lists validation message IDs the test provokes on purpose: they
 	// do not fail the test, and each must be reported at least once.
 	Expect []string
@@ -58,6 +60,7 @@ func OpenWith(t testing.TB, opts Options) *vk.Device {
 		DeviceExtensions:            opts.DeviceExtensions,
 		DisableTimeline:             opts.DisableTimeline,
 		DisableTextureCompressionBC: opts.DisableTextureCompressionBC,
+		Features:                    opts.Features,
 	})
 	if err != nil {
 		t.Fatalf("vktest: open device: %v", err)
