@@ -156,6 +156,7 @@ type RetireQueue struct {
 	// value; when that value comes due it moves to the next one it still
 	// waits on, so a retirement touches only what comes due.
 	rings [MaxTimelines]ring
+	lines int // the rings in use: timelines registered (at least 1)
 	// done is how far each timeline is known to have got (Sync keeps
 	// done[0] at its completed serial; a removed timeline is at the top).
 	done [MaxTimelines]Serial
@@ -202,7 +203,7 @@ const (
 // NewRetireQueue makes a queue that destroys through dst and frees
 // allocations through freer (nil when no Memory objects are deferred).
 func NewRetireQueue(dst Destroyer, freer Freer) *RetireQueue {
-	return &RetireQueue{dst: dst, freer: freer}
+	return &RetireQueue{dst: dst, freer: freer, lines: 1}
 }
 
 // Len is the number of objects waiting.
@@ -418,7 +419,7 @@ func (q *RetireQueue) Due(completed Serial) bool {
 
 // due reports whether any ring's oldest bucket has been reached.
 func (q *RetireQueue) due() bool {
-	for i := range q.rings {
+	for i := range q.lines {
 		if r := &q.rings[i]; r.n > 0 && r.at(0).serial <= q.done[i] {
 			return true
 		}
@@ -437,7 +438,7 @@ func (q *RetireQueue) Drain(frame uint64, now int64) int {
 // value, per q.done: the due buckets of each ring, less the objects that
 // still wait on another timeline, which move to that timeline's ring.
 func (q *RetireQueue) takeDue(b *batch) {
-	for i := range q.rings {
+	for i := range q.lines {
 		q.take(i, q.done[i], b, false)
 	}
 }
@@ -445,7 +446,7 @@ func (q *RetireQueue) takeDue(b *batch) {
 // takeAll moves to b everything queued, at any value on every timeline
 // but at most limit on the frame timeline's.
 func (q *RetireQueue) takeAll(limit Serial, b *batch) {
-	for i := range q.rings {
+	for i := range q.lines {
 		l := ^Serial(0)
 		if i == 0 {
 			l = limit
@@ -539,7 +540,7 @@ func (q *RetireQueue) Pending() []string { return q.pendingAfter(0, nil) }
 // names names the timelines; nil numbers them.
 func (q *RetireQueue) pendingAfter(after Serial, names func(line int) string) []string {
 	var out []string
-	for line := range q.rings {
+	for line := range q.lines {
 		r := &q.rings[line]
 		for i := range r.n {
 			b := r.at(i)

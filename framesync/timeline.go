@@ -312,6 +312,7 @@ func (s *Sync) addTimeline(tl *timeline) (Timeline, error) {
 	tl.s, tl.index = s, s.nlines
 	s.lines[s.nlines] = tl
 	s.nlines++
+	s.retire.lines = s.nlines
 	return Timeline{tl}, nil
 }
 

@@ -36,6 +36,7 @@ func TestRetireModel(t *testing.T) {
 		tl := &tally{buffers: map[uint64]int{}, mems: map[uint64]int{}}
 		q := NewRetireQueue(tl, tl)
 		q.set = map[objKey]setEntry{}
+		q.lines = lines
 		pending := map[uint64]Use{} // the model: object id → its last use
 		gone := map[uint64]bool{}
 		next := uint64(1)
