@@ -33,6 +33,8 @@ type Options struct {
 	// Expect lists validation message IDs the test provokes on purpose: they
 	// do not fail the test, and each must be reported at least once.
 	Expect []string
+	// TransferQueue asks vk.Open for a dedicated transfer queue.
+	TransferQueue bool
 	// DeviceExtensions and InstanceExtensions are passed through to vk.Open.
 	DeviceExtensions   []string
 	InstanceExtensions []string
@@ -55,6 +57,7 @@ func OpenWith(t testing.TB, opts Options) *vk.Device {
 		},
 		DeviceExtensions: opts.DeviceExtensions,
 		DisableTimeline:  opts.DisableTimeline,
+		TransferQueue:    opts.TransferQueue,
 	})
 	if err != nil {
 		t.Fatalf("vktest: open device: %v", err)
