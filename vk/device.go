@@ -54,8 +54,8 @@ type Device struct {
 	transferQueue  C.uintptr_t
 	transferFamily uint32
 	timeline       bool
-	budget   bool // VK_EXT_memory_budget is enabled
-	foreign  bool // made by the application (Wrap): Close frees only the table
+	budget         bool // VK_EXT_memory_budget is enabled
+	foreign        bool // made by the application (Wrap): Close frees only the table
 
 	gate      gate       // every call that reaches C passes it; Close shuts it
 	faults    faultSlot  // injected failures, for tests and vkassets stress
