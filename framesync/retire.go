@@ -218,7 +218,9 @@ func (q *RetireQueue) Push(serial Serial, o Object, frame uint64, now int64) {
 }
 
 // pending is the first timeline that has not reached its value in u, or
-// -1 when every one has.
+// -1 when every one has. The frame timeline comes first: an object that
+// waits on the frame being recorded sits in its ring, which Close and a
+// lost device leave to that frame's EndFrame, whatever else it waits on.
 func (q *RetireQueue) pending(u *Use) int {
 	for i, v := range u {
 		if Serial(v) > q.done[i] {
@@ -533,14 +535,19 @@ func (q *RetireQueue) single(serial Serial, o Object, frame uint64, now int64, b
 
 // Pending lists what is queued, for leak reports: "kind name (serial N)",
 // and for what waits on an app's timeline "kind name (timeline T at N)".
-func (q *RetireQueue) Pending() []string { return q.pendingAfter(0, nil) }
+func (q *RetireQueue) Pending() []string { return q.pendingAfter(0, nil, true) }
 
 // pendingAfter lists what is queued at serials above after on the frame
 // timeline, and what waits on other timelines beyond what they reached.
-// names names the timelines; nil numbers them.
-func (q *RetireQueue) pendingAfter(after Serial, names func(line int) string) []string {
+// names names the timelines; nil numbers them. Without apps, only the
+// frame timeline's.
+func (q *RetireQueue) pendingAfter(after Serial, names func(line int) string, apps bool) []string {
 	var out []string
-	for line := range q.lines {
+	lines := q.lines
+	if !apps {
+		lines = 1
+	}
+	for line := range lines {
 		r := &q.rings[line]
 		for i := range r.n {
 			b := r.at(i)

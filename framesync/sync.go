@@ -971,7 +971,7 @@ func (s *Sync) Close() error {
 		if err != nil && !s.lost {
 			// The GPU may still run what was submitted: free nothing.
 			s.closeDone, s.leaked = true, true
-			left := s.retire.pendingAfter(0, s.lineName)
+			left := s.retire.pendingAfter(0, s.lineName, true)
 			s.mu.Unlock()
 			close(s.idled)
 			s.logger.Error("close could not wait for the device: objects left alive", "count", len(left), "objects", left)
@@ -988,7 +988,7 @@ func (s *Sync) Close() error {
 	// Everything submitted is done (or the device is lost). What is queued
 	// beyond s.submitted was deferred to a frame never submitted, and what
 	// waits on an app's timeline beyond its value to a submission never made.
-	left := s.retire.pendingAfter(s.submitted, s.lineName)
+	left := s.retire.pendingAfter(s.submitted, s.lineName, !s.lost)
 	rec := s.recording
 	var recIndex int
 	var recSerial Serial

@@ -350,3 +350,30 @@ func TestTimelineRefusals(t *testing.T) {
 	require.ErrorIs(t, s.RemoveTimeline(tl), framesync.ErrClosed)
 	require.True(t, errors.Is(s.SignalFence(tl, 1, 1), framesync.ErrClosed))
 }
+
+// TestCloseWhileRecordingAppTimeline: Close while a frame is being
+// recorded leaves what was deferred to that frame to its EndFrame, also an
+// object that waits on an app timeline as well (one that has passed: were
+// the object kept in that timeline's ring, Close would take it).
+func TestCloseWhileRecordingAppTimeline(t *testing.T) {
+	d := vktest.Open(t)
+	s, err := framesync.New(framesync.Options{Device: d})
+	require.NoError(t, err)
+	sem, err := d.CreateTimelineSemaphore(0)
+	require.NoError(t, err)
+	defer d.DestroySemaphore(sem)
+	tl, err := s.AddTimeline("compute", sem)
+	require.NoError(t, err)
+
+	f, err := s.BeginFrame(context.Background())
+	require.NoError(t, err)
+	ran := false
+	require.NoError(t, s.DeferAt(framesync.Func(func() { ran = true }).Named("shared"), tl.At(1), s.FrameTimeline().At(uint64(f.Serial()))))
+	require.NoError(t, d.SignalSemaphore(sem, 1))
+	err = s.Close()
+	require.ErrorIs(t, err, framesync.ErrUnsubmitted)
+	require.ErrorContains(t, err, `"shared"`)
+	require.False(t, ran, "Close destroyed an object the frame being recorded may use")
+	require.ErrorIs(t, s.EndFrame(f), framesync.ErrClosed)
+	require.True(t, ran, "EndFrame of the closed frame destroys what was deferred to it")
+}
