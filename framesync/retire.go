@@ -82,6 +82,7 @@ type item struct {
 type bucket struct {
 	serial Serial
 	items  [kindCount][]item
+	multi  int // items that wait on other timelines too (item.use != 0)
 }
 
 // ring is the buckets of one timeline: circular, by value, ascending; its
@@ -294,6 +295,9 @@ func (q *RetireQueue) dropUse(it *item) {
 
 func (q *RetireQueue) add(b *bucket, line int, k kind, it item, track bool) {
 	b.items[k] = append(b.items[k], it)
+	if it.use != 0 {
+		b.multi++
+	}
 	q.stats.pending++
 	q.stats.pendingBytes += it.mem.Size
 	if track {
@@ -476,6 +480,10 @@ func (q *RetireQueue) take(line int, limit Serial, b *batch, all bool) {
 // sift forgets the kept uses of bk's items; unless all is set, those that
 // still wait on some timeline move to its ring. It costs what bk holds.
 func (q *RetireQueue) sift(bk *bucket, all bool) {
+	if bk.multi == 0 {
+		return // the usual case: one timeline, nothing to look at
+	}
+	bk.multi = 0
 	for k := range bk.items {
 		items := bk.items[k]
 		n := 0
@@ -502,6 +510,7 @@ func (q *RetireQueue) sift(bk *bucket, all bool) {
 func (q *RetireQueue) move(k kind, it item, line int, serial Serial) {
 	b := q.bucket(line, serial)
 	b.items[k] = append(b.items[k], it)
+	b.multi++
 	if q.set != nil {
 		if key, ok := key(k, &it); ok {
 			q.set[key] = setEntry{serial: serial, line: uint8(line)}
