@@ -862,7 +862,9 @@ func (s *Sync) Wait(ctx context.Context, serial Serial) error { return s.wait(ct
 
 // Flush waits until every submission made so far has completed and retires
 // everything deferred to them. Objects deferred to the frame being recorded
-// stay queued.
+// stay queued. Flush waits for the frame timeline only: what also waits on
+// an app's timeline retires once that has passed too (the app waits for
+// its own timelines; Flush and Poll then retire).
 func (s *Sync) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	target := s.submitted
