@@ -141,7 +141,8 @@ func (s *Sync) FrameTimeline() Timeline { return Timeline{s.lines[0]} }
 // compute, transfer). Poll reads its value with vkGetSemaphoreCounterValue,
 // without blocking. The semaphore stays the app's: it must outlive the
 // registration (RemoveTimeline, or Close), and framesync never waits on,
-// signals or destroys it.
+// signals or destroys it. A semaphore registered already (and not
+// removed), or the Sync's own, is refused.
 func (s *Sync) AddTimeline(name string, sem vk.Semaphore) (Timeline, error) {
 	if sem == 0 {
 		return Timeline{}, fmt.Errorf("framesync: add timeline %q: null semaphore", name)
@@ -305,6 +306,11 @@ func (s *Sync) addTimeline(tl *timeline) (Timeline, error) {
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return Timeline{}, ErrClosed
+	}
+	for _, o := range s.lines[:s.nlines] {
+		if tl.sem != 0 && !o.removed.Load() && (o.sem == tl.sem || (o.index == 0 && s.timeline == tl.sem)) {
+			return Timeline{}, fmt.Errorf("framesync: add timeline %q: its semaphore is already registered, as %v", tl.name, Timeline{o})
+		}
 	}
 	if s.nlines == MaxTimelines {
 		return Timeline{}, fmt.Errorf("%w: %q would be the %d-th (at most %d, the frame timeline included)", ErrTooManyTimelines, tl.name, s.nlines+1, MaxTimelines)

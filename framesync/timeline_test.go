@@ -313,6 +313,8 @@ func TestTimelineRefusals(t *testing.T) {
 	require.ErrorIs(t, s.SignalFence(tl, 1, 1), framesync.ErrNotFenceTimeline)
 	_, err = s.AddTimeline("null", 0)
 	require.ErrorContains(t, err, "null semaphore")
+	_, err = s.AddTimeline("again", sem)
+	require.ErrorContains(t, err, `its semaphore is already registered, as timeline "compute" (#1)`)
 	require.Zero(t, s.Stats().Pending, "nothing refused was queued")
 
 	// Busy: an object waits on it.
