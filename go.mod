@@ -9,6 +9,7 @@ require (
 	github.com/vulkan-go/vulkan v0.0.0-20221209234627-c0a353ae26c8
 	golang.org/x/image v0.47.0
 	golang.org/x/sync v0.24.0
+	pgregory.net/rapid v1.2.0
 )
 
 require (

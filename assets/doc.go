@@ -32,7 +32,10 @@
 // made: no graph walk per frame) marks it used by that serial, or fails
 // with ErrReleased. A release hands an asset's GPU objects to framesync at
 // its last claimed serial, so releasing an asset the GPU is still reading
-// is safe, from any goroutine.
+// is safe, from any goroutine. An app that submits on its own queues claims
+// with Manager.UseAt(point, asset) at a point of a timeline it registered
+// with framesync (Sync.AddTimeline); an asset keeps its last use on every
+// timeline (Base.LastUses) and retires once each has passed it.
 //
 // Every release goes through one rule (Manager.Release): locks, loads in
 // flight, dependents and cycles are checked in the same step as the

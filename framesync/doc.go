@@ -23,6 +23,32 @@
 // images and buffers before their memory. Submissions outside frames go
 // through OneShot; while a frame is being recorded they travel with it.
 //
+// # The app's own submissions
+//
+// An app that owns its frame loop, command buffers and queues need not use
+// BeginFrame and EndFrame at all. It registers the timelines it signals —
+// a timeline semaphore per queue, or a series of fences where the device
+// has no timeline semaphores — and defers each object at the points of its
+// last use; framesync's own frames are one timeline among them
+// (FrameTimeline), and Defer(serial, o) is DeferAt(o, FrameTimeline().At(serial)).
+//
+//	gfx, _ := s.AddTimeline("graphics", gfxSem)   // the app signals gfxSem
+//	comp, _ := s.AddTimeline("compute", compSem)
+//	// ... the app submits: graphics signals gfxSem = n, compute compSem = m
+//	s.DeferAt(framesync.Buffer(buf, mem), gfx.At(n), comp.At(m))
+//	s.Poll() // reads both semaphores without blocking; buf goes once both passed
+//
+// An object's last use is a Use: one value per timeline, a fixed array of
+// MaxTimelines (8) values, so keeping one (assets keep one per asset, see
+// assets.Manager.UseAt) allocates nothing. It retires in the first Poll after
+// every timeline has reached its value, never earlier. The retirement
+// queue keeps one ring of buckets per timeline: an object waits in the ring
+// of one timeline it has not passed, and when that bucket comes due it moves
+// to the next timeline it still waits on, so a Poll costs what comes due,
+// not what is pending. A point on a timeline this Sync did not register is
+// refused with ErrUnknownTimeline, one on a removed timeline with
+// ErrTimelineRemoved.
+//
 // A lost device (ErrDeviceLost from any wait or status query) makes every
 // pending object be destroyed at once, without waiting on fences, and stops
 // every later submission before it reaches the queue. It is the only

@@ -23,8 +23,9 @@ type PendingObject struct {
 	Bytes  uint64
 }
 
-// PendingBySerial lists what waits in the retirement queue, by serial,
-// oldest first. It reads the queue under the lock, destroys and waits for
+// PendingBySerial lists what waits in the retirement queue for the frame
+// timeline, by serial, oldest first (what waits in the ring of an app's
+// timeline is counted by Stats, not listed here). It reads the queue under the lock, destroys and waits for
 // nothing, and costs O(pending): a tool for inspection, not for each frame.
 // Objects a Poll (or Wait, BeginFrame, Flush) has already taken off the
 // queue to destroy them are not listed, though Stats may still count them
@@ -36,9 +37,10 @@ func (s *Sync) PendingBySerial() []PendingSerial {
 }
 
 func (q *RetireQueue) pendingBySerial() []PendingSerial {
-	out := make([]PendingSerial, 0, q.n)
-	for i := range q.n {
-		b := q.at(i)
+	r := &q.rings[0]
+	out := make([]PendingSerial, 0, r.n)
+	for i := range r.n {
+		b := r.at(i)
 		p := PendingSerial{Serial: b.serial, Items: make([]PendingObject, 0, b.len())}
 		for k, items := range b.items {
 			for _, it := range items {

@@ -185,7 +185,13 @@ func TestCloseUnderLoad(t *testing.T) {
 	for range workers {
 		<-started
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Close once the workers are under way: a frame or more each on
+	// average, however busy the CPUs (a fixed sleep was not, on 2 cores).
+	for deadline := time.Now().Add(time.Minute); frames.Load() < workers; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers made %d frames in a minute", frames.Load())
+		}
+	}
 	var closers sync.WaitGroup
 	for range 3 {
 		closers.Add(1)

@@ -26,6 +26,11 @@ type Options struct {
 	// DisableTimeline creates the device without timeline semaphores even
 	// where it has them, to exercise the fence-only paths.
 	DisableTimeline bool
+	// TransferQueue also creates a queue from a transfer-only family
+	// (transfer, neither graphics nor compute: a GPU's DMA engine) where the
+	// device has one. Without one (lavapipe has a single family)
+	// SubmitTransfer and CreateTransferCommandPool use the main queue.
+	TransferQueue bool
 	// DisableTextureCompressionBC creates the device without the
 	// textureCompressionBC feature even where it has it, to exercise the
 	// refusal of BC textures.
@@ -114,15 +119,20 @@ type Device struct {
 	phys     *PhysicalDevice
 	family   uint32
 	queue    C.uintptr_t
-	timeline bool
-	budget   bool     // VK_EXT_memory_budget is enabled
-	bc       bool     // the textureCompressionBC feature is enabled
-	features Features // the optional features enabled
-	foreign  bool     // made by the application (Wrap): Close frees only the table
+	// transferQueue is a queue of the transfer-only family transferFamily;
+	// 0 when the device has none, or Options.TransferQueue was off.
+	transferQueue  C.uintptr_t
+	transferFamily uint32
+	timeline       bool
+	budget         bool     // VK_EXT_memory_budget is enabled
+	bc             bool     // the textureCompressionBC feature is enabled
+	features       Features // the optional features enabled
+	foreign        bool     // made by the application (Wrap): Close frees only the table
 
 	gate      gate       // every call that reaches C passes it; Close shuts it
 	faults    faultSlot  // injected failures, for tests and vkassets stress
 	queueMu   sync.Mutex // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
+	xferMu    sync.Mutex // the same for transferQueue; taken after queueMu where both are
 	closeOnce sync.Once
 }
 
@@ -193,16 +203,23 @@ func (in *Instance) NewDevice(opts Options) (*Device, error) {
 	timeline := p.TimelineSemaphore && !opts.DisableTimeline
 	bc := p.Features.TextureCompressionBC && !opts.DisableTextureCompressionBC
 	family := graphicsFamily(p)
+	xfer := int32(-1)
+	if opts.TransferQueue {
+		xfer = int32(transferFamily(p))
+	}
 	ce, freeExts := cstrings(exts)
 	defer freeExts()
 	d := &Device{inst: in, phys: p, family: uint32(family), timeline: timeline, budget: budget, bc: bc, features: want}
-	r := C.vka_create_device(in.table, p.handle, C.uint32_t(family), ce, C.uint32_t(len(exts)),
+	r := C.vka_create_device(in.table, p.handle, C.uint32_t(family), C.int32_t(xfer), ce, C.uint32_t(len(exts)),
 		cbool(timeline), cbool(bc), C.uint32_t(want.bits()), cbool(in.validator != nil), &d.table)
 	if err := check("vkCreateDevice", int32(r)); err != nil {
 		return nil, fmt.Errorf("vk: device %s: %w", p.Name, err)
 	}
 	d.handle = C.vka_device_handle(d.table)
 	d.queue = C.vka_get_queue(d.table, C.uint32_t(family), 0)
+	if xfer >= 0 {
+		d.transferQueue, d.transferFamily = C.vka_get_queue(d.table, C.uint32_t(xfer), 0), uint32(xfer)
+	}
 	in.adopt(d)
 	return d, nil
 }
@@ -250,6 +267,13 @@ func (d *Device) Physical() *PhysicalDevice { return d.phys }
 
 // QueueFamily is the index of the family of the device's queue.
 func (d *Device) QueueFamily() uint32 { return d.family }
+
+// TransferQueueFamily is the family of the dedicated transfer queue, and
+// whether the device has one (Options.TransferQueue, on a device with a
+// transfer-only family).
+func (d *Device) TransferQueueFamily() (uint32, bool) {
+	return d.transferFamily, d.transferQueue != 0
+}
 
 // TimelineSemaphores reports whether timeline semaphores are enabled.
 func (d *Device) TimelineSemaphores() bool { return d.timeline }
@@ -310,8 +334,11 @@ func (d *Device) WaitIdle() error {
 		return ErrClosed
 	}
 	defer d.gate.exit()
+	// vkDeviceWaitIdle synchronizes every queue externally.
 	d.queueMu.Lock()
 	defer d.queueMu.Unlock()
+	d.xferMu.Lock()
+	defer d.xferMu.Unlock()
 	return check("vkDeviceWaitIdle", int32(C.vka_device_wait_idle(d.table)))
 }
 

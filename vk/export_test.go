@@ -7,3 +7,7 @@ func NewInstanceForAPI(opts InstanceOptions, api Version) (*Instance, error) {
 	opts.apiVersion = api
 	return NewInstance(opts)
 }
+
+// TransferFamily is transferFamily, for tests of the choice on made-up
+// devices.
+func TransferFamily(p *PhysicalDevice) int { return transferFamily(p) }

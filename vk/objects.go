@@ -636,6 +636,22 @@ func (d *Device) CreateCommandPool(flags CommandPoolFlags) (CommandPool, error) 
 	return CommandPool(r.value), check("vkCreateCommandPool", int32(r.result))
 }
 
+// CreateTransferCommandPool creates a command pool for SubmitTransfer: on
+// the dedicated transfer family, or the main queue's family when the
+// device has no transfer queue.
+func (d *Device) CreateTransferCommandPool(flags CommandPoolFlags) (CommandPool, error) {
+	if !d.gate.enter() {
+		return 0, ErrClosed
+	}
+	defer d.gate.exit()
+	family := d.family
+	if d.transferQueue != 0 {
+		family = d.transferFamily
+	}
+	r := C.vka_create_command_pool(d.table, C.uint32_t(family), C.uint32_t(flags))
+	return CommandPool(r.value), check("vkCreateCommandPool", int32(r.result))
+}
+
 // DestroyCommandPool destroys a pool and its command buffers; 0 is ignored.
 func (d *Device) DestroyCommandPool(p CommandPool) {
 	if !d.gate.enter() {
@@ -753,6 +769,19 @@ const MaxSubmitSemaphores = 8
 // slices already live on the heap (keep them in a long-lived struct): cgo
 // makes any pointer passed to C escape.
 func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
+	return d.submit(false, cmds, waits, signals, fence)
+}
+
+// SubmitTransfer is Submit to the dedicated transfer queue
+// (Options.TransferQueue), with command buffers from
+// CreateTransferCommandPool; to the main queue when the device has none.
+// Waits on timeline semaphores the other queue signals order the two on the
+// GPU.
+func (d *Device) SubmitTransfer(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
+	return d.submit(true, cmds, waits, signals, fence)
+}
+
+func (d *Device) submit(transfer bool, cmds []CommandBuffer, waits, signals []SemaphoreSubmit, fence Fence) error {
 	if !d.gate.enter() {
 		return ErrClosed
 	}
@@ -771,10 +800,14 @@ func (d *Device) Submit(cmds []CommandBuffer, waits, signals []SemaphoreSubmit, 
 	if len(signals) > 0 {
 		ps = (*C.vka_semaphore_submit)(unsafe.Pointer(&signals[0]))
 	}
-	d.queueMu.Lock()
-	r := C.vka_queue_submit(d.table, d.queue, pc, C.uint32_t(len(cmds)), pw, C.uint32_t(len(waits)),
+	queue, mu := d.queue, &d.queueMu
+	if transfer && d.transferQueue != 0 {
+		queue, mu = d.transferQueue, &d.xferMu
+	}
+	mu.Lock()
+	r := C.vka_queue_submit(d.table, queue, pc, C.uint32_t(len(cmds)), pw, C.uint32_t(len(waits)),
 		ps, C.uint32_t(len(signals)), cbool(d.timeline), C.uint64_t(fence))
-	d.queueMu.Unlock()
+	mu.Unlock()
 	return check("vkQueueSubmit", int32(r))
 }
 

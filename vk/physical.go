@@ -389,5 +389,16 @@ func graphicsFamily(p *PhysicalDevice) int {
 	return -1
 }
 
+// transferFamily is the first queue family with transfer but neither
+// graphics nor compute (a dedicated copy engine), or -1.
+func transferFamily(p *PhysicalDevice) int {
+	for i, f := range p.QueueFamilies {
+		if f.Flags&QueueTransfer != 0 && f.Flags&(QueueGraphics|QueueCompute) == 0 && f.Count > 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // Handle is the raw VkPhysicalDevice, for interoperation.
 func (p *PhysicalDevice) Handle() unsafe.Pointer { return C.vka_physical_ptr(p.handle) }

@@ -223,15 +223,22 @@ static void load_device_table(vka_instance* t, vka_device* d, int timeline, int 
 	}
 }
 
-int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
+int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family, int32_t transfer_family,
 	const char** exts, uint32_t nexts, int timeline, int bc, uint32_t features, int debugUtils, uintptr_t* out) {
 	vka_instance* t = (vka_instance*)inst;
 	*out = 0;
 	float prio = 1.0f;
-	VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
-	qi.queueFamilyIndex = family;
-	qi.queueCount = 1;
-	qi.pQueuePriorities = &prio;
+	VkDeviceQueueCreateInfo qi[2] = {{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}, {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}};
+	qi[0].queueFamilyIndex = family;
+	qi[0].queueCount = 1;
+	qi[0].pQueuePriorities = &prio;
+	uint32_t nqi = 1;
+	if (transfer_family >= 0 && (uint32_t)transfer_family != family) {
+		qi[1].queueFamilyIndex = (uint32_t)transfer_family;
+		qi[1].queueCount = 1;
+		qi[1].pQueuePriorities = &prio;
+		nqi = 2;
+	}
 
 	VkPhysicalDeviceTimelineSemaphoreFeatures ts = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
 	ts.timelineSemaphore = VK_TRUE;
@@ -247,8 +254,8 @@ int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
 
 	VkDeviceCreateInfo ci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
 	ci.pEnabledFeatures = &feats;
-	ci.queueCreateInfoCount = 1;
-	ci.pQueueCreateInfos = &qi;
+	ci.queueCreateInfoCount = nqi;
+	ci.pQueueCreateInfos = qi;
 	ci.enabledExtensionCount = nexts;
 	ci.ppEnabledExtensionNames = exts;
 	const void** next = &ci.pNext;

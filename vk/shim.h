@@ -174,7 +174,7 @@ uintptr_t vka_ptr_value(void* p);
 void* vka_value_ptr(uintptr_t v);
 
 // Device.
-int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family,
+int32_t vka_create_device(uintptr_t inst, uintptr_t phys, uint32_t family, int32_t transfer_family,
 	const char** exts, uint32_t nexts, int timeline, int bc, uint32_t features, int debugUtils, uintptr_t* out);
 void vka_destroy_device(uintptr_t dev);
 uintptr_t vka_device_handle(uintptr_t dev);

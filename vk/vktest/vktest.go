@@ -37,6 +37,8 @@ type Options struct {
 	// Expect lists validation message IDs the test provokes on purpose: they
 	// do not fail the test, and each must be reported at least once.
 	Expect []string
+	// TransferQueue asks vk.Open for a dedicated transfer queue.
+	TransferQueue bool
 	// DeviceExtensions and InstanceExtensions are passed through to vk.Open.
 	DeviceExtensions   []string
 	InstanceExtensions []string
@@ -61,6 +63,7 @@ func OpenWith(t testing.TB, opts Options) *vk.Device {
 		DisableTimeline:             opts.DisableTimeline,
 		DisableTextureCompressionBC: opts.DisableTextureCompressionBC,
 		Features:                    opts.Features,
+		TransferQueue:               opts.TransferQueue,
 	})
 	if err != nil {
 		t.Fatalf("vktest: open device: %v", err)
