@@ -95,6 +95,13 @@ type Base struct {
 	marks atomic.Pointer[[]*Base]
 	owner GPUOwner // the asset that embeds this Base, when it owns GPU objects
 
+	// uses holds the last use on the app's timelines (framesync.Use
+	// indices 1 and up; life holds index 0, the frame timeline), each word
+	// packed like life: the released flag and the value. A release sets
+	// the flag in every word, so a claim on any timeline is one atomic
+	// step against it, as on life.
+	uses [framesync.MaxTimelines - 1]atomic.Uint64
+
 	id   ID
 	key  string // cache key; "" for assets made at run time
 	kind string
@@ -144,8 +151,20 @@ func (b *Base) Held() int { return int(b.held.Load()) }
 // State is where the asset is in its life.
 func (b *Base) State() State { return State(b.state.Load()) }
 
-// LastUse is the serial of the last submission that used the asset.
+// LastUse is the serial of the last submission that used the asset: its
+// last use on the frame timeline (LastUses has every timeline).
 func (b *Base) LastUse() framesync.Serial { return framesync.Serial(b.life.Load() &^ releasedBit) }
+
+// LastUses is the asset's last use on every timeline: the frame
+// timeline's serial (LastUse) and the points of UseAt.
+func (b *Base) LastUses() framesync.Use {
+	var u framesync.Use
+	u[0] = b.life.Load() &^ releasedBit
+	for i := range b.uses {
+		u[i+1] = b.uses[i].Load() &^ releasedBit
+	}
+	return u
+}
 
 // Deps are the asset's direct dependencies. The slice is shared: do not
 // modify it.
@@ -169,23 +188,40 @@ func BaseOf(a Asset) *Base { return a.base() }
 // claim raises the last-use serial to serial (never lowers it), unless the
 // asset was released: then it reports false and changes nothing. One CAS
 // loop on one word, so a release either sees the mark or makes it fail.
-func (b *Base) claim(serial uint64) bool {
+func (b *Base) claim(serial uint64) bool { return claimWord(&b.life, serial) }
+
+// claimAt is claim on timeline index i of a framesync.Use.
+func (b *Base) claimAt(i int, value uint64) bool {
+	if i == 0 {
+		return claimWord(&b.life, value)
+	}
+	return claimWord(&b.uses[i-1], value)
+}
+
+func claimWord(w *atomic.Uint64, value uint64) bool {
+	value &^= releasedBit // a value is below 2^63 (see UseAt)
 	for {
-		v := b.life.Load()
+		v := w.Load()
 		if v&releasedBit != 0 {
 			return false
 		}
-		if v >= serial || b.life.CompareAndSwap(v, serial) {
+		if v >= value || w.CompareAndSwap(v, value) {
 			return true
 		}
 	}
 }
 
-// markReleased sets the released flag and returns the last-use serial it
-// found: every claim that succeeded is at or below it, every later claim
-// fails.
-func (b *Base) markReleased() framesync.Serial {
-	return framesync.Serial(b.life.Or(releasedBit) &^ releasedBit)
+// markReleased sets the released flag in every word and returns the last
+// use it found: every claim that succeeded is at or below it, every later
+// claim fails. life goes first: Use checks it, so from here on no claim of
+// an asset without GPU objects succeeds either.
+func (b *Base) markReleased() framesync.Use {
+	var u framesync.Use
+	u[0] = b.life.Or(releasedBit) &^ releasedBit
+	for i := range b.uses {
+		u[i+1] = b.uses[i].Or(releasedBit) &^ releasedBit
+	}
+	return u
 }
 
 // Use claims a for the submission with serial: in one step per asset it
@@ -208,6 +244,34 @@ func Use(serial framesync.Serial, a Asset) error {
 	if ms := b.marks.Load(); ms != nil {
 		for _, m := range *ms {
 			if !m.claim(s) {
+				return ErrReleased
+			}
+		}
+	}
+	return nil
+}
+
+// UseAt is Use for a point on any timeline of the Manager's Sync: an app
+// that submits on its own queues claims a for the submission that signals
+// p (framesync.Sync.AddTimeline), and a's GPU objects then wait until every
+// timeline has passed the last point a was used at. A point on a timeline
+// the Sync did not register, or removed, is refused (and nothing is
+// claimed); so is a value of 2^63 or more. It allocates nothing.
+func (m *Manager) UseAt(p framesync.Point, a Asset) error {
+	if err := m.sync.CheckPoint(p); err != nil {
+		return fmt.Errorf("assets: use %v: %w", a.base(), err)
+	}
+	if p.Value&releasedBit != 0 {
+		return fmt.Errorf("assets: use %v: %v: value too large (at most 2^63-1)", a.base(), p)
+	}
+	b := a.base()
+	i := p.Timeline.Index()
+	if b.owner == nil && b.life.Load()&releasedBit != 0 {
+		return ErrReleased
+	}
+	if ms := b.marks.Load(); ms != nil {
+		for _, mk := range *ms {
+			if !mk.claimAt(i, p.Value) {
 				return ErrReleased
 			}
 		}

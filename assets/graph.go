@@ -235,8 +235,8 @@ func (m *Manager) releasable(b *Base) error {
 // retiring is an asset unloaded under m.mu whose GPU objects are still to
 // hand to framesync (outside the lock).
 type retiring struct {
-	a      Asset
-	serial framesync.Serial
+	a   Asset
+	use framesync.Use
 }
 
 // outcome collects what a critical section decided, for the steps that run
@@ -257,7 +257,7 @@ type outcome struct {
 func (m *Manager) unload(a Asset, out *outcome) {
 	b := a.base()
 	b.state.Store(int32(Released))
-	serial := b.markReleased()
+	use := b.markReleased()
 	m.markUsed(b)
 	m.peak = max(m.peak, len(m.byID))
 	delete(m.byID, b.id)
@@ -276,7 +276,7 @@ func (m *Manager) unload(a Asset, out *outcome) {
 		}
 		m.markUnused(d)
 	}
-	out.retired = append(out.retired, retiring{a: a, serial: serial})
+	out.retired = append(out.retired, retiring{a: a, use: use})
 }
 
 // unloadSet unloads what goes together. m.mu is held.
@@ -379,19 +379,19 @@ func (m *Manager) retire(r retiring) error {
 	}
 	b.state.Store(int32(Retiring))
 	objs := b.owner.GPUObjects()
-	if issued := m.sync.Issued(); r.serial > issued {
+	if issued := m.sync.Issued(); framesync.Serial(r.use[0]) > issued {
 		// A use claimed with a serial no submission has: a caller's bug,
 		// logged; retiring after everything issued so far is the nearest
 		// safe point.
-		m.logger.Error("assets: use claimed with a serial not handed out", "asset", b.String(), "serial", r.serial, "issued", issued)
-		r.serial = issued
+		m.logger.Error("assets: use claimed with a serial not handed out", "asset", b.String(), "serial", r.use[0], "issued", issued)
+		r.use[0] = uint64(issued)
 	}
-	first, closed := m.deferObjects(r.serial, r.a, objs)
+	first, closed := m.deferUse(r.use, r.a, objs)
 	if closed {
 		b.state.Store(int32(Destroyed))
 		return first
 	}
-	if err := m.sync.Defer(r.serial, framesync.Func(func() { b.state.Store(int32(Destroyed)) })); err != nil {
+	if err := m.sync.DeferUse(framesync.Func(func() { b.state.Store(int32(Destroyed)) }), r.use); err != nil {
 		b.state.Store(int32(Destroyed))
 	}
 	return first
@@ -402,8 +402,15 @@ func (m *Manager) retire(r retiring) error {
 // can use them any more) the rest are destroyed at once, and closed is
 // true. It returns the first error.
 func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesync.Object) (first error, closed bool) {
+	var u framesync.Use
+	u[0] = uint64(serial)
+	return m.deferUse(u, a, objs)
+}
+
+// deferUse is deferObjects at a last use on every timeline.
+func (m *Manager) deferUse(u framesync.Use, a Asset, objs []framesync.Object) (first error, closed bool) {
 	for i, o := range objs {
-		err := m.sync.Defer(serial, o)
+		err := m.sync.DeferUse(o, u)
 		switch {
 		case errors.Is(err, framesync.ErrClosed):
 			return cmp.Or(first, m.destroyNow(a, objs[i:])), true

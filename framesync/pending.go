@@ -36,9 +36,10 @@ func (s *Sync) PendingBySerial() []PendingSerial {
 }
 
 func (q *RetireQueue) pendingBySerial() []PendingSerial {
-	out := make([]PendingSerial, 0, q.n)
-	for i := range q.n {
-		b := q.at(i)
+	r := &q.rings[0]
+	out := make([]PendingSerial, 0, r.n)
+	for i := range r.n {
+		b := r.at(i)
 		p := PendingSerial{Serial: b.serial, Items: make([]PendingObject, 0, b.len())}
 		for k, items := range b.items {
 			for _, it := range items {

@@ -72,12 +72,32 @@ type item struct {
 	name   string
 	frame  uint64 // the frame count when deferred
 	at     int64  // the clock (ns) when deferred
+	// use is the index + 1 in RetireQueue.uses of the item's whole last
+	// use, when it waits on more than its bucket's timeline; 0 otherwise.
+	use uint32
 }
 
-// bucket holds what is due at one serial, by kind.
+// bucket holds what is due at one serial (one value of its timeline), by
+// kind.
 type bucket struct {
 	serial Serial
 	items  [kindCount][]item
+}
+
+// ring is the buckets of one timeline: circular, by value, ascending; its
+// length is a power of two (or zero before the first push).
+type ring struct {
+	buckets []*bucket
+	head    int
+	n       int
+}
+
+func (r *ring) at(i int) *bucket { return r.buckets[(r.head+i)&(len(r.buckets)-1)] }
+
+// setEntry is where a queued object waits: a value of a timeline.
+type setEntry struct {
+	serial Serial
+	line   uint8
 }
 
 func (b *bucket) len() int {
@@ -131,20 +151,33 @@ type RetireQueue struct {
 	dst   Destroyer
 	freer Freer
 
-	ring  []*bucket // circular, by serial, ascending; len is a power of two
-	head  int
-	n     int
+	// rings holds one ring per timeline. An object waiting on several
+	// timelines sits in the ring of one of them that has not reached its
+	// value; when that value comes due it moves to the next one it still
+	// waits on, so a retirement touches only what comes due.
+	rings [MaxTimelines]ring
+	// done is how far each timeline is known to have got (Sync keeps
+	// done[0] at its completed serial; a removed timeline is at the top).
+	done [MaxTimelines]Serial
+	// top is the highest value pushed on each timeline: one at or below
+	// done needs no reading.
+	top [MaxTimelines]Serial
+	// uses holds the whole last use of items that wait on more than one
+	// timeline (item.use is the index + 1); free lists reusable indices.
+	uses  []Use
+	free  []uint32
 	spare []*bucket // emptied buckets, for reuse
 	own   batch     // scratch for Retire and Drain
 
-	// set maps the identity of objects pushed to the serial they were
-	// pushed at (Sync's queue only), to refuse a second Defer of one. An
-	// entry is live while its serial is above taken: take removes buckets
-	// in serial order and every push comes above what was taken, so
-	// retiring costs no map operation. Stale entries are swept when the
-	// set outgrows what is pending.
-	set   map[objKey]Serial
-	taken Serial // the newest serial of a bucket taken off the queue
+	// set maps the identity of objects pushed to the value they wait for
+	// in the ring they sit in (Sync's queue only), to refuse a second
+	// Defer of one. An entry is live while its value is above what was
+	// taken off its ring: take removes buckets in order and every push
+	// comes above what was taken, so retiring costs no map operation (an
+	// object moving to another ring updates its entry). Stale entries are
+	// swept when the set outgrows what is pending.
+	set   map[objKey]setEntry
+	taken [MaxTimelines]Serial // the newest value of a bucket taken off each ring
 
 	stats retireStats
 	errs  []error // free errors not yet reported, the first keptErrors
@@ -169,10 +202,8 @@ const (
 // NewRetireQueue makes a queue that destroys through dst and frees
 // allocations through freer (nil when no Memory objects are deferred).
 func NewRetireQueue(dst Destroyer, freer Freer) *RetireQueue {
-	return &RetireQueue{dst: dst, freer: freer, ring: make([]*bucket, 16)}
+	return &RetireQueue{dst: dst, freer: freer}
 }
-
-func (q *RetireQueue) at(i int) *bucket { return q.ring[(q.head+i)&(len(q.ring)-1)] }
 
 // Len is the number of objects waiting.
 func (q *RetireQueue) Len() int { return int(q.stats.pending) }
@@ -180,34 +211,91 @@ func (q *RetireQueue) Len() int { return int(q.stats.pending) }
 // Push queues o until serial completes. The caller has checked that serial
 // has not completed yet.
 func (q *RetireQueue) Push(serial Serial, o Object, frame uint64, now int64) {
+	var u Use
+	u[0] = uint64(serial)
+	q.pushAt(0, u, o, frame, now)
+}
+
+// pending is the first timeline that has not reached its value in u, or
+// -1 when every one has.
+func (q *RetireQueue) pending(u *Use) int {
+	for i, v := range u {
+		if Serial(v) > q.done[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// pushAt queues o in the ring of timeline line, at its value in u, to wait
+// for every timeline of u. The caller has checked that line has not
+// reached it.
+func (q *RetireQueue) pushAt(line int, u Use, o Object, frame uint64, now int64) {
 	if q.set != nil {
 		q.sweep()
 	}
-	q.fill(q.bucket(serial), o, frame, now, q.set != nil)
+	multi := false
+	for i, v := range u {
+		q.top[i] = max(q.top[i], Serial(v))
+		if i != line && Serial(v) > q.done[i] {
+			multi = true
+		}
+	}
+	b := q.bucket(line, Serial(u[line]))
+	if !multi {
+		u = Use{}
+	}
+	q.fill(b, line, &u, o, frame, now, q.set != nil)
 }
 
-// fill adds o to b: an image or a buffer with its memory as two items;
-// track records them in the set.
-func (q *RetireQueue) fill(b *bucket, o Object, frame uint64, now int64, track bool) {
+// fill adds o to b, in the ring of timeline line: an image or a buffer
+// with its memory as two items. When u is not zero, each item keeps a
+// copy of it (the whole last use). track records them in the set.
+func (q *RetireQueue) fill(b *bucket, line int, u *Use, o Object, frame uint64, now int64, track bool) {
 	it := item{handle: o.handle, mem: o.mem, fn: o.fn, name: o.name, frame: frame, at: now}
 	if o.kind == kindImage || o.kind == kindBuffer {
-		q.add(b, o.kind, item{handle: o.handle, name: o.name, frame: frame, at: now}, track)
+		q.add(b, line, o.kind, item{handle: o.handle, name: o.name, frame: frame, at: now, use: q.keepUse(u)}, track)
 		if o.mem.IsZero() {
 			return
 		}
 		it = item{mem: o.mem, name: o.name, frame: frame, at: now}
 		o.kind = kindMemory
 	}
-	q.add(b, o.kind, it, track)
+	it.use = q.keepUse(u)
+	q.add(b, line, o.kind, it, track)
 }
 
-func (q *RetireQueue) add(b *bucket, k kind, it item, track bool) {
+// keepUse stores u for an item; 0 (nothing kept) for the zero Use.
+func (q *RetireQueue) keepUse(u *Use) uint32 {
+	if u == nil || *u == (Use{}) {
+		return 0
+	}
+	if n := len(q.free); n > 0 {
+		i := q.free[n-1]
+		q.free = q.free[:n-1]
+		q.uses[i] = *u
+		return i + 1
+	}
+	q.uses = append(q.uses, *u)
+	return uint32(len(q.uses))
+}
+
+// dropUse forgets an item's kept use.
+func (q *RetireQueue) dropUse(it *item) {
+	if it.use != 0 {
+		q.uses[it.use-1] = Use{}
+		q.free = append(q.free, it.use-1)
+		it.use = 0
+	}
+}
+
+func (q *RetireQueue) add(b *bucket, line int, k kind, it item, track bool) {
 	b.items[k] = append(b.items[k], it)
 	q.stats.pending++
 	q.stats.pendingBytes += it.mem.Size
 	if track {
 		if key, ok := key(k, &it); ok {
-			q.set[key] = b.serial
+			q.set[key] = setEntry{serial: b.serial, line: uint8(line)}
 		}
 	}
 }
@@ -218,8 +306,8 @@ func (q *RetireQueue) sweep() {
 	if len(q.set) < 2*int(q.stats.pending)+4096 {
 		return
 	}
-	for k, serial := range q.set {
-		if serial <= q.taken {
+	for k, e := range q.set {
+		if e.serial <= q.taken[e.line] {
 			delete(q.set, k)
 		}
 	}
@@ -248,8 +336,8 @@ func (q *RetireQueue) live(k kind, it *item) bool {
 	if !ok {
 		return false
 	}
-	serial, ok := q.set[key]
-	return ok && serial > q.taken
+	e, ok := q.set[key]
+	return ok && e.serial > q.taken[e.line]
 }
 
 // newBucket is an empty bucket for serial, reused when one is spare.
@@ -264,35 +352,43 @@ func (q *RetireQueue) newBucket(serial Serial) *bucket {
 	return b
 }
 
-// bucket finds or makes the bucket of serial. Pushes come at the newest
-// serials, so the search starts from the back.
-func (q *RetireQueue) bucket(serial Serial) *bucket {
-	i := q.n
-	for i > 0 && q.at(i-1).serial > serial {
-		i--
+// bucket finds or makes the bucket of serial in the ring of timeline line:
+// a binary search, since objects moving between rings land anywhere.
+func (q *RetireQueue) bucket(line int, serial Serial) *bucket {
+	r := &q.rings[line]
+	lo, hi := 0, r.n // the first bucket at or above serial is in [lo, hi]
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r.at(mid).serial < serial {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
 	}
-	if i > 0 && q.at(i-1).serial == serial {
-		return q.at(i - 1)
+	i := lo
+	if i < r.n && r.at(i).serial == serial {
+		return r.at(i)
 	}
 	b := q.newBucket(serial)
-	if q.n == len(q.ring) {
-		q.grow()
+	if r.n == len(r.buckets) {
+		r.grow()
 	}
 	// Insert at i, shifting the (few) newer buckets back.
-	for j := q.n; j > i; j-- {
-		q.ring[(q.head+j)&(len(q.ring)-1)] = q.at(j - 1)
+	mask := len(r.buckets) - 1
+	for j := r.n; j > i; j-- {
+		r.buckets[(r.head+j)&mask] = r.at(j - 1)
 	}
-	q.ring[(q.head+i)&(len(q.ring)-1)] = b
-	q.n++
+	r.buckets[(r.head+i)&mask] = b
+	r.n++
 	return b
 }
 
-func (q *RetireQueue) grow() {
-	next := make([]*bucket, 2*len(q.ring))
-	for i := range q.n {
-		next[i] = q.at(i)
+func (r *ring) grow() {
+	next := make([]*bucket, max(2*len(r.buckets), 16))
+	for i := range r.n {
+		next[i] = r.at(i)
 	}
-	q.ring, q.head = next, 0
+	r.buckets, r.head = next, 0
 }
 
 // Retire destroys everything queued at serials up to completed, in type
@@ -301,7 +397,12 @@ func (q *RetireQueue) Retire(completed Serial, frame uint64, now int64) int {
 	if !q.Due(completed) {
 		return 0
 	}
-	q.take(completed, &q.own)
+	q.done[0] = max(q.done[0], completed)
+	q.take(0, completed, &q.own, false)
+	return q.runOwn(frame, now)
+}
+
+func (q *RetireQueue) runOwn(frame uint64, now int64) int {
 	q.own.frame = frame
 	n := q.run(&q.own, now)
 	q.finish(&q.own)
@@ -311,53 +412,158 @@ func (q *RetireQueue) Retire(completed Serial, frame uint64, now int64) int {
 // Due reports whether Retire(completed, …) would destroy anything: the
 // oldest entry's serial is done. It costs one comparison.
 func (q *RetireQueue) Due(completed Serial) bool {
-	return q.n > 0 && q.at(0).serial <= completed
+	r := &q.rings[0]
+	return r.n > 0 && r.at(0).serial <= completed
+}
+
+// due reports whether any ring's oldest bucket has been reached.
+func (q *RetireQueue) due() bool {
+	for i := range q.rings {
+		if r := &q.rings[i]; r.n > 0 && r.at(0).serial <= q.done[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // Drain destroys everything queued, whatever its serial: after a device
 // loss, or at shutdown once the device is idle.
 func (q *RetireQueue) Drain(frame uint64, now int64) int {
-	return q.Retire(^Serial(0), frame, now)
+	q.takeAll(^Serial(0), &q.own)
+	return q.runOwn(frame, now)
 }
 
-// take moves the buckets at serials up to limit from the queue to b, and
-// their objects out of the set.
-func (q *RetireQueue) take(limit Serial, b *batch) {
-	for q.n > 0 && q.at(0).serial <= limit {
-		bk := q.at(0)
-		q.taken = max(q.taken, bk.serial)
-		b.buckets = append(b.buckets, bk)
-		q.ring[q.head] = nil
-		q.head = (q.head + 1) & (len(q.ring) - 1)
-		q.n--
+// takeDue moves to b everything whose every timeline has reached its
+// value, per q.done: the due buckets of each ring, less the objects that
+// still wait on another timeline, which move to that timeline's ring.
+func (q *RetireQueue) takeDue(b *batch) {
+	for i := range q.rings {
+		q.take(i, q.done[i], b, false)
 	}
+}
+
+// takeAll moves to b everything queued, at any value on every timeline
+// but at most limit on the frame timeline's.
+func (q *RetireQueue) takeAll(limit Serial, b *batch) {
+	for i := range q.rings {
+		l := ^Serial(0)
+		if i == 0 {
+			l = limit
+		}
+		q.take(i, l, b, true)
+	}
+}
+
+// take moves the buckets of ring line at values up to limit to b, and
+// their objects out of the set. Unless all is set, an object that still
+// waits on another timeline moves to that timeline's ring instead.
+func (q *RetireQueue) take(line int, limit Serial, b *batch, all bool) {
+	r := &q.rings[line]
+	for r.n > 0 && r.at(0).serial <= limit {
+		bk := r.at(0)
+		q.taken[line] = max(q.taken[line], bk.serial)
+		r.buckets[r.head] = nil
+		r.head = (r.head + 1) & (len(r.buckets) - 1)
+		r.n--
+		q.sift(bk, all)
+		b.buckets = append(b.buckets, bk)
+	}
+}
+
+// sift forgets the kept uses of bk's items; unless all is set, those that
+// still wait on some timeline move to its ring. It costs what bk holds.
+func (q *RetireQueue) sift(bk *bucket, all bool) {
+	for k := range bk.items {
+		items := bk.items[k]
+		n := 0
+		for i := range items {
+			it := items[i]
+			if it.use != 0 {
+				u := q.uses[it.use-1]
+				if next := q.pending(&u); next >= 0 && !all {
+					q.move(kind(k), it, next, Serial(u[next]))
+					continue
+				}
+				q.dropUse(&it)
+			}
+			items[n] = it
+			n++
+		}
+		clear(items[n:])
+		bk.items[k] = items[:n]
+	}
+}
+
+// move puts an item taken off one ring into the ring of timeline line, at
+// serial, keeping its set entry live. It stays pending.
+func (q *RetireQueue) move(k kind, it item, line int, serial Serial) {
+	b := q.bucket(line, serial)
+	b.items[k] = append(b.items[k], it)
+	if q.set != nil {
+		if key, ok := key(k, &it); ok {
+			q.set[key] = setEntry{serial: serial, line: uint8(line)}
+		}
+	}
+}
+
+// waiting counts the objects that wait on timeline line beyond what it
+// has reached: those in its ring, and those elsewhere whose kept use has a
+// value on it. It costs O(pending): for RemoveTimeline, not every frame.
+func (q *RetireQueue) waiting(line int) int {
+	n := 0
+	r := &q.rings[line]
+	for i := range r.n {
+		n += r.at(i).len()
+	}
+	for i := range q.uses {
+		if Serial(q.uses[i][line]) > q.done[line] {
+			n++
+		}
+	}
+	return n
 }
 
 // single puts o alone in a bucket of b, to be destroyed at once.
 func (q *RetireQueue) single(serial Serial, o Object, frame uint64, now int64, b *batch) {
 	bk := q.newBucket(serial)
-	q.fill(bk, o, frame, now, false)
+	q.fill(bk, 0, nil, o, frame, now, false)
 	b.buckets = append(b.buckets, bk)
 }
 
-// Pending lists what is queued, for leak reports: "kind name (serial N)".
-func (q *RetireQueue) Pending() []string { return q.pendingAfter(0) }
+// Pending lists what is queued, for leak reports: "kind name (serial N)",
+// and for what waits on an app's timeline "kind name (timeline T at N)".
+func (q *RetireQueue) Pending() []string { return q.pendingAfter(0, nil) }
 
-// pendingAfter lists what is queued at serials above after.
-func (q *RetireQueue) pendingAfter(after Serial) []string {
+// pendingAfter lists what is queued at serials above after on the frame
+// timeline, and what waits on other timelines beyond what they reached.
+// names names the timelines; nil numbers them.
+func (q *RetireQueue) pendingAfter(after Serial, names func(line int) string) []string {
 	var out []string
-	for i := range q.n {
-		b := q.at(i)
-		if b.serial <= after {
-			continue
-		}
-		for k, items := range b.items {
-			for _, it := range items {
-				out = append(out, fmt.Sprintf("%s %q (serial %d)", kindNames[k], nameOr(it.name), b.serial))
+	for line := range q.rings {
+		r := &q.rings[line]
+		for i := range r.n {
+			b := r.at(i)
+			if line == 0 && b.serial <= after {
+				continue
+			}
+			for k, items := range b.items {
+				for _, it := range items {
+					out = append(out, fmt.Sprintf("%s %q (%s)", kindNames[k], nameOr(it.name), q.where(line, b.serial, names)))
+				}
 			}
 		}
 	}
 	return out
+}
+
+func (q *RetireQueue) where(line int, serial Serial, names func(int) string) string {
+	switch {
+	case line == 0:
+		return fmt.Sprintf("serial %d", serial)
+	case names != nil:
+		return fmt.Sprintf("timeline %q at %d", names(line), serial)
+	}
+	return fmt.Sprintf("timeline %d at %d", line, serial)
 }
 
 func nameOr(n string) string {

@@ -183,7 +183,7 @@ func BenchmarkRetire10k(b *testing.B) {
 // per object, and sweeps its stale entries once they outnumber the rest.
 func TestDuplicateSet(t *testing.T) {
 	q := NewRetireQueue(nopDestroyer{}, nil)
-	q.set = map[objKey]Serial{}
+	q.set = map[objKey]setEntry{}
 	for i := range 5000 {
 		q.Push(1, Buffer(vk.Buffer(i+1), alloc.Allocation{}), 0, 0)
 	}

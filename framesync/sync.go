@@ -135,6 +135,8 @@ type Sync struct {
 	cmds      []vk.CommandBuffer // scratch for Submit
 	signals   []vk.SemaphoreSubmit
 	retire    *RetireQueue
+	lines     [MaxTimelines]*timeline // registered timelines; [0] is the frame timeline
+	nlines    int
 	batches   []*batch // free batches for the retire queue
 	lost      bool
 	retried   int  // submissions tried again after a failure
@@ -158,7 +160,8 @@ func New(opts Options) (*Sync, error) {
 	}
 	s := &Sync{dev: opts.Device, logger: opts.Logger, clock: opts.Clock, next: 1,
 		retire: NewRetireQueue(opts.Device, opts.Allocator)}
-	s.retire.set = map[objKey]Serial{}
+	s.retire.set = map[objKey]setEntry{}
+	s.lines[0], s.nlines = &timeline{s: s, name: "frames"}, 1
 	s.idled = make(chan struct{})
 	s.waiters.L = &s.mu
 	if s.logger == nil {
@@ -368,7 +371,7 @@ func (s *Sync) endClosed(f *Frame) error {
 		return ErrClosed
 	}
 	bt := s.getBatch()
-	s.retire.take(^Serial(0), bt)
+	s.retire.takeAll(^Serial(0), bt)
 	s.destroyFrame(f)
 	s.mu.Unlock()
 	s.run(bt)
@@ -583,6 +586,14 @@ func (s *Sync) takeOneShot() (*oneShot, error) {
 // a serial not handed out (ErrFutureSerial). After Close, Defer returns
 // once Close has waited for the device: the caller may destroy o at once.
 func (s *Sync) Defer(serial Serial, o Object) error {
+	var u Use
+	u[0] = uint64(serial)
+	return s.deferUse(o, u)
+}
+
+// deferUse is Defer for every timeline: o waits until each has reached
+// its value in u.
+func (s *Sync) deferUse(o Object, u Use) error {
 	now := s.now()
 	s.mu.Lock()
 	if s.closed.Load() {
@@ -590,6 +601,16 @@ func (s *Sync) Defer(serial Serial, o Object) error {
 		<-s.idled // what was submitted before Close is done: the caller may destroy o
 		return ErrClosed
 	}
+	for i := 1; i < MaxTimelines; i++ {
+		if u[i] == 0 {
+			continue
+		}
+		if i >= s.nlines {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: index %d of a Use (value %d)", ErrUnknownTimeline, i, u[i])
+		}
+	}
+	serial := Serial(u[0])
 	if serial >= s.next {
 		next := s.next
 		s.mu.Unlock()
@@ -604,16 +625,22 @@ func (s *Sync) Defer(serial Serial, o Object) error {
 		// serial is done is destroyed now, not at the next Poll.
 		_ = s.advance()
 	}
+	s.retire.done[0] = s.completed
 	keep := s.recording != nil && serial == s.recording.serial
-	if keep || (!s.lost && serial > s.completed) {
-		s.retire.Push(serial, o, s.begun, now)
+	line := s.retire.pending(&u)
+	switch {
+	case keep:
+		s.retire.pushAt(0, u, o, s.begun, now)
+	case !s.lost && line >= 0:
+		s.retire.pushAt(line, u, o, s.begun, now)
+	default:
+		bt := s.getBatch()
+		s.retire.single(serial, o, s.begun, now, bt)
 		s.mu.Unlock()
+		s.run(bt)
 		return nil
 	}
-	bt := s.getBatch()
-	s.retire.single(serial, o, s.begun, now, bt)
 	s.mu.Unlock()
-	s.run(bt)
 	return nil
 }
 
@@ -638,7 +665,11 @@ func (s *Sync) collect() (*batch, error) {
 	if s.lost {
 		return s.drain(), ErrDeviceLost
 	}
-	if err := s.advance(); err != nil {
+	err := s.advance()
+	if err == nil {
+		err = s.advanceLines()
+	}
+	if err != nil {
 		if s.lost {
 			return s.drain(), err
 		}
@@ -652,11 +683,12 @@ func (s *Sync) collect() (*batch, error) {
 	if done > 0 {
 		s.inflight = append(s.inflight[:0], s.inflight[done:]...)
 	}
-	if !s.retire.Due(s.completed) {
+	s.retire.done[0] = s.completed
+	if !s.retire.due() {
 		return nil, nil
 	}
 	bt := s.getBatch()
-	s.retire.take(s.completed, bt)
+	s.retire.takeDue(bt)
 	return bt, nil
 }
 
@@ -667,11 +699,15 @@ func (s *Sync) drain() *batch {
 	if s.recording != nil {
 		limit = s.recording.serial - 1
 	}
-	if !s.retire.Due(limit) {
+	if s.retire.Len() == 0 {
 		return nil
 	}
 	bt := s.getBatch()
-	s.retire.take(limit, bt)
+	s.retire.takeAll(limit, bt)
+	if len(bt.buckets) == 0 {
+		s.batches = append(s.batches, bt)
+		return nil
+	}
 	return bt
 }
 
@@ -929,7 +965,7 @@ func (s *Sync) Close() error {
 		if err != nil && !s.lost {
 			// The GPU may still run what was submitted: free nothing.
 			s.closeDone, s.leaked = true, true
-			left := s.retire.Pending()
+			left := s.retire.pendingAfter(0, s.lineName)
 			s.mu.Unlock()
 			close(s.idled)
 			s.logger.Error("close could not wait for the device: objects left alive", "count", len(left), "objects", left)
@@ -937,18 +973,24 @@ func (s *Sync) Close() error {
 		}
 		s.completeThrough(s.submitted)
 	}
+	bt := s.getBatch()
+	if !s.lost && s.advanceLines() == nil {
+		// What the app's timelines reached is done; the rest never will be.
+		s.retire.done[0] = s.completed
+		s.retire.takeDue(bt)
+	}
 	// Everything submitted is done (or the device is lost). What is queued
-	// beyond s.submitted was deferred to a frame never submitted.
-	left := s.retire.pendingAfter(s.submitted)
+	// beyond s.submitted was deferred to a frame never submitted, and what
+	// waits on an app's timeline beyond its value to a submission never made.
+	left := s.retire.pendingAfter(s.submitted, s.lineName)
 	rec := s.recording
 	var recIndex int
 	var recSerial Serial
-	bt := s.getBatch()
 	if rec != nil {
 		recIndex, recSerial = rec.Index, rec.serial
-		s.retire.take(rec.serial-1, bt)
+		s.retire.takeAll(rec.serial-1, bt)
 	} else {
-		s.retire.take(^Serial(0), bt)
+		s.retire.takeAll(^Serial(0), bt)
 	}
 	for _, f := range s.frames {
 		if f != rec {
