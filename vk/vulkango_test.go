@@ -58,6 +58,7 @@ func newGoApp(t *testing.T, api vk.Version, timeline bool) *goApp {
 		SType: vkg.StructureTypeDebugReportCallbackCreateInfo,
 		Flags: vkg.DebugReportFlags(vkg.DebugReportErrorBit),
 		PfnCallback: func(_ vkg.DebugReportFlags, _ vkg.DebugReportObjectType, _ uint64, _ uint, _ int32, _, msg string, _ unsafe.Pointer) vkg.Bool32 {
+			msg = strings.Clone(msg) // vulkan-go's string is the layer's C memory, valid during the call
 			goErrors.mu.Lock()
 			goErrors.list = append(goErrors.list, msg)
 			goErrors.mu.Unlock()
