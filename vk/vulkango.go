@@ -111,13 +111,13 @@ func (d *Device) VulkanGo() vkg.Device { return vkg.Device(d.Handle()) }
 // VulkanGoQueue is the device's queue as vulkan-go's handle; nil after Close.
 func (d *Device) VulkanGoQueue() vkg.Queue { return vkg.Queue(d.QueueHandle()) }
 
-// QueueLocker is the lock vkassets holds around every vkQueueSubmit and
-// vkQueueWaitIdle on the device's queue. Vulkan requires a queue to be
-// externally synchronized: an application that submits to the same queue
-// itself (vulkan.QueueSubmit, vulkan.QueuePresent, vulkan.QueueWaitIdle)
-// from a goroutine while vkassets may submit from another — an upload of a
-// load running elsewhere — holds it around those calls. It never blocks on
-// the GPU while held by vkassets.
+// QueueLocker is the lock vkassets holds around every vkQueueSubmit on the
+// device's queue, and around the waits that need the queue to themselves
+// (QueueWaitIdle, WaitIdle). Vulkan requires a queue to be externally
+// synchronized: an application that submits to the same queue itself
+// (vulkan.QueueSubmit, vulkan.QueuePresent, vulkan.QueueWaitIdle,
+// vulkan.DeviceWaitIdle) while vkassets may submit from another goroutine —
+// the upload of a load running elsewhere — holds it around those calls.
 func (d *Device) QueueLocker() sync.Locker { return &d.queueMu }
 
 // VulkanGo names an application's vulkan-go objects for WrapVulkanGo; its
