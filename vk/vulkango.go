@@ -199,12 +199,13 @@ type TimelineSubmitInfo struct {
 // room for up to MaxSubmitSemaphores waits and signals, set to the values
 // given.
 func NewTimelineSubmitInfo(waitValues, signalValues []uint64) (*TimelineSubmitInfo, error) {
+	// cgo's C.malloc never returns nil: it aborts when the C heap is exhausted.
 	n := C.size_t(MaxSubmitSemaphores)
-	c := (*C.VkTimelineSemaphoreSubmitInfo)(C.calloc(1, C.size_t(unsafe.Sizeof(C.VkTimelineSemaphoreSubmitInfo{}))))
-	w := (*uint64)(C.calloc(n, 8))
-	s := (*uint64)(C.calloc(n, 8))
+	c := (*C.VkTimelineSemaphoreSubmitInfo)(C.malloc(C.size_t(unsafe.Sizeof(C.VkTimelineSemaphoreSubmitInfo{}))))
+	w := (*uint64)(C.malloc(n * 8))
+	s := (*uint64)(C.malloc(n * 8))
 	t := &TimelineSubmitInfo{c: c, waits: unsafe.Slice(w, n), sigs: unsafe.Slice(s, n)}
-	c.sType = C.VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO
+	*c = C.VkTimelineSemaphoreSubmitInfo{sType: C.VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO}
 	c.pWaitSemaphoreValues = (*C.uint64_t)(unsafe.Pointer(w))
 	c.pSignalSemaphoreValues = (*C.uint64_t)(unsafe.Pointer(s))
 	if err := t.Set(waitValues, signalValues); err != nil {
@@ -263,10 +264,9 @@ type PNext struct {
 // semaphore starting at initial, for vulkan.SemaphoreCreateInfo.PNext. The
 // device needs the timelineSemaphore feature (TimelineSemaphoreFeatures).
 func TimelineSemaphoreType(initial uint64) *PNext {
-	c := (*C.VkSemaphoreTypeCreateInfo)(C.calloc(1, C.size_t(unsafe.Sizeof(C.VkSemaphoreTypeCreateInfo{}))))
-	c.sType = C.VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO
-	c.semaphoreType = C.VK_SEMAPHORE_TYPE_TIMELINE
-	c.initialValue = C.uint64_t(initial)
+	c := (*C.VkSemaphoreTypeCreateInfo)(C.malloc(C.size_t(unsafe.Sizeof(C.VkSemaphoreTypeCreateInfo{}))))
+	*c = C.VkSemaphoreTypeCreateInfo{sType: C.VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+		semaphoreType: C.VK_SEMAPHORE_TYPE_TIMELINE, initialValue: C.uint64_t(initial)}
 	return &PNext{p: unsafe.Pointer(c)}
 }
 
@@ -274,9 +274,9 @@ func TimelineSemaphoreType(initial uint64) *PNext {
 // with timelineSemaphore enabled, for vulkan.DeviceCreateInfo.PNext (Vulkan
 // 1.2; PhysicalDevice.TimelineSemaphore says whether the device has it).
 func TimelineSemaphoreFeatures() *PNext {
-	c := (*C.VkPhysicalDeviceTimelineSemaphoreFeatures)(C.calloc(1, C.size_t(unsafe.Sizeof(C.VkPhysicalDeviceTimelineSemaphoreFeatures{}))))
-	c.sType = C.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES
-	c.timelineSemaphore = C.VK_TRUE
+	c := (*C.VkPhysicalDeviceTimelineSemaphoreFeatures)(C.malloc(C.size_t(unsafe.Sizeof(C.VkPhysicalDeviceTimelineSemaphoreFeatures{}))))
+	*c = C.VkPhysicalDeviceTimelineSemaphoreFeatures{sType: C.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES,
+		timelineSemaphore: C.VK_TRUE}
 	return &PNext{p: unsafe.Pointer(c)}
 }
 

@@ -227,6 +227,27 @@ func TestTimelineSubmitInfo(t *testing.T) {
 	require.ErrorIs(t, ts.Set(nil, []uint64{6}), vk.ErrFreed)
 }
 
+// TestVulkanGoConversionsAllocateNothing: the conversions and a frame's
+// TimelineSubmitInfo.Set are on the per-frame path.
+func TestVulkanGoConversionsAllocateNothing(t *testing.T) {
+	ts, err := vk.NewTimelineSubmitInfo(nil, []uint64{1})
+	require.NoError(t, err)
+	defer ts.Free()
+	signal := []uint64{2}
+	b, c, s := vk.Buffer(0x1234), vk.CommandBuffer(0x5678), vk.Semaphore(0x9abc)
+	var sink uint64
+	allocs := testing.AllocsPerRun(100, func() {
+		sink += uint64(vk.BufferFromVulkanGo(b.VulkanGo()))
+		sink += uint64(vk.CommandBufferFromVulkanGo(c.VulkanGo()))
+		sink += uint64(vk.SemaphoreFromVulkanGo(s.VulkanGo()))
+		if err := ts.Set(nil, signal); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+	require.Equal(t, uint64(100+1)*(0x1234+0x5678+0x9abc), sink, "the handles survive the round trip")
+}
+
 // TestWrapVulkanGoRefuses: Wrap's checks hold for vulkan-go handles: each
 // bad input is refused with an error naming what is wrong, and the
 // application's device still works afterwards.

@@ -7,7 +7,7 @@
 // use. Assets are released from another goroutine while frames are in
 // flight; they are destroyed only once the GPU is done with them.
 //
-//	VKASSETS_VALIDATION=1 go run ./examples/vulkango
+//	VKASSETS_VALIDATION=1 go run ./examples/vulkango [-frames 30] [-out frame.png]
 //
 // The conversions are vk's: vk.WrapVulkanGo takes vulkan-go's handles,
 // and vkassets' buffers, images, views and samplers turn into vulkan-go's
@@ -17,6 +17,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"image/png"
@@ -44,14 +45,10 @@ const (
 var clearColor = [4]float32{0, 0, 1, 1}
 
 func main() {
-	frames := 30
-	out := ""
-	for i, arg := range os.Args[1:] {
-		if arg == "-out" && i+2 < len(os.Args) {
-			out = os.Args[i+2]
-		}
-	}
-	if err := run(frames, out); err != nil {
+	frames := flag.Int("frames", 30, "frames to render; the assets are released after half of them")
+	out := flag.String("out", "", "write the first frame to this PNG")
+	flag.Parse()
+	if err := run(*frames, *out); err != nil {
 		log.Fatal(err)
 	}
 }
