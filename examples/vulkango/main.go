@@ -39,6 +39,7 @@ import (
 const (
 	width, height  = 128, 128
 	framesInFlight = 2
+	spriteSize     = 32 // the hero's size; a sprite is copied up to this square
 )
 
 // clearColor is exact in an sRGB target: 0 and 1 encode to 0 and 255.
@@ -112,6 +113,7 @@ type app struct {
 	set     vulkan.DescriptorSet // the quad's texture
 	hero    *assets.Texture2D    // copied into every frame's corner
 	scene   *assets.Scene        // its mesh drawn in every frame's middle
+	sprite  *assets.Texture2D    // when set, copied into the bottom-left corner while it lives
 
 	mu      sync.Mutex // guards watched: release runs on any goroutine
 	watched []watched  // what release let go, until its GPU objects are gone
@@ -350,16 +352,10 @@ func (a *app) frame(waits ...wait) (uint64, error) {
 	}
 	vulkan.CmdEndRenderPass(cmd) // the target is now TRANSFER_DST_OPTIMAL
 	if copyHero {
-		hero := a.hero.Image.VulkanGo()
-		imageBarrier(cmd, hero, vulkan.ImageLayoutShaderReadOnlyOptimal, vulkan.ImageLayoutTransferSrcOptimal,
-			vulkan.PipelineStageFragmentShaderBit|vulkan.PipelineStageTransferBit, 0,
-			vulkan.PipelineStageTransferBit, vulkan.AccessTransferReadBit)
-		vulkan.CmdCopyImage(cmd, hero, vulkan.ImageLayoutTransferSrcOptimal, s.target.VulkanGo(), vulkan.ImageLayoutTransferDstOptimal, 1,
-			[]vulkan.ImageCopy{{SrcSubresource: colorLayers(), DstSubresource: colorLayers(),
-				Extent: vulkan.Extent3D{Width: a.hero.Width, Height: a.hero.Height, Depth: 1}}})
-		imageBarrier(cmd, hero, vulkan.ImageLayoutTransferSrcOptimal, vulkan.ImageLayoutShaderReadOnlyOptimal,
-			vulkan.PipelineStageTransferBit, 0,
-			vulkan.PipelineStageFragmentShaderBit|vulkan.PipelineStageTransferBit, vulkan.AccessShaderReadBit)
+		copyTexture(cmd, a.hero, s.target, 0, 0)
+	}
+	if a.sprite != nil && a.m.UseAt(at, a.sprite) == nil {
+		copyTexture(cmd, a.sprite, s.target, 0, height-spriteSize)
 	}
 	imageBarrier(cmd, s.target.VulkanGo(), vulkan.ImageLayoutTransferDstOptimal, vulkan.ImageLayoutTransferSrcOptimal,
 		vulkan.PipelineStageTransferBit, vulkan.AccessTransferWriteBit, vulkan.PipelineStageTransferBit, vulkan.AccessTransferReadBit)
@@ -514,6 +510,22 @@ func gpuOwning(a assets.Asset) []assets.Asset {
 		out = append(out, gpuOwning(d)...)
 	}
 	return out
+}
+
+// copyTexture copies the top-left corner of the texture's first level, up
+// to spriteSize square, to (x, y) in the target (in TRANSFER_DST_OPTIMAL).
+func copyTexture(cmd vulkan.CommandBuffer, t *assets.Texture2D, target vk.Image, x, y int32) {
+	src := t.Image.VulkanGo()
+	imageBarrier(cmd, src, vulkan.ImageLayoutShaderReadOnlyOptimal, vulkan.ImageLayoutTransferSrcOptimal,
+		vulkan.PipelineStageFragmentShaderBit|vulkan.PipelineStageTransferBit, 0,
+		vulkan.PipelineStageTransferBit, vulkan.AccessTransferReadBit)
+	vulkan.CmdCopyImage(cmd, src, vulkan.ImageLayoutTransferSrcOptimal, target.VulkanGo(), vulkan.ImageLayoutTransferDstOptimal, 1,
+		[]vulkan.ImageCopy{{SrcSubresource: colorLayers(), DstSubresource: colorLayers(),
+			DstOffset: vulkan.Offset3D{X: x, Y: y},
+			Extent:    vulkan.Extent3D{Width: min(t.Width, spriteSize), Height: min(t.Height, spriteSize), Depth: 1}}})
+	imageBarrier(cmd, src, vulkan.ImageLayoutTransferSrcOptimal, vulkan.ImageLayoutShaderReadOnlyOptimal,
+		vulkan.PipelineStageTransferBit, 0,
+		vulkan.PipelineStageFragmentShaderBit|vulkan.PipelineStageTransferBit, vulkan.AccessShaderReadBit)
 }
 
 func colorLayers() vulkan.ImageSubresourceLayers {

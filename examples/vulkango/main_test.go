@@ -203,3 +203,115 @@ func checkCleared(t *testing.T, img *image.RGBA, r image.Rectangle) {
 		}
 	}
 }
+
+// TestLoadsWhileRendering: another goroutine loads textures — their uploads
+// go to the application's queue through framesync while the loop submits
+// its frames there too (QueueLocker keeps them apart; the layer checks the
+// queue's external synchronization) — hands each to the loop, which
+// copies it into its frames, and releases it once a frame has used it,
+// while that frame may be on the GPU. Every texture is destroyed, and
+// only after the application's timeline passed its last use.
+func TestLoadsWhileRendering(t *testing.T) {
+	syncValidation(t)
+	a, err := newApp(true)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, a.close())
+		noValidationErrors(t)
+	})
+	b, ok := a.m.Bundle("content")
+	require.True(t, ok)
+	paths := []string{"checker.png", "logo.jpg", "icons/coin.png", "icons/heart.png", "icons/star.png"}
+	const rounds = 3
+
+	loaded := make(chan *assets.Texture2D)
+	used := make(chan uint64)
+	loaderDone := make(chan error, 1)
+	go func() {
+		defer close(loaded)
+		loaderDone <- func() error {
+			for range rounds {
+				for _, p := range paths {
+					tex, err := b.LoadTexture(context.Background(), p)
+					if err != nil {
+						return err
+					}
+					loaded <- tex
+					<-used // a frame that copies it has been submitted
+					if err := a.fin.Release(tex); err != nil {
+						return err
+					}
+					a.fin.Collect()
+				}
+			}
+			return nil
+		}()
+	}()
+
+	var textures []*assets.Texture2D
+	frames, checked := 0, false
+	for loading := true; loading; frames++ {
+		select {
+		case tex, ok := <-loaded:
+			if !ok {
+				loading = false
+				break
+			}
+			textures = append(textures, tex)
+			a.sprite = tex
+			a.mu.Lock()
+			a.watched = append(a.watched, watched{name: tex.String(), asset: tex})
+			a.mu.Unlock()
+			p, err := a.frame()
+			require.NoError(t, err)
+			if !checked { // checker.png, in the bottom-left corner
+				img, err := a.image(p)
+				require.NoError(t, err)
+				checkSprite(t, img, "checker.png")
+				checked = true
+			}
+			used <- p
+		default:
+			_, err := a.frame()
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, <-loaderDone)
+	require.Len(t, textures, rounds*len(paths))
+	for i := range 3 * framesInFlight { // past the last use of each
+		_, err := a.frame()
+		require.NoError(t, err, "frame %d", i)
+	}
+	for _, slot := range a.slots {
+		_, err := a.image(slot.point)
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.poll())
+	require.Empty(t, a.watched, "every texture retired once the timeline passed its last use")
+	require.Len(t, a.destroyed, len(textures))
+	for _, d := range a.destroyed {
+		require.NotZero(t, d.lastUse, "%s was used by a frame", d.name)
+		require.GreaterOrEqual(t, d.timeline, d.lastUse, "%s destroyed before the timeline passed its last use", d.name)
+	}
+	for _, tex := range textures {
+		require.Equal(t, assets.Destroyed, tex.State(), tex.String())
+	}
+	t.Logf("%d frames while %d textures were loaded, used and released", frames, len(textures))
+}
+
+// checkSprite: the sprite's top-left corner, exactly, in the target's
+// bottom-left corner.
+func checkSprite(t *testing.T, img *image.RGBA, path string) {
+	t.Helper()
+	f, err := assets.SampleContent().Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	src, _, err := image.Decode(f)
+	require.NoError(t, err)
+	for y := range spriteSize {
+		for x := range spriteSize {
+			want := color.NRGBAModel.Convert(src.At(x, y)).(color.NRGBA)
+			require.Equal(t, color.RGBA(want), img.RGBAAt(x, height-spriteSize+y), "%s texel (%d, %d)", path, x, y)
+		}
+	}
+}
