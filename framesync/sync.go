@@ -588,12 +588,13 @@ func (s *Sync) takeOneShot() (*oneShot, error) {
 func (s *Sync) Defer(serial Serial, o Object) error {
 	var u Use
 	u[0] = uint64(serial)
-	return s.deferUse(o, u)
+	return s.deferUse(o, u, false)
 }
 
 // deferUse is Defer for every timeline: o waits until each has reached
-// its value in u.
-func (s *Sync) deferUse(o Object, u Use) error {
+// its value in u. strict refuses values on removed timelines (DeferAt's
+// points); otherwise they count as reached.
+func (s *Sync) deferUse(o Object, u Use, strict bool) error {
 	now := s.now()
 	s.mu.Lock()
 	if s.closed.Load() {
@@ -608,6 +609,11 @@ func (s *Sync) deferUse(o Object, u Use) error {
 		if i >= s.nlines {
 			s.mu.Unlock()
 			return fmt.Errorf("%w: index %d of a Use (value %d)", ErrUnknownTimeline, i, u[i])
+		}
+		if strict && s.lines[i].removed.Load() {
+			tl := Timeline{s.lines[i]}
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %v", ErrTimelineRemoved, tl.At(u[i]))
 		}
 	}
 	serial := Serial(u[0])

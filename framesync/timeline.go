@@ -262,7 +262,7 @@ func (s *Sync) DeferAt(o Object, points ...Point) error {
 		}
 		u.Add(p)
 	}
-	return s.DeferUse(o, u)
+	return s.deferUse(o, u, true)
 }
 
 // DeferUse queues o for destruction once every timeline has reached its
@@ -270,7 +270,7 @@ func (s *Sync) DeferAt(o Object, points ...Point) error {
 // as reached; a value on an index no timeline was registered at is refused
 // with ErrUnknownTimeline.
 func (s *Sync) DeferUse(o Object, u Use) error {
-	return s.deferUse(o, u)
+	return s.deferUse(o, u, false)
 }
 
 // CheckPoint refuses a point on a timeline this Sync did not register
