@@ -57,6 +57,9 @@ func main() {
 // run renders frames; halfway, another goroutine releases the assets while
 // their last frame may still be on the GPU.
 func run(frames int, out string) error {
+	if frames < 1 {
+		return fmt.Errorf("-frames %d: at least one", frames)
+	}
 	a, err := newApp(os.Getenv(vk.EnvValidation) == "1")
 	if err != nil {
 		return err
@@ -88,10 +91,10 @@ func run(frames int, out string) error {
 		return err
 	}
 	st := a.stats
-	fmt.Printf("%d frames on %s; %d drew the assets; %d objects retired through the application's timeline\n",
+	fmt.Printf("%d frames on %s; %d drew the assets; Poll retired %d objects\n",
 		frames, a.gpu.name(), st.drew, st.retired)
 	for _, d := range a.destroyed {
-		fmt.Printf("  %-32s last used at point %d, destroyed by a Poll that read the timeline at %d\n", d.name, d.lastUse, d.timeline)
+		fmt.Printf("  %-32s last used at point %d; destroyed, and the timeline at %d\n", d.name, d.lastUse, d.timeline)
 	}
 	if n, first := validation.Errors(); n > 0 {
 		return fmt.Errorf("%d validation errors: %q", n, first)
@@ -134,8 +137,8 @@ type watched struct {
 	asset assets.Asset
 }
 
-// destroyed says when an asset's GPU objects went: the Poll that destroyed
-// them read the timeline at timeline.
+// destroyed says when an asset's GPU objects went: after the Poll that
+// destroyed them, the timeline was at timeline (at or above what Poll read).
 type destroyed struct {
 	name              string
 	lastUse, timeline uint64
