@@ -78,24 +78,24 @@ func TestAppTimelineRetirement(t *testing.T) {
 	require.NoError(t, err)
 	released := make(chan error, 1)
 	go func() { released <- a.release() }()
-	for polls := 0; ; polls++ {
-		require.NoError(t, a.poll())
-		requireAlive(t, a, held)
+	polls := 0
+	for done := false; !done; polls++ {
 		select {
 		case err := <-released:
 			require.NoError(t, err)
-			require.Len(t, a.watched, 4, "the hero, the mesh's two buffers and the quad's texture")
-			for range 5 {
-				time.Sleep(2 * time.Millisecond)
-				require.NoError(t, a.poll())
-				requireAlive(t, a, held)
-			}
-			t.Logf("released during %d polls; nothing destroyed while the GPU was held", polls)
-			goto open
+			done = true
 		default:
 		}
+		require.NoError(t, a.poll())
+		requireAlive(t, a, held)
 	}
-open:
+	require.Len(t, a.watched, 4, "the hero, the mesh's two buffers and the quad's texture")
+	for range 5 {
+		time.Sleep(2 * time.Millisecond)
+		require.NoError(t, a.poll())
+		requireAlive(t, a, held)
+	}
+	t.Logf("%d polls while another goroutine released; nothing destroyed while the GPU was held", polls+5)
 	for _, w := range a.watched {
 		require.Equal(t, held, assets.BaseOf(w.asset).LastUses()[a.tl.Index()], w.name)
 	}
