@@ -134,7 +134,8 @@ func requireAlive(t *testing.T, a *app, held uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, w := range a.watched {
-		require.Equal(t, assets.Retiring, assets.BaseOf(w.asset).State(), w.name)
+		require.Equal(t, assets.Retiring.String(), assets.BaseOf(w.asset).State().String(),
+			"%s: its GPU objects must wait for the timeline", w.name)
 	}
 }
 
@@ -294,7 +295,7 @@ func TestLoadsWhileRendering(t *testing.T) {
 		require.GreaterOrEqual(t, d.timeline, d.lastUse, "%s destroyed before the timeline passed its last use", d.name)
 	}
 	for _, tex := range textures {
-		require.Equal(t, assets.Destroyed, tex.State(), tex.String())
+		require.Equal(t, assets.Destroyed.String(), tex.State().String(), tex.String())
 	}
 	t.Logf("%d frames while %d textures were loaded, used and released", frames, len(textures))
 }
