@@ -65,6 +65,9 @@ func TestAppTimelinesExact(t *testing.T) {
 		require.NoError(t, err)
 		queues[i] = q
 	}
+	// A failing test leaves submissions held by the gate: release them,
+	// or Close would wait for the device forever.
+	defer func() { _ = d.SignalSemaphore(gate, 1<<40) }()
 	host := newSem()
 	hostTL, err := s.AddTimeline("host", host)
 	require.NoError(t, err)
@@ -283,6 +286,7 @@ func TestTimelineRefusals(t *testing.T) {
 	d := vktest.Open(t)
 	s, err := framesync.New(framesync.Options{Device: d})
 	require.NoError(t, err)
+	defer s.Close()
 	other, err := framesync.New(framesync.Options{Device: d})
 	require.NoError(t, err)
 	defer other.Close()
