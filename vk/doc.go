@@ -56,4 +56,17 @@
 // Handles are plain integers (Buffer, Image, Fence, …; CommandBuffer holds the
 // driver's pointer as a uintptr). The raw VkInstance, VkPhysicalDevice and
 // VkDevice are available through Handle methods for interoperation.
+//
+// # Applications written against vulkan-go
+//
+// WrapVulkanGo takes an application's vulkan-go instance, physical device,
+// device and queue as they are, and refuses what Wrap refuses. Each handle
+// type has a VulkanGo method (buf.VulkanGo() is a vulkan.Buffer) and each
+// one an application hands in a …FromVulkanGo function
+// (CommandBufferFromVulkanGo, SemaphoreFromVulkanGo, …): the same 64 bits,
+// no unsafe in the application. TimelineSemaphoreFeatures,
+// TimelineSemaphoreType and TimelineSubmitInfo are the structures vulkan-go's
+// 1.1 header lacks, in C memory for its PNext fields; QueueLocker is the
+// lock an application holds around its own vulkan.QueueSubmit on a queue
+// vkassets also submits to. examples/vulkango is a complete program.
 package vk

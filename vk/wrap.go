@@ -14,7 +14,9 @@ import (
 	vkg "github.com/vulkan-go/vulkan"
 )
 
-// External names Vulkan objects an application made itself, for Wrap.
+// External names Vulkan objects an application made itself, for Wrap, as
+// raw handles. An application written against vulkan-go passes its
+// handles as they are to WrapVulkanGo instead.
 type External struct {
 	Instance       unsafe.Pointer // VkInstance
 	PhysicalDevice unsafe.Pointer // VkPhysicalDevice the device was made on
