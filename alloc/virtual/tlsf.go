@@ -76,7 +76,10 @@ type tlsf struct {
 
 	// nodes, linked by index. Growth moves them: a *node is not kept
 	// across newNode.
-	nodes    []node
+	nodes []node
+	// aligns holds, by node index, log2 of each allocation's alignment:
+	// what a defragmentation must keep when it moves one.
+	aligns   []uint8
 	unused   int32  // head of the unused-slot stack, linked by nextFree
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
@@ -91,6 +94,7 @@ type tlsf struct {
 func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
 	t.nodes = make([]node, 1, 64) // the sentinel; the heads are all none
+	t.aligns = make([]uint8, 1, 64)
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
@@ -156,6 +160,7 @@ func (t *tlsf) newNode() int32 {
 		t.nodes = slices.Grow(t.nodes, max(len(t.nodes), 64))
 	}
 	t.nodes = append(t.nodes, node{gen: t.genBase})
+	t.aligns = append(t.aligns, 0)
 	return int32(len(t.nodes) - 1)
 }
 
@@ -334,7 +339,9 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 				off, ok = t.fitPaged(n, size, align, kind)
 			}
 			if ok {
-				return t.take(i, off, size, kind), off, true
+				ref := t.take(i, off, size, kind)
+				t.aligns[ref&(maxNodes-1)] = uint8(bits.TrailingZeros64(align))
+				return ref, off, true
 			}
 			i = n.nextFree
 		}
