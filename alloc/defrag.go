@@ -58,8 +58,10 @@ const (
 	// DstMemory at DstOffset and bound its new resource there. EndPass
 	// frees the source; the allocation is now DefragMove.Dst.
 	MoveCopy MoveOp = iota
-	// MoveIgnore: nothing was done; the allocation stays where it is and
-	// the reserved destination is given back.
+	// MoveIgnore: nothing was done; the allocation stays where it is, the
+	// reserved destination is given back, and the allocation is not
+	// planned to move again in this defragmentation (so its block is not
+	// emptied).
 	MoveIgnore
 	// MoveDestroy: the application destroyed the resource instead of
 	// moving it; EndPass frees the source allocation as Free would.
@@ -91,6 +93,7 @@ type DefragMove struct {
 	list *blockList
 	dst  *block
 	sub  virtual.Allocation // the reservation in dst
+	plan virtual.Move       // the planner's move
 }
 
 // DefragStats are a defragmentation's totals, as End returns them.
@@ -249,7 +252,7 @@ func (d *Defragmentation) plan(l *blockList) {
 		if src.tags[m.Src.Offset].persistent {
 			al.Mapped = src.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size]
 		}
-		d.moves = append(d.moves, DefragMove{Src: al, DstMemory: dst.memory, DstOffset: m.Dst.Offset, list: l, dst: dst, sub: m.Dst})
+		d.moves = append(d.moves, DefragMove{Src: al, DstMemory: dst.memory, DstOffset: m.Dst.Offset, list: l, dst: dst, sub: m.Dst, plan: m})
 	}
 }
 
@@ -294,12 +297,17 @@ func (d *Defragmentation) commit(l *blockList, moves []DefragMove, cancel bool) 
 		m := &moves[i]
 		m.Dst = Allocation{}
 		op := m.Op
-		if cancel || op > MoveDestroy || l.checkLive(m.Src) != nil {
+		live := l.checkLive(m.Src) == nil
+		if cancel || op > MoveDestroy || !live {
 			op = MoveIgnore // (a source freed during the pass is not moved)
 		}
 		switch op {
 		case MoveIgnore:
 			_ = m.dst.vb.Free(m.sub)
+			if live && !cancel {
+				// The application cannot move it: do not plan it again.
+				d.planners[l].Keep(m.plan)
+			}
 			continue
 		case MoveDestroy:
 			_ = m.dst.vb.Free(m.sub)

@@ -178,7 +178,26 @@ type Planner struct {
 
 	// failed: blocks that could not be emptied; they are no longer sources.
 	failed map[*Block]bool
+	// kept: the handles of allocations whose moves were ignored (Keep);
+	// they stay where they are, and so does their block.
+	kept map[uint64]bool
 	live   []Live // scratch
+}
+
+// Keep says that the caller did not carry out move m (it cancelled it:
+// the allocation cannot move): the planner will not move that allocation
+// again, so its block is not emptied either. Without it, a cancelled move
+// is planned again in the next pass.
+func (p *Planner) Keep(m Move) {
+	if p.kept == nil {
+		p.kept = map[uint64]bool{}
+	}
+	p.kept[m.Src.handle] = true
+}
+
+// movable reports whether l of blocks[bi] may move.
+func (p *Planner) movable(bi int, l Live) bool {
+	return !p.kept[l.handle] && (p.Movable == nil || p.Movable(bi, l))
 }
 
 // budget is what remains of a pass's limits.
@@ -275,7 +294,7 @@ func (p *Planner) empty(blocks []*Block, s int, dsts []int, moves []Move, bud *b
 	p.live = p.live[:0]
 	movable := true
 	src.EachLive(func(l Live) {
-		if p.Movable != nil && !p.Movable(s, l) || p.MaxBytes != 0 && l.Size > p.MaxBytes {
+		if !p.movable(s, l) || p.MaxBytes != 0 && l.Size > p.MaxBytes {
 			movable = false
 		}
 		p.live = append(p.live, l)
@@ -325,7 +344,7 @@ func (p *Planner) planCompact(blocks []*Block, moves []Move, bud *budget) []Move
 		b := blocks[i]
 		p.live = p.live[:0]
 		b.EachLive(func(l Live) {
-			if p.Movable == nil || p.Movable(i, l) {
+			if p.movable(i, l) {
 				p.live = append(p.live, l)
 			}
 		})
