@@ -10,11 +10,19 @@ import (
 // holds it once aligned, at the range's aligned start; the front padding
 // stays free. Frees coalesce with both neighbours. It is the yardstick of
 // placement quality for tests and benchmarks (how many allocations a
-// placement that looks at every free range would refuse), not an
-// allocator: its search walks the free ranges.
-func BestFit(size uint64) func() Impl {
+// search that looks at every free range would refuse), not an allocator:
+// its search walks the free ranges, and each free range costs a move of
+// the sorted lists.
+func BestFit(size uint64) func() Impl { return newBestFit(size, false) }
+
+// BestFitAtEnd is BestFit placing each allocation at the aligned end of
+// the range it chose, as virtual.Block does: the same search, the block's
+// own placement within a range.
+func BestFitAtEnd(size uint64) func() Impl { return newBestFit(size, true) }
+
+func newBestFit(size uint64, atEnd bool) func() Impl {
 	return func() Impl {
-		b := &bestFit{size: size, live: map[uint64]uint64{}}
+		b := &bestFit{size: size, atEnd: atEnd, live: map[uint64]uint64{}}
 		b.insert(freeRange{0, size})
 		return b
 	}
@@ -24,6 +32,7 @@ type freeRange struct{ off, size uint64 }
 
 type bestFit struct {
 	size   uint64
+	atEnd  bool
 	bySize []freeRange       // sorted by size, then offset
 	byOff  []freeRange       // sorted by offset
 	live   map[uint64]uint64 // offset → size, of allocations
@@ -57,8 +66,14 @@ func (b *bestFit) Alloc(size, align uint64) (uint64, bool) {
 	i, _ := slices.BinarySearchFunc(b.bySize, freeRange{0, size}, sizeOrder)
 	for ; i < len(b.bySize); i++ {
 		r := b.bySize[i]
+		if size > r.size {
+			continue
+		}
 		off := (r.off + align - 1) &^ (align - 1)
-		if off+size > r.off+r.size {
+		if b.atEnd {
+			off = (r.off + r.size - size) &^ (align - 1)
+		}
+		if off < r.off || off+size > r.off+r.size {
 			continue
 		}
 		b.remove(r)
