@@ -42,6 +42,7 @@ due buffers, on the chosen device.`,
 100,000-asset cycle, a non-forced release of a leaf, and ReleaseUnused
 when 1,000 of 1,000,000 cached assets are unused.`,
 	"residency": residencyAbout,
+	"load":      loadAbout,
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -51,7 +52,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	about, known := benchAbout[what]
 	if !known {
-		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release, residency)\n", what)
+		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release, residency, load)\n", what)
 		return 2
 	}
 	name := "bench"
@@ -68,6 +69,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(runs, "runs", 1, "measured runs of each impl on each trace; the median run is reported")
 		fs.StringVar(peerDir, "peer", "bench/peer", "the peer benchmark module (arsenal); empty to skip it")
 	}
+	var loadFiles []string
+	if what == "load" {
+		fs.Func("file", "a file to load (repeat for several)", func(v string) error {
+			loadFiles = append(loadFiles, v)
+			return nil
+		})
+	}
 	var ro residencyOptions
 	if what == "residency" {
 		fs.Uint64Var(&ro.seed, "seed", 1, "trace seed: the same seed replays the same scenes and visits")
@@ -79,6 +87,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if what == "residency" {
 		return runBenchResidency(ro, *asJSON, stdout, stderr)
+	}
+	if what == "load" {
+		return benchLoad(loadFiles, *asJSON, stdout, stderr)
 	}
 	if *runs < 1 {
 		fmt.Fprintf(stderr, "vkassets bench: --runs must be at least 1, not %d\n", *runs)
