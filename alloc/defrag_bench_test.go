@@ -93,3 +93,19 @@ func BenchmarkGPUMixDefrag(b *testing.B) {
 		})
 	}
 }
+
+// TestGPUMixDefragCriterion is the figure as a test (not a timed
+// one): after an allocator-level defragmentation, the gpumix trace's end
+// state has live/reserved ≥ 0.90 (0.82 before), with at most 16
+// vkAllocateMemory calls in all, and the defragmentation freed blocks.
+func TestGPUMixDefragCriterion(t *testing.T) {
+	ops := trace.GPUMix(1, 300_000)
+	for _, algo := range []alloc.DefragAlgorithm{alloc.DefragFast, alloc.DefragFull} {
+		r := runGPUMixDefrag(t, ops, alloc.DefragOptions{Algorithm: algo})
+		t.Logf("%v: live/reserved %.3f -> %.3f, %d vkAllocateMemory, %+v", algo, r.before, r.after, r.calls, r.stats)
+		if r.after < 0.90 || r.calls > 16 || r.stats.BlocksFreed == 0 {
+			t.Errorf("%v: live/reserved %.3f after (want ≥ 0.90), %d vkAllocateMemory calls (want ≤ 16), %d blocks freed",
+				algo, r.after, r.calls, r.stats.BlocksFreed)
+		}
+	}
+}

@@ -181,7 +181,7 @@ type Planner struct {
 	// kept: the handles of allocations whose moves were ignored (Keep);
 	// they stay where they are, and so does their block.
 	kept map[uint64]bool
-	live   []Live // scratch
+	live []Live // scratch
 }
 
 // Keep says that the caller did not carry out move m (it cancelled it:

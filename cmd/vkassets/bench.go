@@ -43,6 +43,7 @@ due buffers, on the chosen device.`,
 when 1,000 of 1,000,000 cached assets are unused.`,
 	"residency": residencyAbout,
 	"load":      loadAbout,
+	"defrag":    defragAbout,
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -52,7 +53,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	about, known := benchAbout[what]
 	if !known {
-		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release, residency, load)\n", what)
+		fmt.Fprintf(stderr, "vkassets bench: unknown benchmark %q (have: alloc, retire, release, residency, load, defrag)\n", what)
 		return 2
 	}
 	name := "bench"
@@ -82,8 +83,32 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&ro.visits, "visits", 200, "scene visits in the trace")
 		fs.IntVar(&ro.frames, "frames", 3, "frames rendered per visit (Collect at the end of each)")
 	}
+	var do defragOptions
+	if what == "defrag" {
+		fs.Uint64Var(&do.seed, "seed", 1, "gpumix trace seed")
+		fs.IntVar(&do.ops, "ops", 300_000, "operations of the gpumix trace")
+		fs.Uint64Var(&do.maxBytes, "max-bytes-per-pass", 0, "DefragOptions.MaxBytesPerPass (0: no limit)")
+		fs.IntVar(&do.maxMoves, "max-moves-per-pass", 0, "DefragOptions.MaxMovesPerPass (0: no limit)")
+	}
 	if code, ok := parseFlags(fs, about, args, stdout, stderr); !ok {
 		return code
+	}
+	if what == "defrag" {
+		if do.ops < 1 || do.maxMoves < 0 {
+			fmt.Fprintf(stderr, "vkassets bench defrag: --ops must be at least 1 and --max-moves-per-pass not negative\n")
+			return 2
+		}
+		rs, err := benchDefrag(stderr, do)
+		if err != nil {
+			fmt.Fprintf(stderr, "vkassets bench defrag: %v\n", err)
+			return 1
+		}
+		if *asJSON {
+			writeJSON(stdout, rs)
+			return 0
+		}
+		printDefrag(stdout, rs)
+		return 0
 	}
 	if what == "residency" {
 		return runBenchResidency(ro, *asJSON, stdout, stderr)

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestBenchDefragJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "defrag", "--json", "--ops", "30000", "--max-moves-per-pass", "50"}, &out, &errOut), errOut.String())
+	var rs []defragResult
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rs))
+	require.Len(t, rs, 2)
+	for _, r := range rs {
+		require.GreaterOrEqual(t, r.LiveReservedA, r.LiveReservedB, "%+v", r)
+		require.Equal(t, r.BlocksBefore-r.BlocksFreed, r.BlocksAfter, "%+v", r)
+		require.Positive(t, r.LiveBytes)
+		require.LessOrEqual(t, r.Moves, 50*r.Passes)
+	}
+	require.Equal(t, "fast", rs[0].Algorithm)
+	require.Equal(t, "full", rs[1].Algorithm)
+	out.Reset()
+	require.Equal(t, 0, run([]string{"bench", "defrag", "--ops", "20000"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "live/reserved before")
+	require.Equal(t, 2, run([]string{"bench", "defrag", "--ops", "0"}, &out, &errOut))
+}
