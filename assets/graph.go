@@ -379,6 +379,15 @@ func (m *Manager) retire(r retiring) error {
 	}
 	b.state.Store(int32(Retiring))
 	objs := b.owner.GPUObjects()
+	now := func(skip int) error { return m.destroyNow(r.a, objs[skip:]) }
+	if mv, ok := b.owner.(movable); ok {
+		// A move's copy from or to what it retires may still be in flight.
+		var st *gpuState
+		var floor framesync.Serial
+		st, floor = mv.cell().retireState()
+		objs, now = st.objects(b.name), func(skip int) error { return st.destroyNow(m, skip) }
+		r.serial = max(r.serial, floor)
+	}
 	if issued := m.sync.Issued(); r.serial > issued {
 		// A use claimed with a serial no submission has: a caller's bug,
 		// logged; retiring after everything issued so far is the nearest
@@ -386,7 +395,7 @@ func (m *Manager) retire(r retiring) error {
 		m.logger.Error("assets: use claimed with a serial not handed out", "asset", b.String(), "serial", r.serial, "issued", issued)
 		r.serial = issued
 	}
-	first, closed := m.deferObjects(r.serial, r.a, objs)
+	first, closed := m.deferObjects(r.serial, r.a, objs, now)
 	if closed {
 		b.state.Store(int32(Destroyed))
 		return first
@@ -399,14 +408,15 @@ func (m *Manager) retire(r retiring) error {
 
 // deferObjects hands a's GPU objects to framesync at serial. When the Sync
 // is closed (it waited for the device to be idle when it closed: nothing
-// can use them any more) the rest are destroyed at once, and closed is
-// true. It returns the first error.
-func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesync.Object) (first error, closed bool) {
+// can use them any more) the rest are destroyed at once by now (given the
+// index of the first not deferred), and closed is true. It returns the
+// first error.
+func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesync.Object, now func(skip int) error) (first error, closed bool) {
 	for i, o := range objs {
 		err := m.sync.Defer(serial, o)
 		switch {
 		case errors.Is(err, framesync.ErrClosed):
-			return cmp.Or(first, m.destroyNow(a, objs[i:])), true
+			return cmp.Or(first, now(i)), true
 		case err != nil && first == nil:
 			first = fmt.Errorf("retire %v: %w", a.base(), err)
 		}
@@ -418,15 +428,6 @@ func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesyn
 // GPU objects of the kinds this package makes; a user kind's objects are
 // reported, not guessed at.
 func (m *Manager) destroyNow(a Asset, objs []framesync.Object) error {
-	switch t := a.(type) {
-	case *Texture2D:
-		if len(objs) == 2 { // the view was not deferred either
-			m.dev.DestroyImageView(t.View)
-		}
-		return m.alloc.DestroyImage(t.Image, t.Memory)
-	case *Buffer:
-		return m.alloc.DestroyBuffer(t.Buffer, t.Memory)
-	}
 	return fmt.Errorf("retire %v: %d GPU objects leaked: %w", a.base(), len(objs), framesync.ErrClosed)
 }
 

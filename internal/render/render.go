@@ -231,7 +231,7 @@ func (r *Renderer) set(f *framesync.Frame, tex *assets.Texture2D) (vk.Descriptor
 		return 0, ErrTooManyDraws
 	}
 	sl.draws++
-	return r.pipe.TextureSet(sl.pool, tex.View, r.sampler)
+	return r.pipe.TextureSet(sl.pool, tex.Handles().View, r.sampler)
 }
 
 // DrawSprite draws a sprite frame at (x, y) pixels, w×h pixels large,
@@ -261,7 +261,7 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 			float32(rect.Min.X) / float32(tex.Width), float32(rect.Min.Y) / float32(tex.Height)},
 		Color: tint,
 	}
-	r.pipe.CmdDraw(f.Cmd, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &push)
+	r.pipe.CmdDraw(f.Cmd, set, r.quad.Handles().Buffer, r.quadIdx.Handles().Buffer, 6, &push)
 	return nil
 }
 
@@ -286,7 +286,7 @@ func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float
 	}
 	c := mesh.Material.BaseColor
 	push := vk.Push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, Color: [4]float32{c[0] * tint[0], c[1] * tint[1], c[2] * tint[2], c[3] * tint[3]}}
-	r.pipe.CmdDraw(f.Cmd, set, mesh.Vertices.Buffer, mesh.Indices.Buffer, mesh.IndexCount, &push)
+	r.pipe.CmdDraw(f.Cmd, set, mesh.Vertices.Handles().Buffer, mesh.Indices.Handles().Buffer, mesh.IndexCount, &push)
 	return nil
 }
 
