@@ -410,6 +410,10 @@ func (s *gpuState) destroyUnused(d *vk.Device) {
 	}
 }
 
+// beforeSwap, set by tests, runs after a pass's copies are submitted and
+// before the handles are swapped.
+var beforeSwap func([]Asset)
+
 // recordMoves records the pass's copies in one one-shot submission and
 // swaps each asset's objects. Each asset's cell is write-locked from
 // before its release check until the swap, so that a release racing the
@@ -448,6 +452,13 @@ func (m *Manager) recordMoves(w *passWork) {
 		return
 	}
 	w.serial = serial
+	if beforeSwap != nil {
+		as := make([]Asset, len(jobs))
+		for i, j := range jobs {
+			as[i] = j.a
+		}
+		beforeSwap(as)
+	}
 	// The swap: under m.mu for the pins (an atlas pack reads a texture's
 	// image before its copy's serial is known, and claims after).
 	m.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -327,8 +328,8 @@ func TestDefragmentNow(t *testing.T) {
 }
 
 // TestDefragClaimRace claims textures and buffers and records reads of
-// their handles from several goroutines while the frames defragment and
-// others release and remake assets (run it with -race): every handle a
+// their handles from several goroutines while another defragments, in and
+// between frames, and another releases and remakes assets (run it with -race): every handle a
 // claim reads must be alive through its frame (the validation layer
 // reports a destroyed one), and no handle is destroyed twice.
 func TestDefragClaimRace(t *testing.T) {
@@ -375,11 +376,24 @@ func TestDefragClaimRace(t *testing.T) {
 			drop(e.m, old)
 		}
 	})
+	wg.Go(func() { // defragments between and during frames
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := e.m.DefragFrame(); err != nil {
+				t.Errorf("defrag: %v", err)
+				return
+			}
+			_, _ = e.s.Poll()
+			runtime.Gosched()
+		}
+	})
 	var swaps atomic.Int64
 	for range 60 {
 		f, err := e.s.BeginFrame(ctx)
-		require.NoError(t, err)
-		_, err = e.m.DefragFrame()
 		require.NoError(t, err)
 		var rec sync.Mutex // one recorder of f.Cmd at a time
 		var claimers sync.WaitGroup
@@ -433,3 +447,58 @@ func TestDefragClaimRace(t *testing.T) {
 	require.Positive(t, st.Moved)
 	e.close(t)
 }
+
+// TestDefragClaimBeforeSwap makes the narrowest race of the handle swap
+// happen every time: a pass's copies are submitted outside any frame, and
+// before the swap the next frame claims the moving assets and records a
+// read of their (old) handles. The old objects must outlive that frame,
+// not only the copy: the validation layer reports an image destroyed while
+// a submitted frame uses it, or a frame submitted with a destroyed one.
+func TestDefragClaimBeforeSwap(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(3, 3))
+	sc := fragment(t, e, rng, 160)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 4, RestartAfterFrames: 1}))
+	ctx := context.Background()
+	l := &frameLoop{e: e, sc: sc}
+	claimed := 0
+	assets.SetBeforeSwap(func(moving []assets.Asset) {
+		f, err := e.s.BeginFrame(ctx)
+		require.NoError(t, err)
+		for _, a := range moving {
+			if assets.Use(f.Serial(), a) != nil {
+				continue
+			}
+			claimed++
+			switch x := a.(type) {
+			case *assets.Texture2D:
+				e.d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
+					SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: x.Handles().Image,
+					OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+			case *assets.Buffer:
+				e.d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageVertexInput, DstStage: vk.StageVertexInput,
+					SrcAccess: vk.AccessMemoryRead, DstAccess: vk.AccessMemoryRead, Buffer: x.Handles().Buffer})
+			}
+		}
+		// The frame is submitted once the swap is done (below).
+		pendingFrame = f
+	})
+	defer assets.SetBeforeSwap(nil)
+	for range 30 {
+		l.drain(t, func(*image.RGBA) {}) // the hook's frame reuses a slot
+		pendingFrame = nil
+		_, err := e.m.DefragFrame() // outside any frame: the copies go at once
+		require.NoError(t, err)
+		if f := pendingFrame; f != nil {
+			require.NoError(t, e.s.EndFrame(f))
+		}
+		l.frame(t, func() {}, func(*image.RGBA) {})
+	}
+	l.drain(t, func(*image.RGBA) {})
+	require.Positive(t, claimed)
+	t.Logf("%d claims of old handles before the swap; %+v", claimed, e.m.DefragStats())
+	e.close(t)
+}
+
+// pendingFrame is the frame TestDefragClaimBeforeSwap's hook began.
+var pendingFrame *framesync.Frame
