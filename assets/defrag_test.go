@@ -95,6 +95,7 @@ type scene struct {
 	sprites []*assets.SpriteFrame
 	texs    []*assets.Texture2D
 	cube    *assets.Mesh
+	junk    []assets.Asset // the undrawn assets left, each holding its maker's reference
 }
 
 // fragment makes the scene's textures among n others and buffers, then
@@ -132,8 +133,12 @@ func fragment(t *testing.T, e *defragEnv, rng *rand.Rand, n int) *scene {
 	cube, err := b.LoadScene(context.Background(), "scenes/cube.glb")
 	require.NoError(t, err)
 	sc.cube = cube.Meshes[0]
-	for _, i := range rng.Perm(len(junk))[:len(junk)/2] {
-		drop(e.m, junk[i])
+	for k, i := range rng.Perm(len(junk)) {
+		if k < len(junk)/2 {
+			drop(e.m, junk[i])
+		} else {
+			sc.junk = append(sc.junk, junk[i])
+		}
 	}
 	return sc
 }
@@ -461,12 +466,19 @@ func TestDefragClaimBeforeSwap(t *testing.T) {
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 4, RestartAfterFrames: 1}))
 	ctx := context.Background()
 	l := &frameLoop{e: e, sc: sc}
-	claimed := 0
-	assets.SetBeforeSwap(func(moving []assets.Asset) {
+	junk := map[assets.Asset]bool{}
+	for _, a := range sc.junk {
+		junk[a] = true
+	}
+	claimed, released := 0, 0
+	var moving []assets.Asset
+	assets.SetBeforeSwap(func(as []assets.Asset) {
+		moving = as
 		f, err := e.s.BeginFrame(ctx)
 		require.NoError(t, err)
-		for _, a := range moving {
-			if assets.Use(f.Serial(), a) != nil {
+		pendingFrame = f
+		for _, a := range as {
+			if junk[a] || assets.Use(f.Serial(), a) != nil {
 				continue
 			}
 			claimed++
@@ -480,25 +492,93 @@ func TestDefragClaimBeforeSwap(t *testing.T) {
 					SrcAccess: vk.AccessMemoryRead, DstAccess: vk.AccessMemoryRead, Buffer: x.Handles().Buffer})
 			}
 		}
-		// The frame is submitted once the swap is done (below).
-		pendingFrame = f
 	})
 	defer assets.SetBeforeSwap(nil)
 	for range 30 {
 		l.drain(t, func(*image.RGBA) {}) // the hook's frame reuses a slot
-		pendingFrame = nil
+		pendingFrame, moving = nil, nil
 		_, err := e.m.DefragFrame() // outside any frame: the copies go at once
 		require.NoError(t, err)
 		if f := pendingFrame; f != nil {
+			// An unclaimed moved asset released now retires with the
+			// copy, before the pass ends (with the claimed ones' frame).
+			for _, a := range moving {
+				if junk[a] {
+					delete(junk, a)
+					drop(e.m, a)
+					released++
+					break
+				}
+			}
 			require.NoError(t, e.s.EndFrame(f))
 		}
 		l.frame(t, func() {}, func(*image.RGBA) {})
 	}
 	l.drain(t, func(*image.RGBA) {})
+	t.Logf("%d claims of old handles before the swap, %d releases before the pass ended; %+v", claimed, released, e.m.DefragStats())
 	require.Positive(t, claimed)
-	t.Logf("%d claims of old handles before the swap; %+v", claimed, e.m.DefragStats())
+	require.Positive(t, released)
 	e.close(t)
 }
 
 // pendingFrame is the frame TestDefragClaimBeforeSwap's hook began.
 var pendingFrame *framesync.Frame
+
+// TestDefragReleaseDuringMove releases moving assets at the two points a
+// release can meet a move: between the copy's submission and the swap
+// (the release must retire the old objects after the copy that reads
+// them, and the move must not swap in), and after the swap but before the
+// pass ends (the release retires the new objects, and the destination's
+// allocation is freed once, by whichever of the release and the pass's
+// end comes second). Validation stays clean and Close finds no leak.
+func TestDefragReleaseDuringMove(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(4, 4))
+	sc := fragment(t, e, rng, 200)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 6, RestartAfterFrames: 1}))
+	junk := map[assets.Asset]bool{}
+	for _, a := range sc.junk {
+		junk[a] = true
+	}
+	before, after := 0, 0
+	var moving []assets.Asset
+	assets.SetBeforeSwap(func(as []assets.Asset) {
+		moving = as
+		for _, a := range as {
+			if !junk[a] {
+				continue
+			}
+			delete(junk, a)
+			// The release blocks, once the asset is marked, until the
+			// swap is done: let it run on.
+			go drop(e.m, a)
+			for assets.BaseOf(a).State() == assets.Ready {
+				runtime.Gosched()
+			}
+			before++
+			return
+		}
+	})
+	defer assets.SetBeforeSwap(nil)
+	l := &frameLoop{e: e, sc: sc}
+	for range 40 {
+		moving = nil
+		l.frame(t, func() {
+			_, err := e.m.DefragFrame()
+			require.NoError(t, err)
+			for _, a := range moving {
+				if junk[a] {
+					delete(junk, a)
+					drop(e.m, a) // swapped, its pass not ended
+					after++
+					break
+				}
+			}
+		}, func(*image.RGBA) {})
+	}
+	l.drain(t, func(*image.RGBA) {})
+	t.Logf("released %d before and %d after a swap; %+v", before, after, e.m.DefragStats())
+	require.Positive(t, before)
+	require.Positive(t, after)
+	e.close(t)
+}
