@@ -104,6 +104,13 @@ func fragment(t *testing.T, e *defragEnv, rng *rand.Rand, n int) *scene {
 	sc := &scene{}
 	var junk []assets.Asset
 	for i := range n {
+		if i == 2*n/3 { // the cube's buffers and texture among the rest
+			b, err := e.m.AddBundle("content", assets.SampleContent())
+			require.NoError(t, err)
+			cube, err := b.LoadScene(context.Background(), "scenes/cube.glb")
+			require.NoError(t, err)
+			sc.cube = cube.Meshes[0]
+		}
 		if i%8 == 0 && len(sc.texs) < 16 {
 			tex, err := newTexture(e.m, fmt.Sprintf("drawn-%d", i), uint64(i), 16+rng.IntN(3)*16)
 			require.NoError(t, err)
@@ -124,15 +131,6 @@ func fragment(t *testing.T, e *defragEnv, rng *rand.Rand, n int) *scene {
 	}
 	// Locked assets move too (they are only never released).
 	require.NoError(t, e.m.Lock(sc.texs[0]))
-	b, ok := e.m.Bundle("content")
-	if !ok {
-		var err error
-		b, err = e.m.AddBundle("content", assets.SampleContent())
-		require.NoError(t, err)
-	}
-	cube, err := b.LoadScene(context.Background(), "scenes/cube.glb")
-	require.NoError(t, err)
-	sc.cube = cube.Meshes[0]
 	for k, i := range rng.Perm(len(junk)) {
 		if k < len(junk)/2 {
 			drop(e.m, junk[i])
@@ -226,7 +224,12 @@ func TestDefragFramesIdentical(t *testing.T) {
 				gens[i] = tex.Generation()
 			}
 
-			require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxBytesPerFrame: 96 << 10, MaxMovesPerFrame: 24, RestartAfterFrames: 1000}))
+			// Both algorithms: fast (frames 1, 3), full (frames 2).
+			algo := alloc.DefragFast
+			if frames == 2 {
+				algo = alloc.DefragFull
+			}
+			require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxBytesPerFrame: 96 << 10, MaxMovesPerFrame: 24, RestartAfterFrames: 1000, Algorithm: algo}))
 			identical, total := 0, 0
 			check := func(img *image.RGBA) {
 				total++
@@ -302,6 +305,8 @@ func TestDefragFramesIdentical(t *testing.T) {
 				}
 			}
 			require.Positive(t, moved, "drawn textures moved")
+			t.Logf("%d drawn textures moved; the cube's vertices %d times, indices %d times", moved,
+				sc.cube.Vertices.Generation(), sc.cube.Indices.Generation())
 			e.close(t)
 		})
 	}
@@ -317,6 +322,11 @@ func TestDefragmentNow(t *testing.T) {
 	var want []byte
 	l.frame(t, nil, func(img *image.RGBA) { want = img.Pix })
 	l.drain(t, func(img *image.RGBA) { want = img.Pix })
+	// Only the drawn assets stay, scattered; full compaction moves them.
+	for _, a := range sc.junk {
+		drop(e.m, a)
+	}
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxBytesPerFrame: 1 << 20, Algorithm: alloc.DefragFull}))
 	before := e.a.Stats()
 	st, err := e.m.DefragmentNow(context.Background())
 	require.NoError(t, err)
@@ -325,6 +335,8 @@ func TestDefragmentNow(t *testing.T) {
 	require.Positive(t, st.Moved)
 	require.Positive(t, st.BlocksFreed)
 	require.Less(t, after.Total.BlockCount, before.Total.BlockCount)
+	t.Logf("the cube's vertices moved %d times, its indices %d times", sc.cube.Vertices.Generation(), sc.cube.Indices.Generation())
+	require.Positive(t, sc.cube.Vertices.Generation()+sc.cube.Indices.Generation(), "a drawn buffer moved")
 	for range 3 {
 		l.frame(t, nil, func(img *image.RGBA) { require.Equal(t, want, img.Pix) })
 	}
