@@ -285,9 +285,12 @@ func TestDefragFramesIdentical(t *testing.T) {
 			}
 			close(stop)
 			wg.Wait()
-			// Then frames until the defragmentation has found nothing
-			// more to move.
-			for i := 0; i < 400 && e.m.DefragStats().Completed == 0; i++ {
+			// Then frames until a defragmentation begun after the churn
+			// (the churn's releases left holes) has found nothing more
+			// to move.
+			ended := e.m.DefragStats().Completed
+			require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxBytesPerFrame: 96 << 10, MaxMovesPerFrame: 24, RestartAfterFrames: 1000, Algorithm: algo}))
+			for i := 0; i < 400 && e.m.DefragStats().Completed == ended; i++ {
 				l.frame(t, step, check)
 			}
 			l.drain(t, check)
