@@ -10,9 +10,10 @@ import (
 
 func TestBenchDefragJSON(t *testing.T) {
 	var out, errOut bytes.Buffer
-	require.Equal(t, 0, run([]string{"bench", "defrag", "--json", "--ops", "30000", "--max-moves-per-pass", "50"}, &out, &errOut), errOut.String())
-	var rs []defragResult
-	require.NoError(t, json.Unmarshal(out.Bytes(), &rs))
+	require.Equal(t, 0, run([]string{"bench", "defrag", "--part", "allocator", "--json", "--ops", "30000", "--max-moves-per-pass", "50"}, &out, &errOut), errOut.String())
+	var both struct{ Allocator []defragResult }
+	require.NoError(t, json.Unmarshal(out.Bytes(), &both))
+	rs := both.Allocator
 	require.Len(t, rs, 2)
 	for _, r := range rs {
 		require.GreaterOrEqual(t, r.LiveReservedA, r.LiveReservedB, "%+v", r)
@@ -23,7 +24,7 @@ func TestBenchDefragJSON(t *testing.T) {
 	require.Equal(t, "fast", rs[0].Algorithm)
 	require.Equal(t, "full", rs[1].Algorithm)
 	out.Reset()
-	require.Equal(t, 0, run([]string{"bench", "defrag", "--ops", "20000"}, &out, &errOut), errOut.String())
+	require.Equal(t, 0, run([]string{"bench", "defrag", "--part", "allocator", "--ops", "20000"}, &out, &errOut), errOut.String())
 	require.Contains(t, out.String(), "live/reserved before")
 	require.Equal(t, 2, run([]string{"bench", "defrag", "--ops", "0"}, &out, &errOut))
 }
