@@ -64,8 +64,10 @@ type DefragStats struct {
 	// Completed counts the defragmentations that ended.
 	Completed int
 	// CPU is the time spent planning, creating the new objects, recording
-	// the copies and ending passes.
-	CPU time.Duration
+	// the copies and ending passes; EndPass is the part of it spent in the
+	// allocator's EndPass (freeing the sources, and the emptied blocks:
+	// vkFreeMemory).
+	CPU, EndPass time.Duration
 }
 
 // DefragPass is what one DefragFrame did.
@@ -226,7 +228,7 @@ func (s DefragStats) since(b DefragStats) DefragStats {
 	return DefragStats{Passes: s.Passes - b.Passes, Frames: s.Frames - b.Frames, Moved: s.Moved - b.Moved,
 		BytesMoved: s.BytesMoved - b.BytesMoved, Released: s.Released - b.Released, Skipped: s.Skipped - b.Skipped,
 		BlocksFreed: s.BlocksFreed - b.BlocksFreed, BytesFreed: s.BytesFreed - b.BytesFreed,
-		Completed: s.Completed - b.Completed, CPU: s.CPU - b.CPU}
+		Completed: s.Completed - b.Completed, CPU: s.CPU - b.CPU, EndPass: s.EndPass - b.EndPass}
 }
 
 // end ends the allocator's defragmentation, if one runs; g.mu is held and
@@ -605,7 +607,9 @@ func (w *passWork) end(m *Manager) {
 	g := w.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	endStart := time.Now()
 	_ = g.d.EndPass()
+	g.stats.EndPass += time.Since(endStart)
 	for _, j := range w.jobs {
 		if !j.swapped {
 			continue
