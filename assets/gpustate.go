@@ -70,7 +70,14 @@ type gpuCell struct {
 	fixed bool
 }
 
-func (c *gpuCell) state() *gpuState { return c.cur.Load() }
+// state is the current state; an empty one for an asset the manager did
+// not make (a zero Texture2D), which holds no objects.
+func (c *gpuCell) state() *gpuState {
+	if s := c.cur.Load(); s != nil {
+		return s
+	}
+	return &gpuState{}
+}
 
 // objects lists what to retire of s, views before images, images and
 // buffers before their memory; a pending move's allocation is freed by a

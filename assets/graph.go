@@ -378,15 +378,16 @@ func (m *Manager) retire(r retiring) error {
 		return nil
 	}
 	b.state.Store(int32(Retiring))
-	objs := b.owner.GPUObjects()
-	now := func(skip int) error { return m.destroyNow(r.a, objs[skip:]) }
+	var objs []framesync.Object
+	var now func(skip int) error
 	if mv, ok := b.owner.(movable); ok {
 		// A move's copy from or to what it retires may still be in flight.
-		var st *gpuState
-		var floor framesync.Serial
-		st, floor = mv.cell().retireState()
+		st, floor := mv.cell().retireState()
 		objs, now = st.objects(b.name), func(skip int) error { return st.destroyNow(m, skip) }
 		r.serial = max(r.serial, floor)
+	} else {
+		objs = b.owner.GPUObjects()
+		now = func(skip int) error { return m.destroyNow(r.a, objs[skip:]) }
 	}
 	if issued := m.sync.Issued(); r.serial > issued {
 		// A use claimed with a serial no submission has: a caller's bug,
