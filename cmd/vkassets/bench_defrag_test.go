@@ -28,3 +28,26 @@ func TestBenchDefragJSON(t *testing.T) {
 	require.Contains(t, out.String(), "live/reserved before")
 	require.Equal(t, 2, run([]string{"bench", "defrag", "--ops", "0"}, &out, &errOut))
 }
+
+// TestBenchDefragAssetsJSON runs the assets part on lavapipe: the
+// fragmenting workload ends with fewer blocks, bytes moved, and a
+// defragmentation that reached its steady state.
+func TestBenchDefragAssetsJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "defrag", "--part", "assets", "--json"}, &out, &errOut), errOut.String())
+	var both struct {
+		Allocator []defragResult
+		Assets    []assetDefragResult
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &both))
+	require.Empty(t, both.Allocator)
+	require.Len(t, both.Assets, 2)
+	for _, r := range both.Assets {
+		require.Positive(t, r.BlocksFreed, "%+v", r)
+		require.Equal(t, r.BlocksBefore-r.BlocksFreed, r.BlocksAfter, "%+v", r)
+		require.Positive(t, r.BytesMoved, "%+v", r)
+		require.Less(t, r.ReservedLiveA, r.ReservedLiveB, "%+v", r)
+		require.Less(t, r.FramesToSteady, 5000, "%+v", r)
+	}
+	require.Equal(t, 2, run([]string{"bench", "defrag", "--part", "gpu"}, &out, &errOut))
+}
