@@ -86,10 +86,14 @@ type defragger struct {
 	mu     sync.Mutex // guards the fields below
 	policy DefragPolicy
 	d      *alloc.Defragmentation
-	open   framesync.Serial // the open pass ends once it completes; 0: none open
+	open   *passWork // the pass whose copies are in flight; nil: none
 	idle   int              // DefragFrame calls to let pass before beginning again
 	stats  DefragStats
 	closed bool
+	// ending counts the ends of passes running on their own goroutines
+	// (so that the allocator's EndPass, which frees emptied blocks, is not
+	// paid by the goroutine that polls framesync); Close waits for them.
+	ending sync.WaitGroup
 }
 
 // ErrDefragPolicy: SetDefrag with a policy that is out of range.
@@ -109,7 +113,7 @@ func (m *Manager) SetDefrag(p DefragPolicy) error {
 		return fmt.Errorf("set defrag: %w", ErrClosed)
 	}
 	g.policy, g.idle = p, 0
-	if !p.on() && g.open == 0 {
+	if !p.on() && g.open == nil {
 		g.end()
 	}
 	return nil
@@ -150,7 +154,7 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 	case g.closed:
 		g.mu.Unlock()
 		return DefragPass{}, fmt.Errorf("defrag: %w", ErrClosed)
-	case !g.policy.on() || g.open != 0:
+	case !g.policy.on() || g.open != nil:
 		g.mu.Unlock()
 		return DefragPass{}, nil
 	case g.d == nil && g.idle > 0:
@@ -189,9 +193,9 @@ func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 			g.mu.Unlock()
 			return DefragStats{}, fmt.Errorf("defragment: %w", ErrClosed)
 		}
-		if open := g.open; open != 0 {
+		if open := g.open; open != nil {
 			g.mu.Unlock()
-			if err := m.sync.Wait(ctx, open); err != nil {
+			if err := open.wait(ctx, m); err != nil {
 				return DefragStats{}, fmt.Errorf("defragment: %w", err)
 			}
 			continue
@@ -213,10 +217,8 @@ func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 		if r.Complete {
 			break
 		}
-		if r.Serial != 0 {
-			if err := m.sync.Wait(ctx, r.Serial); err != nil {
-				return DefragStats{}, fmt.Errorf("defragment: %w", err)
-			}
+		if err := pass.wait(ctx, m); err != nil {
+			return DefragStats{}, fmt.Errorf("defragment: %w", err)
 		}
 	}
 	g.mu.Lock()
@@ -248,15 +250,16 @@ func (g *defragger) end() {
 	}
 }
 
-// close ends the defragmentation (at the end of the open pass, if any);
-// later calls return ErrClosed.
+// close ends the defragmentation (at the end of the open pass, if any)
+// and waits for the ends of passes running; later calls return ErrClosed.
 func (g *defragger) close() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.closed = true
-	if g.open == 0 {
+	if g.open == nil {
 		g.end()
 	}
+	g.mu.Unlock()
+	g.ending.Wait()
 }
 
 // moveJob is one asset's move in a pass.
@@ -277,14 +280,34 @@ type passWork struct {
 	jobs     []moveJob
 	release  []Asset
 	serial   framesync.Serial // the copies' submission; 0: none
+	last     framesync.Serial // when the pass ends: the latest of the jobs' retire
 	complete bool
+	done     chan struct{} // closed once the pass has ended
+}
+
+// wait waits until the pass has ended: its copies and its old objects'
+// uses completed, and the allocator's EndPass run.
+func (w *passWork) wait(ctx context.Context, m *Manager) error {
+	if w.serial == 0 {
+		return nil
+	}
+	// The wait retires what is due: the end's Func, which starts the end.
+	if err := m.sync.Wait(ctx, w.last); err != nil {
+		return err
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // pass plans and records one pass of at most bytes and moves (0: no
 // bound); g.mu is held. What is left to do goes to finish, without g.mu.
 func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
 	g := &m.defrag
-	w := &passWork{g: g}
+	w := &passWork{g: g, done: make(chan struct{})}
 	if g.d == nil {
 		d, err := m.alloc.BeginDefragmentation(alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves})
 		if err != nil {
@@ -323,11 +346,10 @@ func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
 		_ = g.d.EndPass() // nothing recorded: the pass ends now
 		return w, nil
 	}
-	var last framesync.Serial
 	for _, j := range w.jobs {
-		last = max(last, j.retire)
+		w.last = max(w.last, j.retire)
 	}
-	g.open = last
+	g.open = w
 	return w, nil
 }
 
@@ -543,7 +565,6 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 		}
 	}
 	if w.serial != 0 {
-		var end framesync.Serial
 		for _, j := range w.jobs {
 			s := j.new
 			if j.swapped {
@@ -554,10 +575,27 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 			// The allocations stay: the pass's end frees the sources and
 			// gives back the destinations of the moves it did not make.
 			s.retireAt(m, j.retire)
-			end = max(end, j.retire)
 		}
 		// After the objects: at the same serial, a Func runs after them.
-		m.retireFunc(end, func() { w.end(m) })
+		// The end runs on its own goroutine: EndPass frees the emptied
+		// blocks (vkFreeMemory of up to a block's size), which the frame
+		// that polls should not pay; once the manager is closed, on the
+		// caller's.
+		m.retireFunc(w.last, func() {
+			g := w.g
+			g.mu.Lock()
+			if g.closed {
+				g.mu.Unlock()
+				w.end(m)
+				return
+			}
+			g.ending.Add(1)
+			g.mu.Unlock()
+			go func() {
+				defer g.ending.Done()
+				w.end(m)
+			}()
+		})
 	}
 	w.g.mu.Lock()
 	w.g.stats.Moved += r.Moved
@@ -630,9 +668,10 @@ func (w *passWork) end(m *Manager) {
 		c.mu.Unlock()
 		j.new.move.committed(dst)
 	}
-	g.open = 0
+	g.open = nil
 	if g.closed || !g.policy.on() {
 		g.end()
 	}
 	g.stats.CPU += time.Since(start)
+	close(w.done)
 }
