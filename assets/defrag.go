@@ -68,6 +68,8 @@ type DefragStats struct {
 	// allocator's EndPass (freeing the sources, and the emptied blocks:
 	// vkFreeMemory).
 	CPU, EndPass time.Duration
+	// EndPassMax is the longest EndPass.
+	EndPassMax time.Duration
 }
 
 // DefragPass is what one DefragFrame did.
@@ -87,7 +89,7 @@ type defragger struct {
 	policy DefragPolicy
 	d      *alloc.Defragmentation
 	open   *passWork // the pass whose copies are in flight; nil: none
-	idle   int              // DefragFrame calls to let pass before beginning again
+	idle   int       // DefragFrame calls to let pass before beginning again
 	stats  DefragStats
 	closed bool
 	// ending counts the ends of passes running on their own goroutines
@@ -230,7 +232,7 @@ func (s DefragStats) since(b DefragStats) DefragStats {
 	return DefragStats{Passes: s.Passes - b.Passes, Frames: s.Frames - b.Frames, Moved: s.Moved - b.Moved,
 		BytesMoved: s.BytesMoved - b.BytesMoved, Released: s.Released - b.Released, Skipped: s.Skipped - b.Skipped,
 		BlocksFreed: s.BlocksFreed - b.BlocksFreed, BytesFreed: s.BytesFreed - b.BytesFreed,
-		Completed: s.Completed - b.Completed, CPU: s.CPU - b.CPU, EndPass: s.EndPass - b.EndPass}
+		Completed: s.Completed - b.Completed, CPU: s.CPU - b.CPU, EndPass: s.EndPass - b.EndPass, EndPassMax: s.EndPassMax}
 }
 
 // end ends the allocator's defragmentation, if one runs; g.mu is held and
@@ -643,11 +645,18 @@ func (m *Manager) retireFunc(serial framesync.Serial, f func()) {
 func (w *passWork) end(m *Manager) {
 	start := time.Now()
 	g := w.g
+	// Without g.mu: while the pass is open nothing else begins a pass or
+	// ends the defragmentation, and DefragFrame does not wait for the
+	// driver's frees.
+	g.mu.Lock()
+	d := g.d
+	g.mu.Unlock()
+	_ = d.EndPass()
+	took := time.Since(start)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	endStart := time.Now()
-	_ = g.d.EndPass()
-	g.stats.EndPass += time.Since(endStart)
+	g.stats.EndPass += took
+	g.stats.EndPassMax = max(g.stats.EndPassMax, took)
 	for _, j := range w.jobs {
 		if !j.swapped {
 			continue
