@@ -91,6 +91,7 @@ type DefragMove struct {
 	Dst Allocation
 
 	list *blockList
+	src  Allocation // Src as planned: what EndPass acts on, whatever Src says then
 	dst  *block
 	sub  virtual.Allocation // the reservation in dst
 	plan virtual.Move       // the planner's move
@@ -252,7 +253,7 @@ func (d *Defragmentation) plan(l *blockList) {
 		if src.tags[m.Src.Offset].persistent {
 			al.Mapped = src.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size]
 		}
-		d.moves = append(d.moves, DefragMove{Src: al, DstMemory: dst.memory, DstOffset: m.Dst.Offset, list: l, dst: dst, sub: m.Dst, plan: m})
+		d.moves = append(d.moves, DefragMove{Src: al, DstMemory: dst.memory, DstOffset: m.Dst.Offset, list: l, src: al, dst: dst, sub: m.Dst, plan: m})
 	}
 }
 
@@ -295,7 +296,7 @@ func (d *Defragmentation) commit(l *blockList, moves []DefragMove, cancel bool) 
 	var emptied []*block
 	for i := range moves {
 		m := &moves[i]
-		m.Dst = Allocation{}
+		m.Src, m.Dst = m.src, Allocation{} // (an edited Src changes nothing)
 		op := m.Op
 		live := l.checkLive(m.Src) == nil
 		if cancel || op > MoveDestroy || !live {

@@ -309,3 +309,63 @@ func TestDefragmentationClose(t *testing.T) {
 	require.Zero(t, a.DeviceAllocations(), "after Close, the last free of each block freed it")
 	require.Empty(t, d.Violations())
 }
+
+// TestDefragmentationMisuse: bad options, passes out of order and an
+// edited move are refused or ignored, changing nothing.
+func TestDefragmentationMisuse(t *testing.T) {
+	d, err := simdev.Load("1080 Ti")
+	require.NoError(t, err)
+	a, err := alloc.New(alloc.Options{Device: d, PreferredBlockSize: 4 << 20})
+	require.NoError(t, err)
+	other, err := alloc.New(alloc.Options{Device: d})
+	require.NoError(t, err)
+	defer other.Close()
+	foreign, err := other.NewPool(alloc.PoolOptions{Name: "p", MemoryType: 7, BlockSize: 1 << 20})
+	require.NoError(t, err)
+	_, err = a.BeginDefragmentation(alloc.DefragOptions{Pool: foreign})
+	require.ErrorIs(t, err, alloc.ErrForeignPool)
+	_, err = a.BeginDefragmentation(alloc.DefragOptions{MaxMovesPerPass: -1})
+	require.ErrorContains(t, err, "MaxMovesPerPass")
+	_, err = a.BeginDefragmentation(alloc.DefragOptions{Algorithm: 9})
+	require.ErrorContains(t, err, "unknown algorithm")
+
+	bufs := fragmentSim(t, a, 300, 13)
+	dfr, err := a.BeginDefragmentation(alloc.DefragOptions{})
+	require.NoError(t, err)
+	require.ErrorIs(t, dfr.EndPass(), alloc.ErrPassState)
+	moves, err := dfr.BeginPass()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(moves), 2)
+	_, err = dfr.BeginPass()
+	require.ErrorIs(t, err, alloc.ErrPassState)
+	// An application that edits a move's Src (here: to another live
+	// allocation) does not make EndPass free that one.
+	planned := moves[0].Src
+	victim := moves[1].Src
+	moves[0].Src = victim
+	for i := range moves[1:] {
+		moves[1+i].Op = alloc.MoveIgnore
+	}
+	require.NoError(t, dfr.EndPass())
+	require.Equal(t, planned, moves[0].Src, "EndPass acted on the move as planned")
+	_, ok := a.UserData(victim)
+	require.True(t, ok, "the other allocation is still live")
+	_, ok = a.UserData(planned)
+	require.False(t, ok, "the planned source moved")
+	x, _ := a.UserData(moves[0].Dst)
+	moved := x.(*simBuffer)
+	d.DestroyBuffer(moved.buf) // (its contents are not checked here)
+	moved.buf, moved.want = 0, nil
+	moved.al = moves[0].Dst
+	dfr.End()
+	require.ErrorIs(t, dfr.EndPass(), alloc.ErrDefragEnded)
+	for _, b := range bufs {
+		if b.buf != 0 {
+			require.NoError(t, a.DestroyBuffer(b.buf, b.al))
+		} else {
+			require.NoError(t, a.Free(b.al))
+		}
+	}
+	require.NoError(t, a.Close())
+	require.Zero(t, a.DeviceAllocations())
+}

@@ -303,14 +303,21 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 // (its node's generation and index) and offset, or ok=false when no free
 // range can hold the request (or the block has maxNodes nodes).
 //
-// It looks at three classes in turn, at most 4+1+4 nodes in all:
+// It looks at three classes in turn, at most 4+4+1 nodes in all:
 //
-//  1. good fit: the first class whose ranges all hold size bytes; its first
+//  1. tight fit: the class size itself falls in, which holds ranges both
+//     smaller and larger than size: one that holds it is the closest fit
+//     there is, within 1/32;
+//  2. good fit: the first class whose ranges all hold size bytes; its first
 //     nodes may still miss once aligned;
-//  2. guaranteed fit: the first class whose ranges hold any padding; its
-//     first node always fits;
-//  3. last resort: the class size itself falls in, which holds ranges both
-//     smaller and larger than size.
+//  3. guaranteed fit: the first class whose ranges hold any padding; its
+//     first node always fits.
+//
+// Trying the tight fit first, rather than last, leaves the larger ranges
+// to larger requests: on random traces (trace.RandomWith, four seeds and
+// three live targets) it refuses 3,692 allocations where trying it last
+// refused 4,015 and an exhaustive best fit with the same placement refuses
+// 3,741 (TestRefusalsAgainstBestFit).
 func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
 	if size > t.size-t.used || len(t.nodes) > maxNodes-2 && !t.spareNodes() {
 		return 0, 0, false
@@ -320,13 +327,13 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 		c, probes := -1, maxProbes
 		switch step {
 		case 0:
-			c = t.firstClass(classUp(size))
+			c = classOf(size)
 		case 1:
+			c = t.firstClass(classUp(size))
+		case 2:
 			if w := t.worstCase(size, align, paged); w != ^uint64(0) {
 				c, probes = t.firstClass(classUp(w)), 1
 			}
-		case 2:
-			c = classOf(size)
 		}
 		if c < 0 {
 			continue

@@ -51,3 +51,17 @@ func TestBenchDefragAssetsJSON(t *testing.T) {
 	}
 	require.Equal(t, 2, run([]string{"bench", "defrag", "--part", "gpu"}, &out, &errOut))
 }
+
+func TestBenchAllocBestFitColumn(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "alloc", "--json", "--ops", "20000", "--peer", ""}, &out, &errOut), errOut.String())
+	var res benchResults
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res))
+	require.Contains(t, res.BestFitRefused, "random")
+	require.Contains(t, res.BestFitRefused, "gpumix")
+	require.NotContains(t, res.BestFitRefused, "adversarial")
+	require.Positive(t, res.BestFitRefused["gpumix"], "gpumix overflows its block: best fit refuses too")
+	out.Reset()
+	require.Equal(t, 0, run([]string{"bench", "alloc", "--ops", "20000", "--peer", ""}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "best fit refused")
+}
