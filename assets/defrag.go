@@ -92,6 +92,7 @@ type defragger struct {
 	idle   int       // DefragFrame calls to let pass before beginning again
 	stats  DefragStats
 	closed bool
+	now    int // DefragmentNow calls running: the defragmentation stays begun with the policy off
 	// ending counts the ends of passes running on their own goroutines
 	// (so that the allocator's EndPass, which frees emptied blocks, is not
 	// paid by the goroutine that polls framesync); Close waits for them.
@@ -115,7 +116,7 @@ func (m *Manager) SetDefrag(p DefragPolicy) error {
 		return fmt.Errorf("set defrag: %w", ErrClosed)
 	}
 	g.policy, g.idle = p, 0
-	if !p.on() && g.open == nil {
+	if !p.on() && g.open == nil && g.now == 0 {
 		g.end()
 	}
 	return nil
@@ -187,7 +188,15 @@ func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	g := &m.defrag
 	g.mu.Lock()
 	before := g.stats
+	g.now++
 	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		if g.now--; g.now == 0 && !g.policy.on() && g.open == nil {
+			g.end()
+		}
+		g.mu.Unlock()
+	}()
 	for {
 		start := time.Now()
 		g.mu.Lock()
@@ -678,7 +687,7 @@ func (w *passWork) end(m *Manager) {
 		j.new.move.committed(dst)
 	}
 	g.open = nil
-	if g.closed || !g.policy.on() {
+	if g.closed || !g.policy.on() && g.now == 0 {
 		g.end()
 	}
 	g.stats.CPU += time.Since(start)

@@ -235,7 +235,7 @@ func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D
 	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Srgb, MipLevels: 1,
 		usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}
 	t.gpu.fixed = true
-	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
