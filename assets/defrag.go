@@ -152,6 +152,9 @@ func (m *Manager) DefragStats() DefragStats {
 func (m *Manager) DefragFrame() (DefragPass, error) {
 	start := time.Now()
 	g := &m.defrag
+	// What the GPU has completed, fresh (an upload that completed may
+	// move); it may retire what is due, so before the lock.
+	_, _ = m.sync.Poll()
 	g.mu.Lock()
 	switch {
 	case g.closed:
@@ -180,11 +183,17 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 }
 
 // DefragmentNow defragments until nothing more moves, for a loading
-// screen: passes of the policy's budget (of 64 MiB when the policy is
-// off), waiting for each pass's copies (ctx bounds the waits). Call it
+// screen: it waits for what was submitted, then runs passes of the
+// policy's budget (of 64 MiB when the policy is off), waiting for each
+// pass's copies (ctx bounds the waits). Call it
 // between frames: a frame being recorded by the caller would hold the
 // copies back until ctx ends. It returns what it did.
 func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
+	// What was submitted completes first: uploads done may move, and the
+	// memory of assets released meanwhile comes back before planning.
+	if err := m.sync.Wait(ctx, m.sync.Submitted()); err != nil && !errors.Is(err, framesync.ErrClosed) {
+		return DefragStats{}, fmt.Errorf("defragment: %w", err)
+	}
 	g := &m.defrag
 	g.mu.Lock()
 	before := g.stats
@@ -199,6 +208,7 @@ func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	}()
 	for {
 		start := time.Now()
+		_, _ = m.sync.Poll() // as in DefragFrame
 		g.mu.Lock()
 		if g.closed {
 			g.mu.Unlock()

@@ -78,3 +78,46 @@ func TestDefragLeavesInPlace(t *testing.T) {
 	require.ErrorIs(t, err, assets.ErrClosed)
 	require.ErrorIs(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 1}), assets.ErrClosed)
 }
+
+// TestDefragReleasesUnreferenced: with ReleaseUnreferenced, a cached
+// asset nobody holds that a pass would move is released (the normal rule)
+// instead; one that is held moves.
+func TestDefragReleasesUnreferenced(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	b, err := e.m.AddBundle("content", assets.SampleContent())
+	require.NoError(t, err)
+	ctx := context.Background()
+	files := []string{"checker.png", "hero.png", "logo.jpg", "icons/coin.png", "icons/star.png"}
+	var junk []assets.Asset
+	var cached []*assets.Texture2D
+	for i := range 60 {
+		if i%12 == 6 {
+			tex, err := b.LoadTexture(ctx, files[i/12]) // cached, count 0
+			require.NoError(t, err)
+			cached = append(cached, tex)
+			continue
+		}
+		tex, err := newTexture(e.m, fmt.Sprintf("t-%d", i), uint64(i), 32)
+		require.NoError(t, err)
+		junk = append(junk, tex)
+	}
+	held := cached[0]
+	require.NoError(t, e.m.AddRef(held))
+	for _, a := range junk[:len(junk)-1] { // the last keeps its block
+		drop(e.m, a)
+	}
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{Algorithm: alloc.DefragFull, ReleaseUnreferenced: true}))
+	st, err := e.m.DefragmentNow(ctx)
+	require.NoError(t, err)
+	t.Logf("%+v", st)
+	require.Positive(t, st.Released)
+	gone := 0
+	for _, tex := range cached[1:] {
+		if assets.BaseOf(tex).State() != assets.Ready {
+			gone++
+		}
+	}
+	require.Equal(t, st.Released, gone, "the released are unreferenced cached textures")
+	require.Equal(t, assets.Ready, assets.BaseOf(held).State())
+	e.close(t)
+}
