@@ -150,11 +150,11 @@ func (m *Manager) DefragStats() DefragStats {
 // A submission that fails after the copies were recorded leaves the moved
 // assets with undefined contents (as it would leave any upload).
 func (m *Manager) DefragFrame() (DefragPass, error) {
-	start := time.Now()
 	g := &m.defrag
 	// What the GPU has completed, fresh (an upload that completed may
 	// move); it may retire what is due, so before the lock.
 	_, _ = m.sync.Poll()
+	start := time.Now()
 	g.mu.Lock()
 	switch {
 	case g.closed:
@@ -185,9 +185,9 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 // DefragmentNow defragments until nothing more moves, for a loading
 // screen: it waits for what was submitted, then runs passes of the
 // policy's budget (of 64 MiB when the policy is off), waiting for each
-// pass's copies (ctx bounds the waits). Call it
-// between frames: a frame being recorded by the caller would hold the
-// copies back until ctx ends. It returns what it did.
+// pass's copies (ctx bounds the waits). Call it between frames: a frame
+// being recorded by the caller would hold the copies back until ctx ends.
+// It returns what it did.
 func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	// What was submitted completes first: uploads done may move, and the
 	// memory of assets released meanwhile comes back before planning.
