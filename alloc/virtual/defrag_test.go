@@ -14,6 +14,7 @@ type defragWorld struct {
 	g      uint64
 	// where is, by identity, the allocation's block and value.
 	where map[int]placed
+	kept  map[uint64]bool // handles given to Planner.Keep
 }
 
 type placed struct {
@@ -24,7 +25,7 @@ type placed struct {
 }
 
 func newDefragWorld(sizes []uint64, g uint64) (*defragWorld, error) {
-	w := &defragWorld{g: g, where: map[int]placed{}}
+	w := &defragWorld{g: g, where: map[int]placed{}, kept: map[uint64]bool{}}
 	for _, s := range sizes {
 		b, err := New(Options{Size: s, Granularity: g})
 		if err != nil {
@@ -73,6 +74,9 @@ func (w *defragWorld) pass(p *Planner, commit func(k int) bool) (int, error) {
 	seen := map[int]bool{}
 	var bytes uint64
 	for k, m := range moves {
+		if w.kept[m.Src.handle] {
+			return 0, fmt.Errorf("move %d: an allocation the caller kept is planned again", k)
+		}
 		id, ok := byHandle[m.Src.handle]
 		if !ok {
 			return 0, fmt.Errorf("move %d: source %+v is not a live allocation", k, m.Src)
@@ -112,8 +116,14 @@ func (w *defragWorld) pass(p *Planner, commit func(k int) bool) (int, error) {
 			}
 			w.remove(id)
 			w.add(id, m.DstBlock, m.Dst, pl.kind, pl.align)
-		} else if err := w.blocks[m.DstBlock].Free(m.Dst); err != nil {
-			return 0, err
+		} else {
+			if err := w.blocks[m.DstBlock].Free(m.Dst); err != nil {
+				return 0, err
+			}
+			if k%2 == 0 { // the caller cannot move it: it stays, and must not come back
+				p.Keep(m)
+				w.kept[m.Src.handle] = true
+			}
 		}
 	}
 	return len(moves), w.check()
