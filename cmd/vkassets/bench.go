@@ -94,6 +94,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&do.ops, "ops", 300_000, "operations of the gpumix trace")
 		fs.Uint64Var(&do.maxBytes, "max-bytes-per-pass", 0, "DefragOptions.MaxBytesPerPass (0: no limit)")
 		fs.IntVar(&do.maxMoves, "max-moves-per-pass", 0, "DefragOptions.MaxMovesPerPass (0: no limit)")
+		fs.StringVar(&do.part, "part", "all", "allocator (the gpumix trace), assets (the asset manager's automatic defragmentation on lavapipe) or all")
+		fs.Uint64Var(&do.assetBytes, "max-bytes-per-frame", 16<<20, "the assets part's DefragPolicy.MaxBytesPerFrame")
 	}
 	if code, ok := parseFlags(fs, about, args, stdout, stderr); !ok {
 		return code
@@ -103,16 +105,40 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "vkassets bench defrag: --ops must be at least 1 and --max-moves-per-pass not negative\n")
 			return 2
 		}
-		rs, err := benchDefrag(stderr, do)
-		if err != nil {
-			fmt.Fprintf(stderr, "vkassets bench defrag: %v\n", err)
-			return 1
+		if do.part != "all" && do.part != "allocator" && do.part != "assets" || do.assetBytes == 0 {
+			fmt.Fprintf(stderr, "vkassets bench defrag: --part is allocator, assets or all (not %q); --max-bytes-per-frame is not 0\n", do.part)
+			return 2
+		}
+		var out struct {
+			Allocator []defragResult      `json:"allocator,omitempty"`
+			Assets    []assetDefragResult `json:"assets,omitempty"`
+		}
+		var err error
+		if do.part != "assets" {
+			if out.Allocator, err = benchDefrag(stderr, do); err != nil {
+				fmt.Fprintf(stderr, "vkassets bench defrag: %v\n", err)
+				return 1
+			}
+		}
+		if do.part != "allocator" {
+			if out.Assets, err = benchDefragAssets(stderr, do.seed, do.assetBytes); err != nil {
+				fmt.Fprintf(stderr, "vkassets bench defrag: assets: %v\n", err)
+				return 1
+			}
 		}
 		if *asJSON {
-			writeJSON(stdout, rs)
+			writeJSON(stdout, out)
 			return 0
 		}
-		printDefrag(stdout, rs)
+		if out.Allocator != nil {
+			printDefrag(stdout, out.Allocator)
+		}
+		if out.Assets != nil {
+			if out.Allocator != nil {
+				fmt.Fprintln(stdout)
+			}
+			printDefragAssets(stdout, out.Assets)
+		}
 		return 0
 	}
 	if what == "residency" {

@@ -50,6 +50,8 @@ type defragOptions struct {
 	maxBytes         uint64
 	maxMoves         int
 	allocatorOptions alloc.Options
+	part             string // allocator, assets or all
+	assetBytes       uint64 // the assets part's MaxBytesPerFrame
 }
 
 // benchDefrag runs the gpumix replay and each algorithm's defragmentation.
