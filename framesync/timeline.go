@@ -258,6 +258,9 @@ func (s *Sync) DeferAt(o Object, points ...Point) error {
 	var u Use
 	for _, p := range points {
 		if err := s.checkPoint(p); err != nil {
+			if s.closed.Load() {
+				return s.deferUse(o, u, true) // ErrClosed, once Close waited for the device
+			}
 			return err
 		}
 		u.Add(p)
