@@ -252,7 +252,7 @@ func (d *fakeDev) CreateCommandPool(vk.CommandPoolFlags) (vk.CommandPool, error)
 	defer d.mu.Unlock()
 	return vk.CommandPool(d.handle()), nil
 }
-func (d *fakeDev) DestroyCommandPool(vk.CommandPool)    {}
+func (d *fakeDev) DestroyCommandPool(vk.CommandPool)     {}
 func (d *fakeDev) ResetCommandPool(vk.CommandPool) error { return nil }
 func (d *fakeDev) AllocateCommandBuffer(vk.CommandPool) (vk.CommandBuffer, error) {
 	d.mu.Lock()

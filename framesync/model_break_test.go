@@ -545,7 +545,6 @@ func TestBreakSyncModel(t *testing.T) {
 	})
 }
 
-
 // recycle destroys the app's fences at values up to v, as the contract
 // allows once framesync has seen them (or been told).
 func (m *syncModel) recycle(l *mline, v uint64) {
