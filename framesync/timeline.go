@@ -158,7 +158,8 @@ func (s *Sync) AddFenceTimeline(name string) (Timeline, error) {
 }
 
 // SignalFence tells a fence timeline that the submission the app just made
-// with fence completes value (values increase: each is above the last).
+// with fence completes value (values increase: each is above the last, and
+// above what Reached said the timeline reached).
 // The fence must stay unreset and alive until framesync has seen it
 // signalled (CompletedAt(t) ≥ value) or the app has called Reached for a
 // value at or above it: an app that waits for the fence before reusing it
@@ -178,6 +179,10 @@ func (s *Sync) SignalFence(t Timeline, value uint64, fence vk.Fence) error {
 	}
 	if value <= tl.signalled {
 		return fmt.Errorf("framesync: signal fence on %v at %d: values must increase (last %d)", t, value, tl.signalled)
+	}
+	if done := uint64(s.retire.done[tl.index]); value <= done {
+		// Kept, it would be read after the app may have destroyed it.
+		return fmt.Errorf("framesync: signal fence on %v at %d: the timeline already reached %d", t, value, done)
 	}
 	tl.signalled = value
 	tl.fences = append(tl.fences, fencePoint{value: value, fence: fence})
@@ -338,13 +343,15 @@ func (s *Sync) reach(tl *timeline, value uint64) {
 
 // advanceLines reads how far the app's timelines have got, without
 // blocking: the semaphore's counter, or the status of the oldest fences.
-// A timeline that nothing can wait on beyond what it reached is not read.
-// s.mu is held.
+// A semaphore that nothing can wait on beyond what it reached is not read;
+// a fence timeline is read while it has fences not yet seen signalled, so
+// that CompletedAt, which tells the app when it may reuse a fence, moves
+// on and the fences kept do not pile up. s.mu is held.
 func (s *Sync) advanceLines() error {
 	q := s.retire
 	for i := 1; i < s.nlines; i++ {
 		tl := s.lines[i]
-		if tl.removed.Load() || q.top[i] <= q.done[i] {
+		if tl.removed.Load() || (q.top[i] <= q.done[i] && len(tl.fences) == 0) {
 			continue
 		}
 		if !tl.fence {
