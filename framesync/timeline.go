@@ -258,7 +258,10 @@ func (s *Sync) RemoveTimeline(t Timeline) error {
 // at once. Points on the frame timeline follow Defer's rules. DeferAt
 // refuses, and queues nothing: a point on a timeline this Sync did not
 // register (ErrUnknownTimeline) or that was removed (ErrTimelineRemoved),
-// and what Defer refuses.
+// and what Defer refuses. After Close it returns ErrClosed (whatever the
+// points) once Close has waited for the device; that wait covers only what
+// was submitted before it, so an object the app's own later submissions
+// use must wait for their points before the app destroys it.
 func (s *Sync) DeferAt(o Object, points ...Point) error {
 	var u Use
 	for _, p := range points {
