@@ -61,7 +61,8 @@ type syncModel struct {
 	recording *framesync.Frame
 	lost      bool
 	closed    bool
-	free      bool // a frame never submitted is torn down: anything may go
+	free      bool           // a frame never submitted is torn down: anything may go
+	alive     map[*mobj]bool // what Close left alive: it waits on an app timeline not reached
 }
 
 func (m *syncModel) truth(i int) uint64 {
@@ -92,6 +93,17 @@ func (m *syncModel) reached(u framesync.Use) bool {
 		}
 	}
 	return true
+}
+
+// appUnreached reports whether u waits on an app timeline beyond what its
+// GPU reached.
+func (m *syncModel) appUnreached(u framesync.Use) bool {
+	for i, v := range u[1:] {
+		if v != 0 && m.truth(i+1) < v {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *syncModel) pendingItems() int {
@@ -535,7 +547,9 @@ func TestBreakSyncModel(t *testing.T) {
 			m.recording = nil
 		}
 		for h, o := range m.objs {
-			if !m.d.isDead(h) {
+			// What waits on an app timeline its GPU never reached is left
+			// alive by Close (the app's later submissions may use it).
+			if !m.d.isDead(h) && !m.alive[o] {
 				rt.Fatalf("object %d (use %v) never destroyed", h, o.use)
 			}
 		}
@@ -577,15 +591,21 @@ func (m *syncModel) close(t *rapid.T) {
 	}
 	m.closed = true
 	// Close waits for the device: every submission made completes. What
-	// waits beyond on an app timeline was deferred to a submission never
-	// made, and goes too (by design), named in ErrUnsubmitted.
+	// waits beyond on an app timeline may still be used by a submission
+	// the app makes later: it stays alive, named in ErrUnsubmitted (after
+	// a loss it goes: nothing runs any more).
 	if !m.lost {
 		m.d.WaitIdle()
 	}
 	unsub := false
+	alive := map[*mobj]bool{} // waiting on an app timeline: left alive
+	m.alive = alive
 	for _, o := range m.objs {
 		if !m.d.isDead(o.h) && !m.reached(o.use) {
 			unsub = true
+			if !m.lost && m.appUnreached(o.use) {
+				alive[o] = true
+			}
 		}
 	}
 	for _, l := range m.lines {
@@ -602,7 +622,7 @@ func (m *syncModel) close(t *rapid.T) {
 		t.Fatalf("Close: %v; objects never reached: %v", err, unsub)
 	}
 	for h, o := range m.objs {
-		keep := m.recording != nil && o.use[0] == uint64(m.recording.Serial())
+		keep := m.recording != nil && o.use[0] == uint64(m.recording.Serial()) || alive[o]
 		if m.d.isDead(h) == keep {
 			t.Fatalf("after Close: object %d (use %v) gone %v", h, o.use, !keep)
 		}
