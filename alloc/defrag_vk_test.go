@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,19 +16,7 @@ import (
 // oneShot records commands with rec, submits them and waits.
 func oneShot(t *testing.T, d *vk.Device, rec func(vk.CommandBuffer)) {
 	t.Helper()
-	pool, err := d.CreateCommandPool(vk.CommandPoolTransient)
-	require.NoError(t, err)
-	defer d.DestroyCommandPool(pool)
-	cmd, err := d.AllocateCommandBuffer(pool)
-	require.NoError(t, err)
-	fence, err := d.CreateFence(false)
-	require.NoError(t, err)
-	defer d.DestroyFence(fence)
-	require.NoError(t, d.BeginCommandBuffer(cmd))
-	rec(cmd)
-	require.NoError(t, d.EndCommandBuffer(cmd))
-	require.NoError(t, d.Submit([]vk.CommandBuffer{cmd}, nil, nil, fence))
-	require.NoError(t, d.WaitFence(fence, 30*time.Second))
+	vktest.Submit(t, d, rec)
 }
 
 // movedResource is what the application keeps of one resource.

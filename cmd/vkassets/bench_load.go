@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -229,13 +228,5 @@ func writeGradientPNG(path string, side int) error {
 	for i := range im.Pix {
 		im.Pix[i] = byte(i*7 + i/(side*4)*13)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, im); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writePNG(path, im)
 }
