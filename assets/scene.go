@@ -315,6 +315,14 @@ func (l *sceneLoader) primitive(ctx context.Context, mesh, p int, gp *gltf.Primi
 func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
 	usage |= vk.BufferUsageTransferSrc
 	a, err := l.m.load(ctx, key, func(context.Context) (Asset, error) {
+		// Admitted against the budget like a texture (the buffer and its
+		// staging copy): a small file's accessors without a bufferView
+		// make as many zeros as their counts say.
+		done, err := l.m.admit(key, 2*int64(len(data)))
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		return asAsset(l.m.newBuffer(key, usage, data))
 	})
 	if err != nil {
