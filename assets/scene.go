@@ -551,6 +551,16 @@ func (l *sceneLoader) textureRef(ctx context.Context, i, texCoord int, where str
 	if err != nil {
 		return TextureRef{}, err
 	}
+	// A KTX2 image's format is its own: KHR_texture_basisu has colour
+	// (base colour, emissive) in sRGB and data in linear, and a file the
+	// other way round would be sampled wrong without a word.
+	if f, ok := ktx2Formats[tex.Format]; ok && f.srgb == opts.Linear {
+		use, want := "colour", "sRGB"
+		if opts.Linear {
+			use, want = "data", "linear"
+		}
+		return TextureRef{}, fmt.Errorf("%w: %s.index: texture %d is %s, not %s, and this slot holds %s", ErrDecode, where, i, f.name, want, use)
+	}
 	smp, err := l.m.LoadSampler(ctx, info)
 	if err != nil {
 		return TextureRef{}, err
