@@ -78,7 +78,8 @@ func TestDrawWhileReleased(t *testing.T) {
 	require.Positive(t, n)
 }
 
-// TestDrawReleasedMesh: a mesh force-released (its buffers with it, once
+// TestDrawReleasedMesh: a primitive's index buffer cannot be released
+// from under its mesh; a mesh force-released (its buffers with it, once
 // unused) is refused by DrawMesh with assets.ErrReleased.
 func TestDrawReleasedMesh(t *testing.T) {
 	st := newStack(t, 32)
@@ -87,6 +88,13 @@ func TestDrawReleasedMesh(t *testing.T) {
 	scene, err := b.LoadScene(context.Background(), "scenes/cube.glb")
 	require.NoError(t, err)
 	mesh := scene.Meshes[0]
+	// The index buffer alone cannot go while its mesh depends on it, not
+	// even by force: the draw below it still has it.
+	_, err = st.m.Release(mesh.Primitives[0].Indices, true)
+	require.ErrorIs(t, err, assets.ErrInUse)
+	st.frame(t, func(f *framesync.Frame) error {
+		return st.r.DrawMesh(f, mesh, render.Identity(), [4]float32{1, 1, 1, 1})
+	})
 	_, err = st.m.Release(scene, true)
 	require.NoError(t, err)
 	st.m.ReleaseUnused()
