@@ -231,9 +231,13 @@ func (b *Base) markReleased() framesync.Use {
 // racing it either sees the mark (and retires after serial) or wins (and
 // Use fails). Call it before recording the commands that read a, every
 // frame; it walks no graph (the list was flattened when a was made) and
-// allocates nothing.
+// allocates nothing. An asset no Manager made (a zero value) is refused
+// with ErrReleased: it would claim nothing.
 func Use(serial framesync.Serial, a Asset) error {
 	b := a.base()
+	if b.id == 0 {
+		return ErrReleased
+	}
 	s := uint64(serial)
 	// An asset that owns GPU objects is its own first mark; one that owns
 	// none needs no serial, only the check that it was not released (the

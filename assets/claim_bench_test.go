@@ -58,8 +58,13 @@ func claimGraph() (*SpriteFrame, *Mesh) {
 	return s, mesh
 }
 
+// linked numbers link's assets.
+var linked uint64
+
 // link is newBase without a manager: deps and flattened marks.
 func link(b *Base, owner GPUOwner, deps ...Asset) {
+	linked++
+	b.id = ID(linked) // Use refuses an asset no manager made
 	b.owner = owner
 	b.state.Store(int32(Ready))
 	var marks []*Base

@@ -2,6 +2,7 @@ package assets
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/qmuntal/gltf"
 )
@@ -28,9 +29,13 @@ func checkAccessor(doc *gltf.Document, i int, where string, maxBytes int64) erro
 	// What the reader allocates: count elements of at least 4 bytes a
 	// component once decoded (floats or uint32s), and never less than the
 	// stored size.
-	decoded := int64(a.Count) * max(elem, int64(a.Type.Components())*4)
-	if decoded > maxBytes || decoded/int64(a.Count) != max(elem, int64(a.Type.Components())*4) {
-		return fmt.Errorf("%w: %s: count %d decodes to %d bytes, the limit is %d (Options.MaxImageBytes)",
+	per := max(elem, int64(a.Type.Components())*4)
+	if int64(a.Count) > maxBytes/per { // compared before multiplying: a huge count would wrap the product
+		decoded := fmt.Sprint(uint64(a.Count) * uint64(per))
+		if uint64(a.Count) > math.MaxUint64/uint64(per) {
+			decoded = "more than 2⁶⁴"
+		}
+		return fmt.Errorf("%w: %s: count %d decodes to %s bytes, the limit is %d (Options.MaxImageBytes)",
 			ErrTooLarge, at, a.Count, decoded, maxBytes)
 	}
 	if a.Normalized && (a.ComponentType == gltf.ComponentFloat || a.ComponentType == gltf.ComponentUint) {
@@ -87,14 +92,16 @@ func checkView(doc *gltf.Document, v int, offset, n int64, at, what string) erro
 	case offset < 0:
 		return fmt.Errorf("%w: %s: byteOffset %d", ErrDecode, at, offset)
 	}
-	if need := offset + n; need > int64(bv.ByteLength) {
+	// Both sums are of non-negative int64s, exact in uint64: a file's huge
+	// offsets cannot wrap them around to small numbers.
+	if need := uint64(offset) + uint64(n); need > uint64(bv.ByteLength) {
 		return fmt.Errorf("%w: %s: %s from byteOffset %d needs %d bytes, bufferViews[%d] has %d",
 			ErrDecode, at, what, offset, need, v, bv.ByteLength)
 	}
 	if bv.Buffer < 0 || bv.Buffer >= len(doc.Buffers) {
 		return fmt.Errorf("%w: %s: bufferViews[%d].buffer %d out of range (%d buffers)", ErrDecode, at, v, bv.Buffer, len(doc.Buffers))
 	}
-	if end, have := int64(bv.ByteOffset)+int64(bv.ByteLength), int64(len(doc.Buffers[bv.Buffer].Data)); end > have {
+	if end, have := uint64(bv.ByteOffset)+uint64(bv.ByteLength), uint64(len(doc.Buffers[bv.Buffer].Data)); end > have {
 		return fmt.Errorf("%w: %s: bufferViews[%d] ends at byte %d, buffers[%d] holds %d", ErrDecode, at, v, end, bv.Buffer, have)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/qmuntal/gltf"
@@ -140,6 +141,23 @@ func checkEnums(js []byte) error {
 				Mode *uint32 `json:"mode"`
 			} `json:"primitives"`
 		} `json:"meshes"`
+		Samplers []struct {
+			MagFilter *uint32 `json:"magFilter"`
+			MinFilter *uint32 `json:"minFilter"`
+			WrapS     *uint32 `json:"wrapS"`
+			WrapT     *uint32 `json:"wrapT"`
+		} `json:"samplers"`
+		Materials []struct {
+			AlphaMode *string `json:"alphaMode"`
+		} `json:"materials"`
+		// The library reads these into fixed arrays: a short one would
+		// come out padded with zeros, a long one cut.
+		Nodes []struct {
+			Matrix      []float64 `json:"matrix"`
+			Translation []float64 `json:"translation"`
+			Rotation    []float64 `json:"rotation"`
+			Scale       []float64 `json:"scale"`
+		} `json:"nodes"`
 	}
 	if err := json.Unmarshal(js, &raw); err != nil {
 		return fmt.Errorf("%w: glTF JSON: %s", ErrDecode, jsonError(err))
@@ -160,6 +178,38 @@ func checkEnums(js []byte) error {
 		for j, p := range m.Primitives {
 			if p.Mode != nil && *p.Mode > 6 {
 				return fmt.Errorf("%w: meshes[%d].primitives[%d].mode: %d is not a glTF primitive mode", ErrDecode, i, j, *p.Mode)
+			}
+		}
+	}
+	for i, s := range raw.Samplers {
+		for _, f := range []struct {
+			name  string
+			v     *uint32
+			valid []uint32
+		}{
+			{"magFilter", s.MagFilter, []uint32{9728, 9729}},
+			{"minFilter", s.MinFilter, []uint32{9728, 9729, 9984, 9985, 9986, 9987}},
+			{"wrapS", s.WrapS, []uint32{33071, 33648, 10497}},
+			{"wrapT", s.WrapT, []uint32{33071, 33648, 10497}},
+		} {
+			if f.v != nil && !slices.Contains(f.valid, *f.v) {
+				return fmt.Errorf("%w: samplers[%d].%s: %d is not a glTF %s", ErrDecode, i, f.name, *f.v, f.name)
+			}
+		}
+	}
+	for i, m := range raw.Materials {
+		if a := m.AlphaMode; a != nil && *a != "OPAQUE" && *a != "MASK" && *a != "BLEND" {
+			return fmt.Errorf("%w: materials[%d].alphaMode: %q is not OPAQUE, MASK or BLEND", ErrDecode, i, clip(*a))
+		}
+	}
+	for i, n := range raw.Nodes {
+		for _, f := range []struct {
+			name string
+			v    []float64
+			n    int
+		}{{"matrix", n.Matrix, 16}, {"translation", n.Translation, 3}, {"rotation", n.Rotation, 4}, {"scale", n.Scale, 3}} {
+			if f.v != nil && len(f.v) != f.n {
+				return fmt.Errorf("%w: nodes[%d].%s: %d numbers, not %d", ErrDecode, i, f.name, len(f.v), f.n)
 			}
 		}
 	}
@@ -219,6 +269,9 @@ func resolveURI(dir, uri, field string) (string, error) {
 	p, err := url.PathUnescape(uri)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s %q: bad percent-encoding", ErrDecode, field, clip(uri))
+	}
+	if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7F }) {
+		return "", fmt.Errorf("%w: %s %q: a control character in the path", ErrDecode, field, clip(uri))
 	}
 	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\\") {
 		return "", fmt.Errorf("%w: %s %q: not a relative path (a bundle's files are named relative to the glTF file)", ErrDecode, field, clip(uri))

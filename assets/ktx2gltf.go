@@ -33,7 +33,7 @@ func textureSource(doc *gltf.Document, i int) (src int, basisu bool, err error) 
 		if err := json.Unmarshal(msg, &ext); err != nil {
 			return 0, false, fmt.Errorf("%w: %s: not an object with an integer source", ErrDecode, where)
 		}
-		if ext.Source == nil || *ext.Source < 0 || *ext.Source >= len(doc.Images) {
+		if ext.Source == nil || *ext.Source < 0 || *ext.Source >= len(doc.Images) || doc.Images[*ext.Source] == nil {
 			return 0, false, fmt.Errorf("%w: %s.source: no such image (%d images)", ErrDecode, where, len(doc.Images))
 		}
 		return *ext.Source, true, nil

@@ -315,6 +315,14 @@ func (l *sceneLoader) primitive(ctx context.Context, mesh, p int, gp *gltf.Primi
 func (l *sceneLoader) buffer(ctx context.Context, key string, usage vk.BufferUsage, data []byte) (*Buffer, error) {
 	usage |= vk.BufferUsageTransferSrc
 	a, err := l.m.load(ctx, key, func(context.Context) (Asset, error) {
+		// Admitted against the budget like a texture (the buffer and its
+		// staging copy): a small file's accessors without a bufferView
+		// make as many zeros as their counts say.
+		done, err := l.m.admit(key, 2*int64(len(data)))
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		return asAsset(l.m.newBuffer(key, usage, data))
 	})
 	if err != nil {
@@ -542,6 +550,16 @@ func (l *sceneLoader) textureRef(ctx context.Context, i, texCoord int, where str
 	tex, err := l.texture(ctx, i, opts)
 	if err != nil {
 		return TextureRef{}, err
+	}
+	// A KTX2 image's format is its own: KHR_texture_basisu has colour
+	// (base colour, emissive) in sRGB and data in linear, and a file the
+	// other way round would be sampled wrong without a word.
+	if f, ok := ktx2Formats[tex.Format]; ok && f.srgb == opts.Linear {
+		use, want := "colour", "sRGB"
+		if opts.Linear {
+			use, want = "data", "linear"
+		}
+		return TextureRef{}, fmt.Errorf("%w: %s.index: texture %d is %s, not %s, and this slot holds %s", ErrDecode, where, i, f.name, want, use)
 	}
 	smp, err := l.m.LoadSampler(ctx, info)
 	if err != nil {

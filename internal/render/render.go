@@ -196,6 +196,9 @@ func (r *Renderer) target(format vk.Format, usage vk.ImageUsage, aspect vk.Aspec
 	return target{img: img, mem: mem, view: view}, nil
 }
 
+// errNil: a draw was given a nil asset.
+var errNil = errors.New("nil")
+
 // ErrClosed: the renderer was closed.
 var ErrClosed = errors.New("render: closed")
 
@@ -324,6 +327,9 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 	if r.closed {
 		return ErrClosed
 	}
+	if s == nil {
+		return fmt.Errorf("render: draw sprite: %w", errNil)
+	}
 	tex, rect, err := s.Claim(f.Serial())
 	if err != nil {
 		return fmt.Errorf("render: draw %v: %w", &s.Base, err)
@@ -365,17 +371,28 @@ func (r *Renderer) DrawMesh(f *framesync.Frame, mesh *assets.Mesh, mvp [16]float
 	if r.closed {
 		return ErrClosed
 	}
+	if mesh == nil {
+		return fmt.Errorf("render: draw mesh: %w", errNil)
+	}
 	prims := mesh.Primitives
 	if len(prims) == 0 { // a mesh made without primitives: its own fields
 		prims = []*assets.Primitive{{Topology: vk.TopologyTriangleList, Vertices: mesh.Vertices, VertexCount: mesh.VertexCount,
 			Indices: mesh.Indices, IndexCount: mesh.IndexCount, Material: mesh.Material}}
 	}
 	for i, p := range prims {
+		if p == nil {
+			return fmt.Errorf("render: draw %v: primitive %d: %w", &mesh.Base, i, errNil)
+		}
 		if _, err := r.pass.pipeline(p.Topology); err != nil {
 			return fmt.Errorf("render: draw %v: primitive %d: %w", &mesh.Base, i, err)
 		}
 		if m := p.Material; m != nil && m.BaseColorTexture.Texture != nil && m.BaseColorTexture.TexCoord > 1 {
 			return fmt.Errorf("render: draw %v: primitive %d: base colour reads TEXCOORD_%d; the vertex layout has TEXCOORD_0 and TEXCOORD_1", &mesh.Base, i, m.BaseColorTexture.TexCoord)
+		}
+	}
+	for i, p := range prims {
+		if p.Vertices == nil {
+			return fmt.Errorf("render: draw %v: primitive %d: no vertex buffer", &mesh.Base, i)
 		}
 	}
 	if err := assets.Use(f.Serial(), mesh); err != nil {

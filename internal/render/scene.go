@@ -12,6 +12,9 @@ import (
 // of range, or a node reached twice on one path (a cycle), is refused
 // with an error naming the node; what was recorded before stays recorded.
 func (r *Renderer) DrawScene(f *framesync.Frame, s *assets.Scene, viewProj Mat4, tint [4]float32) error {
+	if s == nil {
+		return fmt.Errorf("render: draw scene: %w", errNil)
+	}
 	onPath := make([]bool, len(s.Nodes))
 	var walk func(i int, parent Mat4, where string) error
 	walk = func(i int, parent Mat4, where string) error {
