@@ -28,7 +28,8 @@ func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 	if len(data) == 0 {
 		return nil, fmt.Errorf("buffer %q: no data", name)
 	}
-	buf, mem, err := m.alloc.CreateBuffer(uint64(len(data)), usage|vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+	buf, mem, err := m.alloc.CreateBuffer(uint64(len(data)), usage|vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name,
+		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("buffer %q: %w", name, err)
 	}

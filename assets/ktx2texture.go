@@ -106,7 +106,8 @@ func (m *Manager) ktx2Supported(f *ktx2File) error {
 func (m *Manager) uploadKTX2(f *ktx2File, level0, texels []byte, regions []vk.BufferImageCopy, count uint32, gen bool, name string) (*Texture2D, error) {
 	t := &Texture2D{Width: f.width, Height: f.height, Format: f.format, MipLevels: count}
 	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: t.Width, Height: t.Height, MipLevels: count,
-		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name,
+		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
@@ -153,21 +154,5 @@ func (u *uploader) levels(img vk.Image, width, height, count uint32, data []byte
 	if err != nil {
 		return 0, err
 	}
-	d := u.m.dev
-	serial, err := u.m.sync.OneShot(func(cmd vk.CommandBuffer) error {
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
-			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: count})
-		for _, r := range regions {
-			d.CmdCopyBufferToImage(cmd, src, img, vk.LayoutTransferDstOptimal, r)
-		}
-		if blit {
-			recordMipBlits(d, cmd, img, width, height, count)
-			return nil
-		}
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
-			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
-			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: count})
-		return nil
-	})
-	return u.retire(serial, err, src, mem)
+	return u.imageCopies(src, mem, img, width, height, count, regions, blit)
 }

@@ -82,7 +82,8 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string, opts Te
 	}
 	t := &Texture2D{Width: im.Width, Height: im.Height, Format: opts.Format(), MipLevels: opts.levels(im.Width, im.Height)}
 	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: im.Width, Height: im.Height, MipLevels: t.MipLevels,
-		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name,
+		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
