@@ -90,11 +90,12 @@ func streamAndRender(t *testing.T, e *env) {
 		streamErr <- func() error {
 			for i := range count {
 				rgb := [3]byte{255 * byte(i&1), 255 * byte(i>>1&1), 255 * byte(i>>2&1)}
-				px := make([]byte, size*size*4)
+				side := uint32(size) << (i % 5) // up to 512²: copies that take a while on lavapipe
+				px := make([]byte, side*side*4)
 				for p := 0; p < len(px); p += 4 {
 					px[p], px[p+1], px[p+2], px[p+3] = rgb[0], rgb[1], rgb[2], 255
 				}
-				im, err := e.m.NewImage(fmt.Sprintf("stream%d", i), size, size, px)
+				im, err := e.m.NewImage(fmt.Sprintf("stream%d", i), side, side, px)
 				if err != nil {
 					return err
 				}
@@ -102,7 +103,7 @@ func streamAndRender(t *testing.T, e *env) {
 				if err != nil {
 					return err
 				}
-				sp, err := e.m.NewSpriteFrame(fmt.Sprintf("stream%d", i), tex, image.Rect(0, 0, size, size))
+				sp, err := e.m.NewSpriteFrame(fmt.Sprintf("stream%d", i), tex, image.Rect(0, 0, int(side), int(side)))
 				if err != nil {
 					return err
 				}
