@@ -155,7 +155,6 @@ func streamAndRender(t *testing.T, e *env) {
 	require.NoError(t, e.sync.WaitIdle())
 }
 
-
 // BenchmarkFrameWhileStreaming: the time of a frame (2 in flight, a
 // 256×256 target, 16 textured sprites) while another goroutine streams
 // 512² RGBA textures with blitted mips (1 MiB of texels each) through the
