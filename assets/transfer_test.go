@@ -31,6 +31,9 @@ func TestUploadQueueChoice(t *testing.T) {
 	require.Equal(t, want, openOn(t, d, assets.Options{}).m.UploadQueue())
 	require.Equal(t, assets.UploadGraphics, openOn(t, d, assets.Options{UploadQueue: assets.UploadGraphics}).m.UploadQueue())
 	require.Equal(t, assets.UploadGraphics, open(t, assets.Options{}).m.UploadQueue(), "no transfer queue asked of vk")
+	// The transfer path set up and closed with no upload made: its
+	// semaphore and timeline go (the device's teardown reports leaks).
+	require.NoError(t, assets.ForceTransferUploads(openOn(t, d, assets.Options{}).m))
 	if !has {
 		e := open(t, assets.Options{})
 		_, err := assets.New(assets.Options{Device: e.dev, Allocator: e.alloc, Sync: e.sync, UploadQueue: assets.UploadTransfer})
