@@ -2,6 +2,7 @@ package assets_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/framesync"
 	"github.com/vkassets/vkassets/internal/render"
 	"github.com/vkassets/vkassets/vk"
 	"github.com/vkassets/vkassets/vk/vktest"
@@ -163,7 +165,7 @@ func streamAndRender(t *testing.T, e *env) {
 // BenchmarkFrameWhileStreaming: the time of a frame (2 in flight, a
 // 256×256 target, 16 textured sprites) while another goroutine streams
 // 512² RGBA textures with blitted mips (1 MiB of texels each) through the
-// manager, releasing the older ones, with uploads on the graphics queue
+// manager, at most 8 in flight, releasing the older ones, with uploads on the graphics queue
 // ("graphics") or where UploadAuto puts them ("auto": the transfer queue
 // on a device with a transfer-only family, such as NVIDIA's; on lavapipe
 // the graphics queue again, so both measure the fallback there). One op
@@ -191,6 +193,19 @@ func streamDevice(b *testing.B) *vk.Device {
 	return d
 }
 
+// waitUpload waits for an upload's serial (0: none), also when it travels
+// with the frame being recorded.
+func waitUpload(ctx context.Context, s *framesync.Sync, serial framesync.Serial) error {
+	for serial != 0 {
+		err := s.Wait(ctx, serial)
+		if !errors.Is(err, framesync.ErrNotSubmitted) {
+			return err
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return nil
+}
+
 func benchStreaming(b *testing.B, e *env) {
 	const target, side = 256, 512
 	r, err := render.New(e.m, e.dev, e.alloc, e.sync, target, target)
@@ -208,7 +223,11 @@ func benchStreaming(b *testing.B, e *env) {
 	done := make(chan error, 1)
 	go func() {
 		done <- func() error {
+			var window [8]framesync.Serial // the last uploads: at most 8 in flight
 			for i := 0; ctx.Err() == nil; i++ {
+				if err := waitUpload(ctx, e.sync, window[i%len(window)]); err != nil {
+					return nil // cancelled
+				}
 				im, err := e.m.NewImage(fmt.Sprintf("s%d", i), side, side, px)
 				if err != nil {
 					return err
@@ -221,6 +240,7 @@ func benchStreaming(b *testing.B, e *env) {
 				if err != nil {
 					return err
 				}
+				window[i%len(window)] = tex.LastUse()
 				uploaded.Add(int64(len(px)))
 				mu.Lock()
 				old := current
