@@ -36,6 +36,7 @@ bench: deps
 # Each fuzz target for FUZZTIME (default 30s).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVirtualBlock$$' -fuzztime $(FUZZTIME) ./alloc/virtual
+	$(GO) test -run '^$$' -fuzz '^FuzzDefragPlanner$$' -fuzztime $(FUZZTIME) ./alloc/virtual
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME) ./assets
 	$(GO) test -run '^$$' -fuzz '^FuzzGLTF$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./assets # minimizing a 67 KB sample model stalls it otherwise
 	$(GO) test -run '^$$' -fuzz '^FuzzKTX2$$' -fuzztime $(FUZZTIME) ./assets

@@ -300,6 +300,8 @@ type Allocator struct {
 	typeCache [64]atomic.Pointer[typeCacheEntry]
 
 	prof atomic.Pointer[pprof.Profile] // SetProfile's; nil: none
+
+	defrag atomic.Bool // a Defragmentation is in progress (defrag.go)
 }
 
 type typeCacheKey struct {

@@ -59,6 +59,12 @@
 // counts its calls and the allocations it saved. AllocatedBytes, lock-free,
 // is the live bytes a residency policy polls every frame.
 //
+// Defragmentation (BeginDefragmentation, VMA's shape) moves allocations
+// out of the emptiest blocks so that those can be freed: the allocator
+// plans passes of moves within per-pass limits, the application copies
+// its buffers and images and says what it did with each move, and EndPass
+// commits them; see DefragAlgorithm and docs/allocator.md.
+//
 // Stats, WriteStatsJSON (VMA's statistics-string format, which VMA's
 // GpuMemDumpVis.py draws) and WriteBlockMapPNG show the state.
 //

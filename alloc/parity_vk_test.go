@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,20 +16,10 @@ import (
 // with the barrier that makes the copy visible to the host.
 func gpuCopy(t *testing.T, d *vk.Device, src, dst vk.Buffer, srcOff, dstOff, n uint64) {
 	t.Helper()
-	pool, err := d.CreateCommandPool(vk.CommandPoolTransient)
-	require.NoError(t, err)
-	defer d.DestroyCommandPool(pool)
-	cmd, err := d.AllocateCommandBuffer(pool)
-	require.NoError(t, err)
-	fence, err := d.CreateFence(false)
-	require.NoError(t, err)
-	defer d.DestroyFence(fence)
-	require.NoError(t, d.BeginCommandBuffer(cmd))
-	d.CmdCopyBuffer(cmd, src, dst, srcOff, dstOff, n)
-	d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
-	require.NoError(t, d.EndCommandBuffer(cmd))
-	require.NoError(t, d.Submit([]vk.CommandBuffer{cmd}, nil, nil, fence))
-	require.NoError(t, d.WaitFence(fence, 10*time.Second))
+	vktest.Submit(t, d, func(cmd vk.CommandBuffer) {
+		d.CmdCopyBuffer(cmd, src, dst, srcOff, dstOff, n)
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
+	})
 }
 
 func pattern(n int, seed byte) []byte {

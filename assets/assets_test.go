@@ -100,8 +100,8 @@ func TestLoadImageChain(t *testing.T) {
 	require.Equal(t, 1, tex.RefCount())
 	require.Equal(t, 1, img.RefCount())
 	require.Equal(t, uint32(32), tex.Width)
-	require.NotZero(t, tex.Image)
-	require.NotZero(t, tex.View)
+	require.NotZero(t, tex.Handles().Image)
+	require.NotZero(t, tex.Handles().View)
 	require.Nil(t, img.Pixels(), "pixels are dropped after the upload")
 	require.Equal(t, assets.Ready, sprite.State())
 	require.NotZero(t, tex.LastUse(), "the texture carries its upload's serial")
@@ -128,11 +128,11 @@ func TestUploadedPixels(t *testing.T) {
 	serial, err := e.sync.OneShot(func(cmd vk.CommandBuffer) error {
 		d := e.dev
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
-			Image: tex.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
-		d.CmdCopyImageToBuffer(cmd, tex.Image, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{Width: 64, Height: 64})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
+		d.CmdCopyImageToBuffer(cmd, tex.Handles().Image, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{Width: 64, Height: 64})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
-			Image: tex.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 		return nil
 	})
 	require.NoError(t, err)
@@ -332,8 +332,8 @@ func TestReleaseWhileInFlight(t *testing.T) {
 	require.NoError(t, err)
 	d := e.dev
 	d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
-		Image: tex.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
-	d.CmdCopyImageToBuffer(f.Cmd, tex.Image, vk.LayoutTransferSrcOptimal, scratch, vk.BufferImageCopy{Width: 64, Height: 64})
+		Image: tex.Handles().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
+	d.CmdCopyImageToBuffer(f.Cmd, tex.Handles().Image, vk.LayoutTransferSrcOptimal, scratch, vk.BufferImageCopy{Width: 64, Height: 64})
 	assets.Use(f.Serial(), sprite)
 	require.NoError(t, e.sync.Defer(f.Serial(), framesync.Buffer(scratch, mem)))
 	require.NoError(t, e.sync.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))

@@ -40,6 +40,13 @@
 // with framesync (Sync.AddTimeline); an asset keeps its last use on every
 // timeline (Base.LastUses) and retires once each has passed it.
 //
+// With SetDefrag (or DefragmentNow), the manager defragments device memory
+// by itself: DefragFrame moves textures and buffers within a per-frame
+// budget by copies recorded in a one-shot submission, swaps their handles
+// (read them with Texture2D.Handles and Buffer.Handles after the claim;
+// Generation counts the moves, for descriptor caches) and retires the old
+// objects through framesync. docs/assets.md has the contract.
+//
 // Every release goes through one rule (Manager.Release): locks, loads in
 // flight, dependents and cycles are checked in the same step as the
 // release. Package finalizer adds the deferred decision (Collect), scenes,

@@ -14,3 +14,8 @@ func ForceTransferUploads(m *Manager) error {
 	}
 	return m.upload.useTransfer()
 }
+
+// SetBeforeSwap sets a hook that runs after a defragmentation pass's
+// copies are submitted and before the moved assets' handles are swapped
+// (nil: none). Set it while no defragmentation runs.
+func SetBeforeSwap(f func([]Asset)) { beforeSwap = f }

@@ -12,15 +12,32 @@ import (
 // with its memory.
 type Buffer struct {
 	Base
-	Buffer vk.Buffer
-	Memory alloc.Allocation
-	Size   uint64
-	Usage  vk.BufferUsage
+	Size  uint64
+	Usage vk.BufferUsage
+	gpu   gpuCell
 }
 
+// Handles are the buffer and its memory now, as one consistent set. Read
+// them after claiming the buffer (Use) for the submission that reads them:
+// they stay valid through it, even if a defragmentation moves the buffer
+// meanwhile (see TextureHandles).
+func (b *Buffer) Handles() BufferHandles {
+	s := b.gpu.state()
+	return BufferHandles{Buffer: s.buffer, Memory: s.mem, Generation: s.gen}
+}
+
+// Generation counts the buffer's moves (BufferHandles.Generation).
+func (b *Buffer) Generation() uint64 { return b.gpu.state().gen }
+
 // GPUObjects is the buffer with its memory.
-func (b *Buffer) GPUObjects() []framesync.Object {
-	return []framesync.Object{framesync.Buffer(b.Buffer, b.Memory).Named(b.name)}
+func (b *Buffer) GPUObjects() []framesync.Object { return b.gpu.state().objects(b.name) }
+
+func (b *Buffer) cell() *gpuCell { return &b.gpu }
+
+// createUsage is what the buffer is created with: its usage, and transfers
+// both ways (the upload, and a defragmentation's copy).
+func (b *Buffer) createUsage() vk.BufferUsage {
+	return b.Usage | vk.BufferUsageTransferDst | vk.BufferUsageTransferSrc
 }
 
 // newBuffer uploads data to a new device-local buffer.
@@ -28,7 +45,8 @@ func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 	if len(data) == 0 {
 		return nil, fmt.Errorf("buffer %q: no data", name)
 	}
-	buf, mem, err := m.alloc.CreateBuffer(uint64(len(data)), usage|vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name,
+	b := &Buffer{Size: uint64(len(data)), Usage: usage}
+	buf, mem, err := m.alloc.CreateBuffer(b.Size, b.createUsage(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: b,
 		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("buffer %q: %w", name, err)
@@ -38,9 +56,9 @@ func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 		_ = m.alloc.DestroyBuffer(buf, mem)
 		return nil, fmt.Errorf("buffer %q: %w", name, err)
 	}
-	b := &Buffer{Buffer: buf, Memory: mem, Size: uint64(len(data)), Usage: usage}
+	b.gpu.cur.Store(&gpuState{buffer: buf, mem: mem, size: mem.Size, ready: serial})
 	if err := m.newBase(&b.Base, "buffer", name, b); err != nil {
-		_, _ = m.deferObjects(serial, b, b.GPUObjects())
+		_, _ = m.deferObjects(serial, b, b.GPUObjects(), func(skip int) error { return b.gpu.state().destroyNow(m, skip) })
 		return nil, err
 	}
 	b.claim(uint64(serial)) // not before its upload has run

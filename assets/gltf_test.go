@@ -279,8 +279,8 @@ func readBuffer(t *testing.T, e *env, b *assets.Buffer) []byte {
 	buf, mem, err := e.alloc.CreateBuffer(b.Size, vk.BufferUsageTransferDst, alloc.AllocationOptions{Usage: alloc.UsageReadback, Mapped: true})
 	require.NoError(t, err)
 	serial, err := e.sync.OneShot(func(cmd vk.CommandBuffer) error {
-		e.dev.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageVertexInput, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferRead, Buffer: b.Buffer})
-		e.dev.CmdCopyBuffer(cmd, b.Buffer, buf, 0, 0, b.Size)
+		e.dev.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageVertexInput, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferRead, Buffer: b.Handles().Buffer})
+		e.dev.CmdCopyBuffer(cmd, b.Handles().Buffer, buf, 0, 0, b.Size)
 		e.dev.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead, Buffer: buf})
 		return nil
 	})

@@ -87,6 +87,7 @@ func decodeGLTF(data []byte) (doc *gltf.Document, bin []byte, err error) {
 			return nil, nil, err
 		}
 	}
+	js = integralNumbers(js)
 	doc = new(gltf.Document)
 	if err := json.Unmarshal(js, doc); err != nil {
 		return nil, nil, fmt.Errorf("%w: glTF JSON: %s", ErrDecode, jsonError(err))
@@ -114,8 +115,8 @@ func jsonError(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("%v (at byte %d)", syn, syn.Offset)
 	case errors.As(err, &typ):
-		// "number 1.0" where an integer is expected: encoding/json refuses
-		// it, and so does this package (glTF's schema says integer).
+		// "number 1.5" where an integer is expected (1.0 was made 1
+		// before decoding: integralNumbers).
 		return fmt.Sprintf("%s: %s where %v is expected (at byte %d)", typ.Field, clip(typ.Value), typ.Type, typ.Offset)
 	}
 	return clip(err.Error())

@@ -79,8 +79,8 @@ func TestGLTFRefusals(t *testing.T) {
 			"assets: cannot decode: accessors[0].componentType: 5124 is not a glTF component type"},
 		{"unknown mode", []byte(strings.Replace(minimal(""), `"indices":1`, `"indices":1,"mode":9`, 1)), assets.ErrDecode,
 			"assets: cannot decode: meshes[0].primitives[0].mode: 9 is not a glTF primitive mode"},
-		{"1.0 for an integer", []byte(strings.Replace(minimal(""), `"count":4,"type":"VEC3"`, `"count":4.0,"type":"VEC3"`, 1)), assets.ErrDecode,
-			fmt.Sprintf("assets: cannot decode: glTF JSON: accessors.count: number 4.0 where int is expected (at byte %d)", strings.Index(minimal(""), `"count":4,"type":"VEC3"`)+len(`"count":4.0`))},
+		{"1.5 for an integer", []byte(strings.Replace(minimal(""), `"count":4,"type":"VEC3"`, `"count":4.5,"type":"VEC3"`, 1)), assets.ErrDecode,
+			fmt.Sprintf("assets: cannot decode: glTF JSON: accessors.count: number 4.5 where int is expected (at byte %d)", strings.Index(minimal(""), `"count":4,"type":"VEC3"`)+len(`"count":4.5`))},
 		{"glTF 1.0", []byte(strings.Replace(minimal(""), `"version":"2.0"`, `"version":"1.0"`, 1)), assets.ErrUnsupported,
 			`assets: not supported: asset.version "1.0": only glTF 2.x is supported`},
 		{"not JSON", []byte("{\"asset\":"), assets.ErrDecode, "assets: cannot decode: glTF JSON: unexpected end of JSON input (at byte 9)"},
@@ -201,4 +201,13 @@ func TestGLTFAccepted(t *testing.T) {
 	direct, err := b.LoadTexture(context.Background(), "red.png")
 	require.NoError(t, err)
 	require.Same(t, tex, direct)
+
+	// JSON Schema's integers, which glTF's schema uses, include 4.0 and
+	// 4e0: the count loads as 4, and a float field keeps its value.
+	fsys["b.gltf"] = &fstest.MapFile{Data: []byte(strings.Replace(strings.Replace(minimal(""), `"count":4,"type":"VEC3"`, `"count":4.0e0,"type":"VEC3"`, 1),
+		`"nodes":[{"mesh":0}]`, `"nodes":[{"mesh":0,"scale":[2.0,0.5,1e0]}]`, 1))}
+	s, err = b.LoadScene(context.Background(), "b.gltf")
+	require.NoError(t, err)
+	require.Equal(t, uint32(4), s.Meshes[0].VertexCount)
+	require.Equal(t, [3]float64{2, 0.5, 1}, s.Nodes[0].Scale)
 }

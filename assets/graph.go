@@ -378,7 +378,17 @@ func (m *Manager) retire(r retiring) error {
 		return nil
 	}
 	b.state.Store(int32(Retiring))
-	objs := b.owner.GPUObjects()
+	var objs []framesync.Object
+	var now func(skip int) error
+	if mv, ok := b.owner.(movable); ok {
+		// A move's copy from or to what it retires may still be in flight.
+		st, floor := mv.cell().retireState()
+		objs, now = st.objects(b.name), func(skip int) error { return st.destroyNow(m, skip) }
+		r.use[0] = max(r.use[0], uint64(floor))
+	} else {
+		objs = b.owner.GPUObjects()
+		now = func(skip int) error { return m.destroyNow(r.a, objs[skip:]) }
+	}
 	if issued := m.sync.Issued(); framesync.Serial(r.use[0]) > issued {
 		// A use claimed with a serial no submission has: a caller's bug,
 		// logged; retiring after everything issued so far is the nearest
@@ -386,7 +396,7 @@ func (m *Manager) retire(r retiring) error {
 		m.logger.Error("assets: use claimed with a serial not handed out", "asset", b.String(), "serial", r.use[0], "issued", issued)
 		r.use[0] = uint64(issued)
 	}
-	first, closed := m.deferUse(r.use, r.a, objs)
+	first, closed := m.deferUse(r.use, r.a, objs, now)
 	if closed {
 		b.state.Store(int32(Destroyed))
 		return first
@@ -399,21 +409,22 @@ func (m *Manager) retire(r retiring) error {
 
 // deferObjects hands a's GPU objects to framesync at serial. When the Sync
 // is closed (it waited for the device to be idle when it closed: nothing
-// can use them any more) the rest are destroyed at once, and closed is
-// true. It returns the first error.
-func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesync.Object) (first error, closed bool) {
+// can use them any more) the rest are destroyed at once by now (given the
+// index of the first not deferred), and closed is true. It returns the
+// first error.
+func (m *Manager) deferObjects(serial framesync.Serial, a Asset, objs []framesync.Object, now func(skip int) error) (first error, closed bool) {
 	var u framesync.Use
 	u[0] = uint64(serial)
-	return m.deferUse(u, a, objs)
+	return m.deferUse(u, a, objs, now)
 }
 
 // deferUse is deferObjects at a last use on every timeline.
-func (m *Manager) deferUse(u framesync.Use, a Asset, objs []framesync.Object) (first error, closed bool) {
+func (m *Manager) deferUse(u framesync.Use, a Asset, objs []framesync.Object, now func(skip int) error) (first error, closed bool) {
 	for i, o := range objs {
 		err := m.sync.DeferUse(o, u)
 		switch {
 		case errors.Is(err, framesync.ErrClosed):
-			return cmp.Or(first, m.destroyNow(a, objs[i:])), true
+			return cmp.Or(first, now(i)), true
 		case err != nil && first == nil:
 			first = fmt.Errorf("retire %v: %w", a.base(), err)
 		}
@@ -425,15 +436,7 @@ func (m *Manager) deferUse(u framesync.Use, a Asset, objs []framesync.Object) (f
 // GPU objects of the kinds this package makes; a user kind's objects are
 // reported, not guessed at.
 func (m *Manager) destroyNow(a Asset, objs []framesync.Object) error {
-	switch t := a.(type) {
-	case *Texture2D:
-		if len(objs) == 2 { // the view was not deferred either
-			m.dev.DestroyImageView(t.View)
-		}
-		return m.alloc.DestroyImage(t.Image, t.Memory)
-	case *Buffer:
-		return m.alloc.DestroyBuffer(t.Buffer, t.Memory)
-	case *Sampler:
+	if t, ok := a.(*Sampler); ok {
 		m.dev.DestroySampler(t.Sampler)
 		return nil
 	}

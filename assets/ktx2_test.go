@@ -104,11 +104,11 @@ func readRaw(t testing.TB, e *env, tex *assets.Texture2D, level uint32, size int
 	serial, err := e.sync.OneShot(func(cmd vk.CommandBuffer) error {
 		d := e.dev
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
-			Image: tex.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, BaseMipLevel: level})
-		d.CmdCopyImageToBuffer(cmd, tex.Image, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{MipLevel: level, Width: w, Height: h})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, BaseMipLevel: level})
+		d.CmdCopyImageToBuffer(cmd, tex.Handles().Image, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{MipLevel: level, Width: w, Height: h})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
-			Image: tex.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, BaseMipLevel: level})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, BaseMipLevel: level})
 		return nil
 	})
 	require.NoError(t, err)
@@ -135,17 +135,17 @@ func readDecoded(t testing.TB, e *env, tex *assets.Texture2D, level uint32) []by
 	serial, err := e.sync.OneShot(func(cmd vk.CommandBuffer) error {
 		d := e.dev
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
-			Image: tex.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, BaseMipLevel: level})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, BaseMipLevel: level})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
 			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal})
-		d.CmdBlitImage(cmd, tex.Image, vk.LayoutTransferSrcOptimal, img, vk.LayoutTransferDstOptimal, vk.ImageBlit{
+		d.CmdBlitImage(cmd, tex.Handles().Image, vk.LayoutTransferSrcOptimal, img, vk.LayoutTransferDstOptimal, vk.ImageBlit{
 			SrcLevel: level, Src1: [2]int32{int32(w), int32(h)}, Dst1: [2]int32{int32(w), int32(h)}}, vk.FilterNearest)
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessTransferRead,
 			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
 		d.CmdCopyImageToBuffer(cmd, img, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{Width: w, Height: h})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
-			Image: tex.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, BaseMipLevel: level})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, BaseMipLevel: level})
 		return nil
 	})
 	require.NoError(t, err)

@@ -104,9 +104,11 @@ func (m *Manager) ktx2Supported(f *ktx2File) error {
 // uploadKTX2 makes the image and its view, and uploads the levels (or
 // level 0 and a chain of count levels made from it, when gen).
 func (m *Manager) uploadKTX2(f *ktx2File, level0, texels []byte, regions []vk.BufferImageCopy, count uint32, gen bool, name string) (*Texture2D, error) {
-	t := &Texture2D{Width: f.width, Height: f.height, Format: f.format, MipLevels: count}
-	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: t.Width, Height: t.Height, MipLevels: count,
-		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name,
+	t := &Texture2D{Width: f.width, Height: f.height, Format: f.format, MipLevels: count,
+		usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}
+	// The texture is the allocation's user data: a defragmentation finds
+	// the asset to move by it.
+	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t,
 		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
@@ -127,10 +129,10 @@ func (m *Manager) uploadKTX2(f *ktx2File, level0, texels []byte, regions []vk.Bu
 		_ = m.alloc.DestroyImage(img, mem)
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
-	t.Image, t.View, t.Memory = img, view, mem
+	t.gpu.cur.Store(&gpuState{image: img, view: view, mem: mem, size: mem.Size, ready: serial})
 	_ = m.dev.SetName(vk.ObjectImage, uint64(img), name)
 	if err := m.newBase(&t.Base, "texture", name, t); err != nil {
-		_, _ = m.deferObjects(serial, t, t.GPUObjects())
+		_, _ = m.deferObjects(serial, t, t.GPUObjects(), func(skip int) error { return t.gpu.state().destroyNow(m, skip) })
 		return nil, err
 	}
 	t.claim(uint64(serial)) // not destroyed before its upload has run

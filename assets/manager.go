@@ -121,6 +121,7 @@ type Manager struct {
 	nextID   atomic.Uint64
 	loads    sync.WaitGroup // the flights running
 	outcomes sync.Pool      // of *outcome: a release's bookkeeping, reused
+	defrag   defragger
 
 	mu      sync.Mutex // guards the fields below, and every Base's counts, pins, lock, deps and marks
 	byID    map[ID]Asset
@@ -363,9 +364,9 @@ func (m *Manager) adopt(a Asset) error {
 func Bytes(a Asset) uint64 {
 	switch t := a.(type) {
 	case *Texture2D:
-		return t.Memory.Size
+		return t.gpu.state().size
 	case *Buffer:
-		return t.Memory.Size
+		return t.gpu.state().size
 	}
 	return 0
 }
@@ -405,6 +406,7 @@ func (m *Manager) Close() error {
 		fl.cancel()
 	}
 	m.mu.Unlock()
+	m.defrag.close()
 	m.loads.Wait()
 
 	m.mu.Lock()

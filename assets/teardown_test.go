@@ -144,7 +144,7 @@ func teardownCase(t *testing.T, order []int, state string, deviceFirst bool) {
 		tex, _, err := sprite.Claim(frame.Serial())
 		require.NoError(t, err)
 		d.CmdBarrier(frame.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
-			SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Image,
+			SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Handles().Image,
 			OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 		_, err = b.Load(ctx, "icons/star.png") // its upload is batched into the frame
 		require.NoError(t, err)

@@ -20,18 +20,26 @@ type Texture2D struct {
 	Width, Height uint32
 	Format        vk.Format // RGBA8 sRGB or UNORM; a KTX2 file's own vkFormat
 	MipLevels     uint32    // 1, a full chain (floor(log2(max(Width, Height)))+1), or a KTX2 file's levels
-	Image         vk.Image
-	View          vk.ImageView
-	Memory        alloc.Allocation
+	usage         vk.ImageUsage
+	gpu           gpuCell
 }
 
-// GPUObjects are the view, then the image with its memory.
-func (t *Texture2D) GPUObjects() []framesync.Object {
-	return []framesync.Object{
-		framesync.ImageView(t.View).Named(t.name),
-		framesync.Image(t.Image, t.Memory).Named(t.name),
-	}
+// Handles are the texture's image, view and memory now, as one consistent
+// set. Read them after claiming the texture (Use, SpriteFrame.Claim) for
+// the submission that reads them: they stay valid through it, even if a
+// defragmentation moves the texture meanwhile (see TextureHandles).
+func (t *Texture2D) Handles() TextureHandles {
+	s := t.gpu.state()
+	return TextureHandles{Image: s.image, View: s.view, Memory: s.mem, Generation: s.gen}
 }
+
+// Generation counts the texture's moves (TextureHandles.Generation).
+func (t *Texture2D) Generation() uint64 { return t.gpu.state().gen }
+
+// GPUObjects are the view, then the image with its memory.
+func (t *Texture2D) GPUObjects() []framesync.Object { return t.gpu.state().objects(t.name) }
+
+func (t *Texture2D) cell() *gpuCell { return &t.gpu }
 
 // TextureOptions choose how an image becomes a texture. The zero value is
 // what colour images want: sRGB texels (the sampler returns linear values)
@@ -80,9 +88,11 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string, opts Te
 	if pixels == nil {
 		return nil, fmt.Errorf("texture %q: the image's pixels were dropped after an earlier upload", name)
 	}
-	t := &Texture2D{Width: im.Width, Height: im.Height, Format: opts.Format(), MipLevels: opts.levels(im.Width, im.Height)}
-	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: im.Width, Height: im.Height, MipLevels: t.MipLevels,
-		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name,
+	t := &Texture2D{Width: im.Width, Height: im.Height, Format: opts.Format(), MipLevels: opts.levels(im.Width, im.Height),
+		usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}
+	// The allocation's user data is the texture: a defragmentation finds
+	// the owner of each allocation it moves by it.
+	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t,
 		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
@@ -98,10 +108,10 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string, opts Te
 		_ = m.alloc.DestroyImage(img, mem)
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
-	t.Image, t.View, t.Memory = img, view, mem
+	t.gpu.cur.Store(&gpuState{image: img, view: view, mem: mem, size: mem.Size, ready: serial})
 	_ = m.dev.SetName(vk.ObjectImage, uint64(img), name)
 	if err := m.newBase(&t.Base, "texture", name, t, im); err != nil {
-		_, _ = m.deferObjects(serial, t, t.GPUObjects())
+		_, _ = m.deferObjects(serial, t, t.GPUObjects(), func(skip int) error { return t.gpu.state().destroyNow(m, skip) })
 		return nil, err
 	}
 	// The texture may not be destroyed before its upload has run.
@@ -110,6 +120,11 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string, opts Te
 		im.dropPixels()
 	}
 	return t, nil
+}
+
+// info is what the texture's image is created with.
+func (t *Texture2D) info() vk.ImageInfo {
+	return vk.ImageInfo{Format: t.Format, Width: t.Width, Height: t.Height, MipLevels: t.MipLevels, Usage: t.usage}
 }
 
 // NewTexture uploads a run-time ImageAsset (from NewImage) to a texture
@@ -217,9 +232,12 @@ func (m *Manager) NewSpriteFrame(name string, t *Texture2D, r image.Rectangle) (
 // the textures whose texels are copied into it are by default: a copy
 // keeps the bytes, and the page samples as they do.
 func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D, error) {
-	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Srgb, MipLevels: 1}
-	img, mem, err := m.alloc.CreateImage(vk.ImageInfo{Format: t.Format, Width: width, Height: height,
-		Usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}, alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name})
+	// Its contents change after it is made (copies into it): a
+	// defragmentation never moves it.
+	t := &Texture2D{Width: width, Height: height, Format: vk.FormatR8G8B8A8Srgb, MipLevels: 1,
+		usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}
+	t.gpu.fixed = true
+	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
@@ -238,9 +256,9 @@ func (m *Manager) NewEmptyTexture(name string, width, height uint32) (*Texture2D
 		_ = m.alloc.DestroyImage(img, mem)
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
-	t.Image, t.View, t.Memory = img, view, mem
+	t.gpu.cur.Store(&gpuState{image: img, view: view, mem: mem, size: mem.Size, ready: serial})
 	if err := m.newBase(&t.Base, "texture", name, t); err != nil {
-		_, _ = m.deferObjects(serial, t, t.GPUObjects())
+		_, _ = m.deferObjects(serial, t, t.GPUObjects(), func(skip int) error { return t.gpu.state().destroyNow(m, skip) })
 		return nil, err
 	}
 	t.claim(uint64(serial))

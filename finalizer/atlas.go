@@ -105,6 +105,13 @@ func (at *Atlas) Pack(frame *assets.SpriteFrame) error {
 		return fmt.Errorf("pack %v: %w", &frame.Base, err)
 	}
 	defer unpin()
+	// The texture too: pinned, a defragmentation does not move it while
+	// its image, read here, is recorded and claimed.
+	unpinSrc, err := at.m.Pin(src)
+	if err != nil {
+		return fmt.Errorf("pack %v: %w", &frame.Base, err)
+	}
+	defer unpinSrc()
 	at.mu.Lock()
 	defer at.mu.Unlock()
 	ref, ok := at.packed[frame.ID()]
@@ -121,18 +128,19 @@ func (at *Atlas) Pack(frame *assets.SpriteFrame) error {
 	perRow := int(at.opts.PageSize / page.cell)
 	x, y := int32(ref.cell%perRow)*int32(page.cell), int32(ref.cell/perRow)*int32(page.cell)
 	dst := page.tex
+	srcImg, dstImg := src.Handles().Image, dst.Handles().Image
 	d := at.dev
 	serial, err := at.m.Sync().OneShot(func(cmd vk.CommandBuffer) error {
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
-			Image: src.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
+			Image: srcImg, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferWrite,
-			Image: dst.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferDstOptimal})
-		d.CmdCopyImage(cmd, src.Image, vk.LayoutTransferSrcOptimal, int32(r.Min.X), int32(r.Min.Y),
-			dst.Image, vk.LayoutTransferDstOptimal, x, y, uint32(w), uint32(h))
+			Image: dstImg, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferDstOptimal})
+		d.CmdCopyImage(cmd, srcImg, vk.LayoutTransferSrcOptimal, int32(r.Min.X), int32(r.Min.Y),
+			dstImg, vk.LayoutTransferDstOptimal, x, y, uint32(w), uint32(h))
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
-			Image: src.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+			Image: srcImg, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
-			Image: dst.Image, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+			Image: dstImg, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 		return nil
 	})
 	if err != nil {

@@ -24,11 +24,11 @@ func readBack(t *testing.T, e *env, a *alloc.Allocator, tex *assets.Texture2D, r
 	d := e.dev
 	serial, err := e.sync.OneShot(func(cmd vk.CommandBuffer) error {
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessTransferRead,
-			Image: tex.Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
-		d.CmdCopyImageToBuffer(cmd, tex.Image, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{X: int32(r.Min.X), Y: int32(r.Min.Y), Width: uint32(r.Dx()), Height: uint32(r.Dy())})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal})
+		d.CmdCopyImageToBuffer(cmd, tex.Handles().Image, vk.LayoutTransferSrcOptimal, buf, vk.BufferImageCopy{X: int32(r.Min.X), Y: int32(r.Min.Y), Width: uint32(r.Dx()), Height: uint32(r.Dy())})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageHost, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessHostRead})
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferRead, DstAccess: vk.AccessShaderRead,
-			Image: tex.Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+			Image: tex.Handles().Image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 		return nil
 	})
 	require.NoError(t, err)

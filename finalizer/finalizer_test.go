@@ -132,7 +132,7 @@ func TestForceReleaseInFlight(t *testing.T) {
 	f, err := e.sync.BeginFrame(context.Background())
 	require.NoError(t, err)
 	e.dev.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead,
-		Image: s.Texture().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		Image: s.Texture().Handles().Image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 	assets.Use(f.Serial(), s)
 	require.NoError(t, e.sync.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))
 
@@ -326,7 +326,7 @@ func TestModel(t *testing.T) {
 						assets.Use(frame.Serial(), a)
 						if tex, ok := a.(*assets.SpriteFrame); ok {
 							e.dev.CmdBarrier(frame.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
-								SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Texture().Image,
+								SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Texture().Handles().Image,
 								OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 						}
 					}

@@ -449,6 +449,15 @@ func (q *RetireQueue) takeDue(b *batch) {
 	}
 }
 
+// takeClosed is takeDue for a closed Sync whose GPU is idle: every frame
+// serial up to limit counts as done (what was submitted has run, and what
+// was not never will). What still waits on an app's timeline stays queued:
+// the app may yet submit the work that uses it.
+func (q *RetireQueue) takeClosed(limit Serial, b *batch) {
+	q.done[0] = max(q.done[0], limit)
+	q.takeDue(b)
+}
+
 // takeAll moves to b everything queued, at any value on every timeline
 // but at most limit on the frame timeline's.
 func (q *RetireQueue) takeAll(limit Serial, b *batch) {

@@ -32,8 +32,10 @@ var (
 	// returns it after Close.
 	ErrClosed = errors.New("framesync: closed")
 	// ErrUnsubmitted: Close found objects deferred to a frame that was never
-	// submitted; the error names them. They are destroyed by Close, or, when
-	// that frame is still being recorded, when its EndFrame returns.
+	// submitted, or waiting on an app's timeline beyond what it reached; the
+	// error names them. The first are destroyed by Close, or, when that
+	// frame is still being recorded, when its EndFrame returns; the others
+	// are left alive, as the app's later submissions may use them.
 	ErrUnsubmitted = errors.New("framesync: objects deferred to a frame that was never submitted")
 	// ErrDuplicate: Defer of an object (the same kind and handle, or the
 	// same memory and offset) that is already queued. Nothing was queued;
@@ -379,7 +381,11 @@ func (s *Sync) endClosed(f *Frame) error {
 		return ErrClosed
 	}
 	bt := s.getBatch()
-	s.retire.takeAll(^Serial(0), bt)
+	if s.lost {
+		s.retire.takeAll(^Serial(0), bt)
+	} else {
+		s.retire.takeClosed(^Serial(0), bt) // what waits on an app's timeline stays, as in Close
+	}
 	s.destroyFrame(f)
 	s.mu.Unlock()
 	s.run(bt)
@@ -971,7 +977,11 @@ func (s *Sync) Lost() bool {
 //     the queue are destroyed by that call, which may return after Close.
 //
 // Objects deferred to a frame never submitted are destroyed too and named
-// in an error wrapping ErrUnsubmitted. Errors of Freer.Free since the last
+// in an error wrapping ErrUnsubmitted. Objects that wait on an app's
+// timeline beyond the value it has reached are not: the app may still
+// submit the work that uses them, which Close cannot know. They are left
+// alive, named in the same error; the app destroys them once its own
+// submissions have run (or they leak, and the allocator names them). Errors of Freer.Free since the last
 // report are joined into the result. If the device cannot be waited for
 // (and is not lost), nothing is destroyed: the error names what is left.
 func (s *Sync) Close() error {
@@ -1011,15 +1021,24 @@ func (s *Sync) Close() error {
 	// Everything submitted is done (or the device is lost). What is queued
 	// beyond s.submitted was deferred to a frame never submitted, and what
 	// waits on an app's timeline beyond its value to a submission never made.
-	left := s.retire.pendingAfter(s.submitted, s.lineName, !s.lost)
+	left := s.retire.pendingAfter(s.submitted, s.lineName, s.lost) // with the device, what waits on an app's timeline is listed below
 	rec := s.recording
 	var recIndex int
 	var recSerial Serial
+	limit := ^Serial(0)
 	if rec != nil {
 		recIndex, recSerial = rec.Index, rec.serial
-		s.retire.takeAll(rec.serial-1, bt)
+		limit = rec.serial - 1
+	}
+	var alive []string
+	if s.lost {
+		s.retire.takeAll(limit, bt) // nothing will run any more
 	} else {
-		s.retire.takeAll(^Serial(0), bt)
+		// What waits on an app's timeline beyond what it reached stays:
+		// the app may still submit the work that uses it (Close cannot
+		// know it will not).
+		s.retire.takeClosed(limit, bt)
+		alive = s.retire.pendingAfter(^Serial(0), s.lineName, true)
 	}
 	for _, f := range s.frames {
 		if f != rec {
@@ -1050,6 +1069,17 @@ func (s *Sync) Close() error {
 			err = fmt.Errorf("%w: %s", ErrUnsubmitted, list)
 		}
 		s.logger.Warn("objects deferred to a frame never submitted", "count", len(left), "objects", left)
+	}
+	if len(alive) > 0 {
+		// Never destroyed by the Sync: the app destroys them once its own
+		// submissions have run, or they leak (and the allocator names them).
+		msg := fmt.Sprintf("waiting on the app's timelines, left alive as its later submissions may use them: %s", strings.Join(alive, ", "))
+		if err == nil {
+			err = fmt.Errorf("%w: %s", ErrUnsubmitted, msg)
+		} else {
+			err = fmt.Errorf("%w; %s", err, msg)
+		}
+		s.logger.Warn("objects waiting on the app's timelines left alive", "count", len(alive), "objects", alive)
 	}
 	if rec != nil {
 		s.logger.Warn("closed while a frame is being recorded: it is destroyed when its EndFrame returns", "frame", recIndex, "serial", recSerial)

@@ -159,7 +159,8 @@ func (s *Sync) AddFenceTimeline(name string) (Timeline, error) {
 }
 
 // SignalFence tells a fence timeline that the submission the app just made
-// with fence completes value (values increase: each is above the last).
+// with fence completes value (values increase: each is above the last, and
+// above what Reached said the timeline reached).
 // The fence must stay unreset and alive until framesync has seen it
 // signalled (CompletedAt(t) ≥ value) or the app has called Reached for a
 // value at or above it: an app that waits for the fence before reusing it
@@ -179,6 +180,10 @@ func (s *Sync) SignalFence(t Timeline, value uint64, fence vk.Fence) error {
 	}
 	if value <= tl.signalled {
 		return fmt.Errorf("framesync: signal fence on %v at %d: values must increase (last %d)", t, value, tl.signalled)
+	}
+	if done := uint64(s.retire.done[tl.index]); value <= done {
+		// Kept, it would be read after the app may have destroyed it.
+		return fmt.Errorf("framesync: signal fence on %v at %d: the timeline already reached %d", t, value, done)
 	}
 	tl.signalled = value
 	tl.fences = append(tl.fences, fencePoint{value: value, fence: fence})
@@ -254,11 +259,17 @@ func (s *Sync) RemoveTimeline(t Timeline) error {
 // at once. Points on the frame timeline follow Defer's rules. DeferAt
 // refuses, and queues nothing: a point on a timeline this Sync did not
 // register (ErrUnknownTimeline) or that was removed (ErrTimelineRemoved),
-// and what Defer refuses.
+// and what Defer refuses. After Close it returns ErrClosed (whatever the
+// points) once Close has waited for the device; that wait covers only what
+// was submitted before it, so an object the app's own later submissions
+// use must wait for their points before the app destroys it.
 func (s *Sync) DeferAt(o Object, points ...Point) error {
 	var u Use
 	for _, p := range points {
 		if err := s.checkPoint(p); err != nil {
+			if s.closed.Load() {
+				return s.deferUse(o, u, true) // ErrClosed, once Close waited for the device
+			}
 			return err
 		}
 		u.Add(p)
@@ -341,13 +352,15 @@ func (s *Sync) reach(tl *timeline, value uint64) {
 
 // advanceLines reads how far the app's timelines have got, without
 // blocking: the semaphore's counter, or the status of the oldest fences.
-// A timeline that nothing can wait on beyond what it reached is not read.
-// s.mu is held.
+// A semaphore that nothing can wait on beyond what it reached is not read;
+// a fence timeline is read while it has fences not yet seen signalled, so
+// that CompletedAt, which tells the app when it may reuse a fence, moves
+// on and the fences kept do not pile up. s.mu is held.
 func (s *Sync) advanceLines() error {
 	q := s.retire
 	for i := 1; i < s.nlines; i++ {
 		tl := s.lines[i]
-		if tl.removed.Load() || q.top[i] <= q.done[i] {
+		if tl.removed.Load() || (q.top[i] <= q.done[i] && len(tl.fences) == 0) {
 			continue
 		}
 		if !tl.fence {

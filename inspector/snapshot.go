@@ -164,9 +164,11 @@ func snapshotAssets(m *assets.Manager, all []assets.Asset) []SnapshotAsset {
 func memoryOf(a assets.Asset) (alloc.Allocation, bool) {
 	switch t := a.(type) {
 	case *assets.Texture2D:
-		return t.Memory, !t.Memory.IsZero()
+		mem := t.Handles().Memory
+		return mem, !mem.IsZero()
 	case *assets.Buffer:
-		return t.Memory, !t.Memory.IsZero()
+		mem := t.Handles().Memory
+		return mem, !mem.IsZero()
 	}
 	return alloc.Allocation{}, false
 }

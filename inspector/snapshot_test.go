@@ -58,7 +58,7 @@ func (e *snapEnv) heldFrame(t *testing.T, sprite *assets.SpriteFrame) (framesync
 	tex, _, err := sprite.Claim(f.Serial())
 	require.NoError(t, err)
 	e.dev.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
-		SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Image,
+		SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Handles().Image,
 		OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
 	serial := f.Serial()
 	require.NoError(t, e.s.EndFrameWith(f, []vk.SemaphoreSubmit{{Semaphore: gate, Value: 1, Stage: vk.StageAllCommands}}, nil))
@@ -96,7 +96,7 @@ func TestSnapshotStillWaiting(t *testing.T) {
 	sprite, err := e.b.LoadSpriteFrame(context.Background(), "hero.png")
 	require.NoError(t, err)
 	tex := sprite.Texture()
-	texBytes := tex.Memory.Size
+	texBytes := tex.Handles().Memory.Size
 	require.NotZero(t, texBytes)
 	serial, release := e.heldFrame(t, sprite)
 

@@ -45,19 +45,7 @@ func boundBuffer(t testing.TB, d *vk.Device, size uint64, usage vk.BufferUsage) 
 // fence and waits.
 func oneShot(t testing.TB, d *vk.Device, rec func(vk.CommandBuffer)) {
 	t.Helper()
-	pool, err := d.CreateCommandPool(vk.CommandPoolTransient)
-	require.NoError(t, err)
-	defer d.DestroyCommandPool(pool)
-	cmd, err := d.AllocateCommandBuffer(pool)
-	require.NoError(t, err)
-	fence, err := d.CreateFence(false)
-	require.NoError(t, err)
-	defer d.DestroyFence(fence)
-	require.NoError(t, d.BeginCommandBuffer(cmd))
-	rec(cmd)
-	require.NoError(t, d.EndCommandBuffer(cmd))
-	require.NoError(t, d.Submit([]vk.CommandBuffer{cmd}, nil, nil, fence))
-	require.NoError(t, d.WaitFence(fence, 10*time.Second))
+	vktest.Submit(t, d, rec)
 }
 
 // waitFilled spins until the first word of m holds v: the GPU's write has landed.

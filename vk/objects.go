@@ -970,6 +970,18 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 	C.vka_cmd_barrier(d.table, C.uintptr_t(c), cb)
 }
 
+// CmdCopyImageLevels records a copy of the first levels mip levels (at
+// most 32) of a w×h colour image, layer 0, into another image of the same
+// size and format, each in the layout given.
+func (d *Device) CmdCopyImageLevels(c CommandBuffer, src Image, srcLayout ImageLayout, dst Image, dstLayout ImageLayout, w, h, levels uint32) {
+	if !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
+	C.vka_cmd_copy_image_levels(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(srcLayout), C.uint64_t(dst), C.uint32_t(dstLayout),
+		C.uint32_t(w), C.uint32_t(h), C.uint32_t(levels))
+}
+
 // CmdCopyImage records a copy of a w×h colour region between images (mip 0,
 // layer 0), each in the layout given.
 func (d *Device) CmdCopyImage(c CommandBuffer, src Image, srcLayout ImageLayout, sx, sy int32, dst Image, dstLayout ImageLayout, dx, dy int32, w, h uint32) {

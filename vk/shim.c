@@ -800,6 +800,26 @@ void vka_cmd_copy_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t src
 	d->vkCmdCopyImage((VkCommandBuffer)cmd, (VkImage)src, (VkImageLayout)srcLayout, (VkImage)dst, (VkImageLayout)dstLayout, 1, &r);
 }
 
+void vka_cmd_copy_image_levels(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
+	uint32_t w, uint32_t h, uint32_t levels) {
+	DEV;
+	VkImageCopy r[32];
+	if (levels > 32) levels = 32;
+	memset(r, 0, sizeof r);
+	for (uint32_t i = 0; i < levels; i++) {
+		r[i].srcSubresource.aspectMask = VK_IMAGE_ASPECT_COLOR_BIT;
+		r[i].srcSubresource.mipLevel = i;
+		r[i].srcSubresource.layerCount = 1;
+		r[i].dstSubresource = r[i].srcSubresource;
+		r[i].extent.width = w;
+		r[i].extent.height = h;
+		r[i].extent.depth = 1;
+		w = w > 1 ? w / 2 : 1;
+		h = h > 1 ? h / 2 : 1;
+	}
+	d->vkCmdCopyImage((VkCommandBuffer)cmd, (VkImage)src, (VkImageLayout)srcLayout, (VkImage)dst, (VkImageLayout)dstLayout, levels, r);
+}
+
 int32_t vka_wrap_instance(void* instance, uintptr_t* out) {
 	*out = 0;
 	if (!gipa || !instance) return VK_ERROR_INITIALIZATION_FAILED;

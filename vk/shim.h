@@ -290,6 +290,9 @@ void vka_cmd_copy_image_to_buffer(uintptr_t dev, uintptr_t cmd, uint64_t img, ui
 void vka_cmd_copy_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
 	int32_t sx, int32_t sy, int32_t dx, int32_t dy, uint32_t w, uint32_t h);
 
+void vka_cmd_copy_image_levels(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
+	uint32_t w, uint32_t h, uint32_t levels);
+
 typedef struct vka_barrier {
 	uint32_t srcStage, dstStage, srcAccess, dstAccess;
 	// image barrier when image != 0, buffer barrier when buffer != 0, else a memory barrier

@@ -30,5 +30,9 @@
 // reused 2^32 times) or another block's handle is refused and changes
 // nothing. A block holds at most 2^24 nodes.
 //
+// A Planner plans a defragmentation over a set of blocks: passes of moves
+// whose destinations it reserves, which the caller commits or cancels
+// (see DefragAlgorithm).
+//
 // A Block is not safe for concurrent use.
 package virtual

@@ -76,7 +76,10 @@ type tlsf struct {
 
 	// nodes, linked by index. Growth moves them: a *node is not kept
 	// across newNode.
-	nodes    []node
+	nodes []node
+	// aligns holds, by node index, log2 of each allocation's alignment:
+	// what a defragmentation must keep when it moves one.
+	aligns   []uint8
 	unused   int32  // head of the unused-slot stack, linked by nextFree
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
@@ -91,6 +94,7 @@ type tlsf struct {
 func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
 	t.nodes = make([]node, 1, 64) // the sentinel; the heads are all none
+	t.aligns = make([]uint8, 1, 64)
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
@@ -156,6 +160,7 @@ func (t *tlsf) newNode() int32 {
 		t.nodes = slices.Grow(t.nodes, max(len(t.nodes), 64))
 	}
 	t.nodes = append(t.nodes, node{gen: t.genBase})
+	t.aligns = append(t.aligns, 0)
 	return int32(len(t.nodes) - 1)
 }
 
@@ -298,14 +303,21 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 // (its node's generation and index) and offset, or ok=false when no free
 // range can hold the request (or the block has maxNodes nodes).
 //
-// It looks at three classes in turn, at most 4+1+4 nodes in all:
+// It looks at three classes in turn, at most 4+4+1 nodes in all:
 //
-//  1. good fit: the first class whose ranges all hold size bytes; its first
+//  1. tight fit: the class size itself falls in, which holds ranges both
+//     smaller and larger than size: one that holds it is the closest fit
+//     there is, within 1/32;
+//  2. good fit: the first class whose ranges all hold size bytes; its first
 //     nodes may still miss once aligned;
-//  2. guaranteed fit: the first class whose ranges hold any padding; its
-//     first node always fits;
-//  3. last resort: the class size itself falls in, which holds ranges both
-//     smaller and larger than size.
+//  3. guaranteed fit: the first class whose ranges hold any padding; its
+//     first node always fits.
+//
+// Trying the tight fit first, rather than last, leaves the larger ranges
+// to larger requests: on random traces (trace.RandomWith, four seeds and
+// three live targets) it refuses 3,692 allocations where trying it last
+// refused 4,015 and an exhaustive best fit with the same placement refuses
+// 3,741 (TestRefusalsAgainstBestFit).
 func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
 	if size > t.size-t.used || len(t.nodes) > maxNodes-2 && !t.spareNodes() {
 		return 0, 0, false
@@ -315,13 +327,13 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 		c, probes := -1, maxProbes
 		switch step {
 		case 0:
-			c = t.firstClass(classUp(size))
+			c = classOf(size)
 		case 1:
+			c = t.firstClass(classUp(size))
+		case 2:
 			if w := t.worstCase(size, align, paged); w != ^uint64(0) {
 				c, probes = t.firstClass(classUp(w)), 1
 			}
-		case 2:
-			c = classOf(size)
 		}
 		if c < 0 {
 			continue
@@ -334,7 +346,9 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 				off, ok = t.fitPaged(n, size, align, kind)
 			}
 			if ok {
-				return t.take(i, off, size, kind), off, true
+				ref := t.take(i, off, size, kind)
+				t.aligns[ref&(maxNodes-1)] = uint8(bits.TrailingZeros64(align))
+				return ref, off, true
 			}
 			i = n.nextFree
 		}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -59,8 +59,12 @@ func benchLoad(files []string, asJSON bool, stdout, stderr io.Writer) int {
 			return 1
 		}
 		files = append(files, big)
-		models, _ := filepath.Glob(filepath.Join("assets", "testdata", "khronos", "*", "*.gl*"))
-		files = append(files, models...)
+		_ = filepath.WalkDir(filepath.Join("assets", "testdata", "khronos"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".gltf") || strings.HasSuffix(p, ".glb")) {
+				files = append(files, p)
+			}
+			return nil
+		})
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -97,8 +101,8 @@ func benchLoad(files []string, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintln(tw, "file\tmode\tload ms\tmax RSS MB\tover base MB\t")
 		for _, r := range rows {
 			name := "-"
-			if r.File != "" {
-				name = filepath.Base(r.File)
+			if r.File != "" { // the folder too: glTF/ and glTF-Embedded/ hold the same names
+				name = filepath.Join(filepath.Base(filepath.Dir(r.File)), filepath.Base(r.File))
 			}
 			if r.Err != "" {
 				fmt.Fprintf(tw, "%s\t%s\terror: %s\t\t\t\n", name, r.Mode, r.Err)
@@ -224,13 +228,5 @@ func writeGradientPNG(path string, side int) error {
 	for i := range im.Pix {
 		im.Pix[i] = byte(i*7 + i/(side*4)*13)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, im); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writePNG(path, im)
 }

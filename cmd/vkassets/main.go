@@ -64,6 +64,10 @@ commands:
            working set with residency on, against release on switch,
            keep-everything and the offline reference (Belady); hit rates,
            bytes loaded, peaks, load time saved, frames to relieve pressure
+  bench defrag [--json] [--seed S] [--ops N] [--max-bytes-per-pass B] [--max-moves-per-pass N]
+           replay the gpumix trace through the Allocator on a simulated GTX
+           1080 Ti, then defragment it (fast and full): live/reserved before
+           and after, blocks freed, bytes moved, moves, passes, planning time
   diff [--json] BEFORE.json AFTER.json
            compare two inspector snapshots (inspector.Snapshot.WriteJSON): assets
            freed, survived, added, and freed but still waiting for the GPU, with bytes

@@ -247,7 +247,7 @@ func (a *app) load() error {
 		SType: vulkan.StructureTypeWriteDescriptorSet, DstSet: a.set, DescriptorCount: 1,
 		DescriptorType: vulkan.DescriptorTypeCombinedImageSampler,
 		PImageInfo: []vulkan.DescriptorImageInfo{{Sampler: a.sampler.VulkanGo(),
-			ImageView: mesh.Material.BaseTexture.View.VulkanGo(), ImageLayout: vulkan.ImageLayoutShaderReadOnlyOptimal}},
+			ImageView: mesh.Material.BaseTexture.Handles().View.VulkanGo(), ImageLayout: vulkan.ImageLayoutShaderReadOnlyOptimal}},
 	}}, 0, nil)
 	return nil
 }
@@ -349,8 +349,8 @@ func (a *app) frame(waits ...wait) (uint64, error) {
 		mesh := a.scene.Meshes[0]
 		vulkan.CmdBindPipeline(cmd, vulkan.PipelineBindPointGraphics, g.pipeline)
 		vulkan.CmdBindDescriptorSets(cmd, vulkan.PipelineBindPointGraphics, g.pipelineLayout, 0, 1, []vulkan.DescriptorSet{a.set}, 0, nil)
-		vulkan.CmdBindVertexBuffers(cmd, 0, 1, []vulkan.Buffer{mesh.Vertices.Buffer.VulkanGo()}, []vulkan.DeviceSize{0})
-		vulkan.CmdBindIndexBuffer(cmd, mesh.Indices.Buffer.VulkanGo(), 0, vulkan.IndexTypeUint32)
+		vulkan.CmdBindVertexBuffers(cmd, 0, 1, []vulkan.Buffer{mesh.Vertices.Handles().Buffer.VulkanGo()}, []vulkan.DeviceSize{0})
+		vulkan.CmdBindIndexBuffer(cmd, mesh.Indices.Handles().Buffer.VulkanGo(), 0, vulkan.IndexTypeUint32)
 		vulkan.CmdDrawIndexed(cmd, mesh.IndexCount, 1, 0, 0, 0)
 	}
 	vulkan.CmdEndRenderPass(cmd) // the target is now TRANSFER_DST_OPTIMAL
@@ -518,7 +518,7 @@ func gpuOwning(a assets.Asset) []assets.Asset {
 // copyTexture copies the top-left corner of the texture's first level, up
 // to spriteSize square, to (x, y) in the target (in TRANSFER_DST_OPTIMAL).
 func copyTexture(cmd vulkan.CommandBuffer, t *assets.Texture2D, target vk.Image, x, y int32) {
-	src := t.Image.VulkanGo()
+	src := t.Handles().Image.VulkanGo()
 	imageBarrier(cmd, src, vulkan.ImageLayoutShaderReadOnlyOptimal, vulkan.ImageLayoutTransferSrcOptimal,
 		vulkan.PipelineStageFragmentShaderBit|vulkan.PipelineStageTransferBit, 0,
 		vulkan.PipelineStageTransferBit, vulkan.AccessTransferReadBit)

@@ -328,7 +328,7 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 	if err != nil {
 		return fmt.Errorf("render: draw %v: %w", &s.Base, err)
 	}
-	set, err := r.set(f, tex.View, r.sampler)
+	set, err := r.set(f, tex.Handles().View, r.sampler)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,7 @@ func (r *Renderer) DrawSprite(f *framesync.Frame, s *assets.SpriteFrame, x, y, w
 		Color:     tint,
 		AlphaMode: alphaBlend,
 	}
-	return r.draw(f, vk.TopologyTriangleList, set, r.quad.Buffer, r.quadIdx.Buffer, 6, &p)
+	return r.draw(f, vk.TopologyTriangleList, set, r.quad.Handles().Buffer, r.quadIdx.Handles().Buffer, 6, &p)
 }
 
 // DrawMesh draws every primitive of a mesh under a column-major
@@ -397,12 +397,12 @@ const (
 )
 
 func (r *Renderer) drawPrimitive(f *framesync.Frame, p *assets.Primitive, mvp [16]float32, tint [4]float32) error {
-	view, sampler, factor := r.white.View, r.meshSam, [4]float32{1, 1, 1, 1}
+	view, sampler, factor := r.white.Handles().View, r.meshSam, [4]float32{1, 1, 1, 1}
 	pc := push{MVP: mvp, UVScaleOffset: [4]float32{1, 1, 0, 0}, AlphaMode: alphaOpaque}
 	if mat := p.Material; mat != nil {
 		factor = mat.BaseColor
 		if ref := mat.BaseColorTexture; ref.Texture != nil {
-			view = ref.Texture.View
+			view = ref.Texture.Handles().View
 			if ref.Sampler != nil {
 				sampler = ref.Sampler.Sampler
 			}
@@ -422,9 +422,9 @@ func (r *Renderer) drawPrimitive(f *framesync.Frame, p *assets.Primitive, mvp [1
 	}
 	var indices vk.Buffer
 	if p.Indices != nil {
-		indices = p.Indices.Buffer
+		indices = p.Indices.Handles().Buffer
 	}
-	return r.draw(f, p.Topology, set, p.Vertices.Buffer, indices, p.DrawCount(), &pc)
+	return r.draw(f, p.Topology, set, p.Vertices.Handles().Buffer, indices, p.DrawCount(), &pc)
 }
 
 // End ends the render pass; with capture, the frame's image is copied to

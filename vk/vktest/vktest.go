@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vkassets/vkassets/vk"
 )
@@ -128,4 +129,37 @@ func RSS(t testing.TB) int64 {
 		t.Fatalf("vktest: parse %q: %v", b, err)
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// Submit records commands with rec into a fresh command buffer, submits it
+// with a fence and waits for it (a test's one-off GPU work).
+func Submit(t testing.TB, d *vk.Device, rec func(vk.CommandBuffer)) {
+	t.Helper()
+	pool, err := d.CreateCommandPool(vk.CommandPoolTransient)
+	if err != nil {
+		t.Fatalf("vktest: command pool: %v", err)
+	}
+	defer d.DestroyCommandPool(pool)
+	cmd, err := d.AllocateCommandBuffer(pool)
+	if err != nil {
+		t.Fatalf("vktest: command buffer: %v", err)
+	}
+	fence, err := d.CreateFence(false)
+	if err != nil {
+		t.Fatalf("vktest: fence: %v", err)
+	}
+	defer d.DestroyFence(fence)
+	if err := d.BeginCommandBuffer(cmd); err != nil {
+		t.Fatalf("vktest: begin: %v", err)
+	}
+	rec(cmd)
+	if err := d.EndCommandBuffer(cmd); err != nil {
+		t.Fatalf("vktest: end: %v", err)
+	}
+	if err := d.Submit([]vk.CommandBuffer{cmd}, nil, nil, fence); err != nil {
+		t.Fatalf("vktest: submit: %v", err)
+	}
+	if err := d.WaitFence(fence, 30*time.Second); err != nil {
+		t.Fatalf("vktest: wait: %v", err)
+	}
 }

@@ -1,0 +1,705 @@
+package assets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vkassets/vkassets/alloc"
+	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/vk"
+)
+
+// DefragPolicy turns on automatic defragmentation (Manager.SetDefrag):
+// each DefragFrame moves at most MaxMovesPerFrame textures and buffers of
+// at most MaxBytesPerFrame in all. The zero value is off.
+type DefragPolicy struct {
+	// MaxBytesPerFrame bounds the bytes one frame's pass copies (0: no
+	// bound, if MaxMovesPerFrame is set); an asset larger than it never
+	// moves.
+	MaxBytesPerFrame uint64
+	// MaxMovesPerFrame bounds the moves of one frame's pass (0: no bound,
+	// if MaxBytesPerFrame is set).
+	MaxMovesPerFrame int
+	// Algorithm: alloc.DefragFast (empty the emptiest blocks) or
+	// alloc.DefragFull (then compact within blocks).
+	Algorithm alloc.DefragAlgorithm
+	// ReleaseUnreferenced releases, through the normal rule (Release,
+	// not forced), a cached asset with no reference that a pass would
+	// move, instead of moving it: its memory goes when the GPU is done
+	// with it. Leave it off where roots are drawn without a reference
+	// (a freshly loaded asset has none).
+	ReleaseUnreferenced bool
+	// RestartAfterFrames is how many DefragFrame calls to let pass after a
+	// defragmentation found nothing more to move, before planning again
+	// (0: 60).
+	RestartAfterFrames int
+}
+
+func (p DefragPolicy) on() bool { return p.MaxBytesPerFrame > 0 || p.MaxMovesPerFrame > 0 }
+
+// DefragStats are the totals of the manager's defragmentations.
+type DefragStats struct {
+	// Passes is the number of passes that planned moves; Frames the
+	// DefragFrame calls that began one.
+	Passes, Frames int
+	// Moved and BytesMoved count the assets moved (their copies recorded
+	// and their handles swapped).
+	Moved      int
+	BytesMoved uint64
+	// Released counts the unreferenced assets released instead of moved
+	// (DefragPolicy.ReleaseUnreferenced).
+	Released int
+	// Skipped counts planned moves not made: memory no asset of this
+	// manager owns, an upload in flight, a pinned, released or fixed
+	// texture (an atlas page).
+	Skipped int
+	// BlocksFreed and BytesFreed are the device-memory blocks the
+	// allocator freed because passes emptied them, counted when a
+	// defragmentation ends (it ends when it finds nothing more to move).
+	BlocksFreed int
+	BytesFreed  uint64
+	// Completed counts the defragmentations that ended.
+	Completed int
+	// CPU is the time spent planning, creating the new objects, recording
+	// the copies and ending passes; EndPass is the part of it spent in the
+	// allocator's EndPass (freeing the sources, and the emptied blocks:
+	// vkFreeMemory).
+	CPU, EndPass time.Duration
+	// EndPassMax is the longest EndPass.
+	EndPassMax time.Duration
+}
+
+// DefragPass is what one DefragFrame did.
+type DefragPass struct {
+	Moved int
+	Bytes uint64
+	// Serial is the copies' submission (0 when none was recorded): the
+	// objects moved from retire once it and their last use complete.
+	Serial framesync.Serial
+	// Complete: the defragmentation found nothing more to move and ended.
+	Complete bool
+}
+
+// defragger is a manager's automatic defragmentation.
+type defragger struct {
+	mu     sync.Mutex // guards the fields below
+	policy DefragPolicy
+	d      *alloc.Defragmentation
+	open   *passWork // the pass whose copies are in flight; nil: none
+	idle   int       // DefragFrame calls to let pass before beginning again
+	stats  DefragStats
+	closed bool
+	now    int // DefragmentNow calls running: the defragmentation stays begun with the policy off
+	// ending counts the ends of passes running on their own goroutines
+	// (so that the allocator's EndPass, which frees emptied blocks, is not
+	// paid by the goroutine that polls framesync); Close waits for them.
+	ending sync.WaitGroup
+}
+
+// ErrDefragPolicy: SetDefrag with a policy that is out of range.
+var ErrDefragPolicy = errors.New("assets: bad defragmentation policy")
+
+// SetDefrag sets the automatic defragmentation policy; the zero policy
+// turns it off (a pass in flight still ends). See DefragFrame.
+func (m *Manager) SetDefrag(p DefragPolicy) error {
+	if p.MaxMovesPerFrame < 0 || p.RestartAfterFrames < 0 || p.Algorithm > alloc.DefragFull {
+		return fmt.Errorf("%w: moves %d, restart after %d frames, algorithm %d", ErrDefragPolicy,
+			p.MaxMovesPerFrame, p.RestartAfterFrames, p.Algorithm)
+	}
+	g := &m.defrag
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return fmt.Errorf("set defrag: %w", ErrClosed)
+	}
+	g.policy, g.idle = p, 0
+	if !p.on() && g.open == nil && g.now == 0 {
+		g.end()
+	}
+	return nil
+}
+
+// DefragStats returns the totals so far.
+func (m *Manager) DefragStats() DefragStats {
+	g := &m.defrag
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stats
+}
+
+// DefragFrame runs one incremental step of the automatic defragmentation
+// (SetDefrag); call it once a frame, from any goroutine, best before the
+// frame's draws are recorded. It never waits for the GPU. While the last
+// pass's copies are in flight it does nothing; else it plans a pass within
+// the policy's budget and, for each planned move of a texture's or a
+// buffer's memory, creates the new VkImage (and view) or VkBuffer bound at
+// the destination and records the copy (vkCmdCopyImage of every mip level
+// between transfer layouts, vkCmdCopyBuffer) in a one-shot submission —
+// submitted with the frame being recorded, ahead of it, or at once — then
+// swaps the asset's handles: a use claim from then on sees the new ones
+// (TextureHandles.Generation counts the moves). The old objects retire
+// through framesync once the copy and their last claimed use complete, and
+// the pass ends then, freeing the source ranges and the blocks it emptied.
+//
+// Textures and buffers move, locked ones included; an upload in flight, a
+// pinned asset (Pin), a texture whose contents change after upload
+// (NewEmptyTexture's) and memory no asset owns are left in place.
+// A submission that fails after the copies were recorded leaves the moved
+// assets with undefined contents (as it would leave any upload).
+func (m *Manager) DefragFrame() (DefragPass, error) {
+	g := &m.defrag
+	// What the GPU has completed, fresh (an upload that completed may
+	// move); it may retire what is due, so before the lock.
+	_, _ = m.sync.Poll()
+	start := time.Now()
+	g.mu.Lock()
+	switch {
+	case g.closed:
+		g.mu.Unlock()
+		return DefragPass{}, fmt.Errorf("defrag: %w", ErrClosed)
+	case !g.policy.on() || g.open != nil:
+		g.mu.Unlock()
+		return DefragPass{}, nil
+	case g.d == nil && g.idle > 0:
+		g.idle--
+		g.mu.Unlock()
+		return DefragPass{}, nil
+	}
+	g.stats.Frames++
+	pass, err := m.pass(g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame)
+	g.stats.CPU += time.Since(start)
+	g.mu.Unlock()
+	if errors.Is(err, alloc.ErrDefragmenting) {
+		return DefragPass{}, nil // the application is defragmenting the allocator itself
+	}
+	r, after := pass.finish(m)
+	g.mu.Lock()
+	g.stats.CPU += after
+	g.mu.Unlock()
+	return r, err
+}
+
+// DefragmentNow defragments until nothing more moves, for a loading
+// screen: it waits for what was submitted, then runs passes of the
+// policy's budget (of 64 MiB when the policy is off), waiting for each
+// pass's copies (ctx bounds the waits). Call it between frames: a frame
+// being recorded by the caller would hold the copies back until ctx ends.
+// It returns what it did.
+func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
+	// What was submitted completes first: uploads done may move, and the
+	// memory of assets released meanwhile comes back before planning.
+	if err := m.sync.Wait(ctx, m.sync.Submitted()); err != nil && !errors.Is(err, framesync.ErrClosed) {
+		return DefragStats{}, fmt.Errorf("defragment: %w", err)
+	}
+	g := &m.defrag
+	g.mu.Lock()
+	before := g.stats
+	g.now++
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		if g.now--; g.now == 0 && !g.policy.on() && g.open == nil {
+			g.end()
+		}
+		g.mu.Unlock()
+	}()
+	for {
+		start := time.Now()
+		_, _ = m.sync.Poll() // as in DefragFrame
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return DefragStats{}, fmt.Errorf("defragment: %w", ErrClosed)
+		}
+		if open := g.open; open != nil {
+			g.mu.Unlock()
+			if err := open.wait(ctx, m); err != nil {
+				return DefragStats{}, fmt.Errorf("defragment: %w", err)
+			}
+			continue
+		}
+		bytes, moves := g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame
+		if !g.policy.on() {
+			bytes = 64 << 20
+		}
+		pass, err := m.pass(bytes, moves)
+		g.stats.CPU += time.Since(start)
+		g.mu.Unlock()
+		r, after := pass.finish(m)
+		g.mu.Lock()
+		g.stats.CPU += after
+		g.mu.Unlock()
+		if err != nil {
+			return DefragStats{}, fmt.Errorf("defragment: %w", err)
+		}
+		if r.Complete {
+			break
+		}
+		if err := pass.wait(ctx, m); err != nil {
+			return DefragStats{}, fmt.Errorf("defragment: %w", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stats.since(before), nil
+}
+
+func (s DefragStats) since(b DefragStats) DefragStats {
+	return DefragStats{Passes: s.Passes - b.Passes, Frames: s.Frames - b.Frames, Moved: s.Moved - b.Moved,
+		BytesMoved: s.BytesMoved - b.BytesMoved, Released: s.Released - b.Released, Skipped: s.Skipped - b.Skipped,
+		BlocksFreed: s.BlocksFreed - b.BlocksFreed, BytesFreed: s.BytesFreed - b.BytesFreed,
+		Completed: s.Completed - b.Completed, CPU: s.CPU - b.CPU, EndPass: s.EndPass - b.EndPass, EndPassMax: s.EndPassMax}
+}
+
+// end ends the allocator's defragmentation, if one runs; g.mu is held and
+// no pass is open.
+func (g *defragger) end() {
+	if g.d == nil {
+		return
+	}
+	st := g.d.End()
+	g.d = nil
+	g.stats.BlocksFreed += st.BlocksFreed
+	g.stats.BytesFreed += st.BytesFreed
+	g.stats.Completed++
+	g.idle = g.policy.RestartAfterFrames
+	if g.idle == 0 {
+		g.idle = 60
+	}
+}
+
+// close ends the defragmentation (at the end of the open pass, if any)
+// and waits for the ends of passes running; later calls return ErrClosed.
+func (g *defragger) close() {
+	g.mu.Lock()
+	g.closed = true
+	if g.open == nil {
+		g.end()
+	}
+	g.mu.Unlock()
+	g.ending.Wait()
+}
+
+// moveJob is one asset's move in a pass.
+type moveJob struct {
+	move    int // index in the pass's moves
+	a       movable
+	old     *gpuState
+	new     *gpuState
+	swapped bool
+	retire  framesync.Serial // when the old objects go (swapped), or the new ones (not)
+}
+
+// passWork is what a pass leaves to do once the defragger's lock is
+// released: the releases instead of moves, and the objects to retire.
+type passWork struct {
+	g        *defragger
+	moves    []alloc.DefragMove
+	jobs     []moveJob
+	release  []Asset
+	serial   framesync.Serial // the copies' submission; 0: none
+	last     framesync.Serial // when the pass ends: the latest of the jobs' retire
+	complete bool
+	done     chan struct{} // closed once the pass has ended
+}
+
+// wait waits until the pass has ended: its copies and its old objects'
+// uses completed, and the allocator's EndPass run.
+func (w *passWork) wait(ctx context.Context, m *Manager) error {
+	if w.serial == 0 {
+		return nil
+	}
+	// The wait retires what is due: the end's Func, which starts the end.
+	if err := m.sync.Wait(ctx, w.last); err != nil {
+		return err
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pass plans and records one pass of at most bytes and moves (0: no
+// bound); g.mu is held. What is left to do goes to finish, without g.mu.
+func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
+	g := &m.defrag
+	w := &passWork{g: g, done: make(chan struct{})}
+	if g.d == nil {
+		d, err := m.alloc.BeginDefragmentation(alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves})
+		if err != nil {
+			return w, err
+		}
+		g.d = d
+	}
+	planned, err := g.d.BeginPass()
+	if err != nil || len(planned) == 0 {
+		g.end()
+		w.complete = err == nil
+		return w, err
+	}
+	g.stats.Passes++
+	w.moves = planned
+	for i := range planned {
+		planned[i].Op = alloc.MoveIgnore
+		a, why := m.movableAt(planned[i].Src)
+		switch why {
+		case moveOK:
+			if j, err := m.newObjects(a, &planned[i]); err == nil {
+				j.move = i
+				w.jobs = append(w.jobs, j)
+				continue
+			}
+		case moveRelease:
+			w.release = append(w.release, a)
+			continue
+		}
+		g.stats.Skipped++
+	}
+	if len(w.jobs) > 0 {
+		m.recordMoves(w)
+	}
+	if w.serial == 0 {
+		_ = g.d.EndPass() // nothing recorded: the pass ends now
+		return w, nil
+	}
+	for _, j := range w.jobs {
+		w.last = max(w.last, j.retire)
+	}
+	g.open = w
+	return w, nil
+}
+
+type moveVerdict int
+
+const (
+	moveSkip moveVerdict = iota
+	moveOK
+	moveRelease
+)
+
+// movableAt finds the asset whose memory src is and says whether to move
+// it.
+func (m *Manager) movableAt(src alloc.Allocation) (movable, moveVerdict) {
+	ud, _ := m.alloc.UserData(src)
+	a, ok := ud.(movable)
+	if !ok {
+		return nil, moveSkip
+	}
+	b, c := a.base(), a.cell()
+	s := c.state()
+	switch {
+	case b.State() != Ready || b.life.Load()&releasedBit != 0 || c.fixed || s == nil || s.move != nil,
+		s.mem.Memory != src.Memory || s.mem.Offset != src.Offset,
+		s.ready > m.sync.Completed():
+		return nil, moveSkip
+	}
+	if m.defrag.policy.ReleaseUnreferenced && b.key != "" && b.RefCount() == 0 && !b.locked.Load() && !b.ignored.Load() {
+		return a, moveRelease
+	}
+	return a, moveOK
+}
+
+// newObjects makes a's new objects bound at mv's destination.
+func (m *Manager) newObjects(a movable, mv *alloc.DefragMove) (moveJob, error) {
+	old := a.cell().state()
+	n := &gpuState{size: old.size, gen: old.gen + 1, move: &pendingMove{freer: m.alloc}}
+	d := m.dev
+	switch x := a.(type) {
+	case *Texture2D:
+		img, err := d.CreateImage(x.info())
+		if err != nil {
+			return moveJob{}, err
+		}
+		if err := d.BindImageMemory(img, mv.DstMemory, mv.DstOffset); err != nil {
+			d.DestroyImage(img)
+			return moveJob{}, err
+		}
+		view, err := d.CreateImageView(img, x.Format, vk.AspectColor, x.MipLevels)
+		if err != nil {
+			d.DestroyImage(img)
+			return moveJob{}, err
+		}
+		_ = d.SetName(vk.ObjectImage, uint64(img), x.name)
+		n.image, n.view = img, view
+	case *Buffer:
+		buf, err := d.CreateBuffer(x.Size, x.createUsage())
+		if err != nil {
+			return moveJob{}, err
+		}
+		if err := d.BindBufferMemory(buf, mv.DstMemory, mv.DstOffset); err != nil {
+			d.DestroyBuffer(buf)
+			return moveJob{}, err
+		}
+		n.buffer = buf
+	default:
+		return moveJob{}, errors.New("not a kind that moves")
+	}
+	return moveJob{a: a, old: old, new: n}, nil
+}
+
+// destroyUnused destroys objects no submission used.
+func (s *gpuState) destroyUnused(d *vk.Device) {
+	if s.view != 0 {
+		d.DestroyImageView(s.view)
+	}
+	if s.image != 0 {
+		d.DestroyImage(s.image)
+	}
+	if s.buffer != 0 {
+		d.DestroyBuffer(s.buffer)
+	}
+}
+
+// beforeSwap, set by tests, runs after a pass's copies are submitted and
+// before the handles are swapped.
+var beforeSwap func([]Asset)
+
+// recordMoves records the pass's copies in one one-shot submission and
+// swaps each asset's objects. Each asset's cell is write-locked from
+// before its release check until the swap, so that a release racing the
+// move retires the objects it reads no earlier than the copy (the cell's
+// floor). g.mu is held.
+func (m *Manager) recordMoves(w *passWork) {
+	jobs := w.jobs[:0]
+	for _, j := range w.jobs {
+		c := j.a.cell()
+		c.mu.Lock()
+		if j.a.base().life.Load()&releasedBit != 0 || c.state() != j.old {
+			c.mu.Unlock()
+			j.new.destroyUnused(m.dev)
+			w.g.stats.Skipped++
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	w.jobs = jobs
+	if len(jobs) == 0 {
+		return
+	}
+	d := m.dev
+	serial, err := m.sync.OneShot(func(cmd vk.CommandBuffer) error {
+		recordCopies(d, cmd, jobs)
+		return nil
+	})
+	if err != nil {
+		for _, j := range jobs {
+			j.a.cell().mu.Unlock()
+			j.new.destroyUnused(m.dev)
+		}
+		w.g.stats.Skipped += len(jobs)
+		w.jobs = nil
+		m.logger.Warn("assets: defragmentation copies not submitted", "err", err)
+		return
+	}
+	w.serial = serial
+	if beforeSwap != nil {
+		as := make([]Asset, len(jobs))
+		for i, j := range jobs {
+			as[i] = j.a
+		}
+		beforeSwap(as)
+	}
+	// The swap: under m.mu for the pins (an atlas pack reads a texture's
+	// image before its copy's serial is known, and claims after).
+	m.mu.Lock()
+	for i := range jobs {
+		j := &jobs[i]
+		b, c := j.a.base(), j.a.cell()
+		c.floor = max(c.floor, serial)
+		j.new.ready = serial
+		j.retire = serial
+		if b.life.Load()&releasedBit != 0 || b.pins > 0 || m.byID[b.id] != Asset(j.a) {
+			continue // the new objects retire after the copy; the old stay
+		}
+		c.cur.Store(j.new)
+		// Read after the store: every claim that may have read the old
+		// objects is at or below it; every later one reads the new.
+		j.retire = max(serial, b.LastUse())
+		j.swapped = true
+		w.moves[j.move].Op = alloc.MoveCopy
+	}
+	m.mu.Unlock()
+	for _, j := range jobs {
+		j.a.cell().mu.Unlock()
+	}
+}
+
+// recordCopies records the copies of jobs: every texture's old image to
+// the transfer-source layout and its new one to the transfer-destination
+// layout, the copies, then both to the shader-read layout; the buffers'
+// copies between two memory barriers.
+func recordCopies(d *vk.Device, cmd vk.CommandBuffer, jobs []moveJob) {
+	bufs := false
+	for _, j := range jobs {
+		if t, ok := j.a.(*Texture2D); ok {
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferRead,
+				Image: j.old.image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, MipLevels: t.MipLevels})
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
+				Image: j.new.image, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: t.MipLevels})
+		} else {
+			bufs = true
+		}
+	}
+	if bufs { // the uploads' writes, for the copies' reads
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer,
+			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessTransferRead})
+	}
+	for _, j := range jobs {
+		switch x := j.a.(type) {
+		case *Texture2D:
+			d.CmdCopyImageLevels(cmd, j.old.image, vk.LayoutTransferSrcOptimal, j.new.image, vk.LayoutTransferDstOptimal, x.Width, x.Height, x.MipLevels)
+		case *Buffer:
+			d.CmdCopyBuffer(cmd, j.old.buffer, j.new.buffer, 0, 0, x.Size)
+		}
+	}
+	for _, j := range jobs {
+		if t, ok := j.a.(*Texture2D); ok {
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
+				Image: j.new.image, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: t.MipLevels})
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, DstAccess: vk.AccessShaderRead,
+				Image: j.old.image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: t.MipLevels})
+		}
+	}
+	if bufs {
+		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageAllCommands,
+			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessMemoryRead})
+	}
+}
+
+// finish does what a pass left to do without the defragger's lock: the
+// releases instead of moves, and the retirement through framesync of the
+// old objects (of the new ones, for an asset released before its swap),
+// then the end of the pass once they are gone. It returns the pass's
+// result and the CPU time it took.
+func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
+	start := time.Now()
+	r := DefragPass{Serial: w.serial, Complete: w.complete}
+	released := 0
+	for _, a := range w.release {
+		if n, err := m.Release(a, false); err == nil && n > 0 {
+			released++
+		}
+	}
+	if w.serial != 0 {
+		for _, j := range w.jobs {
+			s := j.new
+			if j.swapped {
+				s = j.old
+				r.Moved++
+				r.Bytes += w.moves[j.move].Src.Size
+			}
+			// The allocations stay: the pass's end frees the sources and
+			// gives back the destinations of the moves it did not make.
+			s.retireAt(m, j.retire)
+		}
+		// After the objects: at the same serial, a Func runs after them.
+		// The end runs on its own goroutine: EndPass frees the emptied
+		// blocks (vkFreeMemory of up to a block's size), which the frame
+		// that polls should not pay; once the manager is closed, on the
+		// caller's.
+		m.retireFunc(w.last, func() {
+			g := w.g
+			g.mu.Lock()
+			if g.closed {
+				g.mu.Unlock()
+				w.end(m)
+				return
+			}
+			g.ending.Add(1)
+			g.mu.Unlock()
+			go func() {
+				defer g.ending.Done()
+				w.end(m)
+			}()
+		})
+	}
+	w.g.mu.Lock()
+	w.g.stats.Moved += r.Moved
+	w.g.stats.BytesMoved += r.Bytes
+	w.g.stats.Released += released
+	w.g.mu.Unlock()
+	return r, time.Since(start)
+}
+
+// retireAt hands s's view, image or buffer (not its memory) to framesync
+// at serial, or destroys them now when the Sync is closed.
+func (s *gpuState) retireAt(m *Manager, serial framesync.Serial) {
+	if s.view != 0 && m.deferOr(serial, framesync.ImageView(s.view)) {
+		m.dev.DestroyImageView(s.view)
+	}
+	if s.image != 0 && m.deferOr(serial, framesync.Image(s.image, alloc.Allocation{})) {
+		m.dev.DestroyImage(s.image)
+	}
+	if s.buffer != 0 && m.deferOr(serial, framesync.Buffer(s.buffer, alloc.Allocation{})) {
+		m.dev.DestroyBuffer(s.buffer)
+	}
+}
+
+// deferOr defers o at serial and reports whether the caller must destroy
+// it now instead: the Sync is closed (it waited for the device).
+func (m *Manager) deferOr(serial framesync.Serial, o framesync.Object) bool {
+	err := m.sync.Defer(serial, o)
+	if err != nil && !errors.Is(err, framesync.ErrClosed) {
+		m.logger.Error("assets: defragmentation: retire", "err", err)
+	}
+	return errors.Is(err, framesync.ErrClosed)
+}
+
+// retireFunc runs f once serial completes (now, when the Sync is closed).
+func (m *Manager) retireFunc(serial framesync.Serial, f func()) {
+	if m.deferOr(serial, framesync.Func(f)) {
+		f()
+	}
+}
+
+// end ends the pass once its copies and the old objects' uses are done:
+// the allocator frees the moved sources (and the blocks emptied) and
+// gives back the destinations of moves not made; each moved asset's state
+// gets its allocation.
+func (w *passWork) end(m *Manager) {
+	start := time.Now()
+	g := w.g
+	// Without g.mu: while the pass is open nothing else begins a pass or
+	// ends the defragmentation, and DefragFrame does not wait for the
+	// driver's frees.
+	g.mu.Lock()
+	d := g.d
+	g.mu.Unlock()
+	_ = d.EndPass()
+	took := time.Since(start)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stats.EndPass += took
+	g.stats.EndPassMax = max(g.stats.EndPassMax, took)
+	for _, j := range w.jobs {
+		if !j.swapped {
+			continue
+		}
+		dst := w.moves[j.move].Dst
+		if dst.IsZero() {
+			// Cannot happen: the source is the asset's, and nothing
+			// else frees it.
+			m.logger.Error("assets: defragmentation: a move was not committed", "asset", j.a.base().String())
+		}
+		c := j.a.cell()
+		c.mu.Lock()
+		if s := c.state(); s == j.new {
+			done := *s
+			done.mem, done.move = dst, nil
+			c.cur.Store(&done)
+		}
+		c.mu.Unlock()
+		j.new.move.committed(dst)
+	}
+	g.open = nil
+	if g.closed || !g.policy.on() && g.now == 0 {
+		g.end()
+	}
+	g.stats.CPU += time.Since(start)
+	close(w.done)
+}
