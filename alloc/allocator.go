@@ -218,6 +218,12 @@ type AllocationOptions struct {
 	// priority); without it, it is ignored. Outside [0, 1] the allocation
 	// fails with ErrBadPriority.
 	Priority float32
+	// QueueFamilies, for CreateBuffer and CreateImage, shares the resource
+	// between the queues of these families (VK_SHARING_MODE_CONCURRENT)
+	// when they are two or more distinct ones, as vk.ImageInfo's
+	// QueueFamilies does (which CreateImage uses when set). A Device
+	// without CreateSharedBuffer refuses it for buffers.
+	QueueFamilies []uint32
 
 	// resUsage is the buffer's or image's usage flags, set by CreateBuffer
 	// and CreateImage for the statistics.

@@ -47,6 +47,10 @@ type (
 	addressDevice interface {
 		BufferDeviceAddress(b vk.Buffer) (uint64, error)
 	}
+	// sharedBufferDevice creates buffers shared by several queue families.
+	sharedBufferDevice interface {
+		CreateSharedBuffer(size uint64, usage vk.BufferUsage, families []uint32) (vk.Buffer, error)
+	}
 	// priorityDevice calls vkSetDeviceMemoryPriorityEXT.
 	priorityDevice interface {
 		SetMemoryPriority(m vk.DeviceMemory, priority float32) error
@@ -54,7 +58,8 @@ type (
 )
 
 var (
-	_ featureDevice  = (*vk.Device)(nil)
-	_ addressDevice  = (*vk.Device)(nil)
-	_ priorityDevice = (*vk.Device)(nil)
+	_ featureDevice      = (*vk.Device)(nil)
+	_ addressDevice      = (*vk.Device)(nil)
+	_ priorityDevice     = (*vk.Device)(nil)
+	_ sharedBufferDevice = (*vk.Device)(nil)
 )

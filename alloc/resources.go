@@ -1,6 +1,7 @@
 package alloc
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/vkassets/vkassets/vk"
@@ -19,7 +20,15 @@ func (a *Allocator) CreateBuffer(size uint64, usage vk.BufferUsage, o Allocation
 	if usage&vk.BufferUsageShaderDeviceAddress != 0 && !a.opts.BufferDeviceAddress {
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: SHADER_DEVICE_ADDRESS usage: %w", o.Name, ErrDeviceAddressOff)
 	}
-	b, err := a.dev.CreateBuffer(size, usage)
+	var b vk.Buffer
+	var err error
+	if len(o.QueueFamilies) == 0 {
+		b, err = a.dev.CreateBuffer(size, usage)
+	} else if sd, ok := a.dev.(sharedBufferDevice); ok {
+		b, err = sd.CreateSharedBuffer(size, usage, o.QueueFamilies)
+	} else {
+		err = errors.New("the device cannot share buffers between queue families")
+	}
 	if err != nil {
 		return 0, Allocation{}, fmt.Errorf("create buffer %q: %w", o.Name, err)
 	}
@@ -58,6 +67,9 @@ func (a *Allocator) CreateImage(info vk.ImageInfo, o AllocationOptions) (vk.Imag
 	}
 	if info.Width == 0 || info.Height == 0 {
 		return 0, Allocation{}, fmt.Errorf("create image %q: %w: %dx%d", o.Name, ErrZeroSize, info.Width, info.Height)
+	}
+	if len(info.QueueFamilies) == 0 {
+		info.QueueFamilies = o.QueueFamilies
 	}
 	img, err := a.dev.CreateImage(info)
 	if err != nil {

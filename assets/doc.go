@@ -25,7 +25,10 @@
 // Pixels and vertices are uploaded through a staging ring (a linear pool of
 // host-visible memory): the copies are recorded with framesync.OneShot —
 // into the frame being recorded, or submitted at once — and each staging
-// buffer retires with its copy's serial.
+// buffer retires with its copy's serial. Where vk made a dedicated transfer
+// queue (Options.UploadQueue, Manager.UploadQueue), the copies run there,
+// signalling a transfer timeline at which the staging buffers retire, and
+// the graphics queue waits for them on the GPU (framesync.OneShotAfter).
 //
 // Use(serial, asset) claims an asset for a submission: one atomic step per
 // GPU-owning asset it reaches (from a list flattened when the asset was

@@ -4,6 +4,17 @@ package assets
 // format cannot be blitted with a linear filter.
 func SetCPUMips(m *Manager, on bool) { m.upload.cpuMips = on }
 
+// ForceTransferUploads makes m upload through its transfer-queue path even
+// on a device without a transfer queue (the main queue then stands in:
+// the copies are submitted apart, signal the transfer timeline, and the
+// graphics side waits for it). Call it before any upload.
+func ForceTransferUploads(m *Manager) error {
+	if m.upload.xfer != nil {
+		return nil
+	}
+	return m.upload.useTransfer()
+}
+
 // SetBeforeSwap sets a hook that runs after a defragmentation pass's
 // copies are submitted and before the moved assets' handles are swapped
 // (nil: none). Set it while no defragmentation runs.

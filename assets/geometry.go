@@ -46,7 +46,8 @@ func (m *Manager) newBuffer(name string, usage vk.BufferUsage, data []byte) (*Bu
 		return nil, fmt.Errorf("buffer %q: no data", name)
 	}
 	b := &Buffer{Size: uint64(len(data)), Usage: usage}
-	buf, mem, err := m.alloc.CreateBuffer(b.Size, b.createUsage(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: b})
+	buf, mem, err := m.alloc.CreateBuffer(b.Size, b.createUsage(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: b,
+		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("buffer %q: %w", name, err)
 	}

@@ -108,7 +108,8 @@ func (m *Manager) uploadKTX2(f *ktx2File, level0, texels []byte, regions []vk.Bu
 		usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}
 	// The texture is the allocation's user data: a defragmentation finds
 	// the asset to move by it.
-	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t})
+	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t,
+		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}
@@ -155,21 +156,5 @@ func (u *uploader) levels(img vk.Image, width, height, count uint32, data []byte
 	if err != nil {
 		return 0, err
 	}
-	d := u.m.dev
-	serial, err := u.m.sync.OneShot(func(cmd vk.CommandBuffer) error {
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
-			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: count})
-		for _, r := range regions {
-			d.CmdCopyBufferToImage(cmd, src, img, vk.LayoutTransferDstOptimal, r)
-		}
-		if blit {
-			recordMipBlits(d, cmd, img, width, height, count)
-			return nil
-		}
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
-			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
-			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: count})
-		return nil
-	})
-	return u.retire(serial, err, src, mem)
+	return u.imageCopies(src, mem, img, width, height, count, regions, blit)
 }

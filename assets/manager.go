@@ -93,6 +93,13 @@ type Options struct {
 	// been asked to evict for it, it fails with ErrOverBudget naming the
 	// asset. 0 means the device-local heaps' budget.
 	LoadBudget int64
+	// UploadQueue is the queue uploads run on: UploadAuto (the zero
+	// value) takes the device's dedicated transfer queue where vk.Open
+	// made one (vk.Options.TransferQueue) and the device has timeline
+	// semaphores, else the Sync's queue; UploadGraphics always the Sync's
+	// queue; UploadTransfer the transfer queue, refused where there is
+	// none. Manager.UploadQueue says which was taken.
+	UploadQueue UploadQueue
 }
 
 // Manager is the asset cache and graph: it loads assets once per key,

@@ -92,7 +92,8 @@ func (m *Manager) newTexture(im *ImageAsset, pixels []byte, name string, opts Te
 		usage: vk.ImageUsageSampled | vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc}
 	// The allocation's user data is the texture: a defragmentation finds
 	// the owner of each allocation it moves by it.
-	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t})
+	img, mem, err := m.alloc.CreateImage(t.info(), alloc.AllocationOptions{Usage: alloc.UsageGPUOnly, Name: name, UserData: t,
+		QueueFamilies: m.upload.families()})
 	if err != nil {
 		return nil, fmt.Errorf("texture %q: %w", name, err)
 	}

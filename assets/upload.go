@@ -21,6 +21,9 @@ type uploader struct {
 	blits map[vk.Format]bool
 	// cpuMips makes every mip chain on the CPU (tests and benchmarks).
 	cpuMips bool
+	// xfer, when set, runs the staging copies on the transfer queue;
+	// set before the first upload, read-only afterwards.
+	xfer *transferQueue
 }
 
 func newUploader(m *Manager) (*uploader, error) {
@@ -37,13 +40,35 @@ func newUploader(m *Manager) (*uploader, error) {
 	for _, f := range []vk.Format{vk.FormatR8G8B8A8Srgb, vk.FormatR8G8B8A8Unorm} {
 		blits[f] = m.dev.FormatProperties(f).Optimal.Has(vk.FormatFeaturesMipBlit)
 	}
-	return &uploader{m: m, ring: ring, blits: blits}, nil
+	u := &uploader{m: m, ring: ring, blits: blits}
+	_, hasQueue := m.dev.TransferQueueFamily()
+	q := m.opts.UploadQueue
+	switch {
+	case q == UploadTransfer && !hasQueue:
+		err = errors.New("assets: Options.UploadQueue is UploadTransfer, but the device has no transfer queue (vk.Options.TransferQueue on a device with a transfer-only family)")
+	case q == UploadTransfer || (q == UploadAuto && hasQueue && m.dev.TimelineSemaphores()):
+		err = u.useTransfer()
+	case q != UploadAuto && q != UploadGraphics:
+		err = fmt.Errorf("assets: Options.UploadQueue: unknown %v", q)
+	}
+	if err != nil {
+		_ = ring.Close()
+		return nil, err
+	}
+	return u, nil
 }
 
 // close closes the ring once every upload issued so far has retired (its
 // staging buffers are in framesync until then); at once when the Sync is
 // closed, since it waited for the device when it closed.
 func (u *uploader) close() error {
+	if u.xfer != nil {
+		return u.xfer.close(u, func() {
+			if err := u.ring.Close(); err != nil {
+				u.m.logger.Error("assets: staging ring", "err", err)
+			}
+		})
+	}
 	// Retire what is due first: a Defer of a completed serial runs at once,
 	// ahead of staging buffers of that serial still queued for the next Poll.
 	_, _ = u.m.sync.Poll()
@@ -94,23 +119,45 @@ func (u *uploader) image(img vk.Image, format vk.Format, width, height, levels u
 	if err != nil {
 		return 0, err
 	}
+	return u.imageCopies(src, mem, img, width, height, levels, regions, gpu && levels > 1)
+}
+
+// imageCopies uploads the regions of src to img (undefined layout, levels
+// mip levels), then, when blit, makes levels 1… from level 0 by linear
+// blits (on the graphics queue), and leaves every level in the
+// shader-read layout.
+func (u *uploader) imageCopies(src vk.Buffer, mem alloc.Allocation, img vk.Image, width, height, levels uint32, regions []vk.BufferImageCopy, blit bool) (framesync.Serial, error) {
 	d := u.m.dev
-	serial, err := u.m.sync.OneShot(func(cmd vk.CommandBuffer) error {
+	copies := func(cmd vk.CommandBuffer, xfer bool) {
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
 			Image: img, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: levels})
 		for _, r := range regions {
 			d.CmdCopyBufferToImage(cmd, src, img, vk.LayoutTransferDstOptimal, r)
 		}
-		if gpu && levels > 1 {
-			recordMipBlits(d, cmd, img, width, height, levels)
-			return nil
+		if xfer && !blit {
+			// The layout transition is legal on a transfer queue; the
+			// graphics side's wait makes the texels visible to shaders.
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageBottomOfPipe, SrcAccess: vk.AccessTransferWrite,
+				Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: levels})
 		}
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
-			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
-			Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: levels})
-		return nil
+	}
+	stage := vk.StageFragmentShader
+	if blit {
+		stage = vk.StageTransfer
+	}
+	return u.upload(src, mem, copies, stage, func(cmd vk.CommandBuffer, xfer bool) {
+		switch {
+		case blit:
+			recordMipBlits(d, cmd, img, width, height, levels)
+		case xfer:
+			// Orders every later submission after the wait for the copies.
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader, DstAccess: vk.AccessShaderRead})
+		default:
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader,
+				SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
+				Image: img, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: levels})
+		}
 	})
-	return u.retire(serial, err, src, mem)
 }
 
 // recordMipBlits makes levels 1… of img (every level in the transfer-dst
@@ -139,13 +186,17 @@ func (u *uploader) buffer(dst vk.Buffer, data []byte, name string) (framesync.Se
 		return 0, err
 	}
 	d := u.m.dev
-	serial, err := u.m.sync.OneShot(func(cmd vk.CommandBuffer) error {
+	return u.upload(src, mem, func(cmd vk.CommandBuffer, _ bool) {
 		d.CmdCopyBuffer(cmd, src, dst, 0, 0, uint64(len(data)))
+	}, vk.StageVertexInput, func(cmd vk.CommandBuffer, xfer bool) {
+		if xfer {
+			// Orders every later submission after the wait for the copy.
+			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageVertexInput, DstStage: vk.StageVertexInput, DstAccess: vk.AccessMemoryRead})
+			return
+		}
 		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageVertexInput,
 			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessMemoryRead})
-		return nil
 	})
-	return u.retire(serial, err, src, mem)
 }
 
 // retire hands the staging buffer to framesync at the copy's serial, or

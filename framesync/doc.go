@@ -22,6 +22,8 @@
 // so a Poll touches only what is due and destroys views before images,
 // images and buffers before their memory. Submissions outside frames go
 // through OneShot; while a frame is being recorded they travel with it.
+// OneShotAfter adds semaphores its submission waits for on the GPU (an
+// upload made on a transfer queue, say): batched, the frame waits.
 //
 // # The app's own submissions
 //

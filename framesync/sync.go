@@ -131,8 +131,10 @@ type Sync struct {
 	real      Serial // the newest serial a submission that reached the queue signals
 	completed Serial // the newest serial known complete
 	pending   []submission
-	inflight  []*oneShot // submitted one-shots, by serial
-	batched   []*oneShot // recorded during a frame: submitted with it
+	inflight  []*oneShot           // submitted one-shots, by serial
+	batched   []*oneShot           // recorded during a frame: submitted with it
+	waits     []vk.SemaphoreSubmit // what the batched one-shots wait for: the frame's submission waits
+	allWaits  []vk.SemaphoreSubmit // scratch for EndFrameWith
 	idle      []*oneShot
 	cmds      []vk.CommandBuffer // scratch for Submit
 	signals   []vk.SemaphoreSubmit
@@ -332,6 +334,11 @@ func (s *Sync) EndFrameWith(f *Frame, waits, signals []vk.SemaphoreSubmit) error
 		s.cmds = append(s.cmds, o.cmd)
 		o.serial = f.serial
 	}
+	if len(s.waits) > 0 {
+		s.allWaits = append(append(s.allWaits[:0], waits...), s.waits...)
+		waits = s.allWaits
+		s.waits = s.waits[:0]
+	}
 	err := s.dev.EndCommandBuffer(f.Cmd)
 	if err != nil {
 		err = s.fail("end frame", err)
@@ -366,6 +373,7 @@ func (s *Sync) EndFrameWith(f *Frame, waits, signals []vk.SemaphoreSubmit) error
 // came; s.mu is held, and released.
 func (s *Sync) endClosed(f *Frame) error {
 	s.recording = nil
+	s.waits = s.waits[:0]
 	if !s.closeDone || s.leaked {
 		// Close has not looked yet, and will destroy the frame and what
 		// was deferred to it; or it could not wait for the GPU.
@@ -495,6 +503,18 @@ func (s *Sync) void(serial Serial) {
 // record may be called from any goroutine; it runs without the Sync's lock.
 // A failed submission is returned, and the Sync stays usable.
 func (s *Sync) OneShot(record func(cmd vk.CommandBuffer) error) (Serial, error) {
+	return s.OneShotAfter(nil, record)
+}
+
+// OneShotAfter is OneShot whose submission first waits, on the GPU, for
+// each semaphore in waits to reach its value (a timeline semaphore) or be
+// signalled (a binary one), at its stage: the point of an upload made on
+// another queue, say. The host never waits. Batched with the frame being
+// recorded, the frame's submission waits for them (they delay only the
+// stages given). A barrier recorded in the one-shot whose source stages
+// include a wait's stage extends the wait to every later submission on
+// the queue (an execution dependency chain), as for a swapchain image.
+func (s *Sync) OneShotAfter(waits []vk.SemaphoreSubmit, record func(cmd vk.CommandBuffer) error) (Serial, error) {
 	o, err := s.takeOneShot()
 	if err != nil {
 		return 0, err
@@ -521,6 +541,7 @@ func (s *Sync) OneShot(record func(cmd vk.CommandBuffer) error) (Serial, error) 
 	}
 	if f := s.recording; f != nil {
 		s.batched = append(s.batched, o)
+		s.waits = append(s.waits, waits...)
 		serial := f.serial
 		s.mu.Unlock()
 		return serial, nil
@@ -542,7 +563,7 @@ func (s *Sync) OneShot(record func(cmd vk.CommandBuffer) error) (Serial, error) 
 	s.next++
 	o.serial = serial
 	s.cmds = append(s.cmds[:0], o.cmd)
-	if err := s.submit(serial, s.cmds, nil, nil, o.fence); err != nil {
+	if err := s.submit(serial, s.cmds, waits, nil, o.fence); err != nil {
 		s.idle = append(s.idle, o)
 		s.mu.Unlock()
 		return 0, err
@@ -1029,7 +1050,7 @@ func (s *Sync) Close() error {
 			s.destroyOneShot(o)
 		}
 	}
-	s.idle, s.inflight, s.batched = nil, nil, nil
+	s.idle, s.inflight, s.batched, s.waits = nil, nil, nil, nil
 	s.dev.DestroySemaphore(s.timeline)
 	s.closeDone = true
 	s.mu.Unlock()

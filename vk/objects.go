@@ -46,6 +46,17 @@ const (
 
 // CreateBuffer creates an unbound VkBuffer (exclusive sharing).
 func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
+	return d.CreateSharedBuffer(size, usage, nil)
+}
+
+// CreateSharedBuffer creates an unbound VkBuffer shared by the queue
+// families given (VK_SHARING_MODE_CONCURRENT) when they are two or more
+// distinct ones; exclusive otherwise. See ImageInfo.QueueFamilies.
+func (d *Device) CreateSharedBuffer(size uint64, usage BufferUsage, families []uint32) (Buffer, error) {
+	fam, err := d.families(families)
+	if err != nil {
+		return 0, fmt.Errorf("vkCreateBuffer: %w", err)
+	}
 	if !d.gate.enter() {
 		return 0, ErrClosed
 	}
@@ -53,7 +64,7 @@ func (d *Device) CreateBuffer(size uint64, usage BufferUsage) (Buffer, error) {
 	if err := d.fault("vkCreateBuffer"); err != nil {
 		return 0, err
 	}
-	r := C.vka_create_buffer(d.table, C.uint64_t(size), C.uint32_t(usage), 0)
+	r := C.vka_create_buffer(d.table, C.uint64_t(size), C.uint32_t(usage), 0, fam)
 	return Buffer(r.value), check("vkCreateBuffer", int32(r.result))
 }
 
@@ -154,12 +165,49 @@ type ImageInfo struct {
 	ArrayLayers   uint32
 	Tiling        ImageTiling
 	Usage         ImageUsage
+	// QueueFamilies, when it names two or more distinct families, shares
+	// the image between their queues (VK_SHARING_MODE_CONCURRENT: no
+	// ownership transfers, e.g. uploads on a transfer queue read by the
+	// graphics queue); otherwise the image is exclusive. Repeated indices
+	// count once; at most MaxSharingFamilies distinct ones, each below the
+	// device's family count.
+	QueueFamilies []uint32
+}
+
+// MaxSharingFamilies bounds the distinct families of a shared resource.
+const MaxSharingFamilies = 4
+
+// families checks and packs a sharing list: duplicates dropped.
+func (d *Device) families(fs []uint32) (C.vka_families, error) {
+	var out C.vka_families
+	n := uint32(len(d.phys.QueueFamilies))
+outer:
+	for _, f := range fs {
+		if f >= n {
+			return out, fmt.Errorf("queue family %d: the device has %d", f, n)
+		}
+		for _, g := range out.index[:out.count] {
+			if uint32(g) == f {
+				continue outer
+			}
+		}
+		if out.count == MaxSharingFamilies {
+			return out, fmt.Errorf("more than %d distinct queue families", MaxSharingFamilies)
+		}
+		out.index[out.count] = C.uint32_t(f)
+		out.count++
+	}
+	return out, nil
 }
 
 func one(v uint32) uint32 { return max(v, 1) }
 
 // CreateImage creates an unbound 2D VkImage in the undefined layout, one sample.
 func (d *Device) CreateImage(info ImageInfo) (Image, error) {
+	fam, err := d.families(info.QueueFamilies)
+	if err != nil {
+		return 0, fmt.Errorf("vkCreateImage: %w", err)
+	}
 	if !d.gate.enter() {
 		return 0, ErrClosed
 	}
@@ -173,6 +221,7 @@ func (d *Device) CreateImage(info ImageInfo) (Image, error) {
 		width:     C.uint32_t(info.Width), height: C.uint32_t(info.Height), depth: C.uint32_t(one(info.Depth)),
 		mipLevels: C.uint32_t(one(info.MipLevels)), arrayLayers: C.uint32_t(one(info.ArrayLayers)),
 		samples: 1, tiling: C.uint32_t(info.Tiling), usage: C.uint32_t(info.Usage),
+		families: fam,
 	}
 	if info.Depth > 1 {
 		ci.imageType = 2 // VK_IMAGE_TYPE_3D

@@ -437,13 +437,18 @@ int32_t vka_bind_image(uintptr_t dev, uint64_t img, uint64_t mem, uint64_t offse
 	return d->vkBindImageMemory(d->handle, (VkImage)img, (VkDeviceMemory)mem, offset);
 }
 
-vka_result vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags) {
+vka_result vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags, vka_families fam) {
 	DEV;
 	VkBufferCreateInfo ci = {VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
 	ci.size = size;
 	ci.usage = usage;
 	ci.flags = flags;
 	ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+	if (fam.count > 1) {
+		ci.sharingMode = VK_SHARING_MODE_CONCURRENT;
+		ci.queueFamilyIndexCount = fam.count;
+		ci.pQueueFamilyIndices = fam.index;
+	}
 	VkBuffer b = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateBuffer(d->handle, &ci, NULL, &b);
 	return (vka_result){(uint64_t)b, r, 0};
@@ -469,6 +474,11 @@ vka_result vka_create_image(uintptr_t dev, vka_image_info in) {
 	ci.tiling = (VkImageTiling)in.tiling;
 	ci.usage = in.usage;
 	ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+	if (in.families.count > 1) {
+		ci.sharingMode = VK_SHARING_MODE_CONCURRENT;
+		ci.queueFamilyIndexCount = in.families.count;
+		ci.pQueueFamilyIndices = in.families.index;
+	}
 	ci.initialLayout = (VkImageLayout)in.initialLayout;
 	VkImage img = VK_NULL_HANDLE;
 	VkResult r = d->vkCreateImage(d->handle, &ci, NULL, &img);

@@ -218,11 +218,18 @@ int32_t vka_bind_buffer(uintptr_t dev, uint64_t buf, uint64_t mem, uint64_t offs
 int32_t vka_bind_image(uintptr_t dev, uint64_t img, uint64_t mem, uint64_t offset);
 
 // Buffers, images, views, samplers.
-vka_result vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags);
+// vka_families: the queue families a resource is shared by; with two or
+// more, VK_SHARING_MODE_CONCURRENT, else exclusive.
+typedef struct vka_families {
+	uint32_t count;
+	uint32_t index[4];
+} vka_families;
+vka_result vka_create_buffer(uintptr_t dev, uint64_t size, uint32_t usage, uint32_t flags, vka_families fam);
 void vka_destroy_buffer(uintptr_t dev, uint64_t buf);
 typedef struct vka_image_info {
 	uint32_t imageType, format, width, height, depth, mipLevels, arrayLayers,
 		samples, tiling, usage, flags, initialLayout;
+	vka_families families;
 } vka_image_info;
 vka_result vka_create_image(uintptr_t dev, vka_image_info in);
 void vka_destroy_image(uintptr_t dev, uint64_t img);
