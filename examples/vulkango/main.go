@@ -118,7 +118,7 @@ type app struct {
 	scene   *assets.Scene        // its mesh drawn in every frame's middle
 	sprite  *assets.Texture2D    // when set, copied into the bottom-left corner while it lives
 
-	mu      sync.Mutex // guards watched: release runs on any goroutine
+	mu      sync.Mutex // guards watched and told: release runs on any goroutine
 	watched []watched  // what release let go, until its GPU objects are gone
 
 	slots  [framesInFlight]slot
@@ -127,7 +127,11 @@ type app struct {
 	stats  struct{ drew, retired int }
 
 	destroyed []destroyed
-	closed    bool
+	// told is the highest point waitSlot told vkassets was reached (its
+	// fence signalled): on lavapipe a fence can be seen signalled a moment
+	// before the semaphore its submission also signals reads that value.
+	told   uint64
+	closed bool
 }
 
 // watched is a GPU-owning asset the release let go, watched until its GPU
@@ -427,6 +431,9 @@ func (a *app) waitSlot(s *slot) error {
 	if err := a.sync.Reached(a.tl, s.point); err != nil { // optional: Poll would read the semaphore
 		return err
 	}
+	a.mu.Lock()
+	a.told = max(a.told, s.point)
+	a.mu.Unlock()
 	s.pending = false
 	return check("vkResetFences", vulkan.ResetFences(a.gpu.dev, 1, fences))
 }
@@ -466,6 +473,9 @@ func (a *app) poll() error {
 	if err != nil {
 		return err
 	}
+	// What the GPU is known to have finished: the semaphore, or a point
+	// whose fence was waited for (the semaphore may read one less then).
+	v = max(v, a.told)
 	a.watched = slices.DeleteFunc(a.watched, func(w watched) bool {
 		b := assets.BaseOf(w.asset)
 		if b.State() != assets.Destroyed {
