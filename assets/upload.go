@@ -115,11 +115,7 @@ func (u *uploader) image(img vk.Image, format vk.Format, width, height, levels u
 	if !gpu {
 		data, regions = mipChain(pixels, width, height, levels, format == vk.FormatR8G8B8A8Srgb)
 	}
-	src, mem, err := u.staging(data, name)
-	if err != nil {
-		return 0, err
-	}
-	return u.imageCopies(src, mem, img, width, height, levels, regions, gpu && levels > 1)
+	return u.levels(img, width, height, levels, data, regions, gpu && levels > 1, name)
 }
 
 // imageCopies uploads the regions of src to img (undefined layout, levels
