@@ -201,6 +201,11 @@ func TestAppTimelinesExact(t *testing.T) {
 			switch j := sub[k]; j {
 			case 0:
 				require.NoError(t, d.WaitSemaphore(probe, uint64(f.Serial()), 5*time.Second))
+				// The frame's submission signals the probe and the Sync's own
+				// timeline; lavapipe can show the probe's value a moment
+				// before the other's, so the test also waits for the latter
+				// (the Sync's Wait, which only blocks on it).
+				require.NoError(t, s.Wait(context.Background(), f.Serial()))
 				reached[frames] = uint64(f.Serial())
 			default:
 				q := queues[j-1]
