@@ -43,7 +43,7 @@ func (p DefragPolicy) on() bool { return p.MaxBytesPerFrame > 0 || p.MaxMovesPer
 // DefragStats are the totals of the manager's defragmentations.
 type DefragStats struct {
 	// Passes is the number of passes that planned moves; Frames the
-	// DefragFrame calls that began one.
+	// DefragFrame calls that recorded one (or ended the defragmentation).
 	Passes, Frames int
 	// Moved and BytesMoved count the assets moved (their copies recorded
 	// and their handles swapped).
@@ -63,10 +63,10 @@ type DefragStats struct {
 	BytesFreed  uint64
 	// Completed counts the defragmentations that ended.
 	Completed int
-	// CPU is the time spent planning, creating the new objects, recording
-	// the copies and ending passes; EndPass is the part of it spent in the
-	// allocator's EndPass (freeing the sources, and the emptied blocks:
-	// vkFreeMemory).
+	// CPU is the time spent planning, creating the new objects (both on
+	// the planner's goroutine), recording the copies and ending passes;
+	// EndPass is the part of it spent in the allocator's EndPass (freeing
+	// the sources, and the emptied blocks: vkFreeMemory).
 	CPU, EndPass time.Duration
 	// EndPassMax is the longest EndPass.
 	EndPassMax time.Duration
@@ -83,19 +83,27 @@ type DefragPass struct {
 	Complete bool
 }
 
-// defragger is a manager's automatic defragmentation.
+// defragger is a manager's automatic defragmentation. A pass goes
+// through three stages, one pass at a time: planned (the allocator's
+// BeginPass and the new objects, on a planner goroutine: the frame does
+// not pay for them), ready (planned, waiting for a DefragFrame), open (its
+// copies recorded, in flight until its end).
 type defragger struct {
 	mu     sync.Mutex // guards the fields below
 	policy DefragPolicy
 	d      *alloc.Defragmentation
-	open   *passWork // the pass whose copies are in flight; nil: none
-	idle   int       // DefragFrame calls to let pass before beginning again
-	stats  DefragStats
-	closed bool
-	now    int // DefragmentNow calls running: the defragmentation stays begun with the policy off
-	// ending counts the ends of passes running on their own goroutines
-	// (so that the allocator's EndPass, which frees emptied blocks, is not
-	// paid by the goroutine that polls framesync); Close waits for them.
+	// planning is closed when the planner running ends; nil: none runs.
+	planning chan struct{}
+	ready    *passWork // the pass planned and not yet recorded; nil: none
+	open     *passWork // the pass whose copies are in flight; nil: none
+	idle     int       // DefragFrame calls to let pass before beginning again
+	stats    DefragStats
+	closed   bool
+	now      int // DefragmentNow calls running: the defragmentation stays begun with the policy off
+	// ending counts the planners and the ends of passes running on their
+	// own goroutines (so that the allocator's EndPass, which frees
+	// emptied blocks, is not paid by the goroutine that polls framesync);
+	// Close waits for them.
 	ending sync.WaitGroup
 }
 
@@ -116,8 +124,8 @@ func (m *Manager) SetDefrag(p DefragPolicy) error {
 		return fmt.Errorf("set defrag: %w", ErrClosed)
 	}
 	g.policy, g.idle = p, 0
-	if !p.on() && g.open == nil && g.now == 0 {
-		g.end()
+	if !p.on() && g.now == 0 {
+		g.stop(m)
 	}
 	return nil
 }
@@ -132,17 +140,24 @@ func (m *Manager) DefragStats() DefragStats {
 
 // DefragFrame runs one incremental step of the automatic defragmentation
 // (SetDefrag); call it once a frame, from any goroutine, best before the
-// frame's draws are recorded. It never waits for the GPU. While the last
-// pass's copies are in flight it does nothing; else it plans a pass within
-// the policy's budget and, for each planned move of a texture's or a
-// buffer's memory, creates the new VkImage (and view) or VkBuffer bound at
-// the destination and records the copy (vkCmdCopyImage of every mip level
+// frame's draws are recorded. It never waits, neither for the GPU nor for
+// the planner. Passes are planned on a goroutine of their own, within the
+// policy's budget: for each planned move of a texture's or a buffer's
+// memory, the planner creates the new VkImage (and view) or VkBuffer bound
+// at the destination. The first DefragFrame starts the planner, and the
+// end of each pass starts it again. While a pass's copies are in flight,
+// or its successor is being planned, DefragFrame does nothing; once one is
+// planned, it records the copies (vkCmdCopyImage of every mip level
 // between transfer layouts, vkCmdCopyBuffer) in a one-shot submission —
 // submitted with the frame being recorded, ahead of it, or at once — then
-// swaps the asset's handles: a use claim from then on sees the new ones
-// (TextureHandles.Generation counts the moves). The old objects retire
-// through framesync once the copy and their last claimed use complete, and
-// the pass ends then, freeing the source ranges and the blocks it emptied.
+// swaps the assets' handles: a use claim from then on sees the new ones
+// (TextureHandles.Generation counts the moves). An asset released or
+// changed since the planning is left out (its new objects destroyed). The
+// old objects retire through framesync once the copy and their last
+// claimed use complete, and the pass ends then, freeing the source ranges
+// and the blocks it emptied. A planned pass holds its destinations
+// reserved in the allocator until a DefragFrame records it (or the policy
+// is turned off, or the manager closed).
 //
 // Textures and buffers move, locked ones included; an upload in flight, a
 // pinned asset (Pin), a texture whose contents change after upload
@@ -160,21 +175,31 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 	case g.closed:
 		g.mu.Unlock()
 		return DefragPass{}, fmt.Errorf("defrag: %w", ErrClosed)
-	case !g.policy.on() || g.open != nil:
+	case !g.policy.on() || g.open != nil || g.planning != nil:
 		g.mu.Unlock()
 		return DefragPass{}, nil
-	case g.d == nil && g.idle > 0:
+	case g.ready == nil && g.d == nil && g.idle > 0:
 		g.idle--
 		g.mu.Unlock()
 		return DefragPass{}, nil
+	case g.ready == nil:
+		err := m.startPlan()
+		g.stats.CPU += time.Since(start)
+		g.mu.Unlock()
+		if errors.Is(err, alloc.ErrDefragmenting) {
+			return DefragPass{}, nil // the application is defragmenting the allocator itself
+		}
+		if err != nil {
+			return DefragPass{}, fmt.Errorf("defrag: %w", err)
+		}
+		return DefragPass{}, nil
 	}
 	g.stats.Frames++
-	pass, err := m.pass(g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame)
+	pass := g.ready
+	g.ready = nil
+	err := m.record(pass)
 	g.stats.CPU += time.Since(start)
 	g.mu.Unlock()
-	if errors.Is(err, alloc.ErrDefragmenting) {
-		return DefragPass{}, nil // the application is defragmenting the allocator itself
-	}
 	r, after := pass.finish(m)
 	g.mu.Lock()
 	g.stats.CPU += after
@@ -201,8 +226,8 @@ func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
-		if g.now--; g.now == 0 && !g.policy.on() && g.open == nil {
-			g.end()
+		if g.now--; g.now == 0 && !g.policy.on() {
+			g.stop(m)
 		}
 		g.mu.Unlock()
 	}()
@@ -221,11 +246,27 @@ func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 			}
 			continue
 		}
-		bytes, moves := g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame
-		if !g.policy.on() {
-			bytes = 64 << 20
+		if planning := g.planning; planning != nil {
+			g.mu.Unlock()
+			select {
+			case <-planning:
+			case <-ctx.Done():
+				return DefragStats{}, fmt.Errorf("defragment: %w", ctx.Err())
+			}
+			continue
 		}
-		pass, err := m.pass(bytes, moves)
+		if g.ready == nil {
+			err := m.startPlan()
+			g.stats.CPU += time.Since(start)
+			g.mu.Unlock()
+			if err != nil {
+				return DefragStats{}, fmt.Errorf("defragment: %w", err)
+			}
+			continue
+		}
+		pass := g.ready
+		g.ready = nil
+		err := m.record(pass)
 		g.stats.CPU += time.Since(start)
 		g.mu.Unlock()
 		r, after := pass.finish(m)
@@ -254,8 +295,24 @@ func (s DefragStats) since(b DefragStats) DefragStats {
 		Completed: s.Completed - b.Completed, CPU: s.CPU - b.CPU, EndPass: s.EndPass - b.EndPass, EndPassMax: s.EndPassMax}
 }
 
+// stop ends the defragmentation now if no pass is open or being planned
+// (else the pass's end or the planner will): a planned pass is given back
+// and its new objects destroyed. g.mu is held.
+func (g *defragger) stop(m *Manager) {
+	if g.open != nil || g.planning != nil {
+		return
+	}
+	if w := g.ready; w != nil {
+		g.ready = nil
+		for _, j := range w.jobs {
+			j.new.destroyUnused(m.dev)
+		}
+	}
+	g.end() // gives the planned pass's destinations back
+}
+
 // end ends the allocator's defragmentation, if one runs; g.mu is held and
-// no pass is open.
+// no pass is open, planned or being planned.
 func (g *defragger) end() {
 	if g.d == nil {
 		return
@@ -271,14 +328,13 @@ func (g *defragger) end() {
 	}
 }
 
-// close ends the defragmentation (at the end of the open pass, if any)
-// and waits for the ends of passes running; later calls return ErrClosed.
-func (g *defragger) close() {
+// close ends the defragmentation (at the end of the open pass, or of the
+// planner, if any) and waits for the planner and the ends of passes
+// running; later calls return ErrClosed.
+func (g *defragger) close(m *Manager) {
 	g.mu.Lock()
 	g.closed = true
-	if g.open == nil {
-		g.end()
-	}
+	g.stop(m)
 	g.mu.Unlock()
 	g.ending.Wait()
 }
@@ -300,6 +356,8 @@ type passWork struct {
 	moves    []alloc.DefragMove
 	jobs     []moveJob
 	release  []Asset
+	skipped  int              // planned moves the planner left out
+	err      error            // the allocator's BeginPass's
 	serial   framesync.Serial // the copies' submission; 0: none
 	last     framesync.Serial // when the pass ends: the latest of the jobs' retire
 	complete bool
@@ -324,29 +382,67 @@ func (w *passWork) wait(ctx context.Context, m *Manager) error {
 	}
 }
 
-// pass plans and records one pass of at most bytes and moves (0: no
-// bound); g.mu is held. What is left to do goes to finish, without g.mu.
-func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
+// planHook, set by tests, runs on the planner's goroutine once a pass is
+// planned and its new objects made, before it is handed over.
+var planHook func()
+
+// startPlan starts planning the next pass on a goroutine of its own,
+// beginning the allocator's defragmentation first if none runs (of the
+// policy's budget, or of 64 MiB for DefragmentNow with the policy off).
+// g.mu is held; no pass is open, planned or being planned, and the
+// manager is not closed.
+func (m *Manager) startPlan() error {
 	g := &m.defrag
-	w := &passWork{g: g, done: make(chan struct{})}
 	if g.d == nil {
+		bytes, moves := g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame
+		if !g.policy.on() {
+			bytes = 64 << 20
+		}
 		d, err := m.alloc.BeginDefragmentation(alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves})
 		if err != nil {
-			return w, err
+			return err
 		}
 		g.d = d
 	}
-	planned, err := g.d.BeginPass()
+	done := make(chan struct{})
+	g.planning = done
+	g.ending.Add(1)
+	d, release := g.d, g.policy.ReleaseUnreferenced
+	go func() {
+		defer g.ending.Done()
+		start := time.Now()
+		w := m.plan(d, release)
+		if planHook != nil {
+			planHook()
+		}
+		took := time.Since(start)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.stats.CPU += took
+		g.planning = nil
+		close(done)
+		g.ready = w
+		if g.closed || !g.policy.on() && g.now == 0 {
+			g.stop(m)
+		}
+	}()
+	return nil
+}
+
+// plan plans a pass of d and makes the new objects of its moves, without
+// g.mu: while it runs nothing else begins a pass or ends d. Everything it
+// decides is checked again when the pass is recorded.
+func (m *Manager) plan(d *alloc.Defragmentation, releaseUnreferenced bool) *passWork {
+	w := &passWork{g: &m.defrag, done: make(chan struct{})}
+	planned, err := d.BeginPass()
 	if err != nil || len(planned) == 0 {
-		g.end()
-		w.complete = err == nil
-		return w, err
+		w.err, w.complete = err, err == nil
+		return w
 	}
-	g.stats.Passes++
 	w.moves = planned
 	for i := range planned {
 		planned[i].Op = alloc.MoveIgnore
-		a, why := m.movableAt(planned[i].Src)
+		a, why := m.movableAt(planned[i].Src, releaseUnreferenced)
 		switch why {
 		case moveOK:
 			if j, err := m.newObjects(a, &planned[i]); err == nil {
@@ -358,20 +454,41 @@ func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
 			w.release = append(w.release, a)
 			continue
 		}
-		g.stats.Skipped++
+		w.skipped++
 	}
+	return w
+}
+
+// record records the planned pass w: its copies and the swaps; g.mu is
+// held. A pass that planned nothing ends the defragmentation; one that
+// recorded nothing ends now, and the next is planned. What is left to do
+// goes to finish, without g.mu.
+func (m *Manager) record(w *passWork) error {
+	g := &m.defrag
+	if w.err != nil || w.complete {
+		g.end()
+		return w.err
+	}
+	g.stats.Passes++
+	g.stats.Skipped += w.skipped
 	if len(w.jobs) > 0 {
 		m.recordMoves(w)
 	}
 	if w.serial == 0 {
 		_ = g.d.EndPass() // nothing recorded: the pass ends now
-		return w, nil
+		return m.startPlan()
 	}
 	for _, j := range w.jobs {
 		w.last = max(w.last, j.retire)
 	}
 	g.open = w
-	return w, nil
+	return nil
+}
+
+// unreferenced: a cached asset that nothing references, neither locked
+// nor ignored (DefragPolicy.ReleaseUnreferenced releases it).
+func unreferenced(b *Base) bool {
+	return b.key != "" && b.RefCount() == 0 && !b.locked.Load() && !b.ignored.Load()
 }
 
 type moveVerdict int
@@ -383,8 +500,8 @@ const (
 )
 
 // movableAt finds the asset whose memory src is and says whether to move
-// it.
-func (m *Manager) movableAt(src alloc.Allocation) (movable, moveVerdict) {
+// it (or to release it, with releaseUnreferenced).
+func (m *Manager) movableAt(src alloc.Allocation, releaseUnreferenced bool) (movable, moveVerdict) {
 	ud, _ := m.alloc.UserData(src)
 	a, ok := ud.(movable)
 	if !ok {
@@ -398,7 +515,7 @@ func (m *Manager) movableAt(src alloc.Allocation) (movable, moveVerdict) {
 		s.ready > m.sync.Completed():
 		return nil, moveSkip
 	}
-	if m.defrag.policy.ReleaseUnreferenced && b.key != "" && b.RefCount() == 0 && !b.locked.Load() && !b.ignored.Load() {
+	if releaseUnreferenced && unreferenced(b) {
 		return a, moveRelease
 	}
 	return a, moveOK
@@ -581,6 +698,9 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 	r := DefragPass{Serial: w.serial, Complete: w.complete}
 	released := 0
 	for _, a := range w.release {
+		if !unreferenced(a.base()) {
+			continue // referenced since the planning
+		}
 		if n, err := m.Release(a, false); err == nil && n > 0 {
 			released++
 		}
@@ -699,6 +819,8 @@ func (w *passWork) end(m *Manager) {
 	g.open = nil
 	if g.closed || !g.policy.on() && g.now == 0 {
 		g.end()
+	} else {
+		_ = m.startPlan() // d runs: only the planner's goroutine starts
 	}
 	g.stats.CPU += time.Since(start)
 	close(w.done)

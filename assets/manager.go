@@ -406,7 +406,7 @@ func (m *Manager) Close() error {
 		fl.cancel()
 	}
 	m.mu.Unlock()
-	m.defrag.close()
+	m.defrag.close(m)
 	m.loads.Wait()
 
 	m.mu.Lock()
