@@ -307,15 +307,25 @@ func (q *RetireQueue) add(b *bucket, line int, k kind, it item, track bool) {
 	}
 }
 
-// sweep forgets the set's stale entries once they may outnumber the live
-// ones: amortised, a constant per push.
+// sweepBatch bounds the set entries one push looks at when sweeping.
+const sweepBatch = 64
+
+// sweep forgets stale entries of the set once they may outnumber the live
+// ones, looking at most sweepBatch of them per push (from a random point
+// of the map): a push never pays for the whole set (a frame that defers
+// after thousands of retirements would), and since then at least half are
+// stale, each push forgets many more than the one or two it adds.
 func (q *RetireQueue) sweep() {
 	if len(q.set) < 2*int(q.stats.pending)+4096 {
 		return
 	}
+	n := 0
 	for k, e := range q.set {
 		if e.serial <= q.taken[e.line] {
 			delete(q.set, k)
+		}
+		if n++; n == sweepBatch {
+			return
 		}
 	}
 }

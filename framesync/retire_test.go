@@ -180,7 +180,8 @@ func BenchmarkRetire10k(b *testing.B) {
 
 // TestDuplicateSet: the set that refuses a second Defer knows what is
 // queued, forgets what was taken off the queue without a map operation
-// per object, and sweeps its stale entries once they outnumber the rest.
+// per object, and sweeps its stale entries once they outnumber the rest,
+// a bounded number per push.
 func TestDuplicateSet(t *testing.T) {
 	q := NewRetireQueue(nopDestroyer{}, nil)
 	q.set = map[objKey]setEntry{}
@@ -201,11 +202,22 @@ func TestDuplicateSet(t *testing.T) {
 	if !q.queued(Memory(mem(7))) {
 		t.Fatal("the image's memory, still queued, is not seen as queued")
 	}
+	before := len(q.set)
 	q.Push(3, Buffer(1, alloc.Allocation{}), 0, 0) // the handle value, reused
-	if len(q.set) != 3 {
-		t.Fatalf("%d entries after the sweep, want the image, its memory and the buffer", len(q.set))
+	if swept := before - len(q.set); swept <= 0 || swept > sweepBatch {
+		t.Fatalf("one push forgot %d entries of %d, want 1 to %d (a push never pays for the whole set)", swept, before, sweepBatch)
 	}
 	if !q.queued(Buffer(1, alloc.Allocation{})) {
 		t.Fatal("a handle deferred again after it retired is not seen as queued")
+	}
+	// Pushes go on forgetting until the set is within its bound.
+	for i := 0; len(q.set) >= 2*int(q.stats.pending)+4096; i++ {
+		if i == before/(sweepBatch/2) {
+			t.Fatalf("%d entries after %d pushes, %d pending: the set does not shrink", len(q.set), i, q.stats.pending)
+		}
+		q.Push(3, Buffer(vk.Buffer(10000+i), alloc.Allocation{}), 0, 0)
+	}
+	if !q.queued(Buffer(1, alloc.Allocation{})) || !q.queued(Memory(mem(7))) || q.queued(Buffer(2, alloc.Allocation{})) {
+		t.Fatal("the sweep forgot a queued object, or a retired one is seen as queued")
 	}
 }
