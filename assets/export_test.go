@@ -19,3 +19,8 @@ func ForceTransferUploads(m *Manager) error {
 // copies are submitted and before the moved assets' handles are swapped
 // (nil: none). Set it while no defragmentation runs.
 func SetBeforeSwap(f func([]Asset)) { beforeSwap = f }
+
+// SetPlanHook sets a hook that runs on the defragmentation's planner
+// goroutine once a pass is planned and its new objects made, before the
+// pass is handed over (nil: none). Set it while no defragmentation runs.
+func SetPlanHook(f func()) { planHook = f }

@@ -1,0 +1,135 @@
+package assets_test
+
+import (
+	"image"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkassets/vkassets/alloc"
+	"github.com/vkassets/vkassets/assets"
+)
+
+// TestDefragFrameNeverWaitsForPlanner holds the planner of a pass (its
+// hook blocks) while frames go on: every DefragFrame (and DefragStats)
+// must return at once, moving nothing, and the planner must have been
+// started once; released, the pass it planned is recorded by a later
+// frame and assets move. The minute's bound only turns a hang into a
+// failure.
+func TestDefragFrameNeverWaitsForPlanner(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(6, 6))
+	sc := fragment(t, e, rng, 160)
+	l := &frameLoop{e: e, sc: sc}
+	var plans atomic.Int32
+	held, hold := make(chan struct{}), make(chan struct{})
+	assets.SetPlanHook(func() {
+		if plans.Add(1) == 1 {
+			close(held)
+			<-hold
+		}
+	})
+	defer assets.SetPlanHook(nil)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 8, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
+
+	returned := make(chan error, 1)
+	go func() {
+		if _, err := e.m.DefragFrame(); err != nil { // starts the planner
+			returned <- err
+			return
+		}
+		<-held
+		for range 10 {
+			p, err := e.m.DefragFrame()
+			if err == nil && p.Moved > 0 {
+				err = errRecorded
+			}
+			if err != nil {
+				returned <- err
+				return
+			}
+			_ = e.m.DefragStats()
+		}
+		returned <- nil
+	}()
+	select {
+	case err := <-returned:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("DefragFrame waits for the planner")
+	}
+	require.EqualValues(t, 1, plans.Load(), "the planner started once, and is held")
+	require.Zero(t, e.m.DefragStats().Moved)
+	close(hold)
+
+	for i := 0; i < 200 && e.m.DefragStats().Moved == 0; i++ {
+		l.frame(t, func() {
+			_, err := e.m.DefragFrame()
+			require.NoError(t, err)
+		}, func(*image.RGBA) {})
+	}
+	l.drain(t, func(*image.RGBA) {})
+	st := e.m.DefragStats()
+	t.Logf("%d plans; %+v", plans.Load(), st)
+	require.Positive(t, st.Moved, "the planned pass was recorded")
+	e.close(t)
+}
+
+var errRecorded = errorString("a pass was recorded while its planner was held")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// TestDefragPlannedPassGivenBack: a pass planned and never recorded (its
+// new objects made, its destinations reserved) is given back when the
+// policy is turned off and when the manager closes, whichever order the
+// planner and they come in: the allocator's Close finds no leak, the
+// validation layer no object left, the allocator's defragmentation has
+// ended, and nothing moved. A release of an
+// asset the plan would move, meanwhile, is harmless.
+func TestDefragPlannedPassGivenBack(t *testing.T) {
+	for _, off := range []bool{true, false} {
+		e := openDefragEnv(t, 2)
+		rng := rand.New(rand.NewPCG(8, 8))
+		sc := fragment(t, e, rng, 160)
+		planned := make(chan struct{})
+		var plans atomic.Int32
+		assets.SetPlanHook(func() {
+			if plans.Add(1) == 1 {
+				close(planned)
+			}
+		})
+		require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 16, RestartAfterFrames: 1}))
+		_, err := e.m.DefragFrame() // starts the planner
+		require.NoError(t, err)
+		<-planned
+		for _, a := range sc.junk {
+			drop(e.m, a)
+		}
+		if off {
+			require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+			p, err := e.m.DefragFrame()
+			require.NoError(t, err)
+			require.Zero(t, p.Moved)
+		}
+		// The defragmentation has ended (its planned pass given back):
+		// the allocator begins another.
+		require.NoError(t, e.s.WaitIdle())
+		e.r.Close()
+		require.NoError(t, e.m.Close())
+		d, err := e.a.BeginDefragmentation(alloc.DefragOptions{})
+		require.NoError(t, err, "the manager's defragmentation still runs")
+		d.End()
+		require.NoError(t, e.s.Close())
+		require.NoError(t, e.a.Close())
+		assets.SetPlanHook(nil)
+		st := e.m.DefragStats()
+		t.Logf("off %v: %d plans; %+v", off, plans.Load(), st)
+		require.Zero(t, st.Moved)
+		require.EqualValues(t, 1, plans.Load())
+	}
+}
