@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,6 +49,10 @@ func TestBenchDefragAssetsJSON(t *testing.T) {
 		require.Positive(t, r.BytesMoved, "%+v", r)
 		require.Less(t, r.ReservedLiveA, r.ReservedLiveB, "%+v", r)
 		require.Less(t, r.FramesToSteady, 5000, "%+v", r)
+		require.LessOrEqual(t, r.FramesOver, r.FramesToSteady, "%+v", r)
+		if runtime.GOOS == "linux" {
+			require.Positive(t, r.ThreadMsMax, "the thread's CPU clock read: %+v", r)
+		}
 	}
 	require.Equal(t, 2, run([]string{"bench", "defrag", "--part", "gpu"}, &out, &errOut))
 }
