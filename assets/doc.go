@@ -41,8 +41,9 @@
 // timeline (Base.LastUses) and retires once each has passed it.
 //
 // With SetDefrag (or DefragmentNow), the manager defragments device memory
-// by itself: DefragFrame moves textures and buffers within a per-frame
-// budget by copies recorded in a one-shot submission, swaps their handles
+// by itself: a planner goroutine plans each pass within a per-frame budget
+// and makes the new objects; DefragFrame, never waiting for it, records a
+// planned pass's copies in a one-shot submission, swaps their handles
 // (read them with Texture2D.Handles and Buffer.Handles after the claim;
 // Generation counts the moves, for descriptor caches) and retires the old
 // objects through framesync. docs/assets.md has the contract.
