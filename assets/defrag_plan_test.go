@@ -1,6 +1,7 @@
 package assets_test
 
 import (
+	"fmt"
 	"image"
 	"math/rand/v2"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/vk"
 )
 
 // TestDefragFrameNeverWaitsForPlanner holds the planner of a pass (its
@@ -132,4 +134,76 @@ func TestDefragPlannedPassGivenBack(t *testing.T) {
 		require.Zero(t, st.Moved)
 		require.EqualValues(t, 1, plans.Load())
 	}
+}
+
+// TestDefragStalePlan makes a planned pass stale before a frame records
+// it: the planner is held once the pass is planned and its new objects
+// made, every undrawn asset (most of what the pass would move) is
+// released and retired, and new textures and buffers take the memory
+// back. Let go, the pass is recorded without the released assets (they
+// count as skipped; a copy from their destroyed objects would be a
+// validation error), every frame stays identical to the reference, later
+// passes move assets, and Close finds no leak.
+func TestDefragStalePlan(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(7, 7))
+	sc := fragment(t, e, rng, 200)
+	l := &frameLoop{e: e, sc: sc}
+	var want []byte
+	l.frame(t, nil, func(img *image.RGBA) { want = img.Pix })
+	l.drain(t, func(img *image.RGBA) { want = img.Pix })
+	check := func(img *image.RGBA) { require.Equal(t, want, img.Pix) }
+
+	var plans atomic.Int32
+	held, hold := make(chan struct{}), make(chan struct{})
+	assets.SetPlanHook(func() {
+		if plans.Add(1) == 1 {
+			close(held)
+			<-hold
+		}
+	})
+	defer assets.SetPlanHook(nil)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 48, RestartAfterFrames: 1}))
+	step := func() {
+		_, err := e.m.DefragFrame()
+		require.NoError(t, err)
+	}
+	l.frame(t, step, check) // starts the planner
+	<-held
+	for _, a := range sc.junk {
+		drop(e.m, a)
+	}
+	for range 3 {
+		l.frame(t, step, check)
+	}
+	l.drain(t, check)
+	_, err := e.s.Poll()
+	require.NoError(t, err)
+	var fresh []assets.Asset
+	for i := range 40 {
+		var a assets.Asset
+		if i%2 == 0 {
+			a, err = newTexture(e.m, fmt.Sprintf("fresh-%d", i), uint64(1000+i), 16+rng.IntN(4)*16)
+		} else {
+			a, err = e.m.NewBuffer(fmt.Sprintf("fresh-buf-%d", i), vk.BufferUsageVertex, make([]byte, 1024+rng.IntN(32)*1024))
+		}
+		require.NoError(t, err)
+		fresh = append(fresh, a)
+	}
+	require.Zero(t, e.m.DefragStats().Passes, "nothing recorded while the planner was held")
+	close(hold)
+
+	for i := 0; i < 300 && e.m.DefragStats().Completed == 0; i++ {
+		l.frame(t, step, check)
+	}
+	l.drain(t, check)
+	st := e.m.DefragStats()
+	t.Logf("%d plans; %+v", plans.Load(), st)
+	require.Positive(t, st.Skipped, "the released assets were left out")
+	require.Positive(t, st.Moved)
+	require.Positive(t, st.Completed)
+	for _, a := range fresh {
+		drop(e.m, a)
+	}
+	e.close(t)
 }
