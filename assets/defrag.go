@@ -210,7 +210,7 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 // DefragmentNow defragments until nothing more moves, for a loading
 // screen: it waits for what was submitted, then runs passes of the
 // policy's budget (of 64 MiB when the policy is off), waiting for each
-// pass's copies (ctx bounds the waits). Call it between frames: a frame
+// pass's planner and copies (ctx bounds the waits). Call it between frames: a frame
 // being recorded by the caller would hold the copies back until ctx ends.
 // It returns what it did.
 func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
