@@ -87,3 +87,117 @@ func TestSubmitValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestVertexReads: vktest.VertexReads, fed by the Device's command
+// observer, finds a draw's vertex and index reads of buffers filled in an
+// earlier command buffer without a barrier that makes the fill visible to
+// the vertex input stage, across command buffers and submissions, where
+// the layer (1.3.239, even with SubmitValidation) reports nothing.
+func TestVertexReads(t *testing.T) {
+	global := func(src, dst vk.PipelineStage, sa, da vk.Access) []vk.Barrier {
+		return []vk.Barrier{{SrcStage: src, DstStage: dst, SrcAccess: sa, DstAccess: da}}
+	}
+	vertexRead := vk.AccessVertexAttributeRead | vk.AccessIndexRead
+	cases := []struct {
+		name     string
+		barriers func(vertices, indices vk.Buffer) []vk.Barrier // ending the fills' command buffer
+		host     bool                                           // a fence wait between two submissions
+		hazards  int                                            // reads reported
+	}{
+		{name: "none", hazards: 2},
+		{name: "none-host-wait", host: true, hazards: 2},
+		{name: "vertex-input", barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return global(vk.StageTransfer, vk.StageVertexInput, vk.AccessTransferWrite, vertexRead)
+		}},
+		{name: "all-commands", barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return global(vk.StageTransfer, vk.StageAllCommands, vk.AccessTransferWrite, vk.AccessMemoryRead)
+		}},
+		{name: "all-commands-host-wait", host: true, barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return global(vk.StageTransfer, vk.StageAllCommands, vk.AccessTransferWrite, vk.AccessMemoryRead)
+		}},
+		{name: "chain", barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return append(global(vk.StageTransfer, vk.StageTransfer, vk.AccessTransferWrite, 0),
+				global(vk.StageTransfer, vk.StageVertexInput, 0, vertexRead)...)
+		}},
+		{name: "per-buffer", barriers: func(v, i vk.Buffer) []vk.Barrier {
+			return []vk.Barrier{
+				{SrcStage: vk.StageTransfer, DstStage: vk.StageVertexInput, SrcAccess: vk.AccessTransferWrite, DstAccess: vertexRead, Buffer: v},
+				{SrcStage: vk.StageTransfer, DstStage: vk.StageVertexInput, SrcAccess: vk.AccessTransferWrite, DstAccess: vertexRead, Buffer: i},
+			}
+		}},
+		{name: "vertices-only", hazards: 1, barriers: func(v, _ vk.Buffer) []vk.Barrier {
+			return []vk.Barrier{{SrcStage: vk.StageTransfer, DstStage: vk.StageVertexInput, SrcAccess: vk.AccessTransferWrite, DstAccess: vertexRead, Buffer: v}}
+		}},
+		{name: "fragment-stage", hazards: 2, barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return global(vk.StageTransfer, vk.StageFragmentShader, vk.AccessTransferWrite, vk.AccessMemoryRead)
+		}},
+		{name: "no-source-access", hazards: 2, barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return global(vk.StageTransfer, vk.StageVertexInput, 0, vertexRead)
+		}},
+		{name: "wrong-access", hazards: 2, barriers: func(_, _ vk.Buffer) []vk.Barrier {
+			return global(vk.StageTransfer, vk.StageVertexInput|vk.StageVertexShader, vk.AccessTransferWrite, vk.AccessShaderRead)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := vktest.OpenWith(t, vktest.Options{SubmitValidation: true})
+			const w, h = 8, 8
+			k := newDrawKit(t, d, w, h, [4]byte{255, 255, 255, 255})
+			tris := k.pipeline(t, vk.TopologyTriangleList)
+			white := vertex{r: 1, g: 1, b: 1, a: 1}
+			quad := k.buffer(t, vk.BufferUsageVertex|vk.BufferUsageTransferDst, vertexBytes(white, white, white, white))
+			idx := k.buffer(t, vk.BufferUsageIndex|vk.BufferUsageTransferDst, make([]byte, 24))
+			set, err := d.AllocateDescriptorSet(k.pool, k.setLayout)
+			require.NoError(t, err)
+			require.NoError(t, d.UpdateDescriptorSets([]vk.ImageSamplerWrite{{Set: set, Sampler: k.sampler, View: k.texView, Layout: vk.LayoutShaderReadOnlyOptimal}}))
+
+			rec := &recorder{TB: t}
+			reads := vktest.WatchVertexReads(rec, d)
+			pool, err := d.CreateCommandPool(vk.CommandPoolTransient)
+			require.NoError(t, err)
+			defer d.DestroyCommandPool(pool)
+			fills, err := d.AllocateCommandBuffer(pool)
+			require.NoError(t, err)
+			draw, err := d.AllocateCommandBuffer(pool)
+			require.NoError(t, err)
+			require.NoError(t, d.BeginCommandBuffer(fills))
+			d.CmdFillBuffer(fills, quad, 0, 8, 0) // the first vertex's position: (0, 0)
+			d.CmdFillBuffer(fills, idx, 0, 24, 0)
+			if c.barriers != nil {
+				for _, b := range c.barriers(quad, idx) {
+					d.CmdBarrier(fills, b)
+				}
+			}
+			require.NoError(t, d.EndCommandBuffer(fills))
+			require.NoError(t, d.BeginCommandBuffer(draw))
+			d.CmdBeginRenderPass(draw, &vk.RenderPassBegin{RenderPass: k.pass, Framebuffer: k.fb, Width: w, Height: h,
+				Clear: []vk.ClearValue{vk.ClearColor([4]float32{0, 0, 0, 1})}})
+			d.CmdSetViewport(draw, 0, 0, w, h, 0, 1)
+			d.CmdSetScissor(draw, 0, 0, w, h)
+			d.CmdBindPipeline(draw, tris)
+			d.CmdBindDescriptorSets(draw, k.layout, 0, []vk.DescriptorSet{set})
+			d.CmdPushConstants(draw, k.layout, vk.ShaderStageVertex, 0, floatBytes(1, 1, 1, 1))
+			d.CmdBindVertexBuffers(draw, 0, []vk.Buffer{quad}, nil)
+			d.CmdBindIndexBuffer(draw, idx, 0, vk.IndexUint32)
+			d.CmdDrawIndexed(draw, 6, 1, 0, 0, 0)
+			d.CmdEndRenderPass(draw)
+			require.NoError(t, d.EndCommandBuffer(draw))
+			fence, err := d.CreateFence(false)
+			require.NoError(t, err)
+			defer d.DestroyFence(fence)
+			if c.host {
+				require.NoError(t, d.Submit([]vk.CommandBuffer{fills}, nil, nil, fence))
+				require.NoError(t, d.WaitFence(fence, 30*time.Second))
+				require.NoError(t, d.ResetFence(fence))
+				require.NoError(t, d.Submit([]vk.CommandBuffer{draw}, nil, nil, fence))
+			} else {
+				require.NoError(t, d.Submit([]vk.CommandBuffer{fills, draw}, nil, nil, fence))
+			}
+			require.NoError(t, d.WaitFence(fence, 30*time.Second))
+			require.Equal(t, 2, reads.Checked(), "the draw's vertex and index reads")
+			require.Len(t, reads.Hazards(), c.hazards, "%q", reads.Hazards())
+			rec.runCleanups()
+			require.Equal(t, c.hazards > 0, rec.failed, "the test failed: %s", rec.messages)
+		})
+	}
+}
