@@ -28,7 +28,8 @@ func TestSubmitValidation(t *testing.T) {
 		hostWait       bool // the host waits for the first submission's fence
 		hazard         bool
 	}{
-		{name: "sync-only", hazard: false},
+		// VKASSETS_SUBMIT_VALIDATION=1 turns the check on for every instance.
+		{name: "sync-only", hazard: os.Getenv(vk.EnvSubmitValidation) == "1"},
 		{name: "one-submission", submit: true, hazard: true},
 		{name: "two-submissions", submit: true, twoSubmissions: true, hazard: true},
 		{name: "barrier", submit: true, barrier: true},
