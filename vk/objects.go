@@ -862,8 +862,12 @@ func (d *Device) submit(transfer bool, cmds []CommandBuffer, waits, signals []Se
 	r := C.vka_queue_submit(d.table, queue, pc, C.uint32_t(len(cmds)), pw, C.uint32_t(len(waits)),
 		ps, C.uint32_t(len(signals)), cbool(d.timeline), C.uint64_t(fence))
 	if r == C.VK_SUCCESS && d.observing() { // under the queue's lock: in the queue's order
+		var stages PipelineStage
+		for _, w := range waits {
+			stages |= w.Stage
+		}
 		for i, c := range cmds {
-			d.observe(Command{Op: "vkQueueSubmit", Cmd: c, Index: i, Transfer: queue != d.queue})
+			d.observe(Command{Op: "vkQueueSubmit", Cmd: c, Index: i, Transfer: queue != d.queue, WaitStages: stages})
 		}
 	}
 	mu.Unlock()

@@ -28,9 +28,12 @@ type Command struct {
 	// Barrier is the barrier of vkCmdPipelineBarrier.
 	Barrier Barrier
 	// Index is the command buffer's place in its vkQueueSubmit; Transfer
-	// says the submission went to the dedicated transfer queue.
-	Index    int
-	Transfer bool
+	// says the submission went to the dedicated transfer queue;
+	// WaitStages are the stages at which it waits for semaphores (0: it
+	// waits for none).
+	Index      int
+	Transfer   bool
+	WaitStages PipelineStage
 }
 
 // CommandObserver is told of each Command, synchronously, on the calling

@@ -93,7 +93,9 @@ func TestSubmitValidation(t *testing.T) {
 // observer, finds a draw's vertex and index reads of buffers filled in an
 // earlier command buffer without a barrier that makes the fill visible to
 // the vertex input stage, across command buffers and submissions, where
-// the layer (1.3.239, even with SubmitValidation) reports nothing.
+// the layer (1.3.239, even with SubmitValidation) reports nothing. A
+// semaphore wait at the vertex input stage between the two submissions
+// orders them.
 func TestVertexReads(t *testing.T) {
 	global := func(src, dst vk.PipelineStage, sa, da vk.Access) []vk.Barrier {
 		return []vk.Barrier{{SrcStage: src, DstStage: dst, SrcAccess: sa, DstAccess: da}}
@@ -103,10 +105,13 @@ func TestVertexReads(t *testing.T) {
 		name     string
 		barriers func(vertices, indices vk.Buffer) []vk.Barrier // ending the fills' command buffer
 		host     bool                                           // a fence wait between two submissions
+		wait     vk.PipelineStage                               // the draw's submission waits for the fills' at this stage
 		hazards  int                                            // reads reported
 	}{
 		{name: "none", hazards: 2},
 		{name: "none-host-wait", host: true, hazards: 2},
+		{name: "semaphore-wait", wait: vk.StageVertexInput},
+		{name: "semaphore-wait-fragment", wait: vk.StageFragmentShader, hazards: 2},
 		{name: "vertex-input", barriers: func(_, _ vk.Buffer) []vk.Barrier {
 			return global(vk.StageTransfer, vk.StageVertexInput, vk.AccessTransferWrite, vertexRead)
 		}},
@@ -186,7 +191,13 @@ func TestVertexReads(t *testing.T) {
 			fence, err := d.CreateFence(false)
 			require.NoError(t, err)
 			defer d.DestroyFence(fence)
-			if c.host {
+			if c.wait != 0 {
+				sem, err := d.CreateTimelineSemaphore(0)
+				require.NoError(t, err)
+				defer d.DestroySemaphore(sem)
+				require.NoError(t, d.Submit([]vk.CommandBuffer{fills}, nil, []vk.SemaphoreSubmit{{Semaphore: sem, Value: 1}}, 0))
+				require.NoError(t, d.Submit([]vk.CommandBuffer{draw}, []vk.SemaphoreSubmit{{Semaphore: sem, Value: 1, Stage: c.wait}}, nil, fence))
+			} else if c.host {
 				require.NoError(t, d.Submit([]vk.CommandBuffer{fills}, nil, nil, fence))
 				require.NoError(t, d.WaitFence(fence, 30*time.Second))
 				require.NoError(t, d.ResetFence(fence))

@@ -22,9 +22,12 @@ import (
 // access VERTEX_ATTRIBUTE_READ or INDEX_READ, or MEMORY_READ), possibly in
 // two barriers chained by their stages.
 //
-// It follows the graphics queue in the order of its submissions. Host
-// waits do not count: a fence wait makes the writes available, not
-// visible to later reads on the device.
+// It follows the graphics queue in the order of its submissions. A
+// submission that waits for a semaphore makes every earlier write
+// available and visible to the stages it waits at (the checker does not
+// match the semaphore to the submission that signals it). Host waits do
+// not count: a fence wait makes the writes available, not visible to later
+// reads on the device.
 type VertexReads struct {
 	mu       sync.Mutex
 	recorded map[vk.CommandBuffer][]vk.Command // since each buffer's last vkBeginCommandBuffer
@@ -85,9 +88,13 @@ func (w *VertexReads) observe(c vk.Command) {
 	case "vkBeginCommandBuffer":
 		w.recorded[c.Cmd] = w.recorded[c.Cmd][:0]
 	case "vkQueueSubmit":
-		if !c.Transfer {
-			w.execute(c.Cmd, w.recorded[c.Cmd])
+		if c.Transfer {
+			break
 		}
+		if c.Index == 0 && c.WaitStages != 0 {
+			w.semaphoreWait(c.WaitStages)
+		}
+		w.execute(c.Cmd, w.recorded[c.Cmd])
 	default:
 		w.recorded[c.Cmd] = append(w.recorded[c.Cmd], c)
 	}
@@ -145,6 +152,17 @@ func (w *VertexReads) barrier(b vk.Barrier) {
 			continue
 		}
 		wr.visible = append(wr.visible, scope{stages: b.DstStage, access: b.DstAccess})
+	}
+}
+
+// semaphoreWait applies a submission's semaphore wait at stages to the
+// earlier writes: its second scope is every access at those stages (and,
+// through chains, after them); w.mu is held.
+func (w *VertexReads) semaphoreWait(stages vk.PipelineStage) {
+	for _, wr := range w.writes {
+		wr.available = true
+		wr.chain |= stages
+		wr.visible = append(wr.visible, scope{stages: stages, access: ^vk.Access(0)})
 	}
 }
 
