@@ -63,6 +63,8 @@ type InstanceOptions struct {
 	// VK_LAYER_ENABLES (there is no VkValidationFeatureEnableEXT value for
 	// it), read in vkCreateInstance: NewInstance sets it for the call and
 	// restores it after, with every NewInstance of the process serialized.
+	// Changing the environment races with C code reading it on other
+	// threads (getenv): a debugging and testing aid, as the layer is.
 	SubmitValidation bool
 	// Extensions are extra instance extensions, such as those a window system requires.
 	Extensions []string
