@@ -524,7 +524,8 @@ func (m *Manager) movableAt(src alloc.Allocation, releaseUnreferenced bool) (mov
 // newObjects makes a's new objects bound at mv's destination.
 func (m *Manager) newObjects(a movable, mv *alloc.DefragMove) (moveJob, error) {
 	old := a.cell().state()
-	n := &gpuState{size: old.size, gen: old.gen + 1, move: &pendingMove{freer: m.alloc}}
+	at := alloc.Allocation{Memory: mv.DstMemory, Offset: mv.DstOffset, Size: old.mem.Size, MemoryType: old.mem.MemoryType}
+	n := &gpuState{size: old.size, gen: old.gen + 1, move: &pendingMove{freer: m.alloc, at: at}}
 	d := m.dev
 	switch x := a.(type) {
 	case *Texture2D:

@@ -35,6 +35,7 @@ type defragEnv struct {
 
 func openDefragEnv(t *testing.T, frames int) *defragEnv {
 	d := vktest.OpenWith(t, vktest.Options{SyncValidation: true})
+	vktest.WatchVertexReads(t, d) // the moves' buffer copies before the draws' reads
 	a, err := alloc.New(alloc.Options{Device: d, PreferredBlockSize: 1 << 20})
 	require.NoError(t, err)
 	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: frames})

@@ -23,7 +23,7 @@ type Buffer struct {
 // meanwhile (see TextureHandles).
 func (b *Buffer) Handles() BufferHandles {
 	s := b.gpu.state()
-	return BufferHandles{Buffer: s.buffer, Memory: s.mem, Generation: s.gen}
+	return BufferHandles{Buffer: s.buffer, Memory: s.memory(), Generation: s.gen}
 }
 
 // Generation counts the buffer's moves (BufferHandles.Generation).

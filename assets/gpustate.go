@@ -18,10 +18,12 @@ import (
 type TextureHandles struct {
 	Image vk.Image
 	View  vk.ImageView
-	// Memory is the image's allocation. It is zero for the few frames
-	// between a move's copy and the end of its defragmentation pass (the
-	// allocator commits the new place only then); the image and view are
-	// valid all along.
+	// Memory is the image's allocation. For the few frames between a
+	// move's swap and the end of its defragmentation pass, the allocator
+	// has not yet committed the new place: Memory then says where the
+	// image is bound (Memory, Offset, Size, MemoryType; Mapped is nil),
+	// but it is not an allocation the allocator knows (alloc refuses it)
+	// until the pass ends. The image and view are valid all along.
 	Memory alloc.Allocation
 	// Generation counts the moves: 0 as made, one more each time the
 	// texture moves to a new image.
@@ -32,7 +34,7 @@ type TextureHandles struct {
 // TextureHandles for when a defragmentation changes them.
 type BufferHandles struct {
 	Buffer     vk.Buffer
-	Memory     alloc.Allocation // zero between a move's copy and the end of its pass
+	Memory     alloc.Allocation // between a move's swap and the end of its pass, where it is bound only (see TextureHandles.Memory)
 	Generation uint64
 }
 
@@ -152,6 +154,15 @@ func (s *gpuState) destroyNow(m *Manager, skip int) error {
 	return first
 }
 
+// memory is where s's objects are bound, for Handles: mem, or while the
+// pass that moved them there has not ended, the destination as planned.
+func (s *gpuState) memory() alloc.Allocation {
+	if s.mem.IsZero() && s.move != nil {
+		return s.move.at
+	}
+	return s.mem
+}
+
 // pendingMove is the allocation of an asset moved by a defragmentation
 // pass that has not ended: the allocator commits the destination at the
 // end of the pass, which may come before or after the moved objects are
@@ -159,6 +170,9 @@ func (s *gpuState) destroyNow(m *Manager, skip int) error {
 // the allocation, exactly once.
 type pendingMove struct {
 	freer *alloc.Allocator
+	// at is the destination as planned: Memory, Offset, Size and
+	// MemoryType, set before the move is shared, read-only.
+	at alloc.Allocation
 
 	mu      sync.Mutex // guards the fields below
 	done    bool       // the pass ended: dst is the allocation (zero: none)

@@ -30,7 +30,7 @@ type Texture2D struct {
 // defragmentation moves the texture meanwhile (see TextureHandles).
 func (t *Texture2D) Handles() TextureHandles {
 	s := t.gpu.state()
-	return TextureHandles{Image: s.image, View: s.view, Memory: s.mem, Generation: s.gen}
+	return TextureHandles{Image: s.image, View: s.view, Memory: s.memory(), Generation: s.gen}
 }
 
 // Generation counts the texture's moves (TextureHandles.Generation).

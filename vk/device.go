@@ -129,10 +129,11 @@ type Device struct {
 	features       Features // the optional features enabled
 	foreign        bool     // made by the application (Wrap): Close frees only the table
 
-	gate      gate       // every call that reaches C passes it; Close shuts it
-	faults    faultSlot  // injected failures, for tests and vkassets stress
-	queueMu   sync.Mutex // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
-	xferMu    sync.Mutex // the same for transferQueue; taken after queueMu where both are
+	gate      gate         // every call that reaches C passes it; Close shuts it
+	faults    faultSlot    // injected failures, for tests and vkassets stress
+	observer  observerSlot // told of recorded and submitted commands, for tests
+	queueMu   sync.Mutex   // serializes vkQueueSubmit and vkQueueWaitIdle (the queue is externally synchronized)
+	xferMu    sync.Mutex   // the same for transferQueue; taken after queueMu where both are
 	closeOnce sync.Once
 }
 

@@ -20,8 +20,12 @@
 // VK_LAYER_KHRONOS_validation with a debug-utils messenger; its messages go to
 // the injected *slog.Logger and are counted by message ID in the Device's
 // Validator. SyncValidation (or VKASSETS_SYNC_VALIDATION=1) adds
-// synchronization validation. Package vktest opens validated devices for
-// tests and fails a test on any validation error.
+// synchronization validation within command buffers; SubmitValidation (or
+// VKASSETS_SUBMIT_VALIDATION=1) adds it between command buffers and
+// submissions, checked at vkQueueSubmit (with fences for completion: the
+// layer does not see host waits on timeline semaphores). Package vktest
+// opens validated devices for tests and fails a test on any validation
+// error.
 //
 // # Errors
 //

@@ -259,6 +259,11 @@ func (d *Device) CmdBindVertexBuffers(c CommandBuffer, first uint32, buffers []B
 		}
 	}
 	C.vka_cmd_bind_vertex_buffers(d.table, C.uintptr_t(c), C.uint32_t(first), h)
+	if d.observing() {
+		for i := range n {
+			d.observe(Command{Op: "vkCmdBindVertexBuffers", Cmd: c, Src: buffers[i], Binding: first + uint32(i)})
+		}
+	}
 }
 
 // IndexType is VkIndexType.
@@ -277,6 +282,7 @@ func (d *Device) CmdBindIndexBuffer(c CommandBuffer, b Buffer, offset uint64, t 
 	}
 	defer d.gate.exit()
 	C.vka_cmd_bind_index_buffer(d.table, C.uintptr_t(c), C.uint64_t(b), C.uint64_t(offset), C.uint32_t(t))
+	d.observe(Command{Op: "vkCmdBindIndexBuffer", Cmd: c, Src: b})
 }
 
 // CmdDraw records a non-indexed draw.
@@ -286,6 +292,7 @@ func (d *Device) CmdDraw(c CommandBuffer, vertices, instances, firstVertex, firs
 	}
 	defer d.gate.exit()
 	C.vka_cmd_draw(d.table, C.uintptr_t(c), C.uint32_t(vertices), C.uint32_t(instances), C.uint32_t(firstVertex), C.uint32_t(firstInstance))
+	d.observe(Command{Op: "vkCmdDraw", Cmd: c})
 }
 
 // CmdDrawIndexed records an indexed draw.
@@ -295,4 +302,5 @@ func (d *Device) CmdDrawIndexed(c CommandBuffer, indices, instances, firstIndex 
 	}
 	defer d.gate.exit()
 	C.vka_cmd_draw_indexed(d.table, C.uintptr_t(c), C.uint32_t(indices), C.uint32_t(instances), C.uint32_t(firstIndex), C.int32_t(vertexOffset), C.uint32_t(firstInstance))
+	d.observe(Command{Op: "vkCmdDrawIndexed", Cmd: c})
 }

@@ -25,7 +25,9 @@ const ValidationLayer = "VK_LAYER_KHRONOS_validation"
 const (
 	EnvValidation     = "VKASSETS_VALIDATION"      // "1": turn validation on
 	EnvSyncValidation = "VKASSETS_SYNC_VALIDATION" // "1": also turn synchronization validation on
-	EnvDevice         = "VKASSETS_DEVICE"          // index or name substring of the device to use
+	// "1": synchronization validation at submission as well (SubmitValidation)
+	EnvSubmitValidation = "VKASSETS_SUBMIT_VALIDATION"
+	EnvDevice           = "VKASSETS_DEVICE" // index or name substring of the device to use
 )
 
 // InstanceOptions configure NewInstance. The zero value is a headless,
@@ -41,7 +43,29 @@ type InstanceOptions struct {
 	// SyncValidation also turns on synchronization validation
 	// (VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT).
 	// VKASSETS_SYNC_VALIDATION=1 turns it on too. It implies Validation.
+	// On its own it checks hazards within each command buffer.
 	SyncValidation bool
+	// SubmitValidation also checks, at each vkQueueSubmit, the hazards
+	// between command buffers and between submissions on a queue: a copy
+	// in one submission and a read of its result in a later one, say
+	// (the layer's VALIDATION_CHECK_ENABLE_SYNCHRONIZATION_VALIDATION_QUEUE_SUBMIT,
+	// "alpha" in layer 1.3.239). VKASSETS_SUBMIT_VALIDATION=1 turns it on
+	// too. It implies SyncValidation.
+	//
+	// The layer learns that the host waited for a submission only from
+	// fences (vkWaitForFences, vkGetFenceStatus), vkQueueWaitIdle and
+	// vkDeviceWaitIdle, not from timeline semaphores (vkWaitSemaphores,
+	// vkGetSemaphoreCounterValue; layer 1.3.239): a program that tracks
+	// completion with a timeline then sees every reuse of memory across
+	// submissions reported (framesync.Options.UseFences avoids that).
+	//
+	// The layer takes this check only from the environment variable
+	// VK_LAYER_ENABLES (there is no VkValidationFeatureEnableEXT value for
+	// it), read in vkCreateInstance: NewInstance sets it for the call and
+	// restores it after, with every NewInstance of the process serialized.
+	// Changing the environment races with C code reading it on other
+	// threads (getenv): a debugging and testing aid, as the layer is.
+	SubmitValidation bool
 	// Extensions are extra instance extensions, such as those a window system requires.
 	Extensions []string
 	// GetInstanceProcAddr, when set, is the loader entry point to use
@@ -105,7 +129,8 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	syncVal := opts.SyncValidation || envOn(EnvSyncValidation)
+	submitVal := opts.SubmitValidation || envOn(EnvSubmitValidation)
+	syncVal := opts.SyncValidation || submitVal || envOn(EnvSyncValidation)
 	validation := opts.Validation || syncVal || envOn(EnvValidation)
 
 	exts := append([]string(nil), opts.Extensions...)
@@ -136,8 +161,11 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 	ce, freeExts := cstrings(exts)
 	defer freeExts()
 
-	r := C.vka_create_instance(app, C.uint32_t(api), cl, C.uint32_t(len(layers)), ce, C.uint32_t(len(exts)),
-		cbool(validation), cbool(syncVal), C.uintptr_t(in.user), &in.table, &in.messenger)
+	var r C.int32_t
+	withLayerEnables(submitVal, func() {
+		r = C.vka_create_instance(app, C.uint32_t(api), cl, C.uint32_t(len(layers)), ce, C.uint32_t(len(exts)),
+			cbool(validation), cbool(syncVal), C.uintptr_t(in.user), &in.table, &in.messenger)
+	})
 	if err := check("vkCreateInstance", int32(r)); err != nil {
 		if in.user != 0 {
 			in.user.Delete()
@@ -154,6 +182,43 @@ func NewInstance(opts InstanceOptions) (*Instance, error) {
 		return nil, fmt.Errorf("vk: vulkan-go instance init: %w", err)
 	}
 	return in, nil
+}
+
+// The validation layer's setting for SubmitValidation, and the
+// environment variable it reads it from.
+const (
+	envLayerEnables   = "VK_LAYER_ENABLES"
+	submitCheckEnable = "VALIDATION_CHECK_ENABLE_SYNCHRONIZATION_VALIDATION_QUEUE_SUBMIT"
+)
+
+// layerEnvMu serializes instance creation, so that the VK_LAYER_ENABLES a
+// SubmitValidation instance sets for its vkCreateInstance reaches no other.
+var layerEnvMu sync.Mutex
+
+// withLayerEnables runs create, with the layer's submission check added to
+// VK_LAYER_ENABLES (list items are separated as paths are: ':' on Linux)
+// when submit is set, and the variable restored after.
+func withLayerEnables(submit bool, create func()) {
+	layerEnvMu.Lock()
+	defer layerEnvMu.Unlock()
+	if !submit {
+		create()
+		return
+	}
+	old, had := os.LookupEnv(envLayerEnables)
+	v := submitCheckEnable
+	if old != "" {
+		v = old + string(os.PathListSeparator) + v
+	}
+	_ = os.Setenv(envLayerEnables, v) // a valid name and value: it cannot fail
+	defer func() {
+		if had {
+			_ = os.Setenv(envLayerEnables, old)
+		} else {
+			_ = os.Unsetenv(envLayerEnables)
+		}
+	}()
+	create()
 }
 
 // ErrIncompatibleDriver is returned when the loader finds no driver.

@@ -749,6 +749,7 @@ func (d *Device) BeginCommandBuffer(c CommandBuffer) error {
 		return ErrClosed
 	}
 	defer d.gate.exit()
+	d.observe(Command{Op: "vkBeginCommandBuffer", Cmd: c})
 	return check("vkBeginCommandBuffer", int32(C.vka_begin_command_buffer(d.table, C.uintptr_t(c), 1)))
 }
 
@@ -768,6 +769,7 @@ type PipelineStage uint32
 const (
 	StageTopOfPipe             PipelineStage = 0x1
 	StageVertexInput           PipelineStage = 0x4
+	StageVertexShader          PipelineStage = 0x8
 	StageFragmentShader        PipelineStage = 0x80
 	StageEarlyFragmentTests    PipelineStage = 0x100
 	StageLateFragmentTests     PipelineStage = 0x200
@@ -775,6 +777,7 @@ const (
 	StageTransfer              PipelineStage = 0x1000
 	StageBottomOfPipe          PipelineStage = 0x2000
 	StageHost                  PipelineStage = 0x4000
+	StageAllGraphics           PipelineStage = 0x8000
 	StageAllCommands           PipelineStage = 0x10000
 )
 
@@ -783,6 +786,8 @@ type Access uint32
 
 // Access masks.
 const (
+	AccessIndexRead            Access = 0x2
+	AccessVertexAttributeRead  Access = 0x4
 	AccessShaderRead           Access = 0x20
 	AccessColorAttachmentRead  Access = 0x80
 	AccessColorAttachmentWrite Access = 0x100
@@ -856,6 +861,15 @@ func (d *Device) submit(transfer bool, cmds []CommandBuffer, waits, signals []Se
 	mu.Lock()
 	r := C.vka_queue_submit(d.table, queue, pc, C.uint32_t(len(cmds)), pw, C.uint32_t(len(waits)),
 		ps, C.uint32_t(len(signals)), cbool(d.timeline), C.uint64_t(fence))
+	if r == C.VK_SUCCESS && d.observing() { // under the queue's lock: in the queue's order
+		var stages PipelineStage
+		for _, w := range waits {
+			stages |= w.Stage
+		}
+		for i, c := range cmds {
+			d.observe(Command{Op: "vkQueueSubmit", Cmd: c, Index: i, Transfer: queue != d.queue, WaitStages: stages})
+		}
+	}
 	mu.Unlock()
 	return check("vkQueueSubmit", int32(r))
 }
@@ -879,6 +893,7 @@ func (d *Device) CmdCopyBuffer(c CommandBuffer, src, dst Buffer, srcOffset, dstO
 	defer d.gate.exit()
 	C.vka_cmd_copy_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst),
 		C.uint64_t(srcOffset), C.uint64_t(dstOffset), C.uint64_t(size))
+	d.observe(Command{Op: "vkCmdCopyBuffer", Cmd: c, Src: src, Dst: dst})
 }
 
 // CmdFillBuffer records a fill of size bytes (a multiple of 4) with a 32-bit word.
@@ -888,6 +903,7 @@ func (d *Device) CmdFillBuffer(c CommandBuffer, b Buffer, offset, size uint64, d
 	}
 	defer d.gate.exit()
 	C.vka_cmd_fill_buffer(d.table, C.uintptr_t(c), C.uint64_t(b), C.uint64_t(offset), C.uint64_t(size), C.uint32_t(data))
+	d.observe(Command{Op: "vkCmdFillBuffer", Cmd: c, Dst: b})
 }
 
 // BufferImageCopy is one region of a buffer↔image copy (colour aspect, layer 0).
@@ -915,6 +931,7 @@ func (d *Device) CmdCopyBufferToImage(c CommandBuffer, src Buffer, dst Image, la
 	defer d.gate.exit()
 	cr := region.c()
 	C.vka_cmd_copy_buffer_to_image(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint64_t(dst), C.uint32_t(layout), cr)
+	d.observe(Command{Op: "vkCmdCopyBufferToImage", Cmd: c, Src: src})
 }
 
 // CmdCopyImageToBuffer records a copy out of an image in the transfer-src (or general) layout.
@@ -925,6 +942,7 @@ func (d *Device) CmdCopyImageToBuffer(c CommandBuffer, src Image, layout ImageLa
 	defer d.gate.exit()
 	cr := region.c()
 	C.vka_cmd_copy_image_to_buffer(d.table, C.uintptr_t(c), C.uint64_t(src), C.uint32_t(layout), C.uint64_t(dst), cr)
+	d.observe(Command{Op: "vkCmdCopyImageToBuffer", Cmd: c, Dst: dst})
 }
 
 // Barrier is one pipeline barrier: an image layout transition when Image is
@@ -968,6 +986,7 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 		buffer: C.uint64_t(b.Buffer), offset: C.uint64_t(b.Offset), size: C.uint64_t(size),
 	}
 	C.vka_cmd_barrier(d.table, C.uintptr_t(c), cb)
+	d.observe(Command{Op: "vkCmdPipelineBarrier", Cmd: c, Barrier: b})
 }
 
 // CmdCopyImageLevels records a copy of the first levels mip levels (at

@@ -29,6 +29,11 @@ import (
 type Options struct {
 	// SyncValidation turns on synchronization validation as well.
 	SyncValidation bool
+	// SubmitValidation turns on synchronization validation at submission
+	// as well (vk.InstanceOptions.SubmitValidation): hazards between
+	// submissions. Track completion with fences under it
+	// (framesync.Options.UseFences).
+	SubmitValidation bool
 	// DisableTimeline creates the device without timeline semaphores.
 	DisableTimeline bool
 	// DisableTextureCompressionBC creates the device without textureCompressionBC.
@@ -54,11 +59,12 @@ func OpenWith(t testing.TB, opts Options) *vk.Device {
 	t.Helper()
 	d, err := vk.Open(vk.Options{
 		InstanceOptions: vk.InstanceOptions{
-			AppName:        t.Name(),
-			Logger:         Logger(t),
-			Validation:     true,
-			SyncValidation: opts.SyncValidation,
-			Extensions:     opts.InstanceExtensions,
+			AppName:          t.Name(),
+			Logger:           Logger(t),
+			Validation:       true,
+			SyncValidation:   opts.SyncValidation,
+			SubmitValidation: opts.SubmitValidation,
+			Extensions:       opts.InstanceExtensions,
 		},
 		DeviceExtensions:            opts.DeviceExtensions,
 		DisableTimeline:             opts.DisableTimeline,
