@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,32 +122,38 @@ type Sync struct {
 	closed atomic.Bool   // written under mu; read without it by blocked waits
 	idled  chan struct{} // closed once Close has waited for the device
 
-	mu        sync.Mutex // guards the fields below
-	waiters   sync.Cond  // on mu: Close waits for blocked waits to leave
-	waiting   int        // goroutines blocked in a driver wait on our objects
-	begun     uint64     // frames begun
-	recording *Frame
-	next      Serial // the next serial to hand out
-	submitted Serial // the newest serial submitted, or void
-	real      Serial // the newest serial a submission that reached the queue signals
-	completed Serial // the newest serial known complete
-	pending   []submission
-	inflight  []*oneShot           // submitted one-shots, by serial
-	batched   []*oneShot           // recorded during a frame: submitted with it
-	waits     []vk.SemaphoreSubmit // what the batched one-shots wait for: the frame's submission waits
-	allWaits  []vk.SemaphoreSubmit // scratch for EndFrameWith
-	idle      []*oneShot
-	cmds      []vk.CommandBuffer // scratch for Submit
-	signals   []vk.SemaphoreSubmit
-	retire    *RetireQueue
-	lines     [MaxTimelines]*timeline // registered timelines; [0] is the frame timeline
-	nlines    int
-	batches   []*batch // free batches for the retire queue
-	lost      bool
-	retried   int  // submissions tried again after a failure
-	failed    int  // submissions that failed every try (their serials are void)
-	closeDone bool // Close has destroyed what it destroys
-	leaked    bool // Close could not prove the GPU idle: nothing more is destroyed
+	mu      sync.Mutex // guards the fields below
+	waiters sync.Cond  // on mu: Close waits for blocked waits to leave
+	waiting int        // goroutines blocked in a driver wait on our objects
+	// fenceWaits counts, by fence, the goroutines inside vkWaitForFences
+	// on it. A fence is reset only at 0: vkResetFences must not run while
+	// another thread waits on the fence (external synchronization, caught
+	// by the validation layer's threading checks). waiters is broadcast
+	// when a count drops to 0.
+	fenceWaits map[vk.Fence]int
+	begun      uint64 // frames begun
+	recording  *Frame
+	next       Serial // the next serial to hand out
+	submitted  Serial // the newest serial submitted, or void
+	real       Serial // the newest serial a submission that reached the queue signals
+	completed  Serial // the newest serial known complete
+	pending    []submission
+	inflight   []*oneShot           // submitted one-shots, by serial
+	batched    []*oneShot           // recorded during a frame: submitted with it
+	waits      []vk.SemaphoreSubmit // what the batched one-shots wait for: the frame's submission waits
+	allWaits   []vk.SemaphoreSubmit // scratch for EndFrameWith
+	idle       []*oneShot
+	cmds       []vk.CommandBuffer // scratch for Submit
+	signals    []vk.SemaphoreSubmit
+	retire     *RetireQueue
+	lines      [MaxTimelines]*timeline // registered timelines; [0] is the frame timeline
+	nlines     int
+	batches    []*batch // free batches for the retire queue
+	lost       bool
+	retried    int  // submissions tried again after a failure
+	failed     int  // submissions that failed every try (their serials are void)
+	closeDone  bool // Close has destroyed what it destroys
+	leaked     bool // Close could not prove the GPU idle: nothing more is destroyed
 }
 
 // New creates the frame ring and, where the device has them, the timeline
@@ -168,6 +175,7 @@ func New(opts Options) (*Sync, error) {
 	s.lines[0], s.nlines = &timeline{s: s, name: "frames"}, 1
 	s.idled = make(chan struct{})
 	s.waiters.L = &s.mu
+	s.fenceWaits = map[vk.Fence]int{}
 	if s.logger == nil {
 		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -257,7 +265,13 @@ func (s *Sync) BeginFrame(ctx context.Context) (*Frame, error) {
 		}
 		f = s.frames[s.begun%uint64(len(s.frames))]
 		if !f.inFlight {
-			break
+			if s.fenceWaits[f.fence] == 0 {
+				break
+			}
+			// Another goroutine still waits on the fence begin resets
+			// (it is signalled: the wait is leaving); look again after.
+			s.waiters.Wait()
+			continue
 		}
 		// The slot's own fence, even with a timeline semaphore: the fence
 		// is reset next, and only waiting on it proves its signal done.
@@ -405,6 +419,9 @@ func (s *Sync) endClosed(f *Frame) error {
 // the driver's error.
 func (s *Sync) block(ctx context.Context, fence vk.Fence, value uint64) error {
 	s.waiting++
+	if fence != 0 {
+		s.fenceWaits[fence]++
+	}
 	s.mu.Unlock()
 	var err error
 	for {
@@ -427,6 +444,12 @@ func (s *Sync) block(ctx context.Context, fence vk.Fence, value uint64) error {
 	}
 	s.mu.Lock()
 	s.waiting--
+	if fence != 0 {
+		if s.fenceWaits[fence]--; s.fenceWaits[fence] == 0 {
+			delete(s.fenceWaits, fence)
+			s.waiters.Broadcast() // a reset of this fence may go ahead
+		}
+	}
 	if s.waiting == 0 && s.closed.Load() {
 		s.waiters.Broadcast()
 	}
@@ -579,11 +602,15 @@ func (s *Sync) takeOneShot() (*oneShot, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
-	if n := len(s.idle); n > 0 {
-		o := s.idle[n-1]
-		s.idle = s.idle[:n-1]
-		s.mu.Unlock()
-		return o, nil
+	// The last idle one-shot whose fence no goroutine still waits on (a
+	// Wait that found it in flight): OneShotAfter resets that fence. Once
+	// idle, a one-shot is no longer a wait's target, so none starts.
+	for i := len(s.idle) - 1; i >= 0; i-- {
+		if o := s.idle[i]; o.fence == 0 || s.fenceWaits[o.fence] == 0 {
+			s.idle = slices.Delete(s.idle, i, i+1)
+			s.mu.Unlock()
+			return o, nil
+		}
 	}
 	s.mu.Unlock()
 	d := s.dev
