@@ -94,6 +94,7 @@ type Base struct {
 	// made and when a dependency is added, so that Use never walks the graph.
 	marks atomic.Pointer[[]*Base]
 	owner GPUOwner // the asset that embeds this Base, when it owns GPU objects
+	mgr   *Manager // the manager that made it (newBase); never changes after
 
 	// uses holds the last use on the app's timelines (framesync.Use
 	// indices 1 and up; life holds index 0, the frame timeline), each word
@@ -269,6 +270,9 @@ func (m *Manager) UseAt(p framesync.Point, a Asset) error {
 		return fmt.Errorf("assets: use %v: %v: value too large (at most 2^63-1)", a.base(), p)
 	}
 	b := a.base()
+	if err := m.mine(b); err != nil {
+		return fmt.Errorf("assets: use %v: %w", b, err)
+	}
 	i := p.Timeline.Index()
 	if b.owner == nil && b.life.Load()&releasedBit != 0 {
 		return ErrReleased

@@ -33,12 +33,15 @@ func (m *Manager) newBase(b *Base, kind, name string, owner GPUOwner, deps ...As
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, d := range deps {
+		if err := m.mine(d.base()); err != nil {
+			return fmt.Errorf("%s %q: dependency %v: %w", kind, name, d.base(), err)
+		}
 		if d.base().State() != Ready {
 			return fmt.Errorf("%s %q: dependency %v: %w", kind, name, d.base(), ErrReleased)
 		}
 	}
 	b.id = ID(m.nextID.Add(1))
-	b.kind, b.name, b.owner = kind, name, owner
+	b.kind, b.name, b.owner, b.mgr = kind, name, owner, m
 	b.state.Store(int32(Loading))
 	var marks []*Base
 	if owner != nil {
@@ -220,6 +223,16 @@ func (m *Manager) compact() {
 
 // releasable is what no release overrides: the asset is Ready, unlocked,
 // and no load in flight holds it. m.mu is held.
+// mine refuses an asset another manager made (managers may share a
+// device, an allocator and a Sync), or none: its counts and graph are
+// guarded by its own manager's lock and hold its own IDs.
+func (m *Manager) mine(b *Base) error {
+	if b.mgr != m {
+		return ErrForeign
+	}
+	return nil
+}
+
 func (m *Manager) releasable(b *Base) error {
 	switch {
 	case b.State() != Ready:
@@ -446,6 +459,9 @@ func (m *Manager) destroyNow(a Asset, objs []framesync.Object) error {
 // Lock keeps an asset from every release, forced or not, until Unlock;
 // what it depends on stays with it (its dependents' references hold them).
 func (m *Manager) Lock(a Asset) error {
+	if err := m.mine(a.base()); err != nil {
+		return fmt.Errorf("lock %v: %w", a.base(), err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if a.base().State() != Ready {
@@ -458,6 +474,9 @@ func (m *Manager) Lock(a Asset) error {
 // Unlock undoes Lock. It releases nothing: an unreferenced asset goes at
 // the next ReleaseUnused.
 func (m *Manager) Unlock(a Asset) {
+	if m.mine(a.base()) != nil {
+		return // not this manager's to unlock (Lock refused it)
+	}
 	m.mu.Lock()
 	a.base().locked.Store(false)
 	m.mu.Unlock()
@@ -476,6 +495,9 @@ func (m *Manager) IsLocked(a Asset) bool { return a.base().locked.Load() }
 // hears of those left unreferenced (package finalizer decides them at its
 // next Collect).
 func (m *Manager) Release(a Asset, force bool) (int, error) {
+	if err := m.mine(a.base()); err != nil {
+		return 0, fmt.Errorf("release %v: %w", a.base(), err)
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -570,6 +592,9 @@ func (m *Manager) CycleOnly(a Asset) bool {
 // (the atlas's copies). unpin is idempotent.
 func (m *Manager) Pin(a Asset) (unpin func(), err error) {
 	b := a.base()
+	if err := m.mine(b); err != nil {
+		return nil, fmt.Errorf("pin %v: %w", b, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {

@@ -76,6 +76,12 @@ func TestLoadRacingReleaseUnused(t *testing.T) {
 			require.NoError(t, e.m.DecRef(b))
 		}
 	}
+	// What the last loads left unreferenced is the sweeper's: let it find
+	// some (on a fast machine it may not have run during the loads), so
+	// that the test never passes without a sweep having released anything.
+	for deadline := time.Now().Add(time.Minute); swept.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	require.Positive(t, swept.Load(), "the sweeper released what the loads left")

@@ -41,6 +41,10 @@ var (
 	ErrHTTP = errors.New("assets: HTTP error")
 	// ErrClosed: the manager was closed.
 	ErrClosed = errors.New("assets: manager closed")
+	// ErrForeign: an asset another manager made (or none) was given to
+	// this manager's AddRef, DecRef, Lock, Pin, Release, UseAt or as a
+	// dependency; nothing changed.
+	ErrForeign = errors.New("assets: the asset belongs to another manager")
 	// ErrOverBudget: a load was not admitted: with the memory in use and
 	// the loads in flight, it would take more than Options.LoadBudget.
 	ErrOverBudget = errors.New("assets: load over the memory budget")
@@ -227,6 +231,9 @@ func (m *Manager) Assets() []Asset {
 // goroutine before AddRef; Acquire loads and takes the reference in one step.
 func (m *Manager) AddRef(a Asset) error {
 	b := a.base()
+	if err := m.mine(b); err != nil {
+		return fmt.Errorf("add ref to %v: %w", b, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
@@ -247,6 +254,9 @@ func (m *Manager) AddRef(a Asset) error {
 // (Releaser) hears of it; without one the asset stays cached.
 func (m *Manager) DecRef(a Asset) error {
 	b := a.base()
+	if err := m.mine(b); err != nil {
+		return fmt.Errorf("dec ref of %v: %w", b, err)
+	}
 	m.mu.Lock()
 	switch {
 	case m.closed:

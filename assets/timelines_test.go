@@ -38,8 +38,14 @@ func TestUseAtAppTimelines(t *testing.T) {
 		require.NoError(t, err)
 		tex := s.Texture()
 		var claimed [2]atomic.Uint64
+		// This round's points are above every value signalled so far: the
+		// claims of a round can run far (a millisecond of claims without
+		// the race detector is hundreds of thousands), and a round whose
+		// points a timeline had already passed would find its texture
+		// rightly destroyed at once.
+		base := max(signalled[0], signalled[1]) + 1
 		for i, tl := range lines { // one claim on each that surely lands
-			v := uint64(round)*1_000_000 + 1
+			v := base
 			require.NoError(t, e.m.UseAt(tl.At(v), s))
 			claimed[i].Store(v)
 		}
@@ -50,7 +56,7 @@ func TestUseAtAppTimelines(t *testing.T) {
 				<-start
 				tl := lines[g%2]
 				for i := uint64(1); ; i++ {
-					v := uint64(round)*1_000_000 + i*4 + uint64(g)
+					v := base + i*4 + uint64(g)
 					if err := e.m.UseAt(tl.At(v), s); err != nil {
 						require.ErrorIs(t, err, assets.ErrReleased)
 						return
