@@ -290,7 +290,9 @@ type moveJob struct {
 	old     *gpuState
 	new     *gpuState
 	swapped bool
-	retire  framesync.Serial // when the old objects go (swapped), or the new ones (not)
+	// retire is when the old objects go (swapped: the copy and their last
+	// use on every timeline), or the new ones (not: the copy).
+	retire framesync.Use
 }
 
 // passWork is what a pass leaves to do once the defragger's lock is
@@ -301,7 +303,8 @@ type passWork struct {
 	jobs     []moveJob
 	release  []Asset
 	serial   framesync.Serial // the copies' submission; 0: none
-	last     framesync.Serial // when the pass ends: the latest of the jobs' retire
+	last     framesync.Serial // the latest of the jobs' retire on the frame timeline
+	lastUse  framesync.Use    // when the pass ends: the latest of the jobs' retire on every timeline
 	complete bool
 	done     chan struct{} // closed once the pass has ended
 }
@@ -316,11 +319,29 @@ func (w *passWork) wait(ctx context.Context, m *Manager) error {
 	if err := m.sync.Wait(ctx, w.last); err != nil {
 		return err
 	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	// A use on another timeline (UseAt) holds the end until a Poll sees
+	// that timeline pass it.
+	var tick *time.Ticker
+	for {
+		select {
+		case <-w.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if tick == nil {
+			tick = time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+		}
+		select {
+		case <-w.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			_, _ = m.sync.Poll()
+		}
 	}
 }
 
@@ -368,8 +389,11 @@ func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
 		return w, nil
 	}
 	for _, j := range w.jobs {
-		w.last = max(w.last, j.retire)
+		for i, v := range j.retire {
+			w.lastUse[i] = max(w.lastUse[i], v)
+		}
 	}
+	w.last = framesync.Serial(w.lastUse[0])
 	g.open = w
 	return w, nil
 }
@@ -512,14 +536,16 @@ func (m *Manager) recordMoves(w *passWork) {
 		b, c := j.a.base(), j.a.cell()
 		c.floor = max(c.floor, serial)
 		j.new.ready = serial
-		j.retire = serial
+		j.retire[0] = uint64(serial)
 		if b.life.Load()&releasedBit != 0 || b.pins > 0 || m.byID[b.id] != Asset(j.a) {
 			continue // the new objects retire after the copy; the old stay
 		}
 		c.cur.Store(j.new)
 		// Read after the store: every claim that may have read the old
-		// objects is at or below it; every later one reads the new.
-		j.retire = max(serial, b.LastUse())
+		// objects is at or below it, on every timeline (UseAt); every
+		// later one reads the new.
+		j.retire = b.LastUses()
+		j.retire[0] = max(j.retire[0], uint64(serial))
 		j.swapped = true
 		w.moves[j.move].Op = alloc.MoveCopy
 	}
@@ -602,7 +628,7 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 		// blocks (vkFreeMemory of up to a block's size), which the frame
 		// that polls should not pay; once the manager is closed, on the
 		// caller's.
-		m.retireFunc(w.last, func() {
+		m.retireFunc(w.lastUse, func() {
 			g := w.g
 			g.mu.Lock()
 			if g.closed {
@@ -627,32 +653,32 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 }
 
 // retireAt hands s's view, image or buffer (not its memory) to framesync
-// at serial, or destroys them now when the Sync is closed.
-func (s *gpuState) retireAt(m *Manager, serial framesync.Serial) {
-	if s.view != 0 && m.deferOr(serial, framesync.ImageView(s.view)) {
+// at u, or destroys them now when the Sync is closed.
+func (s *gpuState) retireAt(m *Manager, u framesync.Use) {
+	if s.view != 0 && m.deferOr(u, framesync.ImageView(s.view)) {
 		m.dev.DestroyImageView(s.view)
 	}
-	if s.image != 0 && m.deferOr(serial, framesync.Image(s.image, alloc.Allocation{})) {
+	if s.image != 0 && m.deferOr(u, framesync.Image(s.image, alloc.Allocation{})) {
 		m.dev.DestroyImage(s.image)
 	}
-	if s.buffer != 0 && m.deferOr(serial, framesync.Buffer(s.buffer, alloc.Allocation{})) {
+	if s.buffer != 0 && m.deferOr(u, framesync.Buffer(s.buffer, alloc.Allocation{})) {
 		m.dev.DestroyBuffer(s.buffer)
 	}
 }
 
-// deferOr defers o at serial and reports whether the caller must destroy
+// deferOr defers o until u and reports whether the caller must destroy
 // it now instead: the Sync is closed (it waited for the device).
-func (m *Manager) deferOr(serial framesync.Serial, o framesync.Object) bool {
-	err := m.sync.Defer(serial, o)
+func (m *Manager) deferOr(u framesync.Use, o framesync.Object) bool {
+	err := m.sync.DeferUse(o, u)
 	if err != nil && !errors.Is(err, framesync.ErrClosed) {
 		m.logger.Error("assets: defragmentation: retire", "err", err)
 	}
 	return errors.Is(err, framesync.ErrClosed)
 }
 
-// retireFunc runs f once serial completes (now, when the Sync is closed).
-func (m *Manager) retireFunc(serial framesync.Serial, f func()) {
-	if m.deferOr(serial, framesync.Func(f)) {
+// retireFunc runs f once u completes (now, when the Sync is closed).
+func (m *Manager) retireFunc(u framesync.Use, f func()) {
+	if m.deferOr(u, framesync.Func(f)) {
 		f()
 	}
 }
