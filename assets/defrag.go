@@ -479,6 +479,10 @@ func (s *gpuState) destroyUnused(d *vk.Device) {
 	}
 }
 
+// beforeFinish, set by tests, runs when a pass planned under the
+// defragger's lock begins its finish, without the lock.
+var beforeFinish func()
+
 // beforeSwap, set by tests, runs after a pass's copies are submitted and
 // before the handles are swapped.
 var beforeSwap func([]Asset)
@@ -603,6 +607,9 @@ func recordCopies(d *vk.Device, cmd vk.CommandBuffer, jobs []moveJob) {
 // then the end of the pass once they are gone. It returns the pass's
 // result and the CPU time it took.
 func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
+	if beforeFinish != nil {
+		beforeFinish()
+	}
 	start := time.Now()
 	r := DefragPass{Serial: w.serial, Complete: w.complete}
 	released := 0

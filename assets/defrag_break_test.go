@@ -1,8 +1,11 @@
 package assets_test
 
 import (
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +124,98 @@ func assetsOf[T assets.Asset](xs []T) []assets.Asset {
 	return out
 }
 
-var _ framesync.Serial
+// TestDefragBreakCloseMidPass closes the manager, the Sync and the
+// allocator, in every order, from another goroutine while a pass has
+// planned, created its new objects and recorded its copies but not yet
+// handed the old objects and its end to framesync (the hook holds it
+// there), with the copies submitted at once or with a frame being
+// recorded. Closing in the documented order (manager, Sync, allocator)
+// must find no leak; every order must be free of validation errors and
+// crashes, and the manager must answer ErrClosed afterwards.
+func TestDefragBreakCloseMidPass(t *testing.T) {
+	for _, inFrame := range []bool{false, true} {
+		for _, order := range permutations(3) {
+			t.Run(fmt.Sprintf("inFrame=%v/order=%v", inFrame, order), func(t *testing.T) {
+				closeMidPass(t, inFrame, order)
+			})
+		}
+	}
+}
+
+func closeMidPass(t *testing.T, inFrame bool, order []int) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(12, 12))
+	fragment(t, e, rng, 120)
+	e.r.Close()
+	require.NoError(t, e.s.Flush(t.Context()))
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 16, RestartAfterFrames: 1}))
+
+	names := []string{"manager", "sync", "allocator"}
+	closers := []func() error{e.m.Close, e.s.Close, e.a.Close}
+	errs := make([]error, 3)
+	closed := make(chan struct{})
+	armed := true
+	assets.SetBeforeFinish(func() {
+		if !armed {
+			return
+		}
+		armed = false
+		go func() {
+			defer close(closed)
+			for _, i := range order {
+				errs[i] = closers[i]()
+			}
+		}()
+		// Let the closes run as far as they go before the pass goes on.
+		select {
+		case <-closed:
+		case <-time.After(500 * time.Millisecond):
+		}
+	})
+	defer assets.SetBeforeFinish(nil)
+	var f *framesync.Frame
+	if inFrame {
+		var err error
+		f, err = e.s.BeginFrame(t.Context())
+		require.NoError(t, err)
+	}
+	for i := 0; armed && i < 50; i++ {
+		_, err := e.m.DefragFrame()
+		require.NoError(t, err)
+		if armed && !inFrame {
+			require.NoError(t, e.s.Flush(t.Context()))
+		}
+	}
+	require.False(t, armed, "a pass recorded copies")
+	if f != nil {
+		if err := e.s.EndFrame(f); err != nil {
+			require.ErrorIs(t, err, framesync.ErrClosed)
+		}
+	}
+	<-closed
+	documented := order[0] == 0 && order[1] == 1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, framesync.ErrUnsubmitted) && i == 1 && inFrame:
+			// The frame being recorded was never submitted.
+		case !documented && acceptable(err):
+			t.Logf("%s close (order %v): %v", names[i], order, firstLine(err))
+		default:
+			t.Errorf("%s close (order %v): %v", names[i], order, err)
+		}
+	}
+	_, err := e.m.DefragFrame()
+	require.ErrorIs(t, err, assets.ErrClosed)
+	_, err = e.m.DefragmentNow(t.Context())
+	require.ErrorIs(t, err, assets.ErrClosed)
+	require.ErrorIs(t, e.m.SetDefrag(assets.DefragPolicy{}), assets.ErrClosed)
+	for _, c := range closers {
+		require.NoError(t, c(), "a second Close")
+	}
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

@@ -19,3 +19,8 @@ func ForceTransferUploads(m *Manager) error {
 // copies are submitted and before the moved assets' handles are swapped
 // (nil: none). Set it while no defragmentation runs.
 func SetBeforeSwap(f func([]Asset)) { beforeSwap = f }
+
+// SetBeforeFinish sets a hook that runs when a defragmentation pass,
+// planned and recorded, begins the rest of its work without the
+// defragger's lock (nil: none). Set it while no defragmentation runs.
+func SetBeforeFinish(f func()) { beforeFinish = f }
