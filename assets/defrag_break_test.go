@@ -169,7 +169,7 @@ func closeMidPass(t *testing.T, inFrame bool, order []int) {
 		// Let the closes run as far as they go before the pass goes on.
 		select {
 		case <-closed:
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(300 * time.Millisecond):
 		}
 	})
 	defer assets.SetBeforeFinish(nil)
