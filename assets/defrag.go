@@ -93,6 +93,11 @@ type defragger struct {
 	stats  DefragStats
 	closed bool
 	now    int // DefragmentNow calls running: the defragmentation stays begun with the policy off
+	// running counts the passes planned (under mu) whose old objects and
+	// end are not yet handed to framesync; close waits for them, so that
+	// a Close of the Sync and the allocator after the manager's finds the
+	// pass in framesync's hands.
+	running sync.WaitGroup
 	// ending counts the ends of passes running on their own goroutines
 	// (so that the allocator's EndPass, which frees emptied blocks, is not
 	// paid by the goroutine that polls framesync); Close waits for them.
@@ -172,13 +177,13 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 	pass, err := m.pass(g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame)
 	g.stats.CPU += time.Since(start)
 	g.mu.Unlock()
-	if errors.Is(err, alloc.ErrDefragmenting) {
-		return DefragPass{}, nil // the application is defragmenting the allocator itself
-	}
 	r, after := pass.finish(m)
 	g.mu.Lock()
 	g.stats.CPU += after
 	g.mu.Unlock()
+	if errors.Is(err, alloc.ErrDefragmenting) {
+		return DefragPass{}, nil // the application is defragmenting the allocator itself
+	}
 	return r, err
 }
 
@@ -280,6 +285,7 @@ func (g *defragger) close() {
 		g.end()
 	}
 	g.mu.Unlock()
+	g.running.Wait()
 	g.ending.Wait()
 }
 
@@ -346,9 +352,11 @@ func (w *passWork) wait(ctx context.Context, m *Manager) error {
 }
 
 // pass plans and records one pass of at most bytes and moves (0: no
-// bound); g.mu is held. What is left to do goes to finish, without g.mu.
+// bound); g.mu is held and g is not closed. What is left to do goes to
+// finish, without g.mu, which the caller must call.
 func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
 	g := &m.defrag
+	g.running.Add(1) // Done in finish
 	w := &passWork{g: g, done: make(chan struct{})}
 	if g.d == nil {
 		d, err := m.alloc.BeginDefragmentation(alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves})
@@ -612,12 +620,6 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 	}
 	start := time.Now()
 	r := DefragPass{Serial: w.serial, Complete: w.complete}
-	released := 0
-	for _, a := range w.release {
-		if n, err := m.Release(a, false); err == nil && n > 0 {
-			released++
-		}
-	}
 	if w.serial != 0 {
 		for _, j := range w.jobs {
 			s := j.new
@@ -650,6 +652,15 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 				w.end(m)
 			}()
 		})
+	}
+	// The pass is in framesync's hands: a Close may go on. (The releases
+	// call the release policy: not in what Close waits for.)
+	w.g.running.Done()
+	released := 0
+	for _, a := range w.release {
+		if n, err := m.Release(a, false); err == nil && n > 0 {
+			released++
+		}
 	}
 	w.g.mu.Lock()
 	w.g.stats.Moved += r.Moved
