@@ -3,10 +3,14 @@ package assets_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -14,6 +18,7 @@ import (
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/framesync"
+	"github.com/vkassets/vkassets/vk"
 )
 
 // Adversarial tests of the automatic defragmentation: claims, releases,
@@ -218,4 +223,119 @@ func closeMidPass(t *testing.T, inFrame bool, order []int) {
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
+}
+
+// textureBundle is the sample content's images as textures (a manifest
+// says so), so that a load of one yields a keyed Texture2D nothing holds.
+func textureBundle(t *testing.T) (fs.FS, []string) {
+	src := assets.SampleContent()
+	paths := []string{"checker.png", "hero.png", "logo.jpg", "icons/star.png", "icons/coin.png", "icons/heart.png", "scenes/quad_albedo.png"}
+	fsys := fstest.MapFS{}
+	man := `{"version": 1, "assets": [`
+	for i, p := range paths {
+		data, err := fs.ReadFile(src, p)
+		require.NoError(t, err)
+		fsys[p] = &fstest.MapFile{Data: data}
+		if i > 0 {
+			man += ","
+		}
+		man += fmt.Sprintf(`{"path": %q, "kind": "texture"}`, p)
+	}
+	fsys["manifest.json"] = &fstest.MapFile{Data: []byte(man + "]}")}
+	return fsys, paths
+}
+
+// TestDefragBreakReleaseRacesAcquire: with ReleaseUnreferenced on, passes
+// release the cached textures nothing references instead of moving them,
+// while three goroutines acquire the same keys (count 0 to 1), claim the
+// textures for the frame being recorded, record reads of their handles and
+// let go. An acquired texture must never be released under its holder:
+// its claim must succeed and its handles must outlive the frame.
+func TestDefragBreakReleaseRacesAcquire(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(13, 13))
+	fsys, paths := textureBundle(t)
+	b, err := e.m.AddBundle("tex", fsys)
+	require.NoError(t, err)
+	for _, p := range paths {
+		_, err := b.Load(t.Context(), p)
+		require.NoError(t, err)
+	}
+	sc := fragment(t, e, rng, 160)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 32, RestartAfterFrames: 1, ReleaseUnreferenced: true, Algorithm: alloc.DefragFull}))
+
+	var mu sync.Mutex // guards cur and records in cur.Cmd
+	var cur *framesync.Frame
+	var acquired, reloads, drawn atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 13))
+			seen := map[assets.Asset]bool{}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a, err := b.Acquire(t.Context(), paths[rng.IntN(len(paths))])
+				if err != nil {
+					t.Errorf("acquire: %v", err)
+					return
+				}
+				acquired.Add(1)
+				if !seen[a] {
+					seen[a] = true
+					reloads.Add(1)
+				}
+				tex := a.(*assets.Texture2D)
+				mu.Lock()
+				if f := cur; f != nil {
+					if err := assets.Use(f.Serial(), tex); err != nil {
+						t.Errorf("use of %v acquired (count %d): %v", tex, tex.RefCount(), err)
+					} else {
+						drawn.Add(1)
+						e.d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
+							SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: tex.Handles().Image,
+							OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+					}
+				}
+				mu.Unlock()
+				if tex.State() != assets.Ready {
+					t.Errorf("%v acquired and %v", tex, tex.State())
+				}
+				if err := e.m.DecRef(tex); err != nil {
+					t.Errorf("dec ref: %v", err)
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	for range 150 {
+		f, err := e.s.BeginFrame(t.Context())
+		require.NoError(t, err)
+		_, err = e.m.DefragFrame()
+		require.NoError(t, err)
+		mu.Lock()
+		cur = f
+		mu.Unlock()
+		for range 3 {
+			runtime.Gosched()
+			time.Sleep(100 * time.Microsecond)
+		}
+		mu.Lock()
+		cur = nil
+		sc.draw(t, e, f)
+		mu.Unlock()
+		require.NoError(t, e.s.EndFrame(f))
+	}
+	close(stop)
+	wg.Wait()
+	st := e.m.DefragStats()
+	t.Logf("%d acquired, %d drawn, %d loads seen; %+v", acquired.Load(), drawn.Load(), reloads.Load(), st)
+	require.Positive(t, st.Released, "passes released unreferenced textures")
+	require.Positive(t, drawn.Load())
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	e.close(t)
 }
