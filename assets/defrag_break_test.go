@@ -1,8 +1,11 @@
 package assets_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io/fs"
 	"math/rand/v2"
 	"runtime"
@@ -336,6 +339,165 @@ func TestDefragBreakReleaseRacesAcquire(t *testing.T) {
 	t.Logf("%d acquired, %d drawn, %d loads seen; %+v", acquired.Load(), drawn.Load(), reloads.Load(), st)
 	require.Positive(t, st.Released, "passes released unreferenced textures")
 	require.Positive(t, drawn.Load())
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	e.close(t)
+}
+
+// TestDefragBreakChaos renders frames (checking each picture against the
+// scene rendered before defragmentation) while other goroutines, on a
+// seeded random schedule, call DefragFrame (two at once), DefragmentNow
+// with contexts that expire or are cancelled, change the policy (off, fast,
+// full, releasing the unreferenced), pin and lock drawn textures, and make,
+// release, force-release, lock and unlock other assets. Validation and
+// synchronization validation stay clean, every frame is identical, and
+// Close finds no leak.
+func TestDefragBreakChaos(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { defragChaos(t, seed) })
+	}
+}
+
+func defragChaos(t *testing.T, seed uint64) {
+	frames := 1 + int(seed%3)
+	e := openDefragEnv(t, frames)
+	rng := rand.New(rand.NewPCG(seed, 17))
+	sc := fragment(t, e, rng, 200)
+	l := &frameLoop{e: e, sc: sc}
+	var want []byte
+	l.frame(t, nil, func(img *image.RGBA) { want = img.Pix })
+	l.drain(t, func(img *image.RGBA) { want = img.Pix })
+	policies := []assets.DefragPolicy{
+		{},
+		{MaxMovesPerFrame: 4, RestartAfterFrames: 1},
+		{MaxBytesPerFrame: 64 << 10, RestartAfterFrames: 2, Algorithm: alloc.DefragFull},
+		{MaxMovesPerFrame: 16, RestartAfterFrames: 1, Algorithm: alloc.DefragFull, ReleaseUnreferenced: true},
+	}
+	require.NoError(t, e.m.SetDefrag(policies[1]))
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var nows, nowErrs, pins, forced atomic.Int64
+	loop := func(g uint64, step func(rng *rand.Rand)) {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, g))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				step(rng)
+				if rng.IntN(4) == 0 {
+					time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
+				} else {
+					runtime.Gosched()
+				}
+			}
+		})
+	}
+	for g := range uint64(2) { // two DefragFrame callers
+		loop(g, func(*rand.Rand) {
+			if _, err := e.m.DefragFrame(); err != nil {
+				t.Errorf("defrag frame: %v", err)
+			}
+		})
+	}
+	loop(2, func(rng *rand.Rand) { // the policy changes
+		if err := e.m.SetDefrag(policies[rng.IntN(len(policies))]); err != nil {
+			t.Errorf("set defrag: %v", err)
+		}
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+	})
+	loop(3, func(rng *rand.Rand) { // loading screens, cut short
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(rng.IntN(3000))*time.Microsecond)
+		if rng.IntN(4) == 0 {
+			cancel()
+		}
+		_, err := e.m.DefragmentNow(ctx)
+		cancel()
+		nows.Add(1)
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				t.Errorf("defragment now: %v", err)
+			}
+			nowErrs.Add(1)
+		}
+	})
+	loop(4, func(rng *rand.Rand) { // pins and locks of what is drawn
+		tex := sc.texs[rng.IntN(len(sc.texs))]
+		unpin, err := e.m.Pin(tex)
+		if err != nil {
+			t.Errorf("pin: %v", err)
+			return
+		}
+		pins.Add(1)
+		if rng.IntN(2) == 0 && tex != sc.texs[0] {
+			if err := e.m.Lock(tex); err != nil {
+				t.Errorf("lock: %v", err)
+			}
+			if _, err := e.m.Release(tex, true); !errors.Is(err, assets.ErrLocked) {
+				t.Errorf("force release of a locked texture: %v", err)
+			}
+			e.m.Unlock(tex)
+		}
+		runtime.Gosched()
+		unpin()
+	})
+	loop(5, func(rng *rand.Rand) { // churn: make, release, force, lock
+		var a assets.Asset
+		var err error
+		if rng.IntN(2) == 0 {
+			a, err = newTexture(e.m, "chaos", rng.Uint64(), 16+rng.IntN(4)*16)
+		} else {
+			a, err = e.m.NewBuffer("chaos-buf", vk.BufferUsageVertex, make([]byte, 512+rng.IntN(16)*1024))
+		}
+		if err != nil {
+			t.Errorf("make: %v", err)
+			return
+		}
+		for range rng.IntN(3) {
+			runtime.Gosched()
+		}
+		switch rng.IntN(3) {
+		case 0:
+			drop(e.m, a)
+		case 1:
+			if _, err := e.m.Release(a, true); err != nil {
+				t.Errorf("force release: %v", err)
+			}
+			forced.Add(1)
+		default:
+			_ = e.m.Lock(a)
+			runtime.Gosched()
+			e.m.Unlock(a)
+			drop(e.m, a)
+		}
+		if len(sc.junk) > 0 && rng.IntN(8) == 0 {
+			// One of the scene's undrawn assets goes, forced.
+			// (Only this goroutine touches sc.junk.)
+			k := rng.IntN(len(sc.junk))
+			_, _ = e.m.Release(sc.junk[k], true)
+			sc.junk = append(sc.junk[:k], sc.junk[k+1:]...)
+			forced.Add(1)
+		}
+	})
+	identical, total := 0, 0
+	check := func(img *image.RGBA) {
+		total++
+		if bytes.Equal(img.Pix, want) {
+			identical++
+		}
+	}
+	for range 120 {
+		l.frame(t, nil, check)
+	}
+	close(stop)
+	wg.Wait()
+	l.drain(t, check)
+	st := e.m.DefragStats()
+	t.Logf("%d frames; %d DefragmentNow (%d cut short), %d pins, %d forced releases; %+v", l.frames, nows.Load(), nowErrs.Load(), pins.Load(), forced.Load(), st)
+	require.Equal(t, total, identical, "frames identical to the reference")
+	require.Positive(t, st.Moved)
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
 	e.close(t)
 }
