@@ -191,7 +191,8 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 // screen: it waits for what was submitted, then runs passes of the
 // policy's budget (of 64 MiB when the policy is off), waiting for each
 // pass's copies (ctx bounds the waits). Call it between frames: a frame
-// being recorded by the caller would hold the copies back until ctx ends.
+// being recorded by the caller would hold the copies back until ctx ends
+// (one recorded by another goroutine, until it is submitted).
 // It returns what it did.
 func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	// What was submitted completes first: uploads done may move, and the
@@ -321,33 +322,53 @@ func (w *passWork) wait(ctx context.Context, m *Manager) error {
 	if w.serial == 0 {
 		return nil
 	}
+	var tick *time.Ticker
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
+	// pause waits a little (or for the end, or ctx).
+	pause := func() (bool, error) {
+		if tick == nil {
+			tick = time.NewTicker(time.Millisecond)
+		}
+		select {
+		case <-w.done:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-tick.C:
+			return false, nil
+		}
+	}
 	// The wait retires what is due: the end's Func, which starts the end.
-	if err := m.sync.Wait(ctx, w.last); err != nil {
-		return err
+	for {
+		err := m.sync.Wait(ctx, w.last)
+		if !errors.Is(err, framesync.ErrNotSubmitted) {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		// The copies went with a frame another goroutine is recording:
+		// wait for its submission.
+		if done, err := pause(); done || err != nil {
+			return err
+		}
 	}
 	// A use on another timeline (UseAt) holds the end until a Poll sees
 	// that timeline pass it.
-	var tick *time.Ticker
 	for {
 		select {
 		case <-w.done:
 			return nil
-		case <-ctx.Done():
-			return ctx.Err()
 		default:
 		}
-		if tick == nil {
-			tick = time.NewTicker(time.Millisecond)
-			defer tick.Stop()
+		if done, err := pause(); done || err != nil {
+			return err
 		}
-		select {
-		case <-w.done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-			_, _ = m.sync.Poll()
-		}
+		_, _ = m.sync.Poll()
 	}
 }
 
