@@ -352,7 +352,7 @@ func TestDefragBreakReleaseRacesAcquire(t *testing.T) {
 // synchronization validation stay clean, every frame is identical, and
 // Close finds no leak.
 func TestDefragBreakChaos(t *testing.T) {
-	for seed := range uint64(3) {
+	for seed := range uint64(4) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { defragChaos(t, seed) })
 	}
 }
@@ -431,6 +431,7 @@ func defragChaos(t *testing.T, seed uint64) {
 			return
 		}
 		pins.Add(1)
+		gen := tex.Generation() // a pinned texture does not move
 		if rng.IntN(2) == 0 && tex != sc.texs[0] {
 			if err := e.m.Lock(tex); err != nil {
 				t.Errorf("lock: %v", err)
@@ -440,7 +441,12 @@ func defragChaos(t *testing.T, seed uint64) {
 			}
 			e.m.Unlock(tex)
 		}
-		runtime.Gosched()
+		for range rng.IntN(4) {
+			runtime.Gosched()
+		}
+		if g := tex.Generation(); g != gen {
+			t.Errorf("%v moved while pinned (generation %d to %d)", tex, gen, g)
+		}
 		unpin()
 	})
 	loop(5, func(rng *rand.Rand) { // churn: make, release, force, lock
@@ -488,7 +494,7 @@ func defragChaos(t *testing.T, seed uint64) {
 			identical++
 		}
 	}
-	for range 120 {
+	for range 150 {
 		l.frame(t, nil, check)
 	}
 	close(stop)
