@@ -2,7 +2,9 @@ package alloc_test
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,10 +35,14 @@ func fragmentRaw(t *testing.T, a *alloc.Allocator, n int, seed uint64) []alloc.A
 	return als[:n/2]
 }
 
-// allMapRefs is the mapping references of every block, and the blocks mapped.
+// allMapRefs is the number of blocks with mapping references (counted
+// per block: a block's count below 0 does not hide another's above), and
+// of the blocks mapped.
 func allMapRefs(a *alloc.Allocator) (refs, mapped int) {
 	for _, b := range a.Blocks() {
-		refs += b.MapRefCount
+		if b.MapRefCount != 0 {
+			refs++
+		}
 		if b.Mapped {
 			mapped++
 		}
@@ -122,3 +128,230 @@ func TestDefragBreakMapDuringPass(t *testing.T) {
 func first[T any](v T, _ ...any) T { return v }
 
 func sameRange(x, y alloc.Allocation) bool { return x.Memory == y.Memory && x.Offset == y.Offset }
+
+// owned is an allocation of TestDefragBreakConcurrentMaps's defragmenter,
+// with the Maps not yet undone on it; mu guards the table's entries.
+type owned struct {
+	al    alloc.Allocation
+	maps  int
+	freed bool
+}
+
+// TestDefragBreakConcurrentMaps: one goroutine owns allocations and
+// defragments them (carrying out its moves, ignoring the others', freeing
+// some of its sources during passes, ending some defragmentations with a
+// pass open), another maps and unmaps the owner's allocations through the
+// owner's table, and two more allocate, map, unmap and free their own.
+// Every Map that succeeded is undone by one Unmap of the allocation's
+// value at that time; at the end no mapping reference is left, no block
+// is mapped, nothing leaks and the simulated driver saw no violation.
+func TestDefragBreakConcurrentMaps(t *testing.T) {
+	for seed := range uint64(4) {
+		d, err := simdev.Load("1080 Ti")
+		require.NoError(t, err)
+		a, err := alloc.New(alloc.Options{Device: d, PreferredBlockSize: 1 << 20})
+		require.NoError(t, err)
+		var mu sync.Mutex // guards table, its entries and sources
+		var table []*owned
+		var sources []*owned // the owner's entries the open pass moves
+		for _, al := range fragmentRaw(t, a, 300, seed) {
+			table = append(table, &owned{al: al})
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var followed atomic.Int64
+		wg.Go(func() { // the mapper
+			r := rand.New(rand.NewPCG(seed, 1))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				e := table[r.IntN(len(table))]
+				if len(sources) > 0 && r.IntN(2) == 0 { // the adversary: a source of the open pass
+					e = sources[r.IntN(len(sources))]
+				}
+				al, freed, maps := e.al, e.freed, e.maps
+				mu.Unlock()
+				if freed {
+					continue
+				}
+				if maps > 0 && r.IntN(4) != 0 {
+					mu.Lock()
+					if e.freed || e.maps == 0 {
+						mu.Unlock()
+						continue
+					}
+					// Under the table's lock: the owner does not move
+					// or free it meanwhile.
+					err := a.Unmap(e.al)
+					if err == nil {
+						e.maps--
+					}
+					mu.Unlock()
+					if err != nil {
+						t.Errorf("unmap of a mapped allocation: %v", err)
+						return
+					}
+					continue
+				}
+				if _, err := a.Map(al); err != nil {
+					continue // moved or freed meanwhile: a stale value, refused
+				}
+				mu.Lock()
+				// Moved meanwhile, the Map followed it (undone on the new
+				// value); freed, its mappings went with it.
+				if !e.freed {
+					e.maps++
+				}
+				if !sameRange(e.al, al) {
+					followed.Add(1)
+				}
+				mu.Unlock()
+			}
+		})
+		for g := range uint64(2) { // allocators of their own
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(seed, 10+g))
+				type mine struct {
+					al   alloc.Allocation
+					maps int
+				}
+				var own []mine
+				defer func() {
+					for _, m := range own {
+						for range m.maps {
+							if err := a.Unmap(m.al); err != nil {
+								t.Error(err)
+							}
+						}
+						if err := a.Free(m.al); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					switch k := r.IntN(4); {
+					case len(own) < 10 || k == 0 && len(own) < 40:
+						al, err := a.Allocate(vk.MemoryRequirements{Size: uint64(256 + r.IntN(16<<10)), Alignment: 256, TypeBits: ^uint32(0)},
+							alloc.AllocationOptions{Usage: alloc.UsageUpload, Kind: alloc.KindLinear, UserData: "churn"})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						own = append(own, mine{al: al})
+					case k == 1:
+						i := r.IntN(len(own))
+						if _, err := a.Map(own[i].al); err != nil {
+							t.Error(err)
+							return
+						}
+						own[i].maps++
+					case k == 2:
+						i := r.IntN(len(own))
+						if own[i].maps > 0 {
+							if err := a.Unmap(own[i].al); err != nil {
+								t.Error(err)
+								return
+							}
+							own[i].maps--
+						}
+					default:
+						i := r.IntN(len(own))
+						if err := a.Free(own[i].al); err != nil {
+							t.Error(err)
+							return
+						}
+						own = append(own[:i], own[i+1:]...)
+					}
+				}
+			})
+		}
+		// The owner defragments.
+		r := rand.New(rand.NewPCG(seed, 2))
+		moved := 0
+		for round := 0; round < 20; round++ {
+			dfr, err := a.BeginDefragmentation(alloc.DefragOptions{MaxMovesPerPass: 8, Algorithm: alloc.DefragAlgorithm(r.IntN(2))})
+			require.NoError(t, err)
+			for pass := 0; pass < 20; pass++ {
+				moves, err := dfr.BeginPass()
+				require.NoError(t, err)
+				if len(moves) == 0 {
+					break
+				}
+				entry := make([]*owned, len(moves))
+				mu.Lock()
+				for i := range moves {
+					moves[i].Op = alloc.MoveIgnore
+					for _, e := range table {
+						if !e.freed && sameRange(e.al, moves[i].Src) {
+							entry[i] = e
+							moves[i].Op = alloc.MoveCopy
+						}
+					}
+				}
+				sources = sources[:0]
+				for _, e := range entry {
+					if e != nil {
+						sources = append(sources, e)
+					}
+				}
+				mu.Unlock()
+				for i, e := range entry {
+					if e != nil && r.IntN(8) == 0 { // a source freed during its pass
+						mu.Lock()
+						require.NoError(t, a.Free(e.al))
+						e.freed, e.maps = true, 0
+						mu.Unlock()
+						entry[i] = nil
+					}
+				}
+				// The copies take a while: the others go on meanwhile.
+				for range 100 {
+					runtime.Gosched()
+				}
+				if r.IntN(10) == 0 {
+					dfr.End() // with the pass open: given back
+					break
+				}
+				mu.Lock() // the moves and the table change together
+				require.NoError(t, dfr.EndPass())
+				sources = sources[:0]
+				for i, e := range entry {
+					if e != nil && !moves[i].Dst.IsZero() {
+						e.al = moves[i].Dst
+						moved++
+					}
+				}
+				mu.Unlock()
+			}
+			dfr.End()
+		}
+		close(stop)
+		wg.Wait()
+		for _, e := range table {
+			if e.freed {
+				continue
+			}
+			for range e.maps {
+				require.NoError(t, a.Unmap(e.al))
+			}
+			require.NoError(t, a.Free(e.al))
+		}
+		refs, mapped := allMapRefs(a)
+		t.Logf("seed %d: %d moved, %d maps followed a move", seed, moved, followed.Load())
+		require.Positive(t, moved)
+		require.Zero(t, refs, "blocks with mapping references left")
+		require.Zero(t, mapped, "blocks left mapped")
+		require.NoError(t, a.Close())
+		require.Zero(t, a.DeviceAllocations())
+		require.Empty(t, d.Violations())
+	}
+}
