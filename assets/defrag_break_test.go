@@ -523,7 +523,7 @@ func closeWhileRendering(t *testing.T, seed uint64) {
 	e := openDefragEnv(t, 1+int(seed%3))
 	rng := rand.New(rand.NewPCG(seed, 19))
 	sc := fragment(t, e, rng, 120)
-	e.r.Close() // frames are recorded by hand below
+	e.r.Close()                           // frames are recorded by hand below
 	f, err := e.s.BeginFrame(t.Context()) // the uploads go with it
 	require.NoError(t, err)
 	require.NoError(t, e.s.EndFrame(f))
