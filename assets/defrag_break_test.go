@@ -613,3 +613,51 @@ func closeWhileRendering(t *testing.T, seed uint64) {
 	}
 	require.NoError(t, errA, "allocator close: nothing may leak")
 }
+
+// TestDefragBreakDefragmentNowOtherTimeline: DefragmentNow with the
+// scene claimed on an app's timeline that is short of the claims. The
+// passes cannot end: a short ctx expires (the call must not report the
+// defragmentation done); then the app's timeline passes the claims from
+// another goroutine while DefragmentNow waits, and nobody else polls the
+// Sync: DefragmentNow must see it and complete.
+func TestDefragBreakDefragmentNowOtherTimeline(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(23, 23))
+	sc := fragment(t, e, rng, 160)
+	for _, a := range sc.junk {
+		drop(e.m, a)
+	}
+	sem, err := e.d.CreateTimelineSemaphore(0)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.d.DestroySemaphore(sem) })
+	tl, err := e.s.AddTimeline("compute", sem)
+	require.NoError(t, err)
+	for _, a := range append([]assets.Asset{sc.cube.Vertices, sc.cube.Indices}, assetsOf(sc.texs)...) {
+		require.NoError(t, e.m.UseAt(tl.At(7), a))
+	}
+	require.NoError(t, e.s.Flush(t.Context()))
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{Algorithm: alloc.DefragFull, MaxMovesPerFrame: 64}))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	_, err = e.m.DefragmentNow(ctx)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a pass ended while %v is short of the claims", tl)
+
+	signalled := make(chan struct{})
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		if err := e.d.SignalSemaphore(sem, 7); err != nil {
+			t.Errorf("signal: %v", err)
+		}
+		close(signalled)
+	}()
+	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	st, err := e.m.DefragmentNow(ctx)
+	require.NoError(t, err, "DefragmentNow did not see %v pass the claims", tl)
+	<-signalled
+	t.Logf("%+v", st)
+	require.Positive(t, e.m.DefragStats().Completed)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	e.close(t)
+}
