@@ -70,18 +70,29 @@ func TestDefragBreakMapDuringPass(t *testing.T) {
 	moves, err := dfr.BeginPass()
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(moves), 2)
-	x := moves[0].Src
+	x, z := moves[0].Src, moves[1].Src
 	var wg sync.WaitGroup
-	wg.Go(func() { // the mapping, from elsewhere, during the pass
-		p, err := a.Map(x)
-		if err != nil {
-			t.Errorf("map: %v", err)
-			return
+	wg.Go(func() { // the mappings, from elsewhere, during the pass
+		for _, al := range []alloc.Allocation{x, z} {
+			p, err := a.Map(al)
+			if err != nil {
+				t.Errorf("map: %v", err)
+				return
+			}
+			p[0] = 1
 		}
-		p[0] = 1
 	})
 	wg.Wait()
-	require.NoError(t, dfr.EndPass()) // every move MoveCopy
+	// z's resource is destroyed instead: its mapping goes with it, as
+	// with Free.
+	moves[1].Op = alloc.MoveDestroy
+	for i := range live {
+		if sameRange(live[i], z) {
+			live = append(live[:i], live[i+1:]...)
+			break
+		}
+	}
+	require.NoError(t, dfr.EndPass()) // the others MoveCopy
 	dst := moves[0].Dst
 	require.False(t, dst.IsZero(), "the application's move took place")
 	for i := range live {
