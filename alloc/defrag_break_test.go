@@ -1,6 +1,7 @@
 package alloc_test
 
 import (
+	"errors"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -365,4 +366,97 @@ func TestDefragBreakConcurrentMaps(t *testing.T) {
 		require.Zero(t, a.DeviceAllocations())
 		require.Empty(t, d.Violations())
 	}
+}
+
+// TestDefragBreakBeginEndRace: eight goroutines begin defragmentations at
+// once, run a pass and end it (some End with the pass open, some End a
+// defragmentation another goroutine owns, some call EndPass and End
+// twice). A defragmentation begins only once the one before it has ended;
+// an ended one refuses passes with ErrDefragEnded; its second End changes
+// nothing (the next one still begins); every allocation stays live and
+// Close finds exactly them.
+func TestDefragBreakBeginEndRace(t *testing.T) {
+	d, err := simdev.Load("1080 Ti")
+	require.NoError(t, err)
+	a, err := alloc.New(alloc.Options{Device: d, PreferredBlockSize: 1 << 20})
+	require.NoError(t, err)
+	live := fragmentRaw(t, a, 300, 31)
+	var runs, refused atomic.Int64
+	var mu sync.Mutex // guards ending and cur
+	ending := map[*alloc.Defragmentation]bool{}
+	var cur *alloc.Defragmentation // the last begun
+	end := func(dfr *alloc.Defragmentation) alloc.DefragStats {
+		mu.Lock()
+		ending[dfr] = true // before End: a Begin after End sees it
+		mu.Unlock()
+		return dfr.End()
+	}
+	var shared atomic.Pointer[alloc.Defragmentation] // a running one, for others to End
+	var wg sync.WaitGroup
+	for g := range uint64(8) {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(g, 31))
+			for range 200 {
+				dfr, err := a.BeginDefragmentation(alloc.DefragOptions{MaxMovesPerPass: 4})
+				if err != nil {
+					if !errors.Is(err, alloc.ErrDefragmenting) {
+						t.Errorf("begin: %v", err)
+						return
+					}
+					refused.Add(1)
+					if o := shared.Load(); o != nil && r.IntN(8) == 0 {
+						end(o) // someone else's
+					}
+					runtime.Gosched()
+					continue
+				}
+				mu.Lock()
+				if cur != nil && !ending[cur] {
+					t.Errorf("a defragmentation began while another had not ended")
+				}
+				cur = dfr
+				mu.Unlock()
+				runs.Add(1)
+				moves, err := dfr.BeginPass()
+				if err != nil && !errors.Is(err, alloc.ErrDefragEnded) {
+					t.Errorf("begin pass: %v", err)
+				}
+				for i := range moves {
+					moves[i].Op = alloc.MoveIgnore // nobody owns them here
+				}
+				shared.Store(dfr) // after the Ops are set: others may End it now
+				runtime.Gosched()
+				if r.IntN(3) != 0 {
+					if err := dfr.EndPass(); err != nil && !errors.Is(err, alloc.ErrDefragEnded) && !errors.Is(err, alloc.ErrPassState) {
+						t.Errorf("end pass: %v", err)
+					}
+				}
+				shared.CompareAndSwap(dfr, nil)
+				st := end(dfr)
+				if st2 := end(dfr); st2 != st {
+					t.Errorf("a second End changed the totals: %+v, %+v", st, st2)
+				}
+				if _, err := dfr.BeginPass(); !errors.Is(err, alloc.ErrDefragEnded) {
+					t.Errorf("begin pass after End: %v", err)
+				}
+				if err := dfr.EndPass(); !errors.Is(err, alloc.ErrDefragEnded) {
+					t.Errorf("end pass after End: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d ran, %d refused", runs.Load(), refused.Load())
+	require.Positive(t, runs.Load())
+	dfr, err := a.BeginDefragmentation(alloc.DefragOptions{})
+	require.NoError(t, err, "every defragmentation ended")
+	dfr.End()
+	for _, al := range live {
+		_, ok := a.UserData(al)
+		require.True(t, ok, "an ignored move left the allocation where it was")
+		require.NoError(t, a.Free(al))
+	}
+	require.NoError(t, a.Close())
+	require.Zero(t, a.DeviceAllocations())
+	require.Empty(t, d.Violations())
 }
