@@ -661,3 +661,123 @@ func TestDefragBreakDefragmentNowOtherTimeline(t *testing.T) {
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
 	e.close(t)
 }
+
+// TestDefragBreakReloadMidMove: a keyed texture that a pass is moving is
+// force-released and its key loaded again, at the two points a release
+// meets a move: between the copy's submission and the swap (from the
+// hook: the release waits for the swap, which must not happen), and after
+// the swap before the pass ends. The reload is a new texture, Ready, with
+// handles of its own that frames claim and read; the old one is destroyed
+// once its GPU work is done; validation stays clean and Close finds no
+// leak.
+func TestDefragBreakReloadMidMove(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	fsys, paths := textureBundle(t)
+	b, err := e.m.AddBundle("tex", fsys)
+	require.NoError(t, err)
+	ctx := t.Context()
+	pathOf := map[assets.Asset]string{}
+	var rng = rand.New(rand.NewPCG(29, 29))
+	var junk []assets.Asset
+	for i := range 100 { // the keyed textures among others, half of which go
+		if i%12 == 5 && i/12 < len(paths) {
+			tex, err := b.LoadTexture(ctx, paths[i/12])
+			require.NoError(t, err)
+			require.NoError(t, e.m.AddRef(tex))
+			pathOf[tex] = paths[i/12]
+			continue
+		}
+		tex, err := newTexture(e.m, fmt.Sprintf("junk-%d", i), uint64(i), 16+rng.IntN(4)*16)
+		require.NoError(t, err)
+		junk = append(junk, tex)
+	}
+	for _, k := range rng.Perm(len(junk))[:len(junk)/2] {
+		drop(e.m, junk[k])
+	}
+	require.NoError(t, e.s.Flush(ctx))
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 16, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
+
+	var old, reloaded []*assets.Texture2D
+	reload := func(tex *assets.Texture2D) {
+		path := pathOf[tex]
+		delete(pathOf, tex)
+		r, err := b.LoadTexture(ctx, path)
+		require.NoError(t, err)
+		require.NotSame(t, tex, r, "the reload of %q returned the released texture", path)
+		require.Equal(t, assets.Ready, r.State())
+		require.NoError(t, e.m.AddRef(r))
+		old, reloaded = append(old, tex), append(reloaded, r)
+	}
+	before := 0
+	var moving []assets.Asset
+	assets.SetBeforeSwap(func(as []assets.Asset) {
+		moving = as
+		if before >= 2 {
+			return
+		}
+		for _, a := range as {
+			tex, ok := a.(*assets.Texture2D)
+			if !ok || pathOf[tex] == "" {
+				continue
+			}
+			// The release blocks, once the texture is marked, until the
+			// swap is done: let it run on.
+			go func() { _, _ = e.m.Release(tex, true) }()
+			for tex.State() == assets.Ready {
+				runtime.Gosched()
+			}
+			gen := tex.Generation()
+			reload(tex)
+			require.Equal(t, gen, tex.Generation())
+			before++
+			return
+		}
+	})
+	defer assets.SetBeforeSwap(nil)
+	after := 0
+	claim := func(f *framesync.Frame) {
+		for _, r := range reloaded {
+			require.NoError(t, assets.Use(f.Serial(), r))
+			e.d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
+				SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: r.Handles().Image,
+				OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		}
+	}
+	for i := 0; i < 200 && (before < 2 || after < 2); i++ {
+		moving = nil
+		f, err := e.s.BeginFrame(ctx)
+		require.NoError(t, err)
+		_, err = e.m.DefragFrame()
+		require.NoError(t, err)
+		for _, a := range moving {
+			tex, ok := a.(*assets.Texture2D)
+			if after >= 2 || !ok || pathOf[tex] == "" || tex.Generation() == 0 || !tex.Handles().Memory.IsZero() {
+				continue
+			}
+			_, err := e.m.Release(tex, true) // swapped, its pass not ended
+			require.NoError(t, err)
+			reload(tex)
+			after++
+			break
+		}
+		claim(f)
+		require.NoError(t, e.s.EndFrame(f))
+	}
+	t.Logf("reloaded %d before and %d after a swap; %+v", before, after, e.m.DefragStats())
+	require.Positive(t, before)
+	require.Positive(t, after)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	for range 3 {
+		f, err := e.s.BeginFrame(ctx)
+		require.NoError(t, err)
+		claim(f)
+		require.NoError(t, e.s.EndFrame(f))
+	}
+	require.NoError(t, e.s.Flush(ctx))
+	_, err = e.s.Poll()
+	require.NoError(t, err)
+	for _, tex := range old {
+		require.Equal(t, assets.Destroyed, tex.State(), "%v", tex)
+	}
+	e.close(t)
+}
