@@ -22,6 +22,7 @@ import (
 	"github.com/vkassets/vkassets/assets"
 	"github.com/vkassets/vkassets/framesync"
 	"github.com/vkassets/vkassets/vk"
+	"github.com/vkassets/vkassets/vk/vktest"
 )
 
 // Adversarial tests of the automatic defragmentation: claims, releases,
@@ -780,4 +781,251 @@ func TestDefragBreakReloadMidMove(t *testing.T) {
 		require.Equal(t, assets.Destroyed, tex.State(), "%v", tex)
 	}
 	e.close(t)
+}
+
+// modelAsset is one asset of TestDefragBreakSequences with what the test
+// did to it.
+type modelAsset struct {
+	a        assets.Asset
+	released bool
+	locked   bool
+	unpin    func()
+	pinGen   uint64
+}
+
+func generation(a assets.Asset) uint64 {
+	switch x := a.(type) {
+	case *assets.Texture2D:
+		return x.Generation()
+	case *assets.Buffer:
+		return x.Generation()
+	}
+	return 0
+}
+
+// TestDefragBreakSequences runs seeded random sequences of the public
+// calls one goroutine can make around the automatic defragmentation —
+// make, drop, force-release, lock, unlock, pin, unpin, frames that claim
+// and read handles (with DefragFrame inside them or not), claims on an
+// app's timeline and its signals, DefragFrame, DefragmentNow with short
+// deadlines, policy changes, flushes — checking after every step that no
+// validation error was reported, that what was not released is Ready with
+// live handles, and that a pinned asset has not moved. At the end
+// everything closes without a leak.
+func TestDefragBreakSequences(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { defragSequence(t, seed) })
+	}
+}
+
+func defragSequence(t *testing.T, seed uint64) {
+	d := vktest.OpenWith(t, vktest.Options{SyncValidation: true})
+	a, err := alloc.New(alloc.Options{Device: d, PreferredBlockSize: 256 << 10})
+	require.NoError(t, err)
+	s, err := framesync.New(framesync.Options{Device: d, Allocator: a, FramesInFlight: 1 + int(seed%3)})
+	require.NoError(t, err)
+	m, err := assets.New(assets.Options{Device: d, Allocator: a, Sync: s, Logger: vktest.Logger(t)})
+	require.NoError(t, err)
+	sem, err := d.CreateTimelineSemaphore(0)
+	require.NoError(t, err)
+	defer d.DestroySemaphore(sem)
+	tl, err := s.AddTimeline("compute", sem)
+	require.NoError(t, err)
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(seed, 37))
+	var all []*modelAsset
+	var signalled, claimed uint64
+	var log []string
+	policies := []assets.DefragPolicy{
+		{},
+		{MaxMovesPerFrame: 2, RestartAfterFrames: 1},
+		{MaxMovesPerFrame: 8, RestartAfterFrames: 1, Algorithm: alloc.DefragFull},
+		{MaxBytesPerFrame: 32 << 10, RestartAfterFrames: 3},
+	}
+	make1 := func() {
+		var x assets.Asset
+		var err error
+		if rng.IntN(2) == 0 {
+			x, err = newTexture(m, fmt.Sprintf("t%d", len(all)), rng.Uint64(), 8+rng.IntN(4)*8)
+		} else {
+			x, err = m.NewBuffer(fmt.Sprintf("b%d", len(all)), vk.BufferUsageVertex, make([]byte, 256+rng.IntN(8)*1024))
+		}
+		require.NoError(t, err)
+		all = append(all, &modelAsset{a: x})
+	}
+	for range 40 {
+		make1()
+	}
+	pick := func() *modelAsset {
+		var live []*modelAsset
+		for _, x := range all {
+			if !x.released {
+				live = append(live, x)
+			}
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		return live[rng.IntN(len(live))]
+	}
+	release := func(x *modelAsset, force bool) {
+		_, err := m.Release(x.a, force)
+		switch {
+		case x.locked:
+			require.ErrorIs(t, err, assets.ErrLocked)
+		case x.unpin != nil:
+			require.ErrorIs(t, err, assets.ErrLoading)
+		case err == nil:
+			x.released = true
+		case !force:
+			// not released: the caller's reference is gone, the count was
+			// not 0 — it cannot be here (each holds only the caller's)
+			require.NoError(t, err)
+		default:
+			require.NoError(t, err)
+		}
+	}
+	claim := func(f *framesync.Frame, x *modelAsset) {
+		require.NoError(t, assets.Use(f.Serial(), x.a), "use of %v", x.a)
+		switch y := x.a.(type) {
+		case *assets.Texture2D:
+			d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageFragmentShader,
+				SrcAccess: vk.AccessShaderRead, DstAccess: vk.AccessShaderRead, Image: y.Handles().Image,
+				OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal})
+		case *assets.Buffer:
+			d.CmdBarrier(f.Cmd, vk.Barrier{SrcStage: vk.StageVertexInput, DstStage: vk.StageVertexInput,
+				SrcAccess: vk.AccessMemoryRead, DstAccess: vk.AccessMemoryRead, Buffer: y.Handles().Buffer})
+		}
+	}
+	check := func() {
+		if n := d.Validator().Errors(); n > 0 {
+			t.Fatalf("seed %d: %d validation errors after: %s", seed, n, strings.Join(log[max(0, len(log)-12):], "; "))
+		}
+		for _, x := range all {
+			if x.released {
+				continue
+			}
+			require.Equal(t, assets.Ready, assets.BaseOf(x.a).State(), "%v after %s", x.a, log[len(log)-1])
+			switch y := x.a.(type) {
+			case *assets.Texture2D:
+				require.NotZero(t, y.Handles().Image)
+			case *assets.Buffer:
+				require.NotZero(t, y.Handles().Buffer)
+			}
+			if x.unpin != nil {
+				require.Equal(t, x.pinGen, generation(x.a), "%v moved while pinned, after %s", x.a, strings.Join(log[max(0, len(log)-12):], "; "))
+			}
+		}
+	}
+	// Fragment: half of the first ones go.
+	for _, k := range rng.Perm(len(all))[:len(all)/2] {
+		_ = m.DecRef(all[k].a)
+		release(all[k], false)
+	}
+	for step := range 200 {
+		x := pick()
+		switch k := rng.IntN(14); {
+		case k == 0 || x == nil:
+			log = append(log, "make")
+			make1()
+		case k == 1:
+			log = append(log, fmt.Sprintf("drop %v", x.a))
+			if x.locked || x.unpin != nil {
+				release(x, false)
+			} else {
+				_ = m.DecRef(x.a)
+				release(x, false)
+			}
+		case k == 2:
+			log = append(log, fmt.Sprintf("force %v", x.a))
+			release(x, true)
+		case k == 3:
+			log = append(log, fmt.Sprintf("lock/unlock %v", x.a))
+			if x.locked {
+				m.Unlock(x.a)
+			} else {
+				require.NoError(t, m.Lock(x.a))
+			}
+			x.locked = !x.locked
+		case k == 4:
+			log = append(log, fmt.Sprintf("pin/unpin %v", x.a))
+			if x.unpin != nil {
+				x.unpin()
+				x.unpin = nil
+			} else {
+				x.unpin, err = m.Pin(x.a)
+				require.NoError(t, err)
+				x.pinGen = generation(x.a)
+			}
+		case k <= 7:
+			inside := rng.IntN(2) == 0
+			log = append(log, fmt.Sprintf("frame (defrag inside %v)", inside))
+			f, err := s.BeginFrame(ctx)
+			require.NoError(t, err)
+			if inside && rng.IntN(2) == 0 {
+				_, err := m.DefragFrame()
+				require.NoError(t, err)
+			}
+			for _, y := range all {
+				if !y.released && rng.IntN(2) == 0 {
+					claim(f, y)
+				}
+			}
+			if inside {
+				_, err := m.DefragFrame()
+				require.NoError(t, err)
+			}
+			require.NoError(t, s.EndFrame(f))
+		case k == 8:
+			log = append(log, "defrag")
+			_, err := m.DefragFrame()
+			require.NoError(t, err)
+		case k == 9:
+			log = append(log, "now")
+			c, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+			_, err := m.DefragmentNow(c)
+			cancel()
+			if err != nil {
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+			}
+		case k == 10:
+			p := rng.IntN(len(policies))
+			log = append(log, fmt.Sprintf("policy %d", p))
+			require.NoError(t, m.SetDefrag(policies[p]))
+		case k == 11:
+			claimed = max(claimed, signalled) + 1 + uint64(rng.IntN(3))
+			log = append(log, fmt.Sprintf("use %v at compute %d", x.a, claimed))
+			require.NoError(t, m.UseAt(tl.At(claimed), x.a))
+		case k == 12:
+			log = append(log, fmt.Sprintf("signal compute %d", claimed))
+			if claimed > signalled {
+				signalled = claimed
+				require.NoError(t, d.SignalSemaphore(sem, signalled))
+			}
+		default:
+			log = append(log, "flush")
+			require.NoError(t, s.Flush(ctx))
+			_, err := s.Poll()
+			require.NoError(t, err)
+		}
+		_ = step
+		check()
+	}
+	st := m.DefragStats()
+	t.Logf("seed %d: %+v", seed, st)
+	for _, x := range all {
+		if x.unpin != nil {
+			x.unpin()
+		}
+		if x.locked {
+			m.Unlock(x.a)
+		}
+	}
+	if claimed > signalled {
+		require.NoError(t, d.SignalSemaphore(sem, claimed))
+	}
+	require.NoError(t, s.WaitIdle())
+	require.NoError(t, m.Close())
+	require.NoError(t, s.Close())
+	require.NoError(t, a.Close())
 }
