@@ -1029,3 +1029,45 @@ func defragSequence(t *testing.T, seed uint64) {
 	require.NoError(t, s.Close())
 	require.NoError(t, a.Close())
 }
+
+// TestDefragBreakBogusClaim: a caller claims textures with a serial no
+// submission has (a caller's bug: Use does not check it). A release
+// logs it and retires after everything issued; a move must do no worse:
+// its pass must still end (the destinations committed, the sources freed)
+// and Close must find no leak, rather than the pass waiting forever for a
+// serial that never comes.
+func TestDefragBreakBogusClaim(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(41, 41))
+	sc := fragment(t, e, rng, 160)
+	for _, a := range sc.junk {
+		drop(e.m, a)
+	}
+	require.NoError(t, e.s.Flush(t.Context()))
+	bogus := e.s.Issued() + 1000
+	for _, tex := range sc.texs {
+		require.NoError(t, assets.Use(bogus, tex))
+	}
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 64, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
+	var moved *assets.Texture2D
+	for i := 0; i < 20 && moved == nil; i++ {
+		_, err := e.m.DefragFrame()
+		require.NoError(t, err)
+		require.NoError(t, e.s.Flush(t.Context()))
+		for _, tex := range sc.texs {
+			if tex.Generation() > 0 {
+				moved = tex
+			}
+		}
+	}
+	require.NotNil(t, moved, "a claimed texture moved")
+	for i := 0; i < 2000 && moved.Handles().Memory.IsZero(); i++ {
+		require.NoError(t, e.s.Flush(t.Context()))
+		_, err := e.s.Poll()
+		require.NoError(t, err)
+		time.Sleep(time.Millisecond)
+	}
+	require.False(t, moved.Handles().Memory.IsZero(), "the pass that moved %v never ended", moved)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	e.close(t)
+}
