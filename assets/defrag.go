@@ -583,6 +583,17 @@ func (m *Manager) recordMoves(w *passWork) {
 		w.moves[j.move].Op = alloc.MoveCopy
 	}
 	m.mu.Unlock()
+	// Read after the last uses (a serial is issued before it is claimed):
+	// a use claimed with a serial not handed out is a caller's bug,
+	// logged, and retired after everything issued so far, the nearest
+	// safe point, as a release does.
+	issued := m.sync.Issued()
+	for i := range jobs {
+		if j := &jobs[i]; j.swapped && framesync.Serial(j.retire[0]) > issued {
+			m.logger.Error("assets: use claimed with a serial not handed out", "asset", j.a.base().String(), "serial", j.retire[0], "issued", issued)
+			j.retire[0] = uint64(issued)
+		}
+	}
 	for _, j := range jobs {
 		j.a.cell().mu.Unlock()
 	}
