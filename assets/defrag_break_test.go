@@ -791,6 +791,7 @@ type modelAsset struct {
 	locked   bool
 	unpin    func()
 	pinGen   uint64
+	page     bool // NewEmptyTexture's: never moves
 }
 
 func generation(a assets.Asset) uint64 {
@@ -810,7 +811,8 @@ func generation(a assets.Asset) uint64 {
 // app's timeline and its signals, DefragFrame, DefragmentNow with short
 // deadlines, policy changes, flushes — checking after every step that no
 // validation error was reported, that what was not released is Ready with
-// live handles, and that a pinned asset has not moved. At the end
+// live handles, and that neither a pinned asset nor a NewEmptyTexture
+// (an atlas page) has moved. At the end
 // everything closes without a leak.
 func TestDefragBreakSequences(t *testing.T) {
 	for seed := range uint64(20) {
@@ -845,13 +847,18 @@ func defragSequence(t *testing.T, seed uint64) {
 	make1 := func() {
 		var x assets.Asset
 		var err error
-		if rng.IntN(2) == 0 {
+		page := false
+		switch rng.IntN(5) {
+		case 0:
+			x, err = m.NewEmptyTexture(fmt.Sprintf("p%d", len(all)), 32, 32)
+			page = true
+		case 1, 2:
 			x, err = newTexture(m, fmt.Sprintf("t%d", len(all)), rng.Uint64(), 8+rng.IntN(4)*8)
-		} else {
+		default:
 			x, err = m.NewBuffer(fmt.Sprintf("b%d", len(all)), vk.BufferUsageVertex, make([]byte, 256+rng.IntN(8)*1024))
 		}
 		require.NoError(t, err)
-		all = append(all, &modelAsset{a: x})
+		all = append(all, &modelAsset{a: x, page: page})
 	}
 	for range 40 {
 		make1()
@@ -914,6 +921,9 @@ func defragSequence(t *testing.T, seed uint64) {
 			}
 			if x.unpin != nil {
 				require.Equal(t, x.pinGen, generation(x.a), "%v moved while pinned, after %s", x.a, strings.Join(log[max(0, len(log)-12):], "; "))
+			}
+			if x.page {
+				require.Zero(t, generation(x.a), "%v (an atlas page's kind) moved", x.a)
 			}
 		}
 	}
