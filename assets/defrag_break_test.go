@@ -1081,3 +1081,61 @@ func TestDefragBreakBogusClaim(t *testing.T) {
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
 	e.close(t)
 }
+
+// TestDefragBreakForeignManager: two managers share a device, an
+// allocator and a Sync (two subsystems of one engine). A's automatic
+// defragmentation, releasing the unreferenced, runs over memory that
+// holds B's textures too — cached, keyed, nothing referencing them, with
+// the same IDs as some of A's assets. A must leave what it does not own in
+// place (DefragStats.Skipped: "memory no asset of this manager owns"): B's
+// textures stay Ready and unmoved, A's own assets stay in A's cache, and
+// both close without a leak or a validation error.
+func TestDefragBreakForeignManager(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	mb, err := assets.New(assets.Options{Device: e.d, Allocator: e.a, Sync: e.s, Logger: vktest.Logger(t)})
+	require.NoError(t, err)
+	fsys, paths := textureBundle(t)
+	bb, err := mb.AddBundle("tex", fsys)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(43, 43))
+	var theirs []*assets.Texture2D
+	var mine []assets.Asset
+	for i := range 120 { // B's textures among A's, half of A's then go
+		if i%10 == 4 && len(theirs) < len(paths) {
+			tex, err := bb.LoadTexture(t.Context(), paths[len(theirs)])
+			require.NoError(t, err)
+			theirs = append(theirs, tex)
+			continue
+		}
+		tex, err := newTexture(e.m, fmt.Sprintf("a-%d", i), uint64(i), 16+rng.IntN(3)*16)
+		require.NoError(t, err)
+		mine = append(mine, tex)
+	}
+	var kept []assets.Asset
+	for k, i := range rng.Perm(len(mine)) {
+		if k%2 == 0 {
+			drop(e.m, mine[i])
+		} else {
+			kept = append(kept, mine[i])
+		}
+	}
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{Algorithm: alloc.DefragFull, ReleaseUnreferenced: true}))
+	st, err := e.m.DefragmentNow(t.Context())
+	require.NoError(t, err)
+	t.Logf("%+v", st)
+	for _, tex := range theirs {
+		require.Equal(t, assets.Ready, tex.State(), "A released B's %v", tex)
+		require.Zero(t, tex.Generation(), "A moved B's %v", tex)
+	}
+	for _, a := range kept {
+		require.Equal(t, assets.Ready, assets.BaseOf(a).State(), "%v", a)
+		require.NoError(t, e.m.AddRef(a), "A's %v left A's cache", a)
+		require.NoError(t, e.m.DecRef(a))
+	}
+	require.NoError(t, e.s.WaitIdle())
+	e.r.Close()
+	require.NoError(t, mb.Close())
+	require.NoError(t, e.m.Close())
+	require.NoError(t, e.s.Close())
+	require.NoError(t, e.a.Close())
+}
