@@ -151,7 +151,8 @@ func (m *Manager) DefragStats() DefragStats {
 //
 // Textures and buffers move, locked ones included; an upload in flight, a
 // pinned asset (Pin), a texture whose contents change after upload
-// (NewEmptyTexture's) and memory no asset owns are left in place.
+// (NewEmptyTexture's) and memory no asset of this manager owns (another
+// manager's on a shared allocator included) are left in place.
 // A submission that fails after the copies were recorded leaves the moved
 // assets with undefined contents (as it would leave any upload).
 func (m *Manager) DefragFrame() (DefragPass, error) {
@@ -444,6 +445,14 @@ func (m *Manager) movableAt(src alloc.Allocation) (movable, moveVerdict) {
 		return nil, moveSkip
 	}
 	b, c := a.base(), a.cell()
+	// Another manager's asset (managers may share an allocator) is not
+	// this one's to move, nor to release: its IDs are its own.
+	m.mu.Lock()
+	own := m.byID[b.id] == Asset(a)
+	m.mu.Unlock()
+	if !own {
+		return nil, moveSkip
+	}
 	s := c.state()
 	switch {
 	case b.State() != Ready || b.life.Load()&releasedBit != 0 || c.fixed || s == nil || s.move != nil,
