@@ -1139,3 +1139,40 @@ func TestDefragBreakForeignManager(t *testing.T) {
 	require.NoError(t, e.s.Close())
 	require.NoError(t, e.a.Close())
 }
+
+// TestDefragBreakPolicyChangeBudget: the policy changes to a smaller
+// budget (and another algorithm) while a defragmentation begun under the
+// old one runs, and while DefragmentNow (64 MiB passes with the policy
+// off) runs over one begun by DefragFrame. Each DefragFrame after the
+// change must keep the new budget.
+func TestDefragBreakPolicyChangeBudget(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(47, 47))
+	sc := fragment(t, e, rng, 240)
+	for _, a := range sc.junk {
+		drop(e.m, a)
+	}
+	require.NoError(t, e.s.Flush(t.Context()))
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 12, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
+	p, err := e.m.DefragFrame()
+	require.NoError(t, err)
+	require.Greater(t, p.Moved, 2, "the first pass moves more than the later budget")
+	require.False(t, p.Complete)
+	require.NoError(t, e.s.Flush(t.Context()))
+	small := assets.DefragPolicy{MaxMovesPerFrame: 2, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}
+	require.NoError(t, e.m.SetDefrag(small))
+	frames := 0
+	for i := 0; i < 100 && frames < 10; i++ {
+		p, err := e.m.DefragFrame()
+		require.NoError(t, err)
+		t.Logf("frame %d: %+v", i, p)
+		require.LessOrEqual(t, p.Moved, small.MaxMovesPerFrame, "a DefragFrame under %+v", small)
+		if p.Moved > 0 {
+			frames++
+		}
+		require.NoError(t, e.s.Flush(t.Context()))
+	}
+	require.Positive(t, frames)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	e.close(t)
+}
