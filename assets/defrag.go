@@ -88,6 +88,7 @@ type defragger struct {
 	mu     sync.Mutex // guards the fields below
 	policy DefragPolicy
 	d      *alloc.Defragmentation
+	dOpts  alloc.DefragOptions // what d was begun with
 	open   *passWork // the pass whose copies are in flight; nil: none
 	idle   int       // DefragFrame calls to let pass before beginning again
 	stats  DefragStats
@@ -380,12 +381,21 @@ func (m *Manager) pass(bytes uint64, moves int) (*passWork, error) {
 	g := &m.defrag
 	g.running.Add(1) // Done in finish
 	w := &passWork{g: g, done: make(chan struct{})}
+	want := alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves}
+	if g.d != nil && g.dOpts != want {
+		// The policy changed since d began (its passes would keep the old
+		// budget): begin again under the new one. No pass is open.
+		st := g.d.End()
+		g.d = nil
+		g.stats.BlocksFreed += st.BlocksFreed
+		g.stats.BytesFreed += st.BytesFreed
+	}
 	if g.d == nil {
-		d, err := m.alloc.BeginDefragmentation(alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves})
+		d, err := m.alloc.BeginDefragmentation(want)
 		if err != nil {
 			return w, err
 		}
-		g.d = d
+		g.d, g.dOpts = d, want
 	}
 	planned, err := g.d.BeginPass()
 	if err != nil || len(planned) == 0 {
