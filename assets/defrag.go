@@ -89,8 +89,8 @@ type defragger struct {
 	policy DefragPolicy
 	d      *alloc.Defragmentation
 	dOpts  alloc.DefragOptions // what d was begun with
-	open   *passWork // the pass whose copies are in flight; nil: none
-	idle   int       // DefragFrame calls to let pass before beginning again
+	open   *passWork           // the pass whose copies are in flight; nil: none
+	idle   int                 // DefragFrame calls to let pass before beginning again
 	stats  DefragStats
 	closed bool
 	now    int // DefragmentNow calls running: the defragmentation stays begun with the policy off
