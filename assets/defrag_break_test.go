@@ -86,10 +86,13 @@ func TestDefragBreakOtherTimelineUse(t *testing.T) {
 	require.NoError(t, e.s.Flush(t.Context()))
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 256, RestartAfterFrames: 1}))
 	var moved []claimed
-	for i := 0; i < 20 && len(moved) == 0; i++ {
-		_, err := e.m.DefragFrame() // outside any frame: the copies go at once
-		require.NoError(t, err)
-		require.NoError(t, e.s.Flush(t.Context()))
+	for i := 0; i < 20 && len(moved) == 0; i++ { // 20 passes recorded
+		recordPass(t, e.m, func() assets.DefragPass {
+			p, err := e.m.DefragFrame() // outside any frame: the copies go at once
+			require.NoError(t, err)
+			require.NoError(t, e.s.Flush(t.Context()))
+			return p
+		})
 		for _, c := range all {
 			if _, gen := handles(c.a); gen != c.gen {
 				moved = append(moved, c)
@@ -104,14 +107,14 @@ func TestDefragBreakOtherTimelineUse(t *testing.T) {
 	require.NoError(t, err)
 	for _, c := range moved {
 		mem, _ := handles(c.a)
-		require.True(t, mem.IsZero(), "%v: its pass ended while %v is short of its claim", c.a, tl)
+		require.False(t, committed(e.a, c.a, mem), "%v: its pass ended while %v is short of its claim", c.a, tl)
 		require.True(t, rangeLive(e.a, c.old), "%v: its old memory was freed while %v is short of its claim", c.a, tl)
 	}
 	// The app's timeline passes the claim: the pass ends.
 	require.NoError(t, e.d.SignalSemaphore(sem, 100))
 	c := moved[0]
 	for i := 0; i < 5000; i++ {
-		if mem, _ := handles(c.a); !mem.IsZero() {
+		if mem, _ := handles(c.a); committed(e.a, c.a, mem) {
 			break
 		}
 		_, err = e.s.Poll()
@@ -120,9 +123,38 @@ func TestDefragBreakOtherTimelineUse(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	mem, _ := handles(c.a)
-	require.False(t, mem.IsZero(), "%v: the pass did not end once %v passed the claim", c.a, tl)
+	require.True(t, committed(e.a, c.a, mem), "%v: the pass did not end once %v passed the claim", c.a, tl)
+	require.False(t, rangeLive(e.a, c.old), "%v: its old memory stayed once the pass ended", c.a)
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
 	e.close(t)
+}
+
+// recordPass calls step (a DefragFrame, with what the test does around
+// it) until one records a pass or ends the defragmentation
+// (DefragStats().Frames grows): the first DefragFrame of a pass only
+// starts its planner, on a goroutine of its own, and a later one records
+// the pass once it is planned. It returns what that DefragFrame did. The
+// minute's bound only turns a hang into a failure.
+func recordPass(t *testing.T, m *assets.Manager, step func() assets.DefragPass) assets.DefragPass {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		frames := m.DefragStats().Frames
+		p := step()
+		if m.DefragStats().Frames > frames {
+			return p
+		}
+		require.True(t, time.Now().Before(deadline), "no pass recorded within a minute")
+		time.Sleep(time.Millisecond) // the planner runs
+	}
+}
+
+// committed reports whether the pass that moved a has ended: the
+// allocator knows the memory Handles() reports (where the new objects are
+// bound, from the swap on) only once the pass has committed it, as a's.
+func committed(a *alloc.Allocator, x assets.Asset, mem alloc.Allocation) bool {
+	ud, ok := a.UserData(mem)
+	return ok && ud == x
 }
 
 func assetsOf[T assets.Asset](xs []T) []assets.Asset {
@@ -188,11 +220,16 @@ func closeMidPass(t *testing.T, inFrame bool, order []int) {
 		f, err = e.s.BeginFrame(t.Context())
 		require.NoError(t, err)
 	}
-	for i := 0; armed && i < 50; i++ {
+	// The first DefragFrame starts the planner; a later one records the
+	// planned pass (the hook fires in its finish).
+	for deadline := time.Now().Add(time.Minute); armed && time.Now().Before(deadline); {
 		_, err := e.m.DefragFrame()
 		require.NoError(t, err)
 		if armed && !inFrame {
 			require.NoError(t, e.s.Flush(t.Context()))
+		}
+		if armed {
+			time.Sleep(time.Millisecond) // the planner runs
 		}
 	}
 	require.False(t, armed, "a pass recorded copies")
@@ -761,7 +798,7 @@ func TestDefragBreakReloadMidMove(t *testing.T) {
 		require.NoError(t, err)
 		for _, a := range moving {
 			tex, ok := a.(*assets.Texture2D)
-			if after >= 2 || !ok || pathOf[tex] == "" || tex.Generation() == 0 || !tex.Handles().Memory.IsZero() {
+			if after >= 2 || !ok || pathOf[tex] == "" || tex.Generation() == 0 || committed(e.a, tex, tex.Handles().Memory) {
 				continue
 			}
 			_, err := e.m.Release(tex, true) // swapped, its pass not ended
@@ -1069,10 +1106,13 @@ func TestDefragBreakBogusClaim(t *testing.T) {
 	}
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 64, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
 	var moved *assets.Texture2D
-	for i := 0; i < 20 && moved == nil; i++ {
-		_, err := e.m.DefragFrame()
-		require.NoError(t, err)
-		require.NoError(t, e.s.Flush(t.Context()))
+	for i := 0; i < 20 && moved == nil; i++ { // 20 passes recorded
+		recordPass(t, e.m, func() assets.DefragPass {
+			p, err := e.m.DefragFrame()
+			require.NoError(t, err)
+			require.NoError(t, e.s.Flush(t.Context()))
+			return p
+		})
 		for _, tex := range sc.texs {
 			if tex.Generation() > 0 {
 				moved = tex
@@ -1080,13 +1120,13 @@ func TestDefragBreakBogusClaim(t *testing.T) {
 		}
 	}
 	require.NotNil(t, moved, "a claimed texture moved")
-	for i := 0; i < 2000 && moved.Handles().Memory.IsZero(); i++ {
+	for i := 0; i < 2000 && !committed(e.a, moved, moved.Handles().Memory); i++ {
 		require.NoError(t, e.s.Flush(t.Context()))
 		_, err := e.s.Poll()
 		require.NoError(t, err)
 		time.Sleep(time.Millisecond)
 	}
-	require.False(t, moved.Handles().Memory.IsZero(), "the pass that moved %v never ended", moved)
+	require.True(t, committed(e.a, moved, moved.Handles().Memory), "the pass that moved %v never ended", moved)
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
 	e.close(t)
 }
@@ -1163,8 +1203,11 @@ func TestDefragBreakPolicyChangeBudget(t *testing.T) {
 	}
 	require.NoError(t, e.s.Flush(t.Context()))
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 12, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
-	p, err := e.m.DefragFrame()
-	require.NoError(t, err)
+	p := recordPass(t, e.m, func() assets.DefragPass {
+		p, err := e.m.DefragFrame()
+		require.NoError(t, err)
+		return p
+	})
 	require.Greater(t, p.Moved, 2, "the first pass moves more than the later budget")
 	require.False(t, p.Complete)
 	require.NoError(t, e.s.Flush(t.Context()))
