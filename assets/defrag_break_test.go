@@ -50,7 +50,8 @@ func rangeLive(a *alloc.Allocator, al alloc.Allocation) bool {
 // pass moves them. The old objects and their memory must wait for that
 // timeline too, not only for the copy and the frame timeline: while the
 // app's timeline is short of its claim, the pass may not end (the sources
-// stay allocated, Handles().Memory stays zero).
+// stay allocated, the allocator does not know Handles().Memory, the
+// destination, as the asset's); once it passes, the pass ends.
 func TestDefragBreakOtherTimelineUse(t *testing.T) {
 	e := openDefragEnv(t, 2)
 	rng := rand.New(rand.NewPCG(11, 11))
