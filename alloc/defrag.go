@@ -131,7 +131,10 @@ type DefragStats struct {
 // being emptied (the block then stays), and a source freed during a pass is
 // not moved (its Dst stays zero, its reservation is given back). What the
 // application must not do is use a source's resource after the pass that
-// moved it, nor keep the stale Src.
+// moved it, nor keep the stale Src. A source mapped with Map after its
+// pass was planned still moves if the application says so: the mapping
+// moves with it (Unmap of Dst undoes it), and the bytes that Map returned
+// are the source's, not to be used after EndPass (Map Dst instead).
 //
 // Close of the allocator during a defragmentation is safe: the next
 // BeginPass returns ErrClosed; EndPass and End still commit or give back
@@ -348,17 +351,22 @@ func (d *Defragmentation) commit(l *blockList, moves []DefragMove, cancel bool) 
 	l.afterDrain(drained)
 }
 
-// moveTo makes m's reservation the allocation, with the source's tags,
-// and frees the source; false (nothing changed) when the destination
-// block cannot be mapped for a persistently mapped source. l.mu is held.
+// moveTo makes m's reservation the allocation, with the source's tags
+// and mappings, and frees the source; false (nothing changed) when the
+// destination block cannot be mapped for a mapped source. l.mu is held.
 func (l *blockList) moveTo(m *DefragMove) bool {
 	src, dst := m.Src.block, m.dst
 	tag, tagged := src.tags[m.Src.sub.Offset]
 	al := Allocation{Memory: dst.memory, Offset: m.sub.Offset + tag.front, Size: m.Src.Size, MemoryType: l.typeIndex, block: dst, sub: m.sub}
-	if tag.persistent {
+	// The mappings move with it: the persistent one, and the Maps made
+	// during the pass (after it was planned), which Unmap of Dst undoes.
+	if n := int(tag.maps) + b2i(tag.persistent); n > 0 {
 		if err := dst.ref(); err != nil {
 			return false
 		}
+		dst.mapRefs += n - 1
+	}
+	if tag.persistent {
 		al.Mapped = dst.mapped[al.Offset : al.Offset+al.Size : al.Offset+al.Size]
 	}
 	l.releaseSource(m)
@@ -376,15 +384,15 @@ func (l *blockList) moveTo(m *DefragMove) bool {
 	return true
 }
 
-// releaseSource frees m's source range with its mappings and tags, not
-// its bytes' accounting; l.mu is held.
+// releaseSource frees m's source range with its mappings (as Free does:
+// the persistent one and those of Map) and tags, not its bytes'
+// accounting; l.mu is held.
 func (l *blockList) releaseSource(m *DefragMove) {
 	src := m.Src.block
 	l.profileRemove(&m.Src)
 	_ = src.vb.Free(m.Src.sub)
-	if tag := src.tags[m.Src.sub.Offset]; tag.persistent {
-		src.unref(1)
-	}
+	tag := src.tags[m.Src.sub.Offset]
+	src.unref(int(tag.maps) + b2i(tag.persistent))
 	delete(src.tags, m.Src.sub.Offset)
 }
 

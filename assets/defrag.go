@@ -99,7 +99,13 @@ type defragger struct {
 	idle     int       // DefragFrame calls to let pass before beginning again
 	stats    DefragStats
 	closed   bool
-	now      int // DefragmentNow calls running: the defragmentation stays begun with the policy off
+	now      int                 // DefragmentNow calls running: the defragmentation stays begun with the policy off
+	dOpts    alloc.DefragOptions // what d was begun with
+	// running counts the passes being recorded whose old objects and end
+	// are not yet handed to framesync (record to finish); close waits for
+	// them, so that a Close of the Sync and the allocator after the
+	// manager's finds the pass in framesync's hands.
+	running sync.WaitGroup
 	// ending counts the planners and the ends of passes running on their
 	// own goroutines (so that the allocator's EndPass, which frees
 	// emptied blocks, is not paid by the goroutine that polls framesync);
@@ -124,8 +130,11 @@ func (m *Manager) SetDefrag(p DefragPolicy) error {
 		return fmt.Errorf("set defrag: %w", ErrClosed)
 	}
 	g.policy, g.idle = p, 0
-	if !p.on() && g.now == 0 {
+	switch {
+	case !p.on() && g.now == 0:
 		g.stop(m)
+	case g.stale():
+		g.restart(m) // a pass planned under the old budget is not recorded
 	}
 	return nil
 }
@@ -161,7 +170,8 @@ func (m *Manager) DefragStats() DefragStats {
 //
 // Textures and buffers move, locked ones included; an upload in flight, a
 // pinned asset (Pin), a texture whose contents change after upload
-// (NewEmptyTexture's) and memory no asset owns are left in place.
+// (NewEmptyTexture's) and memory no asset of this manager owns (another
+// manager's on a shared allocator included) are left in place.
 // A submission that fails after the copies were recorded leaves the moved
 // assets with undefined contents (as it would leave any upload).
 func (m *Manager) DefragFrame() (DefragPass, error) {
@@ -204,14 +214,19 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 	g.mu.Lock()
 	g.stats.CPU += after
 	g.mu.Unlock()
+	if errors.Is(err, alloc.ErrDefragmenting) {
+		return DefragPass{}, nil // the application is defragmenting the allocator itself
+	}
 	return r, err
 }
 
 // DefragmentNow defragments until nothing more moves, for a loading
 // screen: it waits for what was submitted, then runs passes of the
 // policy's budget (of 64 MiB when the policy is off), waiting for each
-// pass's planner and copies (ctx bounds the waits). Call it between frames: a frame
-// being recorded by the caller would hold the copies back until ctx ends.
+// pass's planner and copies (ctx bounds the waits). Call it between
+// frames: a frame being recorded by the caller would hold the copies back
+// until ctx ends (one recorded by another goroutine, until it is
+// submitted).
 // It returns what it did.
 func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	// What was submitted completes first: uploads done may move, and the
@@ -311,6 +326,42 @@ func (g *defragger) stop(m *Manager) {
 	g.end() // gives the planned pass's destinations back
 }
 
+// want is the allocator's defragmentation the policy asks for: its
+// budget per pass (64 MiB for DefragmentNow with the policy off) and its
+// algorithm. g.mu is held.
+func (g *defragger) want() alloc.DefragOptions {
+	bytes, moves := g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame
+	if !g.policy.on() {
+		bytes = 64 << 20
+	}
+	return alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves}
+}
+
+// stale reports whether the running defragmentation was begun under
+// another budget or algorithm than the policy's now; g.mu is held.
+func (g *defragger) stale() bool { return g.d != nil && g.dOpts != g.want() }
+
+// restart ends a stale defragmentation so that the next pass is planned
+// under the policy now, giving a planned pass back (its new objects
+// destroyed); unlike end, it counts no completed defragmentation and
+// keeps no idle frames. It does nothing while a pass is open or being
+// planned (their ends come here again). g.mu is held.
+func (g *defragger) restart(m *Manager) {
+	if g.open != nil || g.planning != nil || g.d == nil {
+		return
+	}
+	if w := g.ready; w != nil {
+		g.ready = nil
+		for _, j := range w.jobs {
+			j.new.destroyUnused(m.dev)
+		}
+	}
+	st := g.d.End()
+	g.d = nil
+	g.stats.BlocksFreed += st.BlocksFreed
+	g.stats.BytesFreed += st.BytesFreed
+}
+
 // end ends the allocator's defragmentation, if one runs; g.mu is held and
 // no pass is open, planned or being planned.
 func (g *defragger) end() {
@@ -336,6 +387,7 @@ func (g *defragger) close(m *Manager) {
 	g.closed = true
 	g.stop(m)
 	g.mu.Unlock()
+	g.running.Wait()
 	g.ending.Wait()
 }
 
@@ -346,7 +398,9 @@ type moveJob struct {
 	old     *gpuState
 	new     *gpuState
 	swapped bool
-	retire  framesync.Serial // when the old objects go (swapped), or the new ones (not)
+	// retire is when the old objects go (swapped: the copy and their last
+	// use on every timeline), or the new ones (not: the copy).
+	retire framesync.Use
 }
 
 // passWork is what a pass leaves to do once the defragger's lock is
@@ -359,7 +413,8 @@ type passWork struct {
 	skipped  int              // planned moves the planner left out
 	err      error            // the allocator's BeginPass's
 	serial   framesync.Serial // the copies' submission; 0: none
-	last     framesync.Serial // when the pass ends: the latest of the jobs' retire
+	last     framesync.Serial // the latest of the jobs' retire on the frame timeline
+	lastUse  framesync.Use    // when the pass ends: the latest of the jobs' retire on every timeline
 	complete bool
 	done     chan struct{} // closed once the pass has ended
 }
@@ -370,15 +425,53 @@ func (w *passWork) wait(ctx context.Context, m *Manager) error {
 	if w.serial == 0 {
 		return nil
 	}
-	// The wait retires what is due: the end's Func, which starts the end.
-	if err := m.sync.Wait(ctx, w.last); err != nil {
-		return err
+	var tick *time.Ticker
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
+	// pause waits a little (or for the end, or ctx).
+	pause := func() (bool, error) {
+		if tick == nil {
+			tick = time.NewTicker(time.Millisecond)
+		}
+		select {
+		case <-w.done:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-tick.C:
+			return false, nil
+		}
 	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	// The wait retires what is due: the end's Func, which starts the end.
+	for {
+		err := m.sync.Wait(ctx, w.last)
+		if !errors.Is(err, framesync.ErrNotSubmitted) {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		// The copies went with a frame another goroutine is recording:
+		// wait for its submission.
+		if done, err := pause(); done || err != nil {
+			return err
+		}
+	}
+	// A use on another timeline (UseAt) holds the end until a Poll sees
+	// that timeline pass it.
+	for {
+		select {
+		case <-w.done:
+			return nil
+		default:
+		}
+		if done, err := pause(); done || err != nil {
+			return err
+		}
+		_, _ = m.sync.Poll()
 	}
 }
 
@@ -389,20 +482,22 @@ var planHook func()
 // startPlan starts planning the next pass on a goroutine of its own,
 // beginning the allocator's defragmentation first if none runs (of the
 // policy's budget, or of 64 MiB for DefragmentNow with the policy off).
+// A defragmentation begun under another budget or algorithm is ended and
+// begun again, so that a policy change takes effect at the next pass.
 // g.mu is held; no pass is open, planned or being planned, and the
 // manager is not closed.
 func (m *Manager) startPlan() error {
 	g := &m.defrag
+	if g.stale() {
+		g.restart(m)
+	}
 	if g.d == nil {
-		bytes, moves := g.policy.MaxBytesPerFrame, g.policy.MaxMovesPerFrame
-		if !g.policy.on() {
-			bytes = 64 << 20
-		}
-		d, err := m.alloc.BeginDefragmentation(alloc.DefragOptions{Algorithm: g.policy.Algorithm, MaxBytesPerPass: bytes, MaxMovesPerPass: moves})
+		want := g.want()
+		d, err := m.alloc.BeginDefragmentation(want)
 		if err != nil {
 			return err
 		}
-		g.d = d
+		g.d, g.dOpts = d, want
 	}
 	done := make(chan struct{})
 	g.planning = done
@@ -422,8 +517,11 @@ func (m *Manager) startPlan() error {
 		g.planning = nil
 		close(done)
 		g.ready = w
-		if g.closed || !g.policy.on() && g.now == 0 {
+		switch {
+		case g.closed || !g.policy.on() && g.now == 0:
 			g.stop(m)
+		case g.stale():
+			g.restart(m) // the policy changed while it planned
 		}
 	}()
 	return nil
@@ -465,6 +563,7 @@ func (m *Manager) plan(d *alloc.Defragmentation, releaseUnreferenced bool) *pass
 // goes to finish, without g.mu.
 func (m *Manager) record(w *passWork) error {
 	g := &m.defrag
+	g.running.Add(1) // Done in finish, which the caller calls
 	if w.err != nil || w.complete {
 		g.end()
 		return w.err
@@ -479,8 +578,11 @@ func (m *Manager) record(w *passWork) error {
 		return m.startPlan()
 	}
 	for _, j := range w.jobs {
-		w.last = max(w.last, j.retire)
+		for i, v := range j.retire {
+			w.lastUse[i] = max(w.lastUse[i], v)
+		}
 	}
+	w.last = framesync.Serial(w.lastUse[0])
 	g.open = w
 	return nil
 }
@@ -508,6 +610,14 @@ func (m *Manager) movableAt(src alloc.Allocation, releaseUnreferenced bool) (mov
 		return nil, moveSkip
 	}
 	b, c := a.base(), a.cell()
+	// Another manager's asset (managers may share an allocator) is not
+	// this one's to move, nor to release: its IDs are its own.
+	m.mu.Lock()
+	own := m.byID[b.id] == Asset(a)
+	m.mu.Unlock()
+	if !own {
+		return nil, moveSkip
+	}
 	s := c.state()
 	switch {
 	case b.State() != Ready || b.life.Load()&releasedBit != 0 || c.fixed || s == nil || s.move != nil,
@@ -573,6 +683,10 @@ func (s *gpuState) destroyUnused(d *vk.Device) {
 	}
 }
 
+// beforeFinish, set by tests, runs when a pass planned under the
+// defragger's lock begins its finish, without the lock.
+var beforeFinish func()
+
 // beforeSwap, set by tests, runs after a pass's copies are submitted and
 // before the handles are swapped.
 var beforeSwap func([]Asset)
@@ -630,18 +744,31 @@ func (m *Manager) recordMoves(w *passWork) {
 		b, c := j.a.base(), j.a.cell()
 		c.floor = max(c.floor, serial)
 		j.new.ready = serial
-		j.retire = serial
+		j.retire[0] = uint64(serial)
 		if b.life.Load()&releasedBit != 0 || b.pins > 0 || m.byID[b.id] != Asset(j.a) {
 			continue // the new objects retire after the copy; the old stay
 		}
 		c.cur.Store(j.new)
 		// Read after the store: every claim that may have read the old
-		// objects is at or below it; every later one reads the new.
-		j.retire = max(serial, b.LastUse())
+		// objects is at or below it, on every timeline (UseAt); every
+		// later one reads the new.
+		j.retire = b.LastUses()
+		j.retire[0] = max(j.retire[0], uint64(serial))
 		j.swapped = true
 		w.moves[j.move].Op = alloc.MoveCopy
 	}
 	m.mu.Unlock()
+	// Read after the last uses (a serial is issued before it is claimed):
+	// a use claimed with a serial not handed out is a caller's bug,
+	// logged, and retired after everything issued so far, the nearest
+	// safe point, as a release does.
+	issued := m.sync.Issued()
+	for i := range jobs {
+		if j := &jobs[i]; j.swapped && framesync.Serial(j.retire[0]) > issued {
+			m.logger.Error("assets: use claimed with a serial not handed out", "asset", j.a.base().String(), "serial", j.retire[0], "issued", issued)
+			j.retire[0] = uint64(issued)
+		}
+	}
 	for _, j := range jobs {
 		j.a.cell().mu.Unlock()
 	}
@@ -695,17 +822,11 @@ func recordCopies(d *vk.Device, cmd vk.CommandBuffer, jobs []moveJob) {
 // then the end of the pass once they are gone. It returns the pass's
 // result and the CPU time it took.
 func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
+	if beforeFinish != nil {
+		beforeFinish()
+	}
 	start := time.Now()
 	r := DefragPass{Serial: w.serial, Complete: w.complete}
-	released := 0
-	for _, a := range w.release {
-		if !unreferenced(a.base()) {
-			continue // referenced since the planning
-		}
-		if n, err := m.Release(a, false); err == nil && n > 0 {
-			released++
-		}
-	}
 	if w.serial != 0 {
 		for _, j := range w.jobs {
 			s := j.new
@@ -723,7 +844,7 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 		// blocks (vkFreeMemory of up to a block's size), which the frame
 		// that polls should not pay; once the manager is closed, on the
 		// caller's.
-		m.retireFunc(w.last, func() {
+		m.retireFunc(w.lastUse, func() {
 			g := w.g
 			g.mu.Lock()
 			if g.closed {
@@ -739,6 +860,18 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 			}()
 		})
 	}
+	// The pass is in framesync's hands: a Close may go on. (The releases
+	// call the release policy: not in what Close waits for.)
+	w.g.running.Done()
+	released := 0
+	for _, a := range w.release {
+		if !unreferenced(a.base()) {
+			continue // referenced since the planning
+		}
+		if n, err := m.Release(a, false); err == nil && n > 0 {
+			released++
+		}
+	}
 	w.g.mu.Lock()
 	w.g.stats.Moved += r.Moved
 	w.g.stats.BytesMoved += r.Bytes
@@ -748,32 +881,32 @@ func (w *passWork) finish(m *Manager) (DefragPass, time.Duration) {
 }
 
 // retireAt hands s's view, image or buffer (not its memory) to framesync
-// at serial, or destroys them now when the Sync is closed.
-func (s *gpuState) retireAt(m *Manager, serial framesync.Serial) {
-	if s.view != 0 && m.deferOr(serial, framesync.ImageView(s.view)) {
+// at u, or destroys them now when the Sync is closed.
+func (s *gpuState) retireAt(m *Manager, u framesync.Use) {
+	if s.view != 0 && m.deferOr(u, framesync.ImageView(s.view)) {
 		m.dev.DestroyImageView(s.view)
 	}
-	if s.image != 0 && m.deferOr(serial, framesync.Image(s.image, alloc.Allocation{})) {
+	if s.image != 0 && m.deferOr(u, framesync.Image(s.image, alloc.Allocation{})) {
 		m.dev.DestroyImage(s.image)
 	}
-	if s.buffer != 0 && m.deferOr(serial, framesync.Buffer(s.buffer, alloc.Allocation{})) {
+	if s.buffer != 0 && m.deferOr(u, framesync.Buffer(s.buffer, alloc.Allocation{})) {
 		m.dev.DestroyBuffer(s.buffer)
 	}
 }
 
-// deferOr defers o at serial and reports whether the caller must destroy
+// deferOr defers o until u and reports whether the caller must destroy
 // it now instead: the Sync is closed (it waited for the device).
-func (m *Manager) deferOr(serial framesync.Serial, o framesync.Object) bool {
-	err := m.sync.Defer(serial, o)
+func (m *Manager) deferOr(u framesync.Use, o framesync.Object) bool {
+	err := m.sync.DeferUse(o, u)
 	if err != nil && !errors.Is(err, framesync.ErrClosed) {
 		m.logger.Error("assets: defragmentation: retire", "err", err)
 	}
 	return errors.Is(err, framesync.ErrClosed)
 }
 
-// retireFunc runs f once serial completes (now, when the Sync is closed).
-func (m *Manager) retireFunc(serial framesync.Serial, f func()) {
-	if m.deferOr(serial, framesync.Func(f)) {
+// retireFunc runs f once u completes (now, when the Sync is closed).
+func (m *Manager) retireFunc(u framesync.Use, f func()) {
+	if m.deferOr(u, framesync.Func(f)) {
 		f()
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vkassets/vkassets/alloc"
 	"github.com/vkassets/vkassets/assets"
+	"github.com/vkassets/vkassets/framesync"
 )
 
 // handlesOf are a moved asset's Memory and Generation, read through
@@ -51,10 +52,25 @@ func TestDefragHandlesMemoryWhileMoving(t *testing.T) {
 	}
 	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxBytesPerFrame: 1 << 20, Algorithm: alloc.DefragFull}))
 
-	f, err := e.s.BeginFrame(ctx)
-	require.NoError(t, err)
-	pass, err := e.m.DefragFrame()
-	require.NoError(t, err)
+	// The first DefragFrame starts the planner; the frame in which a later
+	// one records the planned pass stays open while the test looks.
+	var f *framesync.Frame
+	var pass assets.DefragPass
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var err error
+		f, err = e.s.BeginFrame(ctx)
+		require.NoError(t, err)
+		frames := e.m.DefragStats().Frames
+		pass, err = e.m.DefragFrame()
+		require.NoError(t, err)
+		if e.m.DefragStats().Frames > frames {
+			break
+		}
+		require.NoError(t, e.s.EndFrame(f))
+		require.True(t, time.Now().Before(deadline), "no pass recorded within a minute")
+		time.Sleep(time.Millisecond) // the planner runs
+	}
 	require.Positive(t, pass.Moved)
 	type pending struct {
 		a   assets.Asset

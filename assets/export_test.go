@@ -24,3 +24,8 @@ func SetBeforeSwap(f func([]Asset)) { beforeSwap = f }
 // goroutine once a pass is planned and its new objects made, before the
 // pass is handed over (nil: none). Set it while no defragmentation runs.
 func SetPlanHook(f func()) { planHook = f }
+
+// SetBeforeFinish sets a hook that runs when a defragmentation pass,
+// planned and recorded, begins the rest of its work without the
+// defragger's lock (nil: none). Set it while no defragmentation runs.
+func SetBeforeFinish(f func()) { beforeFinish = f }
