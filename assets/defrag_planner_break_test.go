@@ -328,3 +328,56 @@ func TestDefragPlannerBreakPolicyFlips(t *testing.T) {
 	churnMu.Unlock()
 	e.close(t)
 }
+
+// TestDefragPlannerBreakConcurrentClose has two goroutines tear down, in
+// the documented order (manager, Sync, allocator), while the planner is
+// held: the second Manager.Close must not return before the manager is
+// closed (the first Close waits for the planner, then releases every
+// asset), else the Sync and the allocator it closes next find the
+// assets' objects and allocations live (a leak reported by the
+// allocator's Close and the validation layer).
+func TestDefragPlannerBreakConcurrentClose(t *testing.T) {
+	e, _ := fragmentedEnv(t, 73, 120)
+	e.r.Close()
+	entered, release := holdPlanner(t)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 8}))
+	_, err := e.m.DefragFrame() // starts the planner
+	require.NoError(t, err)
+	waitEntered(t, entered)
+	first := make(chan error, 1)
+	go func() { first <- e.m.Close() }()
+	// The first Close is under way once the defragmentation says closed.
+	for deadline := time.Now().Add(time.Minute); ; {
+		if _, err := e.m.DefragFrame(); errors.Is(err, assets.ErrClosed) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first Close did not begin")
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan [3]error, 1)
+	go func() {
+		var errs [3]error
+		errs[0] = e.m.Close()
+		errs[1] = e.s.Close()
+		errs[2] = e.a.Close()
+		second <- errs
+	}()
+	time.Sleep(50 * time.Millisecond) // the second teardown runs on, as far as it may
+	release()
+	for _, ch := range []chan error{first} {
+		select {
+		case err := <-ch:
+			require.NoError(t, err, "the first Manager.Close")
+		case <-time.After(time.Minute):
+			t.Fatal("the first Manager.Close did not return")
+		}
+	}
+	select {
+	case errs := <-second:
+		for i, name := range []string{"manager", "sync", "allocator"} {
+			require.NoError(t, errs[i], "the second teardown's %s close", name)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the second teardown did not return")
+	}
+}
