@@ -146,6 +146,9 @@ type Manager struct {
 	hits, misses, resurrected uint64
 	admitted                  int64 // bytes the loads in flight were admitted for (admit)
 	closed                    bool
+	// closeDone is closed once the first Close has done its work: a
+	// concurrent Close waits for it (mu guards the field).
+	closeDone chan struct{}
 }
 
 // New creates a manager.
@@ -404,14 +407,23 @@ func (m *Manager) Register(a Asset, kind, name string, deps ...Asset) error {
 // and the staging ring is closed once the last upload that used it
 // retires. It is idempotent and safe from any goroutine; it returns what
 // went wrong on the way (a user kind's GPU objects that could not be
-// retired because the Sync was closed first are named).
+// retired because the Sync was closed first are named). A Close that
+// finds another under way waits for it to be done (and returns nil), so
+// that whoever closes the Sync and the allocator next finds the assets
+// released.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {
+		done := m.closeDone
 		m.mu.Unlock()
+		if done != nil {
+			<-done
+		}
 		return nil
 	}
 	m.closed = true
+	m.closeDone = make(chan struct{})
+	defer close(m.closeDone)
 	for _, fl := range m.flights {
 		fl.cancel()
 	}
