@@ -1,9 +1,11 @@
 package assets_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -205,11 +207,18 @@ func TestDefragPlannerBreakNowCancelled(t *testing.T) {
 // TestDefragPlannerBreakPolicyFlips changes the policy (off, budgets,
 // algorithms) from one goroutine while another renders frames calling
 // DefragFrame, a third calls DefragmentNow with short deadlines and a
-// fourth makes and releases assets, the planner pausing at its hook at
-// random: at the end, with the policy off, no validation error, every
-// asset kept Ready and undamaged in its generation count, and no leak.
+// fourth makes and releases assets, a fifth calls DefragFrame between
+// frames and pins, unpins, locks and unlocks the drawn textures, the
+// planner pausing at its hook at random: every frame is pixel-identical
+// to the one rendered before, and at the end, with the policy off, no
+// validation error, every asset kept Ready, and no leak.
 func TestDefragPlannerBreakPolicyFlips(t *testing.T) {
 	e, sc := fragmentedEnv(t, 71, 160)
+	l := &frameLoop{e: e, sc: sc}
+	var want []byte
+	l.frame(t, nil, func(img *image.RGBA) { want = img.Pix })
+	l.drain(t, func(img *image.RGBA) { want = img.Pix })
+	require.NotEmpty(t, want)
 	var hookRng atomic.Uint64
 	assets.SetPlanHook(func() {
 		if hookRng.Add(0x9e3779b97f4a7c15)>>61 == 0 {
@@ -288,17 +297,59 @@ func TestDefragPlannerBreakPolicyFlips(t *testing.T) {
 			time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
 		}
 	}()
-	for i := 0; i < 150 && !stopped.Load(); i++ { // the frames
-		f, err := e.s.BeginFrame(ctx)
-		require.NoError(t, err)
-		if _, err := e.m.DefragFrame(); err != nil {
-			fail(err)
+	wg.Add(1)
+	go func() { // DefragFrame off the frames, pins and locks of the drawn textures
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(8, 8))
+		var unpins []func()
+		for !stopped.Load() {
+			if _, err := e.m.DefragFrame(); err != nil {
+				fail(err)
+				return
+			}
+			tex := sc.texs[rng.IntN(len(sc.texs))]
+			switch rng.IntN(4) {
+			case 0:
+				unpin, err := e.m.Pin(tex)
+				if err != nil {
+					fail(err)
+					return
+				}
+				unpins = append(unpins, unpin)
+			case 1:
+				if len(unpins) > 0 {
+					unpins[0]()
+					unpins = unpins[1:]
+				}
+			case 2:
+				_ = e.m.Lock(tex)
+			case 3:
+				e.m.Unlock(tex)
+			}
+			time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 		}
-		sc.draw(t, e, f)
-		require.NoError(t, e.s.EndFrame(f))
+		for _, unpin := range unpins {
+			unpin()
+		}
+	}()
+	identical, total := 0, 0
+	check := func(img *image.RGBA) {
+		total++
+		if bytes.Equal(img.Pix, want) {
+			identical++
+		}
 	}
+	for i := 0; i < 500 && !stopped.Load(); i++ { // the frames
+		l.frame(t, func() {
+			if _, err := e.m.DefragFrame(); err != nil {
+				fail(err)
+			}
+		}, check)
+	}
+	l.drain(t, check)
 	stopped.Store(true)
 	wg.Wait()
+	require.Equal(t, total, identical, "frames that differ from the picture before defragmentation")
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
