@@ -432,3 +432,71 @@ func TestDefragPlannerBreakConcurrentClose(t *testing.T) {
 		t.Fatal("the second teardown did not return")
 	}
 }
+
+// TestDefragPlannerBreakStalePlan holds the planner once it has planned
+// a pass and made its new objects, then force-releases every undrawn
+// asset (many of them the pass's sources), lets their memory come back to
+// the allocator and fills it with new textures drawn in place of half of
+// the scene's: the pass, recorded afterwards, must leave the released
+// assets out and move only what is still where it was planned, so that
+// every frame drawn after is pixel-identical to the one drawn before it
+// was recorded.
+func TestDefragPlannerBreakStalePlan(t *testing.T) {
+	e, sc := fragmentedEnv(t, 79, 200)
+	entered, release := holdPlanner(t)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 64, RestartAfterFrames: 1, Algorithm: alloc.DefragFull}))
+	_, err := e.m.DefragFrame() // starts the planner
+	require.NoError(t, err)
+	waitEntered(t, entered)
+	for _, a := range sc.junk {
+		_, err := e.m.Release(a, true)
+		require.NoError(t, err)
+	}
+	sc.junk = nil
+	require.NoError(t, e.s.Flush(t.Context()))
+	_, err = e.s.Poll()
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(79, 1))
+	var fresh []assets.Asset
+	for i := range 60 {
+		tex, err := newTexture(e.m, fmt.Sprintf("fresh-%d", i), uint64(1000+i), 16+rng.IntN(4)*16)
+		require.NoError(t, err)
+		fresh = append(fresh, tex)
+		if k := len(sc.sprites) - 1 - i; k >= len(sc.sprites)/2 {
+			sp, err := e.m.NewSpriteFrame(fmt.Sprintf("fresh-sprite-%d", i), tex, image.Rect(0, 0, int(tex.Width), int(tex.Height)))
+			require.NoError(t, err)
+			sc.sprites[k] = sp
+		}
+	}
+	require.NoError(t, e.s.Flush(t.Context()))
+	l := &frameLoop{e: e, sc: sc}
+	var want []byte
+	l.frame(t, nil, func(img *image.RGBA) { want = img.Pix })
+	l.drain(t, func(img *image.RGBA) { want = img.Pix })
+	require.NotEmpty(t, want)
+	release()
+	identical, total := 0, 0
+	check := func(img *image.RGBA) {
+		total++
+		if bytes.Equal(img.Pix, want) {
+			identical++
+		}
+	}
+	for i := 0; i < 200 && e.m.DefragStats().Completed == 0; i++ {
+		l.frame(t, func() {
+			_, err := e.m.DefragFrame()
+			require.NoError(t, err)
+		}, check)
+	}
+	l.drain(t, check)
+	st := e.m.DefragStats()
+	t.Logf("%d frames; %+v", total, st)
+	require.Equal(t, total, identical, "frames that differ from the picture before the stale pass was recorded")
+	require.Positive(t, st.Skipped, "the stale pass left released assets out")
+	require.Positive(t, st.Moved)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{}))
+	for _, a := range fresh {
+		drop(e.m, a)
+	}
+	e.close(t)
+}
