@@ -69,9 +69,10 @@ func fragmentedEnv(t *testing.T, seed uint64, n int) (*defragEnv, *scene) {
 // its pass back (new objects destroyed, destinations returned). In the
 // documented order (manager, Sync, allocator) nothing leaks (the
 // allocator's Close reports live allocations, the validation layer leaked
-// objects); every order is free of validation errors and crashes; every
-// defragmentation call says ErrClosed once the manager is closed, and a
-// second Close of each succeeds.
+// objects); every order is free of validation errors and crashes; a
+// DefragmentNow waiting for the planner returns (ErrClosed when the
+// manager closed first); every defragmentation call says ErrClosed once
+// the manager is closed, and a second Close of each succeeds.
 func TestDefragPlannerBreakCloseInPlanner(t *testing.T) {
 	for _, order := range permutations(3) {
 		t.Run(fmt.Sprint(order), func(t *testing.T) { closeInPlanner(t, order) })
@@ -86,6 +87,11 @@ func closeInPlanner(t *testing.T, order []int) {
 	_, err := e.m.DefragFrame() // starts the planner
 	require.NoError(t, err)
 	waitEntered(t, entered)
+	now := make(chan error, 1)
+	go func() { // waits for the planner
+		_, err := e.m.DefragmentNow(context.Background())
+		now <- err
+	}()
 	names := []string{"manager", "sync", "allocator"}
 	closers := []func() error{e.m.Close, e.s.Close, e.a.Close}
 	errs := make([]error, 3)
@@ -112,6 +118,15 @@ func closeInPlanner(t *testing.T, order []int) {
 	case <-closed:
 	case <-time.After(time.Minute):
 		t.Fatal("the closes did not return within a minute of the planner's release")
+	}
+	select {
+	case err := <-now:
+		require.True(t, acceptable(err), "DefragmentNow racing the closes: %v", err)
+		if order[0] == 0 {
+			require.ErrorIs(t, err, assets.ErrClosed)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("DefragmentNow did not return within a minute of the closes")
 	}
 	documented := order[0] == 0 && order[1] == 1
 	for i, err := range errs {
