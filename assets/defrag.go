@@ -227,7 +227,9 @@ func (m *Manager) DefragFrame() (DefragPass, error) {
 // frames: a frame being recorded by the caller would hold the copies back
 // until ctx ends (one recorded by another goroutine, until it is
 // submitted).
-// It returns what it did.
+// It returns what it did; while the application (or another manager on
+// the same allocator) defragments the allocator itself, an error wrapping
+// alloc.ErrDefragmenting.
 func (m *Manager) DefragmentNow(ctx context.Context) (DefragStats, error) {
 	// What was submitted completes first: uploads done may move, and the
 	// memory of assets released meanwhile comes back before planning.

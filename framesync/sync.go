@@ -121,6 +121,9 @@ type Sync struct {
 
 	closed atomic.Bool   // written under mu; read without it by blocked waits
 	idled  chan struct{} // closed once Close has waited for the device
+	// finished is closed when the first Close returns: a later or
+	// concurrent Close waits for it.
+	finished chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	waiters sync.Cond  // on mu: Close waits for blocked waits to leave
@@ -174,6 +177,7 @@ func New(opts Options) (*Sync, error) {
 	s.retire.set = map[objKey]setEntry{}
 	s.lines[0], s.nlines = &timeline{s: s, name: "frames"}, 1
 	s.idled = make(chan struct{})
+	s.finished = make(chan struct{})
 	s.waiters.L = &s.mu
 	s.fenceWaits = map[vk.Fence]int{}
 	if s.logger == nil {
@@ -1008,16 +1012,23 @@ func (s *Sync) Lost() bool {
 // timeline beyond the value it has reached are not: the app may still
 // submit the work that uses them, which Close cannot know. They are left
 // alive, named in the same error; the app destroys them once its own
-// submissions have run (or they leak, and the allocator names them). Errors of Freer.Free since the last
+// submissions have run (or they leak, and the allocator names them).
+// A second Close, concurrent or later, returns nil once the first has
+// returned. Errors of Freer.Free since the last
 // report are joined into the result. If the device cannot be waited for
 // (and is not lost), nothing is destroyed: the error names what is left.
 func (s *Sync) Close() error {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
+		// Another Close is under way, or done: return once it has
+		// finished, so that what the caller closes next (the allocator)
+		// finds what this Sync retires retired.
+		<-s.finished
 		return nil
 	}
 	s.closed.Store(true)
+	defer close(s.finished)
 	for s.waiting > 0 {
 		s.waiters.Wait()
 	}
