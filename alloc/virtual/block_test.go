@@ -114,31 +114,46 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 }
 
 // checkClasses checks the TLSF's size classes: every free node is filed,
-// once, under the class of its size and in its own record of it; the lists
-// are doubly linked without a cycle; the bitmaps mark exactly the non-empty
-// classes; freeCount counts the free nodes.
+// once, in the tree of the class of its size and in its own record of it;
+// each tree is in strict (size, offset) order and a heap of priorities,
+// without a cycle; the bitmaps mark exactly the non-empty classes;
+// freeCount counts the free nodes.
 func checkClasses(t *tlsf) error {
 	listed := 0
-	for c, h := range t.heads {
+	for c, root := range t.roots {
 		fl, sl := c>>slBits, c&(slCount-1)
-		if (h != none) != (t.slBitmap[fl]&(1<<sl) != 0) {
-			return fmt.Errorf("class %d: head %d but bitmap bit %v", c, h, t.slBitmap[fl]&(1<<sl) != 0)
+		if (root != none) != (t.slBitmap[fl]&(1<<sl) != 0) {
+			return fmt.Errorf("class %d: root %d but bitmap bit %v", c, root, t.slBitmap[fl]&(1<<sl) != 0)
 		}
-		prev := none
-		for i, steps := h, 0; i != none; i, steps = t.n(i).nextFree, steps+1 {
+		var last *node
+		var visit func(i int32, parent uint32) error
+		visit = func(i int32, parent uint32) error {
+			if i == none {
+				return nil
+			}
 			n := t.n(i)
 			switch {
-			case steps > len(t.nodes):
-				return fmt.Errorf("class %d: the list has a cycle", c)
+			case listed > len(t.nodes):
+				return fmt.Errorf("class %d: the tree has a cycle", c)
 			case n.state != stateFree:
-				return fmt.Errorf("class %d: node %d is listed but not free (state %d)", c, i, n.state)
-			case int(n.tag) != c || classOf(n.size) != c:
-				return fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.tag)
-			case n.prevFree != prev:
-				return fmt.Errorf("class %d: node %d links back to %d, not %d", c, i, n.prevFree, prev)
+				return fmt.Errorf("class %d: node %d is filed but not free (state %d)", c, i, n.state)
+			case int(n.class) != c || classOf(n.size) != c:
+				return fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.class)
+			case prio(i) > parent:
+				return fmt.Errorf("class %d: node %d outranks its parent", c, i)
 			}
-			prev = i
 			listed++
+			if err := visit(n.left, prio(i)); err != nil {
+				return err
+			}
+			if last != nil && !before(last, n) {
+				return fmt.Errorf("class %d: [%d,+%d) after [%d,+%d): not in (size, offset) order", c, n.offset, n.size, last.offset, last.size)
+			}
+			last = n
+			return visit(n.right, prio(i))
+		}
+		if err := visit(root, ^uint32(0)); err != nil {
+			return err
 		}
 	}
 	for fl, m := range t.slBitmap {
@@ -340,11 +355,11 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			m.add(b2, KindLinear)
 		},
 		"accounting": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
-		// A free node whose record of its class is not the list it is on.
+		// A free node whose record of its class is not the tree it is in.
 		"misfiled": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
-					n.tag++
+					n.class++
 					return
 				}
 			}
@@ -352,7 +367,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 		"unlisted": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
-					tl.unlink(n)
+					tl.unlink(int32(i))
 					tl.freeCount++
 					return
 				}
@@ -363,7 +378,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			for i := range len(tl.nodes) {
 				n := tl.n(int32(i))
 				if n.state == stateFree && n.size > 2 {
-					tl.unlink(n)
+					tl.unlink(int32(i))
 					half := n.size / 2
 					f := tl.newNode()
 					n = tl.n(int32(i))
@@ -373,8 +388,8 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 					}
 					n.size = half
 					n.nextPhys = f
-					tl.insertFree(int32(i), n)
-					tl.insertFree(f, tl.n(f))
+					tl.insertFree(int32(i))
+					tl.insertFree(f)
 					return
 				}
 			}
@@ -523,38 +538,33 @@ func TestFreeHandle(t *testing.T) {
 	}
 }
 
-// TestLargePaddingIsFree: an allocation placed at the end of a range with a
-// large alignment (a 64 KiB-aligned image) does not carry the tail up to the
-// range's end as padding: from 4 KiB up it is a free range others can use.
-func TestLargePaddingIsFree(t *testing.T) {
-	b, err := New(Options{Size: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := b.Allocate(100, 1<<16, KindAny)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var after *Range
-	b.Walk(func(r Range) {
-		if r.Offset == img.Offset+img.Size {
-			after = &r
+// TestPaddingIsFree: an allocation placed at the end of a range with a
+// large alignment (a 64 KiB-aligned image) or a small one does not carry
+// the tail up to the range's end as padding: it is a free range others can
+// use, as in the exact best fit the search is (trace.BestFitAtEnd).
+func TestPaddingIsFree(t *testing.T) {
+	for _, align := range []uint64{1 << 16, 1024} {
+		b, err := New(Options{Size: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	if after == nil || !after.Free || after.Padding || after.Size < 4096 {
-		t.Fatalf("range after a 64 KiB-aligned 100-byte allocation: %+v; want a free range, not padding", after)
-	}
-	if st := b.Stats(); st.FreeRanges != 2 {
-		t.Fatalf("%d free ranges, want 2 (in front of the allocation and after it)", st.FreeRanges)
-	}
-	// Small padding is still carried: one node fewer.
-	c, _ := New(Options{Size: 1 << 20})
-	x, _ := c.Allocate(100, 1024, KindAny)
-	c.Walk(func(r Range) {
-		if r.Offset == x.Offset+x.Size && !r.Padding {
-			t.Fatalf("padding of %d bytes filed as a free range: %+v", r.Size, r)
+		img, err := b.Allocate(100, align, KindAny)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		var after *Range
+		b.Walk(func(r Range) {
+			if r.Offset == img.Offset+img.Size {
+				after = &r
+			}
+		})
+		if after == nil || !after.Free || after.Padding || after.Size != align-100 {
+			t.Fatalf("range after a %d-aligned 100-byte allocation: %+v; want a free range of %d bytes", align, after, align-100)
+		}
+		if st := b.Stats(); st.FreeRanges != 2 || st.Used != 100 {
+			t.Fatalf("%d free ranges and %d bytes used, want 2 (in front of the allocation and after it) and 100", st.FreeRanges, st.Used)
+		}
+	}
 }
 
 // TestGenerationDoesNotWrap reuses one node slot past 2^16 (and 2^17)

@@ -5,33 +5,40 @@ import (
 	"slices"
 )
 
-// TLSF (two-level segregated fit) over the offsets of one block.
+// TLSF (two-level segregated fit) over the offsets of one block, searched
+// as an exact best fit.
 //
 // Free ranges live in 64×32 size classes: the first level is the position of
 // the size's highest bit, the second the next 5 bits. Two bitmaps find the
-// first non-empty class at or above a size in O(1). Nodes are kept in a slice
-// and linked by index, both physically (address order, for coalescing) and
-// within their class's free list.
+// first non-empty class at or above a size in O(1). Within a class the free
+// ranges form a treap (a binary search tree that is a heap of priorities
+// hashed from the node indices, so expected O(log n) deep) ordered by
+// (size, offset). Nodes are kept in a slice and linked by index, both
+// physically (address order, for coalescing) and in their class's tree.
 //
-// Search is strictly bounded: at most maxProbes candidates are looked at,
-// whatever the size, the alignment and the number of free ranges. A request
-// whose worst-case padded size has a non-empty class always succeeds on that
-// class's first node; smaller candidates are only probed, never walked.
+// An allocation takes the smallest free range that holds it once aligned,
+// the lowest offset among equal sizes: the range an exhaustive best fit
+// over the free ranges sorted by (size, offset) would choose
+// (trace.BestFitAtEnd), found in O(log n). Candidates too small once
+// aligned are passed over in order, at most maxMisses of them; then the
+// search jumps to the first range of at least the worst-case padded size,
+// which always fits (a cut: counted in tlsf.cuts, 0 on the project's random
+// traces). The allocation goes at the aligned end of the range; what is
+// left in front and behind stays free, as two ranges.
 const (
 	slBits    = 5
 	slCount   = 1 << slBits
 	flCount   = 64 - slBits + 1
 	maxProbes = 4
+	// maxMisses is how many candidates too small once aligned the search
+	// passes over, in (size, offset) order, before it jumps to a range that
+	// holds any padding.
+	maxMisses = 8
 	// none is the index of the sentinel, node 0: "no node" in every link.
-	// Its state is never stateFree, and writes to its links are harmless,
-	// so a link can be followed or written without testing it first.
+	// Its state is never stateFree, and writes to its physical links are
+	// harmless, so such a link can be followed or written without testing
+	// it first. No tree links to it but as "no child".
 	none = int32(0)
-	// splitPad is the least trailing alignment padding that take files as
-	// a free range of its own rather than carrying it in the allocation:
-	// a 64 KiB-aligned image placed at the end of a range otherwise holds
-	// up to 64 KiB that small buffers could use, until it is freed. Below
-	// it, carrying the padding saves a node and a free-list insertion.
-	splitPad = 4096
 	// indexBits is the width of a node index in a handle; a block holds at
 	// most maxNodes nodes (ranges, free or not), and the other bits of the
 	// handle carry a 32-bit generation.
@@ -48,25 +55,42 @@ const (
 )
 
 type node struct {
-	offset, size       uint64 // size is the span: an allocation's size plus its padding
-	prevPhys, nextPhys int32  // address-order neighbours
-	prevFree, nextFree int32  // size-class list (free), or slot list (unused)
+	offset, size       uint64
+	prevPhys, nextPhys int32 // address-order neighbours
+	// left and right are a free node's children in its class's tree;
+	// right links an unused slot to the next one.
+	left, right int32
 	// gen changes each time an allocation of this slot ends (32 bits: a
 	// slot is reused 2^32 times before a generation comes back), so a
 	// handle to an allocation that is gone no longer matches.
 	gen uint32
-	// tag is, for a free node, the size class it is filed under and, for
-	// an allocation, its trailing alignment padding (< splitPad). A node
-	// is never both, so the two share 16 bits and the node stays 40 bytes.
-	tag   uint16
+	// class is, for a free node, the size class it is filed under.
+	class uint16
 	state nodeState
 	kind  Kind
 }
 
-// An allocation's padding is below splitPad and a class below
-// flCount*slCount: both fit the node's uint16.
-const _ = uint16(splitPad - 1)
+// A class fits the node's uint16.
 const _ = uint16(flCount*slCount - 1)
+
+// prio is node i's priority in its class's treap: a bijective hash of the
+// index (lowbias32), so that priorities are distinct and independent of
+// the ranges' sizes and offsets.
+func prio(i int32) uint32 {
+	x := uint32(i)
+	x ^= x >> 16
+	x *= 0x7feb352d
+	x ^= x >> 15
+	x *= 0x846ca68b
+	x ^= x >> 16
+	return x
+}
+
+// before reports whether free range a comes before b in (size, offset)
+// order.
+func before(a, b *node) bool {
+	return a.size < b.size || a.size == b.size && a.offset < b.offset
+}
 
 func (n *node) end() uint64 { return n.offset + n.size }
 
@@ -80,25 +104,29 @@ type tlsf struct {
 	// aligns holds, by node index, log2 of each allocation's alignment:
 	// what a defragmentation must keep when it moves one.
 	aligns   []uint8
-	unused   int32  // head of the unused-slot stack, linked by nextFree
+	unused   int32  // head of the unused-slot stack, linked by right
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
 	slBitmap [flCount]uint32
-	heads    [flCount * slCount]int32
+	roots    [flCount * slCount]int32 // each class's tree
 
 	used      uint64 // bytes in allocations
 	count     int    // allocations
 	freeCount int    // free ranges
+	// cuts counts the searches that passed over maxMisses candidates and
+	// jumped, maybe past a smaller range that fitted: where the search may
+	// part from an exact best fit (tests read it).
+	cuts uint64
 }
 
 func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
-	t.nodes = make([]node, 1, 64) // the sentinel; the heads are all none
+	t.nodes = make([]node, 1, 64) // the sentinel; the roots are all none
 	t.aligns = make([]uint8, 1, 64)
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
-	t.insertFree(root, n)
+	t.insertFree(root)
 	return t
 }
 
@@ -151,7 +179,7 @@ func (t *tlsf) firstClass(c int) int {
 // made sure that there is one below maxNodes.
 func (t *tlsf) newNode() int32 {
 	if i := t.unused; i != none {
-		t.unused = t.nodes[i].nextFree
+		t.unused = t.nodes[i].right
 		return i
 	}
 	if len(t.nodes) == cap(t.nodes) {
@@ -165,11 +193,11 @@ func (t *tlsf) newNode() int32 {
 }
 
 // spareNodes reports whether the two nodes an allocation may need (take
-// splits off a free range and adds the allocation's node) are there: below
-// maxNodes or on the unused stack. Only asked near maxNodes.
+// adds the allocation's node and one for the rest of the range) are there:
+// below maxNodes or on the unused stack. Only asked near maxNodes.
 func (t *tlsf) spareNodes() bool {
 	need := 2 - (maxNodes - len(t.nodes))
-	for i := t.unused; need > 0 && i != none; i = t.nodes[i].nextFree {
+	for i := t.unused; need > 0 && i != none; i = t.nodes[i].right {
 		need--
 	}
 	return need <= 0
@@ -182,60 +210,128 @@ func (t *tlsf) n(i int32) *node { return &t.nodes[i] }
 func (t *tlsf) releaseNode(i int32, n *node) {
 	n.state = stateUnused
 	n.gen++ // the handle that named an allocation here is now stale
-	n.nextFree = t.unused
+	n.right = t.unused
 	t.unused = i
 }
 
-// insertFree files free node i (n) under its size's class.
-func (t *tlsf) insertFree(i int32, n *node) { t.insertClass(i, n, classOf(n.size)) }
-
-func (t *tlsf) insertClass(i int32, n *node, c int) {
-	n.tag = uint16(c)
+// insertFree files node i, a free range, in its size's class: a treap
+// insertion, O(log n) expected. Its links are all rewritten.
+func (t *tlsf) insertFree(i int32) {
+	nodes := t.nodes // (in a register: nothing here grows it)
+	n := &nodes[i]
+	c := classOf(n.size)
+	n.class = uint16(c)
 	n.state = stateFree
-	n.prevFree = none
-	h := t.heads[c]
-	n.nextFree = h
-	t.nodes[h].prevFree = i
-	t.heads[c] = i
+	p := prio(i)
+	// Down to where i's priority puts it ...
+	link := &t.roots[c]
+	for x := *link; x != none && prio(x) > p; x = *link {
+		if before(n, &nodes[x]) {
+			link = &nodes[x].left
+		} else {
+			link = &nodes[x].right
+		}
+	}
+	// ... and split the subtree there around i.
+	x := *link
+	*link = i
+	l, r := &n.left, &n.right
+	for x != none {
+		xn := &nodes[x]
+		if before(xn, n) {
+			*l = x
+			l = &xn.right
+			x = xn.right
+		} else {
+			*r = x
+			r = &xn.left
+			x = xn.left
+		}
+	}
+	*l, *r = none, none
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
 	t.flBitmap |= 1 << fl
 	t.freeCount++
 }
 
-// unlink takes free node n out of its class's list.
-func (t *tlsf) unlink(n *node) {
-	nodes := t.nodes // (in a register: the stores below cannot change it)
-	prev, next := n.prevFree, n.nextFree
-	nodes[next].prevFree = prev
-	if prev != none {
-		nodes[prev].nextFree = next
-	} else {
-		c := int(n.tag)
-		t.heads[c] = n.nextFree
-		if n.nextFree == none {
-			fl := c >> slBits
-			t.slBitmap[fl] &^= 1 << (c & (slCount - 1))
-			if t.slBitmap[fl] == 0 {
-				t.flBitmap &^= 1 << fl
-			}
+// unlink takes free node i out of its class's tree. The node's size and
+// offset must be those it was filed with: a free range is unlinked before
+// it changes.
+func (t *tlsf) unlink(i int32) {
+	nodes := t.nodes
+	n := &nodes[i]
+	c := int(n.class)
+	link := &t.roots[c]
+	for x := *link; x != i; x = *link {
+		if x == none {
+			panic("virtual: a free range is missing from its size class")
+		}
+		if before(n, &nodes[x]) {
+			link = &nodes[x].left
+		} else {
+			link = &nodes[x].right
+		}
+	}
+	// Merge i's subtrees in its place.
+	a, b := n.left, n.right
+	for a != none && b != none {
+		if prio(a) > prio(b) {
+			*link = a
+			link = &nodes[a].right
+			a = nodes[a].right
+		} else {
+			*link = b
+			link = &nodes[b].left
+			b = nodes[b].left
+		}
+	}
+	*link = a | b // (one of them is none, 0)
+	if t.roots[c] == none {
+		fl := c >> slBits
+		t.slBitmap[fl] &^= 1 << (c & (slCount - 1))
+		if t.slBitmap[fl] == 0 {
+			t.flBitmap &^= 1 << fl
 		}
 	}
 	t.freeCount--
 }
 
-// resized refiles free node i (n), whose size changed, if its class did.
-// Most splits and merges keep the class: then no list is touched.
-func (t *tlsf) resized(i int32, n *node) {
-	if c := classOf(n.size); c != int(n.tag) {
-		t.unlink(n)
-		t.insertClass(i, n, c)
+// ceil is the first free range of class c at or after (size, off) in
+// (size, offset) order, or none.
+func (t *tlsf) ceil(c int, size, off uint64) int32 {
+	nodes := t.nodes
+	best := none
+	for x := t.roots[c]; x != none; {
+		xn := &nodes[x]
+		if xn.size > size || xn.size == size && xn.offset >= off {
+			best = x
+			x = xn.left
+		} else {
+			x = xn.right
+		}
 	}
+	return best
+}
+
+// atLeast is the first free range at or after (size, off) in (size,
+// offset) order, over all classes, or none.
+func (t *tlsf) atLeast(size, off uint64) int32 {
+	c := classOf(size)
+	if i := t.ceil(c, size, off); i != none {
+		return i
+	}
+	if c = t.firstClass(c + 1); c < 0 {
+		return none
+	}
+	i := t.roots[c]
+	for l := t.nodes[i].left; l != none; l = t.nodes[i].left {
+		i = l
+	}
+	return i
 }
 
 // fit places an allocation at the end of free node n: the offset, or false.
-// Taking the end leaves the front of the range free in the same node,
-// usually in the same size class, so no list has to change.
 // Without a granularity to respect, it is small enough to inline into the
 // search; fitPaged is the case with one.
 func fit(n *node, size, align uint64) (uint64, bool) {
@@ -303,147 +399,124 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 // (its node's generation and index) and offset, or ok=false when no free
 // range can hold the request (or the block has maxNodes nodes).
 //
-// It looks at three classes in turn, at most 4+4+1 nodes in all:
-//
-//  1. tight fit: the class size itself falls in, which holds ranges both
-//     smaller and larger than size: one that holds it is the closest fit
-//     there is, within 1/32;
-//  2. good fit: the first class whose ranges all hold size bytes; its first
-//     nodes may still miss once aligned;
-//  3. guaranteed fit: the first class whose ranges hold any padding; its
-//     first node always fits.
-//
-// Trying the tight fit first, rather than last, leaves the larger ranges
-// to larger requests: on random traces (trace.RandomWith, four seeds and
-// three live targets) it refuses 3,692 allocations where trying it last
-// refused 4,015 and an exhaustive best fit with the same placement refuses
-// 3,741 (TestRefusalsAgainstBestFit).
+// It is a best fit: the candidates are the free ranges of at least size
+// bytes in (size, offset) order, from the smallest, and the first that
+// holds the request once aligned (and kept off conflicting pages) is
+// taken. Past maxMisses candidates that do not, it jumps to the first
+// range of at least the worst-case padded size, whose every placement
+// fits: O(log n) in all, whatever the alignment.
 func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
 	if size > t.size-t.used || len(t.nodes) > maxNodes-2 && !t.spareNodes() {
 		return 0, 0, false
 	}
 	paged := t.granularity > 1 && kind != KindAny
-	for step := range 3 {
-		c, probes := -1, maxProbes
-		switch step {
-		case 0:
-			c = classOf(size)
-		case 1:
-			c = t.firstClass(classUp(size))
-		case 2:
-			if w := t.worstCase(size, align, paged); w != ^uint64(0) {
-				c, probes = t.firstClass(classUp(w)), 1
+	i := t.atLeast(size, 0)
+	for miss := 0; i != none; miss++ {
+		if miss == maxMisses {
+			w := t.worstCase(size, align, paged)
+			if w == ^uint64(0) {
+				return 0, 0, false
+			}
+			if n := t.n(i); n.size < w {
+				t.cuts++
+				if i = t.atLeast(w, 0); i == none {
+					return 0, 0, false
+				}
 			}
 		}
-		if c < 0 {
-			continue
+		n := t.n(i)
+		off, ok := fit(n, size, align)
+		if paged {
+			off, ok = t.fitPaged(n, size, align, kind)
 		}
-		i := t.heads[c]
-		for p := 0; p < probes && i != none; p++ {
-			n := t.n(i)
-			off, ok := fit(n, size, align)
-			if paged {
-				off, ok = t.fitPaged(n, size, align, kind)
-			}
-			if ok {
-				ref := t.take(i, off, size, kind)
-				t.aligns[ref&(maxNodes-1)] = uint8(bits.TrailingZeros64(align))
-				return ref, off, true
-			}
-			i = n.nextFree
+		if ok {
+			ref := t.take(i, off, size, kind)
+			t.aligns[ref&(maxNodes-1)] = uint8(bits.TrailingZeros64(align))
+			return ref, off, true
 		}
+		if miss >= maxMisses { // the worst-case range did not fit: cannot happen
+			return 0, 0, false
+		}
+		i = t.atLeast(n.size, n.offset+1)
 	}
 	return 0, 0, false
 }
 
-// take turns [off, end of free node i) into an allocation of size bytes;
-// what lies between off+size and the end is its padding. The front of the
-// range, if any, stays free in node i. It returns the allocation's
-// reference.
+// take turns [off, off+size) of free node i into an allocation. What lies
+// in front of it stays free in node i, what lies behind becomes a free
+// node of its own. It returns the allocation's reference.
 func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
-	span := t.n(i).end() - off
-	if span-size >= splitPad { // too much to carry as padding: file it as free
-		t.split(i, off+size)
-		span = size
+	t.unlink(i)
+	n := t.n(i)
+	start, end := n.offset, n.end()
+	if off+size < end {
+		f := t.newNode() // first: it may move the nodes
+		n = t.n(i)
+		fn := t.n(f)
+		fn.offset, fn.size = off+size, end-off-size
+		fn.prevPhys, fn.nextPhys = i, n.nextPhys
+		fn.kind = KindAny
+		t.n(n.nextPhys).prevPhys = f
+		n.nextPhys = f
+		n.size = off + size - start
+		t.insertFree(f)
 	}
 	u := i
-	var un *node
-	if n := t.n(i); off == n.offset {
-		t.unlink(n)
-		un = n
-	} else {
+	if off > start {
 		u = t.newNode()
-		n = t.n(i) // newNode may have moved it
-		un = t.n(u)
-		un.offset, un.size = off, span
+		n = t.n(i)
+		un := t.n(u)
+		un.offset, un.size = off, size
 		un.prevPhys, un.nextPhys = i, n.nextPhys
 		t.n(n.nextPhys).prevPhys = u
 		n.nextPhys = u
-		n.size = off - n.offset
-		t.resized(i, n)
+		n.size = off - start
+		t.insertFree(i)
 	}
+	un := t.n(u)
 	un.state = stateUsed
 	un.kind = kind
-	un.tag = uint16(span - size) // the padding
 	t.used += size
 	t.count++
 	return uint64(un.gen)<<indexBits | uint64(u)
 }
 
-// split cuts free node i at, filing [at, end) as a new free node.
-func (t *tlsf) split(i int32, at uint64) {
-	f := t.newNode() // first: it may move the nodes
-	n, fn := t.n(i), t.n(f)
-	fn.offset, fn.size = at, n.end()-at
-	fn.prevPhys, fn.nextPhys = i, n.nextPhys
-	fn.kind = KindAny
-	t.n(n.nextPhys).prevPhys = f
-	n.nextPhys = f
-	n.size = at - n.offset
-	t.resized(i, n)
-	t.insertFree(f, fn)
-}
-
 // free returns allocation i, merging it into free neighbours. A merge keeps
-// the neighbour's node, whose class usually does not change.
+// the neighbour's node.
 func (t *tlsf) free(i int32) {
 	nodes := t.nodes // (in a register: nothing here grows it)
 	n := &nodes[i]
-	t.used -= n.size - uint64(n.tag) // (tag: the padding)
+	t.used -= n.size
 	t.count--
 	n.kind = KindAny
 	p, q := n.prevPhys, n.nextPhys
-	var prev, next *node
-	if pn := &nodes[p]; pn.state == stateFree {
-		prev = pn
-	}
-	if qn := &nodes[q]; qn.state == stateFree {
-		next = qn
-	}
+	prev, next := &nodes[p], &nodes[q]
 	switch {
-	case prev != nil:
+	case prev.state == stateFree:
+		t.unlink(p)
 		prev.size += n.size
 		prev.nextPhys = q
-		nodes[q].prevPhys = p
+		next.prevPhys = p
 		t.releaseNode(i, n)
-		if next != nil {
-			t.unlink(next)
+		if next.state == stateFree {
+			t.unlink(q)
 			prev.size += next.size
 			prev.nextPhys = next.nextPhys
 			nodes[next.nextPhys].prevPhys = p
 			t.releaseNode(q, next)
 		}
-		t.resized(p, prev)
-	case next != nil:
+		t.insertFree(p)
+	case next.state == stateFree:
+		t.unlink(q)
 		next.offset = n.offset
 		next.size += n.size
 		next.prevPhys = p
-		nodes[p].nextPhys = q
+		prev.nextPhys = q
 		t.releaseNode(i, n)
-		t.resized(q, next)
+		t.insertFree(q)
 	default:
 		n.gen++ // the handle that named this allocation is now stale
-		t.insertFree(i, n)
+		t.insertFree(i)
 	}
 }
 
@@ -471,22 +544,22 @@ func (t *tlsf) lookup(ref uint64) (int32, bool) {
 	return int32(i), n.state == stateUsed && n.gen == uint32(ref>>indexBits)
 }
 
-// largestFree is the size of the largest free range (0 when full).
+// largestFree is the size of the largest free range (0 when full): the
+// last of the highest non-empty class, O(log n).
 func (t *tlsf) largestFree() uint64 {
 	if t.flBitmap == 0 {
 		return 0
 	}
 	fl := 63 - bits.LeadingZeros64(t.flBitmap)
 	sl := 31 - bits.LeadingZeros32(t.slBitmap[fl])
-	var largest uint64
-	for i := t.heads[fl*slCount+sl]; i != none; i = t.n(i).nextFree {
-		largest = max(largest, t.n(i).size)
+	i := t.roots[fl*slCount+sl]
+	for r := t.n(i).right; r != none; r = t.n(i).right {
+		i = r
 	}
-	return largest
+	return t.n(i).size
 }
 
-// walk calls f for every range in address order, free or not. An
-// allocation's padding is reported as a free range after it.
+// walk calls f for every range in address order, free or not.
 func (t *tlsf) walk(f func(Range)) {
 	// The first range is the one with no physical predecessor; find it from
 	// any node by walking back (at most once per call).
@@ -499,11 +572,6 @@ func (t *tlsf) walk(f func(Range)) {
 	}
 	for ; i != none; i = t.n(i).nextPhys {
 		n := t.n(i)
-		if pad := uint64(n.tag); n.state == stateUsed && pad > 0 {
-			f(Range{Offset: n.offset, Size: n.size - pad, Kind: n.kind})
-			f(Range{Offset: n.end() - pad, Size: pad, Free: true, Padding: true})
-			continue
-		}
 		f(Range{Offset: n.offset, Size: n.size, Free: n.state == stateFree, Kind: n.kind})
 	}
 }
