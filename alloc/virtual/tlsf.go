@@ -5,39 +5,42 @@ import (
 	"slices"
 )
 
-// TLSF (two-level segregated fit) over the offsets of one block, searched
-// as an exact best fit.
+// The TLSF algorithm's block: free ranges searched as an exact best fit.
+// (It began as a two-level segregated fit, hence the name; its size
+// classes are now one ordered tree.)
 //
-// Free ranges live in 64×32 size classes: the first level is the position of
-// the size's highest bit, the second the next 5 bits. Two bitmaps find the
-// first non-empty class at or above a size in O(1). Within a class the free
-// ranges form a treap (a binary search tree that is a heap of priorities
-// hashed from the node indices, so expected O(log n) deep) ordered by
-// (size, offset). Nodes are kept in a slice and linked by index, both
-// physically (address order, for coalescing) and in their class's tree.
+// The free ranges form a treap: a binary search tree ordered by (size,
+// offset) that is a heap of priorities hashed from the node indices, so
+// it is O(log n) deep in expectation. Each node also holds, for its
+// subtree, the largest capacity at each alignment 2^1 … 2^16 (caps): how
+// many bytes a range holds from its first aligned offset to its end. An
+// allocation takes the first range in (size, offset) order whose capacity
+// at its alignment holds it: the smallest range that fits once aligned,
+// the lowest among equal sizes, which is the range an exhaustive best fit
+// over the free ranges sorted by (size, offset) chooses
+// (trace.BestFitAtEnd). The caps prune every subtree with no such range,
+// so the search is one descent, O(log n), however many ranges are too
+// small once aligned. Nodes are kept in a slice and linked by index, both
+// physically (address order, for coalescing) and in the tree.
 //
-// An allocation takes the smallest free range that holds it once aligned,
-// the lowest offset among equal sizes: the range an exhaustive best fit
-// over the free ranges sorted by (size, offset) would choose
-// (trace.BestFitAtEnd), found in O(log n). Candidates too small once
-// aligned are passed over in order, at most maxMisses of them; then the
-// search jumps to the first range of at least the worst-case padded size,
-// which always fits (a cut: counted in tlsf.cuts, 0 on the project's random
-// traces). The allocation goes at the aligned end of the range; what is
-// left in front and behind stays free, as two ranges.
+// Where the caps cannot decide (alignments above 2^16, sizes of 4 GiB or
+// more, a granularity whose pages conflict), candidates are checked in
+// turn, at most maxMisses of them; then the search jumps to the first range
+// of at least the worst-case padded size, which always fits (a cut,
+// counted in tlsf.cuts). The allocation goes at the aligned end of the
+// range; what is left in front and behind stays free, as two ranges.
 const (
-	slBits    = 5
-	slCount   = 1 << slBits
-	flCount   = 64 - slBits + 1
 	maxProbes = 4
-	// maxMisses is how many candidates too small once aligned the search
-	// passes over, in (size, offset) order, before it jumps to a range that
-	// holds any padding.
+	// maxMisses is how many candidates that do not fit the search passes
+	// over, in (size, offset) order, before it jumps to a range that holds
+	// any padding.
 	maxMisses = 8
+	// capLevels is how many alignments the caps track: 2^1 … 2^16.
+	capLevels = 16
 	// none is the index of the sentinel, node 0: "no node" in every link.
 	// Its state is never stateFree, and writes to its physical links are
 	// harmless, so such a link can be followed or written without testing
-	// it first. No tree links to it but as "no child".
+	// it first. Its caps are all 0 and never written.
 	none = int32(0)
 	// indexBits is the width of a node index in a handle; a block holds at
 	// most maxNodes nodes (ranges, free or not), and the other bits of the
@@ -45,6 +48,10 @@ const (
 	indexBits = 24
 	maxNodes  = 1 << indexBits
 )
+
+// caps are a free node's subtree's largest capacities at alignments 2^1 …
+// 2^capLevels, saturated at 2^32-1.
+type caps [capLevels]uint32
 
 type nodeState uint8
 
@@ -64,14 +71,9 @@ type node struct {
 	// slot is reused 2^32 times before a generation comes back), so a
 	// handle to an allocation that is gone no longer matches.
 	gen uint32
-	// class is, for a free node, the size class it is filed under.
-	class uint16
 	state nodeState
 	kind  Kind
 }
-
-// A class fits the node's uint16.
-const _ = uint16(flCount*slCount - 1)
 
 // prio is node i's priority in its class's treap: a bijective hash of the
 // index (lowbias32), so that priorities are distinct and independent of
@@ -104,11 +106,11 @@ type tlsf struct {
 	// aligns holds, by node index, log2 of each allocation's alignment:
 	// what a defragmentation must keep when it moves one.
 	aligns   []uint8
-	unused   int32  // head of the unused-slot stack, linked by right
-	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
-	flBitmap uint64
-	slBitmap [flCount]uint32
-	roots    [flCount * slCount]int32 // each class's tree
+	// caps holds, by node index, a free node's subtree's caps.
+	caps    []caps
+	unused  int32  // head of the unused-slot stack, linked by right
+	genBase uint32 // the first generation of every slot (per block, for foreign handles)
+	root    int32  // of the tree of free ranges
 
 	used      uint64 // bytes in allocations
 	count     int    // allocations
@@ -121,58 +123,14 @@ type tlsf struct {
 
 func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
-	t.nodes = make([]node, 1, 64) // the sentinel; the roots are all none
+	t.nodes = make([]node, 1, 64) // the sentinel; the tree is empty
 	t.aligns = make([]uint8, 1, 64)
+	t.caps = make([]caps, 1, 64)
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
 	t.insertFree(root)
 	return t
-}
-
-// classOf is the size class a free range of s bytes is filed under:
-// fl*slCount + sl, where fl is the first level (the highest bit) and sl the
-// next slBits bits.
-func classOf(s uint64) int {
-	if s < slCount {
-		return int(s)
-	}
-	f := bits.Len64(s) - 1
-	// (f-slBits+1)*slCount + (s>>(f-slBits) - slCount), folded: the top
-	// bit of s>>(f-slBits) is the slCount.
-	return (f-slBits)*slCount + int(s>>(f-slBits))
-}
-
-// classUp is the first class whose every range is at least s bytes, or
-// flCount*slCount when no class can hold s.
-func classUp(s uint64) int {
-	if s >= slCount {
-		f := bits.Len64(s) - 1
-		round := uint64(1)<<(f-slBits) - 1
-		if s+round < s {
-			return flCount * slCount
-		}
-		s += round
-	}
-	return classOf(s)
-}
-
-// firstClass is the first non-empty class at or above class c, or -1.
-func (t *tlsf) firstClass(c int) int {
-	fl, sl := c>>slBits, c&(slCount-1)
-	if fl >= flCount {
-		return -1
-	}
-	slMap := t.slBitmap[fl] & (^uint32(0) << sl)
-	if slMap == 0 {
-		flMap := t.flBitmap & (^uint64(0) << (fl + 1))
-		if fl+1 >= 64 || flMap == 0 {
-			return -1
-		}
-		fl = bits.TrailingZeros64(flMap)
-		slMap = t.slBitmap[fl]
-	}
-	return fl*slCount + bits.TrailingZeros32(slMap)
 }
 
 // newNode returns an unused node slot; it may move the nodes. alloc has
@@ -186,9 +144,11 @@ func (t *tlsf) newNode() int32 {
 		// Double, so that a block of n nodes has copied fewer than n in
 		// all (append grows large slices by a quarter: more copies).
 		t.nodes = slices.Grow(t.nodes, max(len(t.nodes), 64))
+		t.caps = slices.Grow(t.caps, max(len(t.caps), 64))
 	}
 	t.nodes = append(t.nodes, node{gen: t.genBase})
 	t.aligns = append(t.aligns, 0)
+	t.caps = append(t.caps, caps{})
 	return int32(len(t.nodes) - 1)
 }
 
@@ -214,95 +174,139 @@ func (t *tlsf) releaseNode(i int32, n *node) {
 	t.unused = i
 }
 
-// insertFree files node i, a free range, in its size's class: a treap
-// insertion, O(log n) expected. Its links are all rewritten.
+// capAt is free node n's capacity at alignment 2^k: the bytes from its
+// first offset aligned to 2^k to its end, saturated (0 when none).
+func capAt(n *node, k uint) uint32 {
+	d := -n.offset & (1<<k - 1)
+	if d >= n.size {
+		return 0
+	}
+	return uint32(min(n.size-d, 1<<32-1))
+}
+
+// own are free node n's own capacities.
+func own(n *node) caps {
+	var c caps
+	for k := range c {
+		c[k] = capAt(n, uint(k+1))
+	}
+	return c
+}
+
+// pull recomputes node x's caps from its own and its children's.
+func (t *tlsf) pull(x int32) {
+	n := &t.nodes[x]
+	c, l, r := own(n), &t.caps[n.left], &t.caps[n.right]
+	for k := range c {
+		c[k] = max(c[k], l[k], r[k])
+	}
+	t.caps[x] = c
+}
+
+// insertFree files node i, a free range, in the tree: O(log n) expected.
+// Its tree links are all rewritten.
 func (t *tlsf) insertFree(i int32) {
-	nodes := t.nodes // (in a register: nothing here grows it)
-	n := &nodes[i]
-	c := classOf(n.size)
-	n.class = uint16(c)
+	n := &t.nodes[i]
 	n.state = stateFree
-	p := prio(i)
-	// Down to where i's priority puts it ...
-	link := &t.roots[c]
-	for x := *link; x != none && prio(x) > p; x = *link {
-		if before(n, &nodes[x]) {
-			link = &nodes[x].left
-		} else {
-			link = &nodes[x].right
-		}
-	}
-	// ... and split the subtree there around i.
-	x := *link
-	*link = i
-	l, r := &n.left, &n.right
-	for x != none {
-		xn := &nodes[x]
-		if before(xn, n) {
-			*l = x
-			l = &xn.right
-			x = xn.right
-		} else {
-			*r = x
-			r = &xn.left
-			x = xn.left
-		}
-	}
-	*l, *r = none, none
-	fl := c >> slBits
-	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
-	t.flBitmap |= 1 << fl
+	n.left, n.right = none, none
+	c := own(n)
+	t.root = t.insert(t.root, i, n, &c)
 	t.freeCount++
 }
 
-// unlink takes free node i out of its class's tree. The node's size and
-// offset must be those it was filed with: a free range is unlinked before
-// it changes.
+// insert puts node i (n, whose own caps are c) in the subtree at x and
+// returns the subtree's root.
+func (t *tlsf) insert(x, i int32, n *node, c *caps) int32 {
+	if x == none || prio(i) > prio(x) {
+		n.left, n.right = t.split(x, n)
+		t.pull(i)
+		return i
+	}
+	xn := &t.nodes[x]
+	if before(n, xn) {
+		xn.left = t.insert(xn.left, i, n, c)
+	} else {
+		xn.right = t.insert(xn.right, i, n, c)
+	}
+	if xc := &t.caps[x]; uint64(xc[capLevels-1]) < n.size { // (else x's caps hold n's)
+		for k := range xc {
+			xc[k] = max(xc[k], c[k])
+		}
+	}
+	return x
+}
+
+// split cuts the subtree at x into the nodes before k and the rest.
+func (t *tlsf) split(x int32, k *node) (int32, int32) {
+	if x == none {
+		return none, none
+	}
+	xn := &t.nodes[x]
+	if before(xn, k) {
+		l, r := t.split(xn.right, k)
+		xn.right = l
+		t.pull(x)
+		return x, r
+	}
+	l, r := t.split(xn.left, k)
+	xn.left = r
+	t.pull(x)
+	return l, x
+}
+
+// merge joins subtrees a and b, every node of a before every node of b.
+func (t *tlsf) merge(a, b int32) int32 {
+	if a == none {
+		return b
+	}
+	if b == none {
+		return a
+	}
+	if prio(a) > prio(b) {
+		an := &t.nodes[a]
+		an.right = t.merge(an.right, b)
+		t.pull(a)
+		return a
+	}
+	bn := &t.nodes[b]
+	bn.left = t.merge(a, bn.left)
+	t.pull(b)
+	return b
+}
+
+// unlink takes free node i out of the tree. The node's size and offset
+// must be those it was filed with: a free range is unlinked before it
+// changes.
 func (t *tlsf) unlink(i int32) {
-	nodes := t.nodes
-	n := &nodes[i]
-	c := int(n.class)
-	link := &t.roots[c]
-	for x := *link; x != i; x = *link {
-		if x == none {
-			panic("virtual: a free range is missing from its size class")
-		}
-		if before(n, &nodes[x]) {
-			link = &nodes[x].left
-		} else {
-			link = &nodes[x].right
-		}
-	}
-	// Merge i's subtrees in its place.
-	a, b := n.left, n.right
-	for a != none && b != none {
-		if prio(a) > prio(b) {
-			*link = a
-			link = &nodes[a].right
-			a = nodes[a].right
-		} else {
-			*link = b
-			link = &nodes[b].left
-			b = nodes[b].left
-		}
-	}
-	*link = a | b // (one of them is none, 0)
-	if t.roots[c] == none {
-		fl := c >> slBits
-		t.slBitmap[fl] &^= 1 << (c & (slCount - 1))
-		if t.slBitmap[fl] == 0 {
-			t.flBitmap &^= 1 << fl
-		}
-	}
+	t.root = t.remove(t.root, i, &t.nodes[i])
 	t.freeCount--
 }
 
-// ceil is the first free range of class c at or after (size, off) in
-// (size, offset) order, or none.
-func (t *tlsf) ceil(c int, size, off uint64) int32 {
+func (t *tlsf) remove(x, i int32, n *node) int32 {
+	if x == i {
+		return t.merge(n.left, n.right)
+	}
+	if x == none {
+		panic("virtual: a free range is missing from the tree")
+	}
+	xn := &t.nodes[x]
+	if before(n, xn) {
+		xn.left = t.remove(xn.left, i, n)
+	} else {
+		xn.right = t.remove(xn.right, i, n)
+	}
+	if uint64(t.caps[x][capLevels-1]) <= n.size { // (else x's caps never were n's)
+		t.pull(x)
+	}
+	return x
+}
+
+// atLeast is the first free range at or after (size, off) in (size,
+// offset) order, or none.
+func (t *tlsf) atLeast(size, off uint64) int32 {
 	nodes := t.nodes
 	best := none
-	for x := t.roots[c]; x != none; {
+	for x := t.root; x != none; {
 		xn := &nodes[x]
 		if xn.size > size || xn.size == size && xn.offset >= off {
 			best = x
@@ -314,21 +318,27 @@ func (t *tlsf) ceil(c int, size, off uint64) int32 {
 	return best
 }
 
-// atLeast is the first free range at or after (size, off) in (size,
-// offset) order, over all classes, or none.
-func (t *tlsf) atLeast(size, off uint64) int32 {
-	c := classOf(size)
-	if i := t.ceil(c, size, off); i != none {
-		return i
+// fitting is the first free range of the subtree at x at or after (size,
+// off) in (size, offset) order whose capacity at alignment 2^k (k ≥ 1)
+// is at least need, or none. It descends once along (size, off), and
+// enters a subtree off that path only when its caps say it holds such a
+// range: O(depth).
+func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
+	for x != none && t.caps[x][k-1] >= need {
+		xn := &t.nodes[x]
+		if xn.size < size || xn.size == size && xn.offset < off {
+			x = xn.right
+			continue
+		}
+		if f := t.fitting(xn.left, size, off, k, need); f != none {
+			return f
+		}
+		if capAt(xn, k) >= need {
+			return x
+		}
+		x = xn.right
 	}
-	if c = t.firstClass(c + 1); c < 0 {
-		return none
-	}
-	i := t.roots[c]
-	for l := t.nodes[i].left; l != none; l = t.nodes[i].left {
-		i = l
-	}
-	return i
+	return none
 }
 
 // fit places an allocation at the end of free node n: the offset, or false.
@@ -399,25 +409,32 @@ func (t *tlsf) worstCase(size, align uint64, paged bool) uint64 {
 // (its node's generation and index) and offset, or ok=false when no free
 // range can hold the request (or the block has maxNodes nodes).
 //
-// It is a best fit: the candidates are the free ranges of at least size
-// bytes in (size, offset) order, from the smallest, and the first that
+// It is a best fit: the first free range in (size, offset) order that
 // holds the request once aligned (and kept off conflicting pages) is
-// taken. Past maxMisses candidates that do not, it jumps to the first
-// range of at least the worst-case padded size, whose every placement
-// fits: O(log n) in all, whatever the alignment.
+// taken, found through the caps in O(log n). Where they cannot decide,
+// past maxMisses candidates that do not fit, it jumps to the first range
+// of at least the worst-case padded size, whose every placement fits.
 func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool) {
 	if size > t.size-t.used || len(t.nodes) > maxNodes-2 && !t.spareNodes() {
 		return 0, 0, false
 	}
 	paged := t.granularity > 1 && kind != KindAny
-	i := t.atLeast(size, 0)
+	k := min(uint(bits.TrailingZeros64(align)), capLevels)
+	need := uint32(min(size, 1<<32-1))
+	next := func(size, off uint64) int32 {
+		if k == 0 {
+			return t.atLeast(size, off)
+		}
+		return t.fitting(t.root, size, off, k, need)
+	}
+	i := next(size, 0)
 	for miss := 0; i != none; miss++ {
 		if miss == maxMisses {
 			w := t.worstCase(size, align, paged)
 			if w == ^uint64(0) {
 				return 0, 0, false
 			}
-			if n := t.n(i); n.size < w {
+			if t.n(i).size < w {
 				t.cuts++
 				if i = t.atLeast(w, 0); i == none {
 					return 0, 0, false
@@ -437,7 +454,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 		if miss >= maxMisses { // the worst-case range did not fit: cannot happen
 			return 0, 0, false
 		}
-		i = t.atLeast(n.size, n.offset+1)
+		i = next(n.size, n.offset+1)
 	}
 	return 0, 0, false
 }
@@ -545,18 +562,13 @@ func (t *tlsf) lookup(ref uint64) (int32, bool) {
 }
 
 // largestFree is the size of the largest free range (0 when full): the
-// last of the highest non-empty class, O(log n).
+// tree's last, O(log n).
 func (t *tlsf) largestFree() uint64 {
-	if t.flBitmap == 0 {
-		return 0
-	}
-	fl := 63 - bits.LeadingZeros64(t.flBitmap)
-	sl := 31 - bits.LeadingZeros32(t.slBitmap[fl])
-	i := t.roots[fl*slCount+sl]
+	i := t.root
 	for r := t.n(i).right; r != none; r = t.n(i).right {
 		i = r
 	}
-	return t.n(i).size
+	return t.n(i).size // (the sentinel's, 0, when there is none)
 }
 
 // walk calls f for every range in address order, free or not.
