@@ -113,51 +113,66 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 	return nil
 }
 
-// checkClasses checks the TLSF's tree of free ranges: every free node is
-// in it, once; it is in strict (size, offset) order and a heap of
-// priorities, without a cycle; each node's caps are its subtree's largest
-// capacities; freeCount counts the free nodes.
+// checkClasses checks the TLSF's size classes: every free node is in the
+// tree of the class of its size, once, and records that class; each tree
+// is in strict (size, offset) order and a heap of priorities, without a
+// cycle; each node's caps are its subtree's largest capacities; the
+// bitmaps mark exactly the non-empty classes; freeCount counts the free
+// nodes.
 func checkClasses(t *tlsf) error {
 	listed := 0
-	var last *node
-	var visit func(i int32, parent uint32) (caps, error)
-	visit = func(i int32, parent uint32) (caps, error) {
-		if i == none {
-			return caps{}, nil
+	for c, root := range t.roots {
+		fl, sl := c>>slBits, c&(slCount-1)
+		if (root != none) != (t.slBitmap[fl]&(1<<sl) != 0) {
+			return fmt.Errorf("class %d: root %d but bitmap bit %v", c, root, t.slBitmap[fl]&(1<<sl) != 0)
 		}
-		n := t.n(i)
-		switch {
-		case listed > len(t.nodes):
-			return caps{}, fmt.Errorf("the tree has a cycle")
-		case n.state != stateFree:
-			return caps{}, fmt.Errorf("node %d is in the tree but not free (state %d)", i, n.state)
-		case prio(i) > parent:
-			return caps{}, fmt.Errorf("node %d outranks its parent", i)
+		var last *node
+		var visit func(i int32, parent uint32) (caps, error)
+		visit = func(i int32, parent uint32) (caps, error) {
+			if i == none {
+				return caps{}, nil
+			}
+			n := t.n(i)
+			switch {
+			case listed > len(t.nodes):
+				return caps{}, fmt.Errorf("class %d: the tree has a cycle", c)
+			case n.state != stateFree:
+				return caps{}, fmt.Errorf("class %d: node %d is in the tree but not free (state %d)", c, i, n.state)
+			case int(n.class) != c || classOf(n.size) != c:
+				return caps{}, fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.class)
+			case prio(i) > parent:
+				return caps{}, fmt.Errorf("class %d: node %d outranks its parent", c, i)
+			}
+			listed++
+			l, err := visit(n.left, prio(i))
+			if err != nil {
+				return caps{}, err
+			}
+			if last != nil && !before(last, n) {
+				return caps{}, fmt.Errorf("class %d: [%d,+%d) after [%d,+%d): not in (size, offset) order", c, n.offset, n.size, last.offset, last.size)
+			}
+			last = n
+			r, err := visit(n.right, prio(i))
+			if err != nil {
+				return caps{}, err
+			}
+			cp := own(n)
+			for k := range cp {
+				cp[k] = max(cp[k], l[k], r[k])
+			}
+			if cp != t.caps[i] {
+				return caps{}, fmt.Errorf("class %d: node %d: caps %v, its subtree's %v", c, i, t.caps[i], cp)
+			}
+			return cp, nil
 		}
-		listed++
-		l, err := visit(n.left, prio(i))
-		if err != nil {
-			return caps{}, err
+		if _, err := visit(root, ^uint32(0)); err != nil {
+			return err
 		}
-		if last != nil && !before(last, n) {
-			return caps{}, fmt.Errorf("[%d,+%d) after [%d,+%d): not in (size, offset) order", n.offset, n.size, last.offset, last.size)
-		}
-		last = n
-		r, err := visit(n.right, prio(i))
-		if err != nil {
-			return caps{}, err
-		}
-		c := own(n)
-		for k := range c {
-			c[k] = max(c[k], l[k], r[k])
-		}
-		if c != t.caps[i] {
-			return caps{}, fmt.Errorf("node %d: caps %v, its subtree's %v", i, t.caps[i], c)
-		}
-		return c, nil
 	}
-	if _, err := visit(t.root, ^uint32(0)); err != nil {
-		return err
+	for fl, m := range t.slBitmap {
+		if (m != 0) != (t.flBitmap&(1<<fl) != 0) {
+			return fmt.Errorf("first level %d: second-level map %#x but first-level bit %v", fl, m, t.flBitmap&(1<<fl) != 0)
+		}
 	}
 	free := 0
 	for i := range t.nodes {
@@ -353,6 +368,15 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			m.add(b2, KindLinear)
 		},
 		"accounting": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
+		// A free node whose record of its class is not the tree it is in.
+		"misfiled": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			for i := range tl.nodes {
+				if n := &tl.nodes[i]; n.state == stateFree {
+					n.class++
+					return
+				}
+			}
+		},
 		// A free node whose caps are not its subtree's.
 		"stale caps": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {

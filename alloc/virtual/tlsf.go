@@ -30,6 +30,9 @@ import (
 // counted in tlsf.cuts). The allocation goes at the aligned end of the
 // range; what is left in front and behind stays free, as two ranges.
 const (
+	slBits    = 5
+	slCount   = 1 << slBits
+	flCount   = 64 - slBits + 1
 	maxProbes = 4
 	// maxMisses is how many candidates that do not fit the search passes
 	// over, in (size, offset) order, before it jumps to a range that holds
@@ -71,9 +74,14 @@ type node struct {
 	// slot is reused 2^32 times before a generation comes back), so a
 	// handle to an allocation that is gone no longer matches.
 	gen uint32
+	// class is, for a free node, the size class whose tree holds it.
+	class uint16
 	state nodeState
 	kind  Kind
 }
+
+// A class fits the node's uint16.
+const _ = uint16(flCount*slCount - 1)
 
 // prio is node i's priority in its class's treap: a bijective hash of the
 // index (lowbias32), so that priorities are distinct and independent of
@@ -105,12 +113,14 @@ type tlsf struct {
 	nodes []node
 	// aligns holds, by node index, log2 of each allocation's alignment:
 	// what a defragmentation must keep when it moves one.
-	aligns   []uint8
+	aligns []uint8
 	// caps holds, by node index, a free node's subtree's caps.
-	caps    []caps
-	unused  int32  // head of the unused-slot stack, linked by right
-	genBase uint32 // the first generation of every slot (per block, for foreign handles)
-	root    int32  // of the tree of free ranges
+	caps     []caps
+	unused   int32  // head of the unused-slot stack, linked by right
+	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
+	flBitmap uint64
+	slBitmap [flCount]uint32
+	roots    [flCount * slCount]int32 // each class's tree
 
 	used      uint64 // bytes in allocations
 	count     int    // allocations
@@ -123,7 +133,7 @@ type tlsf struct {
 
 func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
-	t.nodes = make([]node, 1, 64) // the sentinel; the tree is empty
+	t.nodes = make([]node, 1, 64) // the sentinel; the trees are empty
 	t.aligns = make([]uint8, 1, 64)
 	t.caps = make([]caps, 1, 64)
 	root := t.newNode()
@@ -131,6 +141,51 @@ func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
 	t.insertFree(root)
 	return t
+}
+
+// classOf is the size class a free range of s bytes is filed under:
+// fl*slCount + sl, where fl is the first level (the highest bit) and sl the
+// next slBits bits.
+func classOf(s uint64) int {
+	if s < slCount {
+		return int(s)
+	}
+	f := bits.Len64(s) - 1
+	// (f-slBits+1)*slCount + (s>>(f-slBits) - slCount), folded: the top
+	// bit of s>>(f-slBits) is the slCount.
+	return (f-slBits)*slCount + int(s>>(f-slBits))
+}
+
+// classUp is the first class whose every range is at least s bytes, or
+// flCount*slCount when no class can hold s.
+func classUp(s uint64) int {
+	if s >= slCount {
+		f := bits.Len64(s) - 1
+		round := uint64(1)<<(f-slBits) - 1
+		if s+round < s {
+			return flCount * slCount
+		}
+		s += round
+	}
+	return classOf(s)
+}
+
+// firstClass is the first non-empty class at or above class c, or -1.
+func (t *tlsf) firstClass(c int) int {
+	fl, sl := c>>slBits, c&(slCount-1)
+	if fl >= flCount {
+		return -1
+	}
+	slMap := t.slBitmap[fl] & (^uint32(0) << sl)
+	if slMap == 0 {
+		flMap := t.flBitmap & (^uint64(0) << (fl + 1))
+		if fl+1 >= 64 || flMap == 0 {
+			return -1
+		}
+		fl = bits.TrailingZeros64(flMap)
+		slMap = t.slBitmap[fl]
+	}
+	return fl*slCount + bits.TrailingZeros32(slMap)
 }
 
 // newNode returns an unused node slot; it may move the nodes. alloc has
@@ -203,37 +258,48 @@ func (t *tlsf) pull(x int32) {
 	t.caps[x] = c
 }
 
-// insertFree files node i, a free range, in the tree: O(log n) expected.
-// Its tree links are all rewritten.
+// insertFree files node i, a free range, in its size's class: O(log n)
+// expected in the class's ranges. Its tree links are all rewritten.
 func (t *tlsf) insertFree(i int32) {
 	n := &t.nodes[i]
 	n.state = stateFree
 	n.left, n.right = none, none
-	c := own(n)
-	t.root = t.insert(t.root, i, n, &c)
+	c := classOf(n.size)
+	n.class = uint16(c)
+	own := own(n)
+	t.roots[c], _ = t.insert(t.roots[c], i, n, &own)
+	fl := c >> slBits
+	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
+	t.flBitmap |= 1 << fl
 	t.freeCount++
 }
 
 // insert puts node i (n, whose own caps are c) in the subtree at x and
-// returns the subtree's root.
-func (t *tlsf) insert(x, i int32, n *node, c *caps) int32 {
+// returns the subtree's root, and whether its caps rose: once they do not,
+// no ancestor's do.
+func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
 	if x == none || prio(i) > prio(x) {
 		n.left, n.right = t.split(x, n)
 		t.pull(i)
-		return i
+		return i, true
 	}
 	xn := &t.nodes[x]
+	var rose bool
 	if before(n, xn) {
-		xn.left = t.insert(xn.left, i, n, c)
+		xn.left, rose = t.insert(xn.left, i, n, c)
 	} else {
-		xn.right = t.insert(xn.right, i, n, c)
+		xn.right, rose = t.insert(xn.right, i, n, c)
 	}
-	if xc := &t.caps[x]; uint64(xc[capLevels-1]) < n.size { // (else x's caps hold n's)
+	if rose {
+		rose = false
+		xc := &t.caps[x]
 		for k := range xc {
-			xc[k] = max(xc[k], c[k])
+			if c[k] > xc[k] {
+				xc[k], rose = c[k], true
+			}
 		}
 	}
-	return x
+	return x, rose
 }
 
 // split cuts the subtree at x into the nodes before k and the rest.
@@ -274,58 +340,92 @@ func (t *tlsf) merge(a, b int32) int32 {
 	return b
 }
 
-// unlink takes free node i out of the tree. The node's size and offset
-// must be those it was filed with: a free range is unlinked before it
-// changes.
+// unlink takes free node i out of its class's tree. The node's size and
+// offset must be those it was filed with: a free range is unlinked before
+// it changes.
 func (t *tlsf) unlink(i int32) {
-	t.root = t.remove(t.root, i, &t.nodes[i])
+	n := &t.nodes[i]
+	c := int(n.class)
+	r, _ := t.remove(t.roots[c], i, n)
+	t.roots[c] = r
+	if r == none {
+		fl := c >> slBits
+		t.slBitmap[fl] &^= 1 << (c & (slCount - 1))
+		if t.slBitmap[fl] == 0 {
+			t.flBitmap &^= 1 << fl
+		}
+	}
 	t.freeCount--
 }
 
-func (t *tlsf) remove(x, i int32, n *node) int32 {
+// remove takes node i (n) out of the subtree at x and returns the
+// subtree's root, and whether its caps may have fallen: once they have
+// not, no ancestor's have.
+func (t *tlsf) remove(x, i int32, n *node) (int32, bool) {
 	if x == i {
-		return t.merge(n.left, n.right)
+		return t.merge(n.left, n.right), true
 	}
 	if x == none {
 		panic("virtual: a free range is missing from the tree")
 	}
 	xn := &t.nodes[x]
+	var fell bool
 	if before(n, xn) {
-		xn.left = t.remove(xn.left, i, n)
+		xn.left, fell = t.remove(xn.left, i, n)
 	} else {
-		xn.right = t.remove(xn.right, i, n)
+		xn.right, fell = t.remove(xn.right, i, n)
 	}
-	if uint64(t.caps[x][capLevels-1]) <= n.size { // (else x's caps never were n's)
+	if fell {
+		old := t.caps[x]
 		t.pull(x)
+		fell = t.caps[x] != old
 	}
-	return x
+	return x, fell
 }
 
-// atLeast is the first free range at or after (size, off) in (size,
-// offset) order, or none.
-func (t *tlsf) atLeast(size, off uint64) int32 {
-	nodes := t.nodes
-	best := none
-	for x := t.root; x != none; {
-		xn := &nodes[x]
-		if xn.size > size || xn.size == size && xn.offset >= off {
-			best = x
-			x = xn.left
-		} else {
-			x = xn.right
+// find is the first free range at or after (size, off) in (size, offset)
+// order whose capacity at alignment 2^k holds need (k = 0: its size), or
+// none. In the class of size it descends the class's tree; above, the
+// classes come in order from the bitmaps, and the first whose root's caps
+// hold need has one: the search descends its tree. O(log n) in the
+// ranges of the two classes, plus a look at the roots of the classes
+// between, which only an alignment above the size makes more than one.
+func (t *tlsf) find(size, off uint64, k uint, need uint32) int32 {
+	c := classOf(size)
+	if i := t.fitting(t.roots[c], size, off, k, need); i != none {
+		return i
+	}
+	for c = t.firstClass(c + 1); c >= 0; c = t.firstClass(c + 1) {
+		r := t.roots[c]
+		if k == 0 || t.caps[r][k-1] >= need {
+			return t.fitting(r, 0, 0, k, need)
 		}
 	}
-	return best
+	return none
 }
 
 // fitting is the first free range of the subtree at x at or after (size,
-// off) in (size, offset) order whose capacity at alignment 2^k (k ≥ 1)
-// is at least need, or none. It descends once along (size, off), and
-// enters a subtree off that path only when its caps say it holds such a
-// range: O(depth).
+// off) in (size, offset) order whose capacity at alignment 2^k holds need
+// (k = 0: its size), or none. It descends along (size, off), and enters a
+// subtree off that path only when its caps say it holds such a range:
+// O(depth).
 func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
+	nodes := t.nodes
+	if k == 0 {
+		best := none
+		for x != none {
+			xn := &nodes[x]
+			if xn.size > size || xn.size == size && xn.offset >= off {
+				best = x
+				x = xn.left
+			} else {
+				x = xn.right
+			}
+		}
+		return best
+	}
 	for x != none && t.caps[x][k-1] >= need {
-		xn := &t.nodes[x]
+		xn := &nodes[x]
 		if xn.size < size || xn.size == size && xn.offset < off {
 			x = xn.right
 			continue
@@ -421,13 +521,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 	paged := t.granularity > 1 && kind != KindAny
 	k := min(uint(bits.TrailingZeros64(align)), capLevels)
 	need := uint32(min(size, 1<<32-1))
-	next := func(size, off uint64) int32 {
-		if k == 0 {
-			return t.atLeast(size, off)
-		}
-		return t.fitting(t.root, size, off, k, need)
-	}
-	i := next(size, 0)
+	i := t.find(size, 0, k, need)
 	for miss := 0; i != none; miss++ {
 		if miss == maxMisses {
 			w := t.worstCase(size, align, paged)
@@ -436,7 +530,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 			}
 			if t.n(i).size < w {
 				t.cuts++
-				if i = t.atLeast(w, 0); i == none {
+				if i = t.find(w, 0, 0, 0); i == none {
 					return 0, 0, false
 				}
 			}
@@ -454,7 +548,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 		if miss >= maxMisses { // the worst-case range did not fit: cannot happen
 			return 0, 0, false
 		}
-		i = next(n.size, n.offset+1)
+		i = t.find(n.size, n.offset+1, k, need)
 	}
 	return 0, 0, false
 }
@@ -562,13 +656,18 @@ func (t *tlsf) lookup(ref uint64) (int32, bool) {
 }
 
 // largestFree is the size of the largest free range (0 when full): the
-// tree's last, O(log n).
+// last of the highest non-empty class, O(log n).
 func (t *tlsf) largestFree() uint64 {
-	i := t.root
+	if t.flBitmap == 0 {
+		return 0
+	}
+	fl := 63 - bits.LeadingZeros64(t.flBitmap)
+	sl := 31 - bits.LeadingZeros32(t.slBitmap[fl])
+	i := t.roots[fl*slCount+sl]
 	for r := t.n(i).right; r != none; r = t.n(i).right {
 		i = r
 	}
-	return t.n(i).size // (the sentinel's, 0, when there is none)
+	return t.n(i).size
 }
 
 // walk calls f for every range in address order, free or not.
