@@ -9,7 +9,7 @@ import (
 )
 
 // lockstep replays ops on a TLSF block and on the exact best fit with the
-// same placement (trace.BestFitAtEnd) side by side, and reports the first
+// same placement and padding (trace.BestFitAsBlock) side by side, and reports the first
 // operation where they part: an allocation placed elsewhere, or refused by
 // one only. It returns the refusals and the block's cuts.
 func lockstep(ops []trace.Op) (refused int, cuts uint64, err error) {
@@ -21,7 +21,7 @@ func lockstep(ops []trace.Op) (refused int, cuts uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	ref := trace.BestFitAtEnd(trace.DefaultBlockSize)()
+	ref := trace.BestFitAsBlock(trace.DefaultBlockSize)()
 	ours := make([]virtual.Allocation, slots)
 	theirs := make([]uint64, slots)
 	for k, o := range ops {
@@ -54,10 +54,14 @@ func lockstep(ops []trace.Op) (refused int, cuts uint64, err error) {
 // TestExactBestFit replays the random traces of the refusal comparison
 // (trace.RandomWith, four seeds, three live targets) and the benchmark's own
 // random trace on a block and on the exact best fit with the block's
-// placement in lockstep: every allocation must go where the best fit puts
-// it, and be refused where it refuses. It logs how often the search's bound
-// cut in (a jump past maxMisses candidates), where the two may part.
+// placement and padding in lockstep: every allocation must go where the
+// best fit puts it, and be refused where it refuses. It logs how often the
+// search's bound cut in (a jump past maxMisses candidates), where the two
+// may part.
 func TestExactBestFit(t *testing.T) {
+	if virtual.SplitPad != trace.BlockPadding {
+		t.Fatalf("the block carries padding below %d bytes, trace.BestFitAsBlock below %d", virtual.SplitPad, trace.BlockPadding)
+	}
 	n := 300_000
 	if testing.Short() {
 		n = 100_000

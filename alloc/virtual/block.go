@@ -91,7 +91,7 @@ func (t *tlsf) checkRef(ref uint64) (uint64, uint64, bool) {
 		return 0, 0, false
 	}
 	n := t.n(i)
-	return n.offset, n.size, true
+	return n.offset, n.size - uint64(n.tag), true // (tag: the padding)
 }
 
 type tlsfMeta struct{ *tlsf }

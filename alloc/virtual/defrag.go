@@ -38,7 +38,7 @@ func (b *Block) EachLive(f func(Live)) {
 		}
 		ref := uint64(n.gen)<<indexBits | uint64(i)
 		f(Live{
-			Allocation: Allocation{Offset: n.offset, Size: n.size, handle: uint64(b.id)<<refBits | ref},
+			Allocation: Allocation{Offset: n.offset, Size: n.size - uint64(n.tag), handle: uint64(b.id)<<refBits | ref},
 			Kind:       n.kind,
 			Align:      1 << t.aligns[i],
 		})

@@ -4,3 +4,6 @@ package virtual
 // candidates and jumped (tlsf.cuts): where the search may part from an
 // exact best fit.
 func Cuts(b *Block) uint64 { return b.tlsf.cuts }
+
+// SplitPad is the least trailing padding the TLSF files as a free range.
+const SplitPad = splitPad

@@ -40,6 +40,12 @@ const (
 	maxMisses = 8
 	// capLevels is how many alignments the caps track: 2^1 … 2^16.
 	capLevels = 16
+	// splitPad is the least trailing alignment padding that take files as
+	// a free range of its own rather than carrying it in the allocation:
+	// a 64 KiB-aligned image placed at the end of a range otherwise holds
+	// up to 64 KiB that small buffers could use, until it is freed. Below
+	// it, carrying the padding saves a node and a tree insertion.
+	splitPad = 4096
 	// none is the index of the sentinel, node 0: "no node" in every link.
 	// Its state is never stateFree, and writes to its physical links are
 	// harmless, so such a link can be followed or written without testing
@@ -74,13 +80,17 @@ type node struct {
 	// slot is reused 2^32 times before a generation comes back), so a
 	// handle to an allocation that is gone no longer matches.
 	gen uint32
-	// class is, for a free node, the size class whose tree holds it.
-	class uint16
+	// tag is, for a free node, the size class whose tree holds it and, for
+	// an allocation, its trailing alignment padding (< splitPad). A node
+	// is never both, so the two share 16 bits and the node stays 40 bytes.
+	tag   uint16
 	state nodeState
 	kind  Kind
 }
 
-// A class fits the node's uint16.
+// An allocation's padding is below splitPad and a class below
+// flCount*slCount: both fit the node's uint16.
+const _ = uint16(splitPad - 1)
 const _ = uint16(flCount*slCount - 1)
 
 // prio is node i's priority in its class's treap: a bijective hash of the
@@ -265,7 +275,7 @@ func (t *tlsf) insertFree(i int32) {
 	n.state = stateFree
 	n.left, n.right = none, none
 	c := classOf(n.size)
-	n.class = uint16(c)
+	n.tag = uint16(c)
 	own := own(n)
 	t.roots[c], _ = t.insert(t.roots[c], i, n, &own)
 	fl := c >> slBits
@@ -345,7 +355,7 @@ func (t *tlsf) merge(a, b int32) int32 {
 // it changes.
 func (t *tlsf) unlink(i int32) {
 	n := &t.nodes[i]
-	c := int(n.class)
+	c := int(n.tag)
 	r, _ := t.remove(t.roots[c], i, n)
 	t.roots[c] = r
 	if r == none {
@@ -554,13 +564,15 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 }
 
 // take turns [off, off+size) of free node i into an allocation. What lies
-// in front of it stays free in node i, what lies behind becomes a free
-// node of its own. It returns the allocation's reference.
+// in front of it stays free in node i; what lies behind becomes a free
+// node of its own from splitPad bytes up, and is carried by the
+// allocation as its padding below that. It returns the allocation's
+// reference.
 func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 	t.unlink(i)
 	n := t.n(i)
 	start, end := n.offset, n.end()
-	if off+size < end {
+	if end-off-size >= splitPad { // too much to carry as padding: file it as free
 		f := t.newNode() // first: it may move the nodes
 		n = t.n(i)
 		fn := t.n(f)
@@ -569,7 +581,8 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 		fn.kind = KindAny
 		t.n(n.nextPhys).prevPhys = f
 		n.nextPhys = f
-		n.size = off + size - start
+		end = off + size
+		n.size = end - start
 		t.insertFree(f)
 	}
 	u := i
@@ -577,7 +590,7 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 		u = t.newNode()
 		n = t.n(i)
 		un := t.n(u)
-		un.offset, un.size = off, size
+		un.offset, un.size = off, end-off
 		un.prevPhys, un.nextPhys = i, n.nextPhys
 		t.n(n.nextPhys).prevPhys = u
 		n.nextPhys = u
@@ -587,6 +600,7 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 	un := t.n(u)
 	un.state = stateUsed
 	un.kind = kind
+	un.tag = uint16(end - off - size) // the padding
 	t.used += size
 	t.count++
 	return uint64(un.gen)<<indexBits | uint64(u)
@@ -597,7 +611,7 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 func (t *tlsf) free(i int32) {
 	nodes := t.nodes // (in a register: nothing here grows it)
 	n := &nodes[i]
-	t.used -= n.size
+	t.used -= n.size - uint64(n.tag) // (tag: the padding)
 	t.count--
 	n.kind = KindAny
 	p, q := n.prevPhys, n.nextPhys
@@ -670,7 +684,8 @@ func (t *tlsf) largestFree() uint64 {
 	return t.n(i).size
 }
 
-// walk calls f for every range in address order, free or not.
+// walk calls f for every range in address order, free or not. An
+// allocation's padding is reported as a free range after it.
 func (t *tlsf) walk(f func(Range)) {
 	// The first range is the one with no physical predecessor; find it from
 	// any node by walking back (at most once per call).
@@ -683,6 +698,11 @@ func (t *tlsf) walk(f func(Range)) {
 	}
 	for ; i != none; i = t.n(i).nextPhys {
 		n := t.n(i)
+		if pad := uint64(n.tag); n.state == stateUsed && pad > 0 {
+			f(Range{Offset: n.offset, Size: n.size - pad, Kind: n.kind})
+			f(Range{Offset: n.end() - pad, Size: pad, Free: true, Padding: true})
+			continue
+		}
 		f(Range{Offset: n.offset, Size: n.size, Free: n.state == stateFree, Kind: n.kind})
 	}
 }
