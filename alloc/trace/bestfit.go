@@ -44,7 +44,7 @@ type freeRange struct{ off, size uint64 }
 type bestFit struct {
 	size   uint64
 	atEnd  bool
-	carry  uint64 // trailing padding below it stays in the allocation
+	carry  uint64            // trailing padding below it stays in the allocation
 	bySize []freeRange       // sorted by size, then offset
 	byOff  []freeRange       // sorted by offset
 	live   map[uint64]uint64 // offset → size (with any padding), of allocations

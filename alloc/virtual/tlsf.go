@@ -38,8 +38,12 @@ const (
 	// over, in (size, offset) order, before it jumps to a range that holds
 	// any padding.
 	maxMisses = 8
-	// capLevels is how many alignments the caps track: 2^1 … 2^16.
-	capLevels = 16
+	// capLevels is how many alignments the caps track, every levelShift
+	// powers of two: 4, 16, 64, … 65536. An alignment between two of them
+	// is searched with the caps of the one below, which may offer ranges
+	// that do not fit once aligned: misses.
+	capLevels  = 8
+	levelShift = 2
 	// splitPad is the least trailing alignment padding that take files as
 	// a free range of its own rather than carrying it in the allocation:
 	// a 64 KiB-aligned image placed at the end of a range otherwise holds
@@ -61,6 +65,10 @@ const (
 // caps are a free node's subtree's largest capacities at alignments 2^1 …
 // 2^capLevels, saturated at 2^32-1.
 type caps [capLevels]uint32
+
+// capsOf are a free node's caps: its subtree's, and its own (kept, so that
+// a change below it does not compute them again). 64 bytes: a cache line.
+type capsOf struct{ sub, own caps }
 
 type nodeState uint8
 
@@ -125,7 +133,7 @@ type tlsf struct {
 	// what a defragmentation must keep when it moves one.
 	aligns []uint8
 	// caps holds, by node index, a free node's subtree's caps.
-	caps     []caps
+	caps     []capsOf
 	unused   int32  // head of the unused-slot stack, linked by right
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
@@ -145,7 +153,7 @@ func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
 	t.nodes = make([]node, 1, 64) // the sentinel; the trees are empty
 	t.aligns = make([]uint8, 1, 64)
-	t.caps = make([]caps, 1, 64)
+	t.caps = make([]capsOf, 1, 64)
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
@@ -213,7 +221,7 @@ func (t *tlsf) newNode() int32 {
 	}
 	t.nodes = append(t.nodes, node{gen: t.genBase})
 	t.aligns = append(t.aligns, 0)
-	t.caps = append(t.caps, caps{})
+	t.caps = append(t.caps, capsOf{})
 	return int32(len(t.nodes) - 1)
 }
 
@@ -252,20 +260,38 @@ func capAt(n *node, k uint) uint32 {
 // own are free node n's own capacities.
 func own(n *node) caps {
 	var c caps
+	if n.size >= 1<<32 { // (rare: the saturation needs the 64-bit sizes)
+		for k := range c {
+			c[k] = capAt(n, uint(k+1)*levelShift)
+		}
+		return c
+	}
+	// The capacities from the low 32 bits: the deficits are below 2^16.
+	size, neg := uint32(n.size), uint32(-n.offset)
 	for k := range c {
-		c[k] = capAt(n, uint(k+1))
+		d := neg & (1<<((k+1)*levelShift) - 1)
+		v := size - d
+		if d >= size {
+			v = 0
+		}
+		c[k] = v
 	}
 	return c
 }
 
-// pull recomputes node x's caps from its own and its children's.
-func (t *tlsf) pull(x int32) {
+// pull recomputes node x's caps from its own and its children's, and
+// reports whether they changed.
+func (t *tlsf) pull(x int32) bool {
 	n := &t.nodes[x]
-	c, l, r := own(n), &t.caps[n.left], &t.caps[n.right]
+	xc := &t.caps[x]
+	c, l, r := &xc.own, &t.caps[n.left].sub, &t.caps[n.right].sub
+	changed := false
 	for k := range c {
-		c[k] = max(c[k], l[k], r[k])
+		v := max(c[k], l[k], r[k])
+		changed = changed || v != xc.sub[k]
+		xc.sub[k] = v
 	}
-	t.caps[x] = c
+	return changed
 }
 
 // insertFree files node i, a free range, in its size's class: O(log n)
@@ -276,8 +302,9 @@ func (t *tlsf) insertFree(i int32) {
 	n.left, n.right = none, none
 	c := classOf(n.size)
 	n.tag = uint16(c)
-	own := own(n)
-	t.roots[c], _ = t.insert(t.roots[c], i, n, &own)
+	t.caps[i].own = own(n)
+	own := &t.caps[i].own
+	t.roots[c], _ = t.insert(t.roots[c], i, n, own)
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
 	t.flBitmap |= 1 << fl
@@ -302,7 +329,7 @@ func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
 	}
 	if rose {
 		rose = false
-		xc := &t.caps[x]
+		xc := &t.caps[x].sub
 		for k := range xc {
 			if c[k] > xc[k] {
 				xc[k], rose = c[k], true
@@ -386,9 +413,7 @@ func (t *tlsf) remove(x, i int32, n *node) (int32, bool) {
 		xn.right, fell = t.remove(xn.right, i, n)
 	}
 	if fell {
-		old := t.caps[x]
-		t.pull(x)
-		fell = t.caps[x] != old
+		fell = t.pull(x)
 	}
 	return x, fell
 }
@@ -407,7 +432,7 @@ func (t *tlsf) find(size, off uint64, k uint, need uint32) int32 {
 	}
 	for c = t.firstClass(c + 1); c >= 0; c = t.firstClass(c + 1) {
 		r := t.roots[c]
-		if k == 0 || t.caps[r][k-1] >= need {
+		if k == 0 || t.caps[r].sub[k-1] >= need {
 			return t.fitting(r, 0, 0, k, need)
 		}
 	}
@@ -434,7 +459,7 @@ func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 		}
 		return best
 	}
-	for x != none && t.caps[x][k-1] >= need {
+	for x != none && t.caps[x].sub[k-1] >= need {
 		xn := &nodes[x]
 		if xn.size < size || xn.size == size && xn.offset < off {
 			x = xn.right
@@ -443,7 +468,7 @@ func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 		if f := t.fitting(xn.left, size, off, k, need); f != none {
 			return f
 		}
-		if capAt(xn, k) >= need {
+		if capAt(xn, k*levelShift) >= need {
 			return x
 		}
 		x = xn.right
@@ -529,7 +554,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 		return 0, 0, false
 	}
 	paged := t.granularity > 1 && kind != KindAny
-	k := min(uint(bits.TrailingZeros64(align)), capLevels)
+	k := min(uint(bits.TrailingZeros64(align))/levelShift, capLevels)
 	need := uint32(min(size, 1<<32-1))
 	i := t.find(size, 0, k, need)
 	for miss := 0; i != none; miss++ {
