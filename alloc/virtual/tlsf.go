@@ -66,6 +66,12 @@ const (
 // 2^capLevels, saturated at 2^32-1.
 type caps [capLevels]uint32
 
+// own, pull and insert are written out for 8 levels, every 2 powers of two.
+const _ = uint(capLevels - 8)
+const _ = uint(8 - capLevels)
+const _ = uint(levelShift - 2)
+const _ = uint(2 - levelShift)
+
 // capsOf are a free node's caps: its subtree's, and its own (kept, so that
 // a change below it does not compute them again). 64 bytes: a cache line.
 type capsOf struct{ sub, own caps }
@@ -259,39 +265,46 @@ func capAt(n *node, k uint) uint32 {
 
 // own are free node n's own capacities.
 func own(n *node) caps {
-	var c caps
 	if n.size >= 1<<32 { // (rare: the saturation needs the 64-bit sizes)
+		var c caps
 		for k := range c {
 			c[k] = capAt(n, uint(k+1)*levelShift)
 		}
 		return c
 	}
-	// The capacities from the low 32 bits: the deficits are below 2^16.
+	// From the low 32 bits: the deficits are below 2^16.
 	size, neg := uint32(n.size), uint32(-n.offset)
-	for k := range c {
-		d := neg & (1<<((k+1)*levelShift) - 1)
-		v := size - d
-		if d >= size {
-			v = 0
-		}
-		c[k] = v
+	return caps{
+		capIn(size, neg&(1<<2-1)), capIn(size, neg&(1<<4-1)),
+		capIn(size, neg&(1<<6-1)), capIn(size, neg&(1<<8-1)),
+		capIn(size, neg&(1<<10-1)), capIn(size, neg&(1<<12-1)),
+		capIn(size, neg&(1<<14-1)), capIn(size, neg&(1<<16-1)),
 	}
-	return c
+}
+
+// capIn is a capacity: size less the deficit d, or 0 when d takes it all.
+func capIn(size, d uint32) uint32 {
+	v := size - d
+	if d >= size {
+		v = 0
+	}
+	return v
 }
 
 // pull recomputes node x's caps from its own and its children's, and
-// reports whether they changed.
+// reports whether they changed. (Written out: the loop's own counting was
+// a quarter of it.)
 func (t *tlsf) pull(x int32) bool {
 	n := &t.nodes[x]
 	xc := &t.caps[x]
-	c, l, r := &xc.own, &t.caps[n.left].sub, &t.caps[n.right].sub
-	changed := false
-	for k := range c {
-		v := max(c[k], l[k], r[k])
-		changed = changed || v != xc.sub[k]
-		xc.sub[k] = v
-	}
-	return changed
+	c, l, r, o := &xc.own, &t.caps[n.left].sub, &t.caps[n.right].sub, &xc.sub
+	v0, v1 := max(c[0], l[0], r[0]), max(c[1], l[1], r[1])
+	v2, v3 := max(c[2], l[2], r[2]), max(c[3], l[3], r[3])
+	v4, v5 := max(c[4], l[4], r[4]), max(c[5], l[5], r[5])
+	v6, v7 := max(c[6], l[6], r[6]), max(c[7], l[7], r[7])
+	diff := (v0 ^ o[0]) | (v1 ^ o[1]) | (v2 ^ o[2]) | (v3 ^ o[3]) | (v4 ^ o[4]) | (v5 ^ o[5]) | (v6 ^ o[6]) | (v7 ^ o[7])
+	*o = caps{v0, v1, v2, v3, v4, v5, v6, v7}
+	return diff != 0
 }
 
 // insertFree files node i, a free range, in its size's class: O(log n)
@@ -315,7 +328,11 @@ func (t *tlsf) insertFree(i int32) {
 // returns the subtree's root, and whether its caps rose: once they do not,
 // no ancestor's do.
 func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
-	if x == none || prio(i) > prio(x) {
+	if x == none { // a leaf
+		t.caps[i].sub = *c
+		return i, true
+	}
+	if prio(i) > prio(x) {
 		n.left, n.right = t.split(x, n)
 		t.pull(i)
 		return i, true
@@ -328,13 +345,13 @@ func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
 		xn.right, rose = t.insert(xn.right, i, n, c)
 	}
 	if rose {
-		rose = false
-		xc := &t.caps[x].sub
-		for k := range xc {
-			if c[k] > xc[k] {
-				xc[k], rose = c[k], true
-			}
-		}
+		o := &t.caps[x].sub
+		v0, v1 := max(c[0], o[0]), max(c[1], o[1])
+		v2, v3 := max(c[2], o[2]), max(c[3], o[3])
+		v4, v5 := max(c[4], o[4]), max(c[5], o[5])
+		v6, v7 := max(c[6], o[6]), max(c[7], o[7])
+		rose = (v0^o[0])|(v1^o[1])|(v2^o[2])|(v3^o[3])|(v4^o[4])|(v5^o[5])|(v6^o[6])|(v7^o[7]) != 0
+		*o = caps{v0, v1, v2, v3, v4, v5, v6, v7}
 	}
 	return x, rose
 }
