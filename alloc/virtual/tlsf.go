@@ -5,30 +5,44 @@ import (
 	"slices"
 )
 
-// The TLSF algorithm's block: free ranges searched as an exact best fit.
-// (It began as a two-level segregated fit, hence the name; its size
-// classes are now one ordered tree.)
+// TLSF (two-level segregated fit) over the offsets of one block, searched
+// as an exact best fit.
 //
-// The free ranges form a treap: a binary search tree ordered by (size,
-// offset) that is a heap of priorities hashed from the node indices, so
-// it is O(log n) deep in expectation. Each node also holds, for its
-// subtree, the largest capacity at each alignment 2^1 … 2^16 (caps): how
-// many bytes a range holds from its first aligned offset to its end. An
-// allocation takes the first range in (size, offset) order whose capacity
-// at its alignment holds it: the smallest range that fits once aligned,
-// the lowest among equal sizes, which is the range an exhaustive best fit
-// over the free ranges sorted by (size, offset) chooses
-// (trace.BestFitAtEnd). The caps prune every subtree with no such range,
-// so the search is one descent, O(log n), however many ranges are too
-// small once aligned. Nodes are kept in a slice and linked by index, both
-// physically (address order, for coalescing) and in the tree.
+// Free ranges live in 64×32 size classes: the first level is the position of
+// the size's highest bit, the second the next 5 bits. Two bitmaps find the
+// first non-empty class at or above a size in O(1). Within a class the
+// ranges form a treap: a binary search tree ordered by (size, offset) that
+// is a heap of priorities hashed from the node indices, so O(log n) deep in
+// expectation. Each node also holds, for its subtree, the largest capacity
+// at the alignments 4, 16, 64, … 65536 (caps): how many bytes a range holds
+// from its first aligned offset to its end. Nodes are kept in a slice and
+// linked by index, both physically (address order, for coalescing) and in
+// their class's tree.
 //
-// Where the caps cannot decide (alignments above 2^16, sizes of 4 GiB or
-// more, a granularity whose pages conflict), candidates are checked in
-// turn, at most maxMisses of them; then the search jumps to the first range
-// of at least the worst-case padded size, which always fits (a cut,
-// counted in tlsf.cuts). The allocation goes at the aligned end of the
-// range; what is left in front and behind stays free, as two ranges.
+// An allocation takes the first range in (size, offset) order whose
+// capacity at its alignment holds it: the smallest range that fits once
+// aligned, the lowest among equal sizes, which is the range an exhaustive
+// best fit over the free ranges sorted by (size, offset) chooses. In the
+// size's own class the search descends the tree; above it, the classes come
+// from the bitmaps, and the first whose root's caps hold the size has the
+// range: one descent of its tree. The caps prune every subtree with no
+// fitting range, so ranges too small once aligned are never walked: O(log n)
+// in all, plus a look at the root of each non-empty class between the size
+// and the size plus the alignment.
+//
+// Where the caps cannot decide (an alignment between two tracked ones or
+// above 65536, sizes of 4 GiB or more, a granularity whose pages conflict)
+// they offer candidates that may miss; past maxMisses of them the search
+// jumps to the first range of at least the worst-case padded size, which
+// always fits (a cut, counted in tlsf.cuts; none on the project's traces,
+// whose alignments are all tracked).
+//
+// The allocation goes at the aligned end of the range: the front stays
+// free in the range's node; trailing padding below splitPad is carried in
+// the allocation, from splitPad up it is a free range of its own. That is
+// the placement trace.BestFitAsBlock reproduces, which the block's search
+// equals allocation for allocation (TestExactBestFit): on the project's
+// random traces it refuses exactly what the exhaustive search refuses.
 const (
 	slBits    = 5
 	slCount   = 1 << slBits
@@ -62,8 +76,8 @@ const (
 	maxNodes  = 1 << indexBits
 )
 
-// caps are a free node's subtree's largest capacities at alignments 2^1 …
-// 2^capLevels, saturated at 2^32-1.
+// caps are a free node's subtree's largest capacities at alignments 4, 16,
+// … 65536 (2^(levelShift*(j+1)) at index j), saturated at 2^32-1.
 type caps [capLevels]uint32
 
 // own, pull and insert are written out for 8 levels, every 2 powers of two.
@@ -436,12 +450,14 @@ func (t *tlsf) remove(x, i int32, n *node) (int32, bool) {
 }
 
 // find is the first free range at or after (size, off) in (size, offset)
-// order whose capacity at alignment 2^k holds need (k = 0: its size), or
-// none. In the class of size it descends the class's tree; above, the
+// order whose capacity at cap level k (alignment 2^(levelShift*k); k = 0:
+// its size) holds need, or none. In the class of size it descends the class's tree; above, the
 // classes come in order from the bitmaps, and the first whose root's caps
 // hold need has one: the search descends its tree. O(log n) in the
 // ranges of the two classes, plus a look at the roots of the classes
-// between, which only an alignment above the size makes more than one.
+// between, which only an alignment above the size makes more than one:
+// the class of the size plus the alignment has one, so the look stops
+// there at the latest.
 func (t *tlsf) find(size, off uint64, k uint, need uint32) int32 {
 	c := classOf(size)
 	if i := t.fitting(t.roots[c], size, off, k, need); i != none {
@@ -457,7 +473,7 @@ func (t *tlsf) find(size, off uint64, k uint, need uint32) int32 {
 }
 
 // fitting is the first free range of the subtree at x at or after (size,
-// off) in (size, offset) order whose capacity at alignment 2^k holds need
+// off) in (size, offset) order whose capacity at cap level k holds need
 // (k = 0: its size), or none. It descends along (size, off), and enters a
 // subtree off that path only when its caps say it holds such a range:
 // O(depth).
