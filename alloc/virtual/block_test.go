@@ -160,8 +160,8 @@ func checkClasses(t *tlsf) error {
 			for k := range cp {
 				cp[k] = max(cp[k], l[k], r[k])
 			}
-			if cp != t.caps[i].sub || own(n) != t.caps[i].own {
-				return caps{}, fmt.Errorf("class %d: node %d: caps %v (own %v), its subtree's %v (own %v)", c, i, t.caps[i].sub, t.caps[i].own, cp, own(n))
+			if cp != n.sub {
+				return caps{}, fmt.Errorf("class %d: node %d: caps %v, its subtree's %v", c, i, n.sub, cp)
 			}
 			return cp, nil
 		}
@@ -381,7 +381,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 		"stale caps": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
-					tl.caps[i].sub[capLevels-1]++
+					n.sub[capLevels-1]++
 					return
 				}
 			}

@@ -52,12 +52,11 @@ const (
 	// over, in (size, offset) order, before it jumps to a range that holds
 	// any padding.
 	maxMisses = 8
-	// capLevels is how many alignments the caps track, every levelShift
-	// powers of two: 4, 16, 64, … 65536. An alignment between two of them
-	// is searched with the caps of the one below, which may offer ranges
-	// that do not fit once aligned: misses.
-	capLevels  = 8
-	levelShift = 2
+	// capLevels is how many alignments the caps track: 16, 64, 256,
+	// 1024, 4096 and 65536 (capShifts). An alignment between two of them
+	// (or 2, 4, 8: below the first) is searched with the caps of the one
+	// below, which may offer ranges that do not fit once aligned: misses.
+	capLevels = 6
 	// splitPad is the least trailing alignment padding that take files as
 	// a free range of its own rather than carrying it in the allocation:
 	// a 64 KiB-aligned image placed at the end of a range otherwise holds
@@ -76,19 +75,30 @@ const (
 	maxNodes  = 1 << indexBits
 )
 
-// caps are a free node's subtree's largest capacities at alignments 4, 16,
-// … 65536 (2^(levelShift*(j+1)) at index j), saturated at 2^32-1.
+// caps are a free node's subtree's largest capacities at the alignments
+// 2^capShifts[j], saturated at 2^32-1.
 type caps [capLevels]uint32
 
-// own, pull and insert are written out for 8 levels, every 2 powers of two.
-const _ = uint(capLevels - 8)
-const _ = uint(8 - capLevels)
-const _ = uint(levelShift - 2)
-const _ = uint(2 - levelShift)
+// capShifts are the log2 of the alignments the caps track. own, pull and
+// insert are written out for them.
+var capShifts = [capLevels]uint{4, 6, 8, 10, 12, 16}
 
-// capsOf are a free node's caps: its subtree's, and its own (kept, so that
-// a change below it does not compute them again). 64 bytes: a cache line.
-type capsOf struct{ sub, own caps }
+const _ = uint(capLevels - 6)
+const _ = uint(6 - capLevels)
+
+// levelOf is, by log2 of an alignment, the search's cap level: 1 + the
+// index of the largest tracked alignment not above it, 0 below 16 (the
+// search then looks at the sizes alone).
+var levelOf = func() (l [64]uint8) {
+	for k := range l {
+		for j, s := range capShifts {
+			if uint(k) >= s {
+				l[k] = uint8(j + 1)
+			}
+		}
+	}
+	return l
+}()
 
 type nodeState uint8
 
@@ -114,6 +124,9 @@ type node struct {
 	tag   uint16
 	state nodeState
 	kind  Kind
+	// sub are a free node's subtree's caps. Kept in the node, so that a
+	// tree step reads one cache line: a node is 64 bytes.
+	sub caps
 }
 
 // An allocation's padding is below splitPad and a class below
@@ -152,8 +165,6 @@ type tlsf struct {
 	// aligns holds, by node index, log2 of each allocation's alignment:
 	// what a defragmentation must keep when it moves one.
 	aligns []uint8
-	// caps holds, by node index, a free node's subtree's caps.
-	caps     []capsOf
 	unused   int32  // head of the unused-slot stack, linked by right
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
@@ -173,7 +184,6 @@ func newTLSF(size, granularity uint64, genBase uint32) *tlsf {
 	t := &tlsf{size: size, granularity: max(granularity, 1), unused: none, genBase: genBase}
 	t.nodes = make([]node, 1, 64) // the sentinel; the trees are empty
 	t.aligns = make([]uint8, 1, 64)
-	t.caps = make([]capsOf, 1, 64)
 	root := t.newNode()
 	n := t.n(root)
 	*n = node{offset: 0, size: size, prevPhys: none, nextPhys: none, gen: genBase}
@@ -237,11 +247,9 @@ func (t *tlsf) newNode() int32 {
 		// Double, so that a block of n nodes has copied fewer than n in
 		// all (append grows large slices by a quarter: more copies).
 		t.nodes = slices.Grow(t.nodes, max(len(t.nodes), 64))
-		t.caps = slices.Grow(t.caps, max(len(t.caps), 64))
 	}
 	t.nodes = append(t.nodes, node{gen: t.genBase})
 	t.aligns = append(t.aligns, 0)
-	t.caps = append(t.caps, capsOf{})
 	return int32(len(t.nodes) - 1)
 }
 
@@ -282,17 +290,16 @@ func own(n *node) caps {
 	if n.size >= 1<<32 { // (rare: the saturation needs the 64-bit sizes)
 		var c caps
 		for k := range c {
-			c[k] = capAt(n, uint(k+1)*levelShift)
+			c[k] = capAt(n, capShifts[k])
 		}
 		return c
 	}
 	// From the low 32 bits: the deficits are below 2^16.
 	size, neg := uint32(n.size), uint32(-n.offset)
 	return caps{
-		capIn(size, neg&(1<<2-1)), capIn(size, neg&(1<<4-1)),
-		capIn(size, neg&(1<<6-1)), capIn(size, neg&(1<<8-1)),
-		capIn(size, neg&(1<<10-1)), capIn(size, neg&(1<<12-1)),
-		capIn(size, neg&(1<<14-1)), capIn(size, neg&(1<<16-1)),
+		capIn(size, neg&(1<<4-1)), capIn(size, neg&(1<<6-1)),
+		capIn(size, neg&(1<<8-1)), capIn(size, neg&(1<<10-1)),
+		capIn(size, neg&(1<<12-1)), capIn(size, neg&(1<<16-1)),
 	}
 }
 
@@ -307,17 +314,18 @@ func capIn(size, d uint32) uint32 {
 
 // pull recomputes node x's caps from its own and its children's, and
 // reports whether they changed. (Written out: the loop's own counting was
-// a quarter of it.)
+// a quarter of it.) Its own are computed again: cheaper than a cache line
+// to keep them in.
 func (t *tlsf) pull(x int32) bool {
-	n := &t.nodes[x]
-	xc := &t.caps[x]
-	c, l, r, o := &xc.own, &t.caps[n.left].sub, &t.caps[n.right].sub, &xc.sub
+	nodes := t.nodes
+	n := &nodes[x]
+	c := own(n)
+	l, r, o := &nodes[n.left].sub, &nodes[n.right].sub, &n.sub
 	v0, v1 := max(c[0], l[0], r[0]), max(c[1], l[1], r[1])
 	v2, v3 := max(c[2], l[2], r[2]), max(c[3], l[3], r[3])
 	v4, v5 := max(c[4], l[4], r[4]), max(c[5], l[5], r[5])
-	v6, v7 := max(c[6], l[6], r[6]), max(c[7], l[7], r[7])
-	diff := (v0 ^ o[0]) | (v1 ^ o[1]) | (v2 ^ o[2]) | (v3 ^ o[3]) | (v4 ^ o[4]) | (v5 ^ o[5]) | (v6 ^ o[6]) | (v7 ^ o[7])
-	*o = caps{v0, v1, v2, v3, v4, v5, v6, v7}
+	diff := (v0 ^ o[0]) | (v1 ^ o[1]) | (v2 ^ o[2]) | (v3 ^ o[3]) | (v4 ^ o[4]) | (v5 ^ o[5])
+	*o = caps{v0, v1, v2, v3, v4, v5}
 	return diff != 0
 }
 
@@ -329,9 +337,8 @@ func (t *tlsf) insertFree(i int32) {
 	n.left, n.right = none, none
 	c := classOf(n.size)
 	n.tag = uint16(c)
-	t.caps[i].own = own(n)
-	own := &t.caps[i].own
-	t.roots[c], _ = t.insert(t.roots[c], i, n, own)
+	own := own(n)
+	t.roots[c], _ = t.insert(t.roots[c], i, n, &own)
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
 	t.flBitmap |= 1 << fl
@@ -343,7 +350,7 @@ func (t *tlsf) insertFree(i int32) {
 // no ancestor's do.
 func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
 	if x == none { // a leaf
-		t.caps[i].sub = *c
+		n.sub = *c
 		return i, true
 	}
 	if prio(i) > prio(x) {
@@ -359,13 +366,12 @@ func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
 		xn.right, rose = t.insert(xn.right, i, n, c)
 	}
 	if rose {
-		o := &t.caps[x].sub
+		o := &xn.sub
 		v0, v1 := max(c[0], o[0]), max(c[1], o[1])
 		v2, v3 := max(c[2], o[2]), max(c[3], o[3])
 		v4, v5 := max(c[4], o[4]), max(c[5], o[5])
-		v6, v7 := max(c[6], o[6]), max(c[7], o[7])
-		rose = (v0^o[0])|(v1^o[1])|(v2^o[2])|(v3^o[3])|(v4^o[4])|(v5^o[5])|(v6^o[6])|(v7^o[7]) != 0
-		*o = caps{v0, v1, v2, v3, v4, v5, v6, v7}
+		rose = (v0^o[0])|(v1^o[1])|(v2^o[2])|(v3^o[3])|(v4^o[4])|(v5^o[5]) != 0
+		*o = caps{v0, v1, v2, v3, v4, v5}
 	}
 	return x, rose
 }
@@ -450,7 +456,7 @@ func (t *tlsf) remove(x, i int32, n *node) (int32, bool) {
 }
 
 // find is the first free range at or after (size, off) in (size, offset)
-// order whose capacity at cap level k (alignment 2^(levelShift*k); k = 0:
+// order whose capacity at cap level k (alignment 2^capShifts[k-1]; k = 0:
 // its size) holds need, or none. In the class of size it descends the class's tree; above, the
 // classes come in order from the bitmaps, and the first whose root's caps
 // hold need has one: the search descends its tree. O(log n) in the
@@ -465,7 +471,7 @@ func (t *tlsf) find(size, off uint64, k uint, need uint32) int32 {
 	}
 	for c = t.firstClass(c + 1); c >= 0; c = t.firstClass(c + 1) {
 		r := t.roots[c]
-		if k == 0 || t.caps[r].sub[k-1] >= need {
+		if k == 0 || t.nodes[r].sub[k-1] >= need {
 			return t.fitting(r, 0, 0, k, need)
 		}
 	}
@@ -492,7 +498,7 @@ func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 		}
 		return best
 	}
-	for x != none && t.caps[x].sub[k-1] >= need {
+	for x != none && nodes[x].sub[k-1] >= need {
 		xn := &nodes[x]
 		if xn.size < size || xn.size == size && xn.offset < off {
 			x = xn.right
@@ -501,7 +507,7 @@ func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 		if f := t.fitting(xn.left, size, off, k, need); f != none {
 			return f
 		}
-		if capAt(xn, k*levelShift) >= need {
+		if capAt(xn, capShifts[k-1]) >= need {
 			return x
 		}
 		x = xn.right
@@ -587,7 +593,7 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 		return 0, 0, false
 	}
 	paged := t.granularity > 1 && kind != KindAny
-	k := min(uint(bits.TrailingZeros64(align))/levelShift, capLevels)
+	k := uint(levelOf[bits.TrailingZeros64(align)])
 	need := uint32(min(size, 1<<32-1))
 	i := t.find(size, 0, k, need)
 	for miss := 0; i != none; miss++ {
