@@ -164,7 +164,7 @@ type tlsf struct {
 	nodes []node
 	// aligns holds, by node index, log2 of each allocation's alignment:
 	// what a defragmentation must keep when it moves one.
-	aligns []uint8
+	aligns   []uint8
 	unused   int32  // head of the unused-slot stack, linked by right
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
