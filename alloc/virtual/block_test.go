@@ -127,8 +127,8 @@ func checkClasses(t *tlsf) error {
 			return fmt.Errorf("class %d: root %d but bitmap bit %v", c, root, t.slBitmap[fl]&(1<<sl) != 0)
 		}
 		var last *node
-		var visit func(i int32, parent uint32) (caps, error)
-		visit = func(i int32, parent uint32) (caps, error) {
+		var visit func(i int32, parent uint32, up int32) (caps, error)
+		visit = func(i int32, parent uint32, up int32) (caps, error) {
 			if i == none {
 				return caps{}, nil
 			}
@@ -142,9 +142,11 @@ func checkClasses(t *tlsf) error {
 				return caps{}, fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.tag)
 			case prio(i) > parent:
 				return caps{}, fmt.Errorf("class %d: node %d outranks its parent", c, i)
+			case n.parent != up:
+				return caps{}, fmt.Errorf("class %d: node %d records parent %d, is under %d", c, i, n.parent, up)
 			}
 			listed++
-			l, err := visit(n.left, prio(i))
+			l, err := visit(n.left, prio(i), i)
 			if err != nil {
 				return caps{}, err
 			}
@@ -152,7 +154,7 @@ func checkClasses(t *tlsf) error {
 				return caps{}, fmt.Errorf("class %d: [%d,+%d) after [%d,+%d): not in (size, offset) order", c, n.offset, n.size, last.offset, last.size)
 			}
 			last = n
-			r, err := visit(n.right, prio(i))
+			r, err := visit(n.right, prio(i), i)
 			if err != nil {
 				return caps{}, err
 			}
@@ -165,7 +167,7 @@ func checkClasses(t *tlsf) error {
 			}
 			return cp, nil
 		}
-		if _, err := visit(root, ^uint32(0)); err != nil {
+		if _, err := visit(root, ^uint32(0), none); err != nil {
 			return err
 		}
 	}
@@ -382,6 +384,15 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
 					n.sub[capLevels-1]++
+					return
+				}
+			}
+		},
+		// A free node whose record of its parent is not the node above it.
+		"stale parent": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			for i := range tl.nodes {
+				if n := &tl.nodes[i]; n.state == stateFree {
+					n.parent = int32(i)
 					return
 				}
 			}

@@ -52,11 +52,11 @@ const (
 	// over, in (size, offset) order, before it jumps to a range that holds
 	// any padding.
 	maxMisses = 8
-	// capLevels is how many alignments the caps track: 16, 64, 256,
-	// 1024, 4096 and 65536 (capShifts). An alignment between two of them
-	// (or 2, 4, 8: below the first) is searched with the caps of the one
-	// below, which may offer ranges that do not fit once aligned: misses.
-	capLevels = 6
+	// capLevels is how many alignments the caps track: 16, 64, 256, 4096
+	// and 65536 (capShifts). An alignment between two of them (or 2, 4,
+	// 8: below the first) is searched with the caps of the one below,
+	// which may offer ranges that do not fit once aligned: misses.
+	capLevels = 5
 	// splitPad is the least trailing alignment padding that take files as
 	// a free range of its own rather than carrying it in the allocation:
 	// a 64 KiB-aligned image placed at the end of a range otherwise holds
@@ -81,10 +81,10 @@ type caps [capLevels]uint32
 
 // capShifts are the log2 of the alignments the caps track. own, pull and
 // insert are written out for them.
-var capShifts = [capLevels]uint{4, 6, 8, 10, 12, 16}
+var capShifts = [capLevels]uint{4, 6, 8, 12, 16}
 
-const _ = uint(capLevels - 6)
-const _ = uint(6 - capLevels)
+const _ = uint(capLevels - 5)
+const _ = uint(5 - capLevels)
 
 // levelOf is, by log2 of an alignment, the search's cap level: 1 + the
 // index of the largest tracked alignment not above it, 0 below 16 (the
@@ -124,6 +124,9 @@ type node struct {
 	tag   uint16
 	state nodeState
 	kind  Kind
+	// parent is a free node's parent in its class's tree (none at the
+	// root), so that a range leaves its tree without a descent.
+	parent int32
 	// sub are a free node's subtree's caps. Kept in the node, so that a
 	// tree step reads one cache line: a node is 64 bytes.
 	sub caps
@@ -298,8 +301,8 @@ func own(n *node) caps {
 	size, neg := uint32(n.size), uint32(-n.offset)
 	return caps{
 		capIn(size, neg&(1<<4-1)), capIn(size, neg&(1<<6-1)),
-		capIn(size, neg&(1<<8-1)), capIn(size, neg&(1<<10-1)),
-		capIn(size, neg&(1<<12-1)), capIn(size, neg&(1<<16-1)),
+		capIn(size, neg&(1<<8-1)), capIn(size, neg&(1<<12-1)),
+		capIn(size, neg&(1<<16-1)),
 	}
 }
 
@@ -323,106 +326,137 @@ func (t *tlsf) pull(x int32) bool {
 	l, r, o := &nodes[n.left].sub, &nodes[n.right].sub, &n.sub
 	v0, v1 := max(c[0], l[0], r[0]), max(c[1], l[1], r[1])
 	v2, v3 := max(c[2], l[2], r[2]), max(c[3], l[3], r[3])
-	v4, v5 := max(c[4], l[4], r[4]), max(c[5], l[5], r[5])
-	diff := (v0 ^ o[0]) | (v1 ^ o[1]) | (v2 ^ o[2]) | (v3 ^ o[3]) | (v4 ^ o[4]) | (v5 ^ o[5])
-	*o = caps{v0, v1, v2, v3, v4, v5}
+	v4 := max(c[4], l[4], r[4])
+	diff := (v0 ^ o[0]) | (v1 ^ o[1]) | (v2 ^ o[2]) | (v3 ^ o[3]) | (v4 ^ o[4])
+	*o = caps{v0, v1, v2, v3, v4}
 	return diff != 0
 }
 
 // insertFree files node i, a free range, in its size's class: O(log n)
 // expected in the class's ranges. Its tree links are all rewritten.
+//
+// It descends from the root to i's place, raising the caps of the nodes on
+// the way to i's own where they are lower, hangs i there as a leaf and
+// rotates it up while it outranks its parent (under 2 rotations expected).
 func (t *tlsf) insertFree(i int32) {
-	n := &t.nodes[i]
+	nodes := t.nodes
+	n := &nodes[i]
 	n.state = stateFree
 	n.left, n.right = none, none
 	c := classOf(n.size)
 	n.tag = uint16(c)
-	own := own(n)
-	t.roots[c], _ = t.insert(t.roots[c], i, n, &own)
+	o := own(n)
+	p, x := none, t.roots[c]
+	left := false
+	for x != none {
+		xn := &nodes[x]
+		s := &xn.sub
+		if o[0] > s[0] || o[1] > s[1] || o[2] > s[2] || o[3] > s[3] || o[4] > s[4] {
+			*s = caps{max(o[0], s[0]), max(o[1], s[1]), max(o[2], s[2]), max(o[3], s[3]), max(o[4], s[4])}
+		}
+		p = x
+		left = before(n, xn)
+		if left {
+			x = xn.left
+		} else {
+			x = xn.right
+		}
+	}
+	n.parent = p
+	n.sub = o
+	switch {
+	case p == none:
+		t.roots[c] = i
+	case left:
+		nodes[p].left = i
+	default:
+		nodes[p].right = i
+	}
+	for pr := prio(i); ; {
+		p = n.parent
+		if p == none || pr <= prio(p) {
+			break
+		}
+		// i takes p's place, and p's subtree: p's caps are i's now, and p's
+		// own are computed again from what it keeps.
+		n.sub = nodes[p].sub
+		t.rotateUp(i, p, c)
+		t.pull(p)
+	}
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
 	t.flBitmap |= 1 << fl
 	t.freeCount++
 }
 
-// insert puts node i (n, whose own caps are c) in the subtree at x and
-// returns the subtree's root, and whether its caps rose: once they do not,
-// no ancestor's do.
-func (t *tlsf) insert(x, i int32, n *node, c *caps) (int32, bool) {
-	if x == none { // a leaf
-		n.sub = *c
-		return i, true
-	}
-	if prio(i) > prio(x) {
-		n.left, n.right = t.split(x, n)
-		t.pull(i)
-		return i, true
-	}
-	xn := &t.nodes[x]
-	var rose bool
-	if before(n, xn) {
-		xn.left, rose = t.insert(xn.left, i, n, c)
+// rotateUp turns node x, a child of p in class c's tree, into p's parent.
+// Caps are the caller's to mend.
+func (t *tlsf) rotateUp(x, p int32, c int) {
+	nodes := t.nodes
+	xn, pn := &nodes[x], &nodes[p]
+	g := pn.parent
+	if pn.left == x {
+		pn.left = xn.right
+		nodes[xn.right].parent = p // (the sentinel's parent: harmless)
+		xn.right = p
 	} else {
-		xn.right, rose = t.insert(xn.right, i, n, c)
+		pn.right = xn.left
+		nodes[xn.left].parent = p
+		xn.left = p
 	}
-	if rose {
-		o := &xn.sub
-		v0, v1 := max(c[0], o[0]), max(c[1], o[1])
-		v2, v3 := max(c[2], o[2]), max(c[3], o[3])
-		v4, v5 := max(c[4], o[4]), max(c[5], o[5])
-		rose = (v0^o[0])|(v1^o[1])|(v2^o[2])|(v3^o[3])|(v4^o[4])|(v5^o[5]) != 0
-		*o = caps{v0, v1, v2, v3, v4, v5}
-	}
-	return x, rose
+	pn.parent = x
+	xn.parent = g
+	t.relink(g, p, x, c)
 }
 
-// split cuts the subtree at x into the nodes before k and the rest.
-func (t *tlsf) split(x int32, k *node) (int32, int32) {
-	if x == none {
-		return none, none
+// relink makes node g (none: the root of class c's tree) point to y where
+// it pointed to x.
+func (t *tlsf) relink(g, x, y int32, c int) {
+	switch {
+	case g == none:
+		t.roots[c] = y
+	case t.nodes[g].left == x:
+		t.nodes[g].left = y
+	default:
+		t.nodes[g].right = y
 	}
-	xn := &t.nodes[x]
-	if before(xn, k) {
-		l, r := t.split(xn.right, k)
-		xn.right = l
-		t.pull(x)
-		return x, r
-	}
-	l, r := t.split(xn.left, k)
-	xn.left = r
-	t.pull(x)
-	return l, x
-}
-
-// merge joins subtrees a and b, every node of a before every node of b.
-func (t *tlsf) merge(a, b int32) int32 {
-	if a == none {
-		return b
-	}
-	if b == none {
-		return a
-	}
-	if prio(a) > prio(b) {
-		an := &t.nodes[a]
-		an.right = t.merge(an.right, b)
-		t.pull(a)
-		return a
-	}
-	bn := &t.nodes[b]
-	bn.left = t.merge(a, bn.left)
-	t.pull(b)
-	return b
 }
 
 // unlink takes free node i out of its class's tree. The node's size and
 // offset must be those it was filed with: a free range is unlinked before
 // it changes.
+//
+// It rotates i down below its children (under 2 rotations expected),
+// splices it out, mends the caps of the nodes rotated above it and then of
+// its ancestors, up to the first whose caps do not change: no descent.
 func (t *tlsf) unlink(i int32) {
-	n := &t.nodes[i]
+	nodes := t.nodes
+	n := &nodes[i]
 	c := int(n.tag)
-	r, _ := t.remove(t.roots[c], i, n)
-	t.roots[c] = r
-	if r == none {
+	top := n.parent
+	rotated := 0
+	for n.left != none && n.right != none {
+		ch := n.left
+		if prio(n.right) > prio(n.left) {
+			ch = n.right
+		}
+		t.rotateUp(ch, i, c)
+		rotated++
+	}
+	ch := n.left | n.right // (one of them is none: 0)
+	p := n.parent
+	nodes[ch].parent = p
+	t.relink(p, i, ch, c)
+	// The rotated nodes hold other sets than before: their caps are
+	// computed again. Above them, each ancestor's caps were those of its
+	// set with i in it: once one's do not change, no higher one's do.
+	for ; rotated > 0; rotated-- {
+		t.pull(p)
+		p = nodes[p].parent
+	}
+	for p = top; p != none && t.pull(p); p = nodes[p].parent {
+	}
+	if t.roots[c] == none {
 		fl := c >> slBits
 		t.slBitmap[fl] &^= 1 << (c & (slCount - 1))
 		if t.slBitmap[fl] == 0 {
@@ -430,29 +464,6 @@ func (t *tlsf) unlink(i int32) {
 		}
 	}
 	t.freeCount--
-}
-
-// remove takes node i (n) out of the subtree at x and returns the
-// subtree's root, and whether its caps may have fallen: once they have
-// not, no ancestor's have.
-func (t *tlsf) remove(x, i int32, n *node) (int32, bool) {
-	if x == i {
-		return t.merge(n.left, n.right), true
-	}
-	if x == none {
-		panic("virtual: a free range is missing from the tree")
-	}
-	xn := &t.nodes[x]
-	var fell bool
-	if before(n, xn) {
-		xn.left, fell = t.remove(xn.left, i, n)
-	} else {
-		xn.right, fell = t.remove(xn.right, i, n)
-	}
-	if fell {
-		fell = t.pull(x)
-	}
-	return x, fell
 }
 
 // find is the first free range at or after (size, off) in (size, offset)
