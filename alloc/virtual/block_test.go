@@ -146,7 +146,7 @@ func checkClasses(t *tlsf) error {
 				return caps{}, fmt.Errorf("class %d: node %d records parent %d, is under %d", c, i, n.parent, up)
 			}
 			listed++
-			l, err := visit(n.left, prio(i), i)
+			l, err := visit(n.kids[0], prio(i), i)
 			if err != nil {
 				return caps{}, err
 			}
@@ -154,7 +154,7 @@ func checkClasses(t *tlsf) error {
 				return caps{}, fmt.Errorf("class %d: [%d,+%d) after [%d,+%d): not in (size, offset) order", c, n.offset, n.size, last.offset, last.size)
 			}
 			last = n
-			r, err := visit(n.right, prio(i), i)
+			r, err := visit(n.kids[1], prio(i), i)
 			if err != nil {
 				return caps{}, err
 			}

@@ -111,9 +111,11 @@ const (
 type node struct {
 	offset, size       uint64
 	prevPhys, nextPhys int32 // address-order neighbours
-	// left and right are a free node's children in its class's tree;
-	// right links an unused slot to the next one.
-	left, right int32
+	// kids are a free node's children in its class's tree, left and
+	// right (an array, so that a descent indexes it with a comparison's
+	// bit rather than branching); kids[1] links an unused slot to the next
+	// one.
+	kids [2]int32
 	// gen changes each time an allocation of this slot ends (32 bits: a
 	// slot is reused 2^32 times before a generation comes back), so a
 	// handle to an allocation that is gone no longer matches.
@@ -152,8 +154,17 @@ func prio(i int32) uint32 {
 
 // before reports whether free range a comes before b in (size, offset)
 // order.
-func before(a, b *node) bool {
-	return a.size < b.size || a.size == b.size && a.offset < b.offset
+func before(a, b *node) bool { return less(a.size, a.offset, b.size, b.offset) }
+
+// less reports whether (s1, o1) comes before (s2, o2).
+func less(s1, o1, s2, o2 uint64) bool { return lessBit(s1, o1, s2, o2) != 0 }
+
+// lessBit is less as 1 or 0: the borrow of the 128-bit subtraction, with
+// no branch for a tree descent to mispredict.
+func lessBit(s1, o1, s2, o2 uint64) uint64 {
+	_, c := bits.Sub64(o1, o2, 0)
+	_, c = bits.Sub64(s1, s2, c)
+	return c
 }
 
 func (n *node) end() uint64 { return n.offset + n.size }
@@ -168,7 +179,7 @@ type tlsf struct {
 	// aligns holds, by node index, log2 of each allocation's alignment:
 	// what a defragmentation must keep when it moves one.
 	aligns   []uint8
-	unused   int32  // head of the unused-slot stack, linked by right
+	unused   int32  // head of the unused-slot stack, linked by kids[1]
 	genBase  uint32 // the first generation of every slot (per block, for foreign handles)
 	flBitmap uint64
 	slBitmap [flCount]uint32
@@ -243,7 +254,7 @@ func (t *tlsf) firstClass(c int) int {
 // made sure that there is one below maxNodes.
 func (t *tlsf) newNode() int32 {
 	if i := t.unused; i != none {
-		t.unused = t.nodes[i].right
+		t.unused = t.nodes[i].kids[1]
 		return i
 	}
 	if len(t.nodes) == cap(t.nodes) {
@@ -261,7 +272,7 @@ func (t *tlsf) newNode() int32 {
 // below maxNodes or on the unused stack. Only asked near maxNodes.
 func (t *tlsf) spareNodes() bool {
 	need := 2 - (maxNodes - len(t.nodes))
-	for i := t.unused; need > 0 && i != none; i = t.nodes[i].right {
+	for i := t.unused; need > 0 && i != none; i = t.nodes[i].kids[1] {
 		need--
 	}
 	return need <= 0
@@ -274,7 +285,7 @@ func (t *tlsf) n(i int32) *node { return &t.nodes[i] }
 func (t *tlsf) releaseNode(i int32, n *node) {
 	n.state = stateUnused
 	n.gen++ // the handle that named an allocation here is now stale
-	n.right = t.unused
+	n.kids[1] = t.unused
 	t.unused = i
 }
 
@@ -291,11 +302,7 @@ func capAt(n *node, k uint) uint32 {
 // own are free node n's own capacities.
 func own(n *node) caps {
 	if n.size >= 1<<32 { // (rare: the saturation needs the 64-bit sizes)
-		var c caps
-		for k := range c {
-			c[k] = capAt(n, capShifts[k])
-		}
-		return c
+		return ownWide(n)
 	}
 	// From the low 32 bits: the deficits are below 2^16.
 	size, neg := uint32(n.size), uint32(-n.offset)
@@ -304,6 +311,15 @@ func own(n *node) caps {
 		capIn(size, neg&(1<<8-1)), capIn(size, neg&(1<<12-1)),
 		capIn(size, neg&(1<<16-1)),
 	}
+}
+
+// ownWide is own for a range of 4 GiB or more.
+func ownWide(n *node) caps {
+	var c caps
+	for k := range c {
+		c[k] = capAt(n, capShifts[k])
+	}
+	return c
 }
 
 // capIn is a capacity: size less the deficit d, or 0 when d takes it all.
@@ -323,7 +339,7 @@ func (t *tlsf) pull(x int32) bool {
 	nodes := t.nodes
 	n := &nodes[x]
 	c := own(n)
-	l, r, o := &nodes[n.left].sub, &nodes[n.right].sub, &n.sub
+	l, r, o := &nodes[n.kids[0]].sub, &nodes[n.kids[1]].sub, &n.sub
 	v0, v1 := max(c[0], l[0], r[0]), max(c[1], l[1], r[1])
 	v2, v3 := max(c[2], l[2], r[2]), max(c[3], l[3], r[3])
 	v4 := max(c[4], l[4], r[4])
@@ -342,35 +358,27 @@ func (t *tlsf) insertFree(i int32) {
 	nodes := t.nodes
 	n := &nodes[i]
 	n.state = stateFree
-	n.left, n.right = none, none
+	n.kids[0], n.kids[1] = none, none
 	c := classOf(n.size)
 	n.tag = uint16(c)
 	o := own(n)
 	p, x := none, t.roots[c]
-	left := false
+	var side uint64 // which of p's kids i is: 1 when it comes after p
 	for x != none {
 		xn := &nodes[x]
 		s := &xn.sub
-		if o[0] > s[0] || o[1] > s[1] || o[2] > s[2] || o[3] > s[3] || o[4] > s[4] {
-			*s = caps{max(o[0], s[0]), max(o[1], s[1]), max(o[2], s[2]), max(o[3], s[3]), max(o[4], s[4])}
-		}
+		*s = caps{max(o[0], s[0]), max(o[1], s[1]), max(o[2], s[2]), max(o[3], s[3]), max(o[4], s[4])}
 		p = x
-		left = before(n, xn)
-		if left {
-			x = xn.left
-		} else {
-			x = xn.right
-		}
+		// (Ranges are distinct: after x is not before it.)
+		side = lessBit(xn.size, xn.offset, n.size, n.offset)
+		x = xn.kids[side&1]
 	}
 	n.parent = p
 	n.sub = o
-	switch {
-	case p == none:
+	if p == none {
 		t.roots[c] = i
-	case left:
-		nodes[p].left = i
-	default:
-		nodes[p].right = i
+	} else {
+		nodes[p].kids[side&1] = i
 	}
 	for pr := prio(i); ; {
 		p = n.parent
@@ -395,14 +403,14 @@ func (t *tlsf) rotateUp(x, p int32, c int) {
 	nodes := t.nodes
 	xn, pn := &nodes[x], &nodes[p]
 	g := pn.parent
-	if pn.left == x {
-		pn.left = xn.right
-		nodes[xn.right].parent = p // (the sentinel's parent: harmless)
-		xn.right = p
+	if pn.kids[0] == x {
+		pn.kids[0] = xn.kids[1]
+		nodes[xn.kids[1]].parent = p // (the sentinel's parent: harmless)
+		xn.kids[1] = p
 	} else {
-		pn.right = xn.left
-		nodes[xn.left].parent = p
-		xn.left = p
+		pn.kids[1] = xn.kids[0]
+		nodes[xn.kids[0]].parent = p
+		xn.kids[0] = p
 	}
 	pn.parent = x
 	xn.parent = g
@@ -415,10 +423,10 @@ func (t *tlsf) relink(g, x, y int32, c int) {
 	switch {
 	case g == none:
 		t.roots[c] = y
-	case t.nodes[g].left == x:
-		t.nodes[g].left = y
+	case t.nodes[g].kids[0] == x:
+		t.nodes[g].kids[0] = y
 	default:
-		t.nodes[g].right = y
+		t.nodes[g].kids[1] = y
 	}
 }
 
@@ -435,15 +443,15 @@ func (t *tlsf) unlink(i int32) {
 	c := int(n.tag)
 	top := n.parent
 	rotated := 0
-	for n.left != none && n.right != none {
-		ch := n.left
-		if prio(n.right) > prio(n.left) {
-			ch = n.right
+	for n.kids[0] != none && n.kids[1] != none {
+		ch := n.kids[0]
+		if prio(n.kids[1]) > prio(n.kids[0]) {
+			ch = n.kids[1]
 		}
 		t.rotateUp(ch, i, c)
 		rotated++
 	}
-	ch := n.left | n.right // (one of them is none: 0)
+	ch := n.kids[0] | n.kids[1] // (one of them is none: 0)
 	p := n.parent
 	nodes[ch].parent = p
 	t.relink(p, i, ch, c)
@@ -500,28 +508,27 @@ func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 		best := none
 		for x != none {
 			xn := &nodes[x]
-			if xn.size > size || xn.size == size && xn.offset >= off {
+			lt := lessBit(xn.size, xn.offset, size, off)
+			if lt == 0 {
 				best = x
-				x = xn.left
-			} else {
-				x = xn.right
 			}
+			x = xn.kids[lt&1]
 		}
 		return best
 	}
 	for x != none && nodes[x].sub[k-1] >= need {
 		xn := &nodes[x]
 		if xn.size < size || xn.size == size && xn.offset < off {
-			x = xn.right
+			x = xn.kids[1]
 			continue
 		}
-		if f := t.fitting(xn.left, size, off, k, need); f != none {
+		if f := t.fitting(xn.kids[0], size, off, k, need); f != none {
 			return f
 		}
 		if capAt(xn, capShifts[k-1]) >= need {
 			return x
 		}
-		x = xn.right
+		x = xn.kids[1]
 	}
 	return none
 }
@@ -753,7 +760,7 @@ func (t *tlsf) largestFree() uint64 {
 	fl := 63 - bits.LeadingZeros64(t.flBitmap)
 	sl := 31 - bits.LeadingZeros32(t.slBitmap[fl])
 	i := t.roots[fl*slCount+sl]
-	for r := t.n(i).right; r != none; r = t.n(i).right {
+	for r := t.n(i).kids[1]; r != none; r = t.n(i).kids[1] {
 		i = r
 	}
 	return t.n(i).size
