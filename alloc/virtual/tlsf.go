@@ -474,6 +474,48 @@ func (t *tlsf) unlink(i int32) {
 	t.freeCount--
 }
 
+// rekey gives free node i the range [off, off+size) where that keeps it
+// in its class and its place in the tree's (size, offset) order: after
+// its predecessor and before its successor. Then only the caps of i and
+// of its ancestors change, up to the first whose do not: no removal and
+// insertion. Otherwise it changes nothing and reports false.
+func (t *tlsf) rekey(i int32, off, size uint64) bool {
+	nodes := t.nodes
+	n := &nodes[i]
+	if classOf(size) != int(n.tag) {
+		return false
+	}
+	if less(size, off, n.size, n.offset) {
+		if p := t.step(i, 0); p != none && !less(nodes[p].size, nodes[p].offset, size, off) {
+			return false
+		}
+	} else if s := t.step(i, 1); s != none && !less(size, off, nodes[s].size, nodes[s].offset) {
+		return false
+	}
+	n.offset, n.size = off, size
+	for x := i; x != none && t.pull(x); x = nodes[x].parent {
+	}
+	return true
+}
+
+// step is free node i's predecessor (d = 0) or successor (d = 1) in its
+// tree's order, or none: O(1) expected.
+func (t *tlsf) step(i int32, d int) int32 {
+	nodes := t.nodes
+	if x := nodes[i].kids[d]; x != none {
+		for y := nodes[x].kids[1-d]; y != none; y = nodes[x].kids[1-d] {
+			x = y
+		}
+		return x
+	}
+	for x, p := i, nodes[i].parent; p != none; x, p = p, nodes[p].parent {
+		if nodes[p].kids[1-d] == x {
+			return p
+		}
+	}
+	return none
+}
+
 // find is the first free range at or after (size, off) in (size, offset)
 // order whose capacity at cap level k (alignment 2^capShifts[k-1]; k = 0:
 // its size) holds need, or none. In the class of size it descends the class's tree; above, the
@@ -651,9 +693,14 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 // allocation as its padding below that. It returns the allocation's
 // reference.
 func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
-	t.unlink(i)
 	n := t.n(i)
 	start, end := n.offset, n.end()
+	// The front stays in node i: in its place in the tree when that still
+	// is its place (no remove and insert).
+	kept := off > start && t.rekey(i, start, off-start)
+	if !kept {
+		t.unlink(i)
+	}
 	if end-off-size >= splitPad { // too much to carry as padding: file it as free
 		f := t.newNode() // first: it may move the nodes
 		n = t.n(i)
@@ -664,7 +711,9 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 		t.n(n.nextPhys).prevPhys = f
 		n.nextPhys = f
 		end = off + size
-		n.size = end - start
+		if !kept {
+			n.size = end - start
+		}
 		t.insertFree(f)
 	}
 	u := i
@@ -676,8 +725,10 @@ func (t *tlsf) take(i int32, off, size uint64, kind Kind) uint64 {
 		un.prevPhys, un.nextPhys = i, n.nextPhys
 		t.n(n.nextPhys).prevPhys = u
 		n.nextPhys = u
-		n.size = off - start
-		t.insertFree(i)
+		if !kept {
+			n.size = off - start
+			t.insertFree(i)
+		}
 	}
 	un := t.n(u)
 	un.state = stateUsed
@@ -700,27 +751,32 @@ func (t *tlsf) free(i int32) {
 	prev, next := &nodes[p], &nodes[q]
 	switch {
 	case prev.state == stateFree:
-		t.unlink(p)
-		prev.size += n.size
+		size := prev.size + n.size
 		prev.nextPhys = q
 		next.prevPhys = p
 		t.releaseNode(i, n)
 		if next.state == stateFree {
 			t.unlink(q)
-			prev.size += next.size
+			size += next.size
 			prev.nextPhys = next.nextPhys
 			nodes[next.nextPhys].prevPhys = p
 			t.releaseNode(q, next)
 		}
-		t.insertFree(p)
+		if !t.rekey(p, prev.offset, size) {
+			t.unlink(p)
+			prev.size = size
+			t.insertFree(p)
+		}
 	case next.state == stateFree:
-		t.unlink(q)
-		next.offset = n.offset
-		next.size += n.size
 		next.prevPhys = p
 		prev.nextPhys = q
+		if !t.rekey(q, n.offset, next.size+n.size) {
+			t.unlink(q)
+			next.offset = n.offset
+			next.size += n.size
+			t.insertFree(q)
+		}
 		t.releaseNode(i, n)
-		t.insertFree(q)
 	default:
 		n.gen++ // the handle that named this allocation is now stale
 		t.insertFree(i)
