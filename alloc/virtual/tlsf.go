@@ -364,9 +364,11 @@ func (t *tlsf) insertFree(i int32) {
 	o := own(n)
 	p, x := none, t.roots[c]
 	var side uint64 // which of p's kids i is: 1 when it comes after p
+	var ps caps     // p's caps before i: its set's once i rotates above it
 	for x != none {
 		xn := &nodes[x]
 		s := &xn.sub
+		ps = *s
 		*s = caps{max(o[0], s[0]), max(o[1], s[1]), max(o[2], s[2]), max(o[3], s[3]), max(o[4], s[4])}
 		p = x
 		// (Ranges are distinct: after x is not before it.)
@@ -380,16 +382,21 @@ func (t *tlsf) insertFree(i int32) {
 	} else {
 		nodes[p].kids[side&1] = i
 	}
-	for pr := prio(i); ; {
+	for pr, first := prio(i), true; ; first = false {
 		p = n.parent
 		if p == none || pr <= prio(p) {
 			break
 		}
 		// i takes p's place, and p's subtree: p's caps are i's now, and p's
-		// own are computed again from what it keeps.
+		// are computed again from what it keeps. The first time, i is a
+		// leaf: p keeps what it had before i came, whose caps are ps.
 		n.sub = nodes[p].sub
 		t.rotateUp(i, p, c)
-		t.pull(p)
+		if first {
+			nodes[p].sub = ps
+		} else {
+			t.pull(p)
+		}
 	}
 	fl := c >> slBits
 	t.slBitmap[fl] |= 1 << (c & (slCount - 1))
