@@ -539,18 +539,23 @@ func (t *tlsf) find(size, off uint64, k uint, need uint32) int32 {
 	}
 	for c = t.firstClass(c + 1); c >= 0; c = t.firstClass(c + 1) {
 		r := t.roots[c]
-		if k == 0 || t.nodes[r].sub[k-1] >= need {
-			return t.fitting(r, 0, 0, k, need)
+		if k == 0 {
+			return t.fitting(r, 0, 0, 0, need)
+		}
+		if t.nodes[r].sub[k-1] >= need {
+			return t.leftmost(r, k, need)
 		}
 	}
 	return none
 }
 
-// fitting is the first free range of the subtree at x at or after (size,
+// fitting is the first free range of the tree at root x at or after (size,
 // off) in (size, offset) order whose capacity at cap level k holds need
-// (k = 0: its size), or none. It descends along (size, off), and enters a
-// subtree off that path only when its caps say it holds such a range:
-// O(depth).
+// (k = 0: its size), or none: O(depth). It descends along (size, off) to
+// the last node at or after it, while the caps say that a range there may
+// fit; then it climbs back, looking at each node at or after (size, off)
+// and its right subtree, deepest first (in order), and descends into the
+// first subtree whose caps hold need, where a range fits.
 func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 	nodes := t.nodes
 	if k == 0 {
@@ -565,21 +570,57 @@ func (t *tlsf) fitting(x int32, size, off uint64, k uint, need uint32) int32 {
 		}
 		return best
 	}
-	for x != none && nodes[x].sub[k-1] >= need {
+	last := none
+	for y := x; nodes[y].sub[k-1] >= need; { // (none's caps are 0)
+		yn := &nodes[y]
+		lt := lessBit(yn.size, yn.offset, size, off)
+		if lt == 0 {
+			last = y
+		}
+		y = yn.kids[lt&1]
+	}
+	sh := capShifts[k-1]
+	for y := last; y != none; {
+		yn := &nodes[y]
+		if capAt(yn, sh) >= need {
+			return y
+		}
+		if r := yn.kids[1]; nodes[r].sub[k-1] >= need {
+			return t.leftmost(r, k, need)
+		}
+		// Up to the next ancestor entered from its left: the next node
+		// in order, at or after (size, off) since the descent went left.
+		for {
+			p := yn.parent
+			if p == none {
+				return none
+			}
+			if nodes[p].kids[0] == y {
+				y = p
+				break
+			}
+			y, yn = p, &nodes[p]
+		}
+	}
+	return none
+}
+
+// leftmost is the first range in order of the subtree at x, whose caps at
+// level k (> 0) hold need, with a capacity that holds need: O(depth).
+func (t *tlsf) leftmost(x int32, k uint, need uint32) int32 {
+	nodes := t.nodes
+	sh := capShifts[k-1]
+	for {
 		xn := &nodes[x]
-		if xn.size < size || xn.size == size && xn.offset < off {
-			x = xn.kids[1]
+		if l := xn.kids[0]; nodes[l].sub[k-1] >= need {
+			x = l
 			continue
 		}
-		if f := t.fitting(xn.kids[0], size, off, k, need); f != none {
-			return f
-		}
-		if capAt(xn, capShifts[k-1]) >= need {
+		if capAt(xn, sh) >= need {
 			return x
 		}
 		x = xn.kids[1]
 	}
-	return none
 }
 
 // fit places an allocation at the end of free node n: the offset, or false.
@@ -661,7 +702,9 @@ func (t *tlsf) alloc(size, align uint64, kind Kind) (ref, offset uint64, ok bool
 	}
 	paged := t.granularity > 1 && kind != KindAny
 	k := uint(levelOf[bits.TrailingZeros64(align)])
-	need := uint32(min(size, 1<<32-1))
+	// need is at least 1: the sentinel's caps (0) never hold it, which
+	// ends the descents at none.
+	need := uint32(min(max(size, 1), 1<<32-1))
 	i := t.find(size, 0, k, need)
 	for miss := 0; i != none; miss++ {
 		if miss == maxMisses {
