@@ -709,3 +709,76 @@ func TestForeignHandleSameBlockID(t *testing.T) {
 		}
 	}
 }
+
+// TestRekeyKeepsOrder changes free ranges' keys in place where rekey
+// accepts it: it must accept exactly the keys that keep the range's class
+// and its place between its in-order neighbours, and leave the trees
+// valid (checkClasses).
+func TestRekeyKeepsOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 1))
+	accepted, refused := 0, 0
+	for round := range 300 {
+		tl := newTLSF(1<<20, 1, 0)
+		var refs []uint64
+		for range 200 {
+			// Sizes close together, so that classes hold several ranges.
+			if ref, _, ok := tl.alloc(uint64(3000+rng.IntN(200)), 1, KindAny); ok {
+				refs = append(refs, ref)
+			}
+		}
+		for k, r := range refs {
+			if k%2 == 0 {
+				i, _ := tl.lookup(r)
+				tl.free(i)
+			}
+		}
+		for range 50 {
+			var free []int32
+			for i := range tl.nodes {
+				if tl.nodes[i].state == stateFree {
+					free = append(free, int32(i))
+				}
+			}
+			i := free[rng.IntN(len(free))]
+			n := &tl.nodes[i]
+			size, off := n.size, n.offset
+			was := fmt.Sprintf("[%d,+%d)", off, size)
+			switch rng.IntN(3) {
+			case 0:
+				size = max(1, size-uint64(rng.IntN(40)))
+			case 1:
+				size += uint64(rng.IntN(40))
+			default:
+				off -= uint64(rng.IntN(int(min(off, 40)) + 1))
+				size += n.offset - off
+			}
+			// The expected answer, from the class's ranges in order.
+			var class []int32
+			var visit func(x int32)
+			visit = func(x int32) {
+				if x != none {
+					visit(tl.nodes[x].kids[0])
+					class = append(class, x)
+					visit(tl.nodes[x].kids[1])
+				}
+			}
+			visit(tl.roots[n.tag])
+			k := slices.Index(class, i)
+			want := classOf(size) == int(n.tag) &&
+				(k == 0 || less(tl.nodes[class[k-1]].size, tl.nodes[class[k-1]].offset, size, off)) &&
+				(k == len(class)-1 || less(size, off, tl.nodes[class[k+1]].size, tl.nodes[class[k+1]].offset))
+			if got := tl.rekey(i, off, size); got != want {
+				t.Fatalf("round %d: rekey of %s to [%d,+%d): %v, want %v", round, was, off, size, got, want)
+			}
+			if want {
+				accepted++
+			} else {
+				refused++
+			}
+			if err := checkClasses(tl); err != nil {
+				t.Fatalf("round %d: after rekey to [%d,+%d): %v", round, off, size, err)
+			}
+		}
+	}
+	t.Logf("%d keys accepted in place, %d refused", accepted, refused)
+}
