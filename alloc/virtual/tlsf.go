@@ -14,10 +14,11 @@ import (
 // ranges form a treap: a binary search tree ordered by (size, offset) that
 // is a heap of priorities hashed from the node indices, so O(log n) deep in
 // expectation. Each node also holds, for its subtree, the largest capacity
-// at the alignments 4, 16, 64, … 65536 (caps): how many bytes a range holds
-// from its first aligned offset to its end. Nodes are kept in a slice and
-// linked by index, both physically (address order, for coalescing) and in
-// their class's tree.
+// at the alignments 16, 64, 256, 4096 and 65536 (caps): how many bytes a
+// range holds from its first aligned offset to its end. Nodes are kept in
+// a slice and linked by index, both physically (address order, for
+// coalescing) and in their class's tree (children and parent). A node is
+// 64 bytes, caps included: one cache line per tree step.
 //
 // An allocation takes the first range in (size, offset) order whose
 // capacity at its alignment holds it: the smallest range that fits once
@@ -28,7 +29,16 @@ import (
 // range: one descent of its tree. The caps prune every subtree with no
 // fitting range, so ranges too small once aligned are never walked: O(log n)
 // in all, plus a look at the root of each non-empty class between the size
-// and the size plus the alignment.
+// and the size plus the alignment. The descents compare (size, offset) as
+// one 128-bit number and index the children with the borrow: no branch to
+// mispredict.
+//
+// A range leaves its tree by rotating down below its children and its caps
+// are mended upward to the first ancestor whose caps do not change (the
+// parent links: no descent); a range whose new size and offset keep its
+// class and its place between its in-order neighbours (the front a take
+// leaves, the survivor of a merge) changes in place (rekey). Only an
+// insertion descends from the root.
 //
 // Where the caps cannot decide (an alignment between two tracked ones or
 // above 65536, sizes of 4 GiB or more, a granularity whose pages conflict)
