@@ -13,16 +13,27 @@ import (
 // search that looks at every free range would refuse), not an allocator:
 // its search walks the free ranges, and each free range costs a move of
 // the sorted lists.
-func BestFit(size uint64) func() Impl { return newBestFit(size, false) }
+func BestFit(size uint64) func() Impl { return newBestFit(size, false, 0) }
 
 // BestFitAtEnd is BestFit placing each allocation at the aligned end of
-// the range it chose, as virtual.Block does: the same search, the block's
-// own placement within a range.
-func BestFitAtEnd(size uint64) func() Impl { return newBestFit(size, true) }
+// the range it chose; the trailing padding left behind it is a free range.
+func BestFitAtEnd(size uint64) func() Impl { return newBestFit(size, true, 0) }
 
-func newBestFit(size uint64, atEnd bool) func() Impl {
+// BlockPadding is the trailing alignment padding virtual.Block's TLSF
+// carries in an allocation rather than filing it as a free range: below
+// 4 KiB (its splitPad; virtual's tests check that the two agree).
+const BlockPadding = 4096
+
+// BestFitAsBlock is BestFitAtEnd with virtual.Block's handling of the
+// padding: below BlockPadding bytes it stays in the allocation (and comes
+// back free with it) instead of becoming a free range. It is the
+// exhaustive search with the block's own placement, which the block's
+// search equals (virtual's TestExactBestFit).
+func BestFitAsBlock(size uint64) func() Impl { return newBestFit(size, true, BlockPadding) }
+
+func newBestFit(size uint64, atEnd bool, carry uint64) func() Impl {
 	return func() Impl {
-		b := &bestFit{size: size, atEnd: atEnd, live: map[uint64]uint64{}}
+		b := &bestFit{size: size, atEnd: atEnd, carry: carry, live: map[uint64]uint64{}}
 		b.insert(freeRange{0, size})
 		return b
 	}
@@ -33,9 +44,10 @@ type freeRange struct{ off, size uint64 }
 type bestFit struct {
 	size   uint64
 	atEnd  bool
+	carry  uint64            // trailing padding below it stays in the allocation
 	bySize []freeRange       // sorted by size, then offset
 	byOff  []freeRange       // sorted by offset
-	live   map[uint64]uint64 // offset → size, of allocations
+	live   map[uint64]uint64 // offset → size (with any padding), of allocations
 }
 
 func sizeOrder(a, b freeRange) int {
@@ -80,10 +92,13 @@ func (b *bestFit) Alloc(size, align uint64) (uint64, bool) {
 		if off > r.off {
 			b.insert(freeRange{r.off, off - r.off})
 		}
-		if end := r.off + r.size; off+size < end {
+		span := size
+		if end := r.off + r.size; end-off-size < b.carry {
+			span = end - off
+		} else if off+size < end {
 			b.insert(freeRange{off + size, end - off - size})
 		}
-		b.live[off] = size
+		b.live[off] = span
 		return off + 1, true
 	}
 	return 0, false

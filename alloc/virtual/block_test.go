@@ -113,32 +113,62 @@ func checkBlock(b *Block, m *model, aligns map[uint64]uint64, granularity uint64
 	return nil
 }
 
-// checkClasses checks the TLSF's size classes: every free node is filed,
-// once, under the class of its size and in its own record of it; the lists
-// are doubly linked without a cycle; the bitmaps mark exactly the non-empty
-// classes; freeCount counts the free nodes.
+// checkClasses checks the TLSF's size classes: every free node is in the
+// tree of the class of its size, once, and records that class; each tree
+// is in strict (size, offset) order and a heap of priorities, without a
+// cycle; each node's caps are its subtree's largest capacities; the
+// bitmaps mark exactly the non-empty classes; freeCount counts the free
+// nodes.
 func checkClasses(t *tlsf) error {
 	listed := 0
-	for c, h := range t.heads {
+	for c, root := range t.roots {
 		fl, sl := c>>slBits, c&(slCount-1)
-		if (h != none) != (t.slBitmap[fl]&(1<<sl) != 0) {
-			return fmt.Errorf("class %d: head %d but bitmap bit %v", c, h, t.slBitmap[fl]&(1<<sl) != 0)
+		if (root != none) != (t.slBitmap[fl]&(1<<sl) != 0) {
+			return fmt.Errorf("class %d: root %d but bitmap bit %v", c, root, t.slBitmap[fl]&(1<<sl) != 0)
 		}
-		prev := none
-		for i, steps := h, 0; i != none; i, steps = t.n(i).nextFree, steps+1 {
+		var last *node
+		var visit func(i int32, parent uint32, up int32) (caps, error)
+		visit = func(i int32, parent uint32, up int32) (caps, error) {
+			if i == none {
+				return caps{}, nil
+			}
 			n := t.n(i)
 			switch {
-			case steps > len(t.nodes):
-				return fmt.Errorf("class %d: the list has a cycle", c)
+			case listed > len(t.nodes):
+				return caps{}, fmt.Errorf("class %d: the tree has a cycle", c)
 			case n.state != stateFree:
-				return fmt.Errorf("class %d: node %d is listed but not free (state %d)", c, i, n.state)
+				return caps{}, fmt.Errorf("class %d: node %d is in the tree but not free (state %d)", c, i, n.state)
 			case int(n.tag) != c || classOf(n.size) != c:
-				return fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.tag)
-			case n.prevFree != prev:
-				return fmt.Errorf("class %d: node %d links back to %d, not %d", c, i, n.prevFree, prev)
+				return caps{}, fmt.Errorf("class %d: node %d of %d bytes (class %d) records class %d", c, i, n.size, classOf(n.size), n.tag)
+			case prio(i) > parent:
+				return caps{}, fmt.Errorf("class %d: node %d outranks its parent", c, i)
+			case n.parent != up:
+				return caps{}, fmt.Errorf("class %d: node %d records parent %d, is under %d", c, i, n.parent, up)
 			}
-			prev = i
 			listed++
+			l, err := visit(n.kids[0], prio(i), i)
+			if err != nil {
+				return caps{}, err
+			}
+			if last != nil && !before(last, n) {
+				return caps{}, fmt.Errorf("class %d: [%d,+%d) after [%d,+%d): not in (size, offset) order", c, n.offset, n.size, last.offset, last.size)
+			}
+			last = n
+			r, err := visit(n.kids[1], prio(i), i)
+			if err != nil {
+				return caps{}, err
+			}
+			cp := own(n)
+			for k := range cp {
+				cp[k] = max(cp[k], l[k], r[k])
+			}
+			if cp != n.sub {
+				return caps{}, fmt.Errorf("class %d: node %d: caps %v, its subtree's %v", c, i, n.sub, cp)
+			}
+			return cp, nil
+		}
+		if _, err := visit(root, ^uint32(0), none); err != nil {
+			return err
 		}
 	}
 	for fl, m := range t.slBitmap {
@@ -340,7 +370,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			m.add(b2, KindLinear)
 		},
 		"accounting": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) { tl.used++ },
-		// A free node whose record of its class is not the list it is on.
+		// A free node whose record of its class is not the tree it is in.
 		"misfiled": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
@@ -349,10 +379,28 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 				}
 			}
 		},
+		// A free node whose caps are not its subtree's.
+		"stale caps": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			for i := range tl.nodes {
+				if n := &tl.nodes[i]; n.state == stateFree {
+					n.sub[capLevels-1]++
+					return
+				}
+			}
+		},
+		// A free node whose record of its parent is not the node above it.
+		"stale parent": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
+			for i := range tl.nodes {
+				if n := &tl.nodes[i]; n.state == stateFree {
+					n.parent = int32(i)
+					return
+				}
+			}
+		},
 		"unlisted": func(_ *Block, _ *model, _ map[uint64]uint64, tl *tlsf) {
 			for i := range tl.nodes {
 				if n := &tl.nodes[i]; n.state == stateFree {
-					tl.unlink(n)
+					tl.unlink(int32(i))
 					tl.freeCount++
 					return
 				}
@@ -363,7 +411,7 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 			for i := range len(tl.nodes) {
 				n := tl.n(int32(i))
 				if n.state == stateFree && n.size > 2 {
-					tl.unlink(n)
+					tl.unlink(int32(i))
 					half := n.size / 2
 					f := tl.newNode()
 					n = tl.n(int32(i))
@@ -373,8 +421,8 @@ func TestCheckBlockCatchesCorruption(t *testing.T) {
 					}
 					n.size = half
 					n.nextPhys = f
-					tl.insertFree(int32(i), n)
-					tl.insertFree(f, tl.n(f))
+					tl.insertFree(int32(i))
+					tl.insertFree(f)
 					return
 				}
 			}
@@ -660,4 +708,77 @@ func TestForeignHandleSameBlockID(t *testing.T) {
 			t.Fatalf("%v: a refused free changed the block", algo)
 		}
 	}
+}
+
+// TestRekeyKeepsOrder changes free ranges' keys in place where rekey
+// accepts it: it must accept exactly the keys that keep the range's class
+// and its place between its in-order neighbours, and leave the trees
+// valid (checkClasses).
+func TestRekeyKeepsOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 1))
+	accepted, refused := 0, 0
+	for round := range 300 {
+		tl := newTLSF(1<<20, 1, 0)
+		var refs []uint64
+		for range 200 {
+			// Sizes close together, so that classes hold several ranges.
+			if ref, _, ok := tl.alloc(uint64(3000+rng.IntN(200)), 1, KindAny); ok {
+				refs = append(refs, ref)
+			}
+		}
+		for k, r := range refs {
+			if k%2 == 0 {
+				i, _ := tl.lookup(r)
+				tl.free(i)
+			}
+		}
+		for range 50 {
+			var free []int32
+			for i := range tl.nodes {
+				if tl.nodes[i].state == stateFree {
+					free = append(free, int32(i))
+				}
+			}
+			i := free[rng.IntN(len(free))]
+			n := &tl.nodes[i]
+			size, off := n.size, n.offset
+			was := fmt.Sprintf("[%d,+%d)", off, size)
+			switch rng.IntN(3) {
+			case 0:
+				size = max(1, size-uint64(rng.IntN(40)))
+			case 1:
+				size += uint64(rng.IntN(40))
+			default:
+				off -= uint64(rng.IntN(int(min(off, 40)) + 1))
+				size += n.offset - off
+			}
+			// The expected answer, from the class's ranges in order.
+			var class []int32
+			var visit func(x int32)
+			visit = func(x int32) {
+				if x != none {
+					visit(tl.nodes[x].kids[0])
+					class = append(class, x)
+					visit(tl.nodes[x].kids[1])
+				}
+			}
+			visit(tl.roots[n.tag])
+			k := slices.Index(class, i)
+			want := classOf(size) == int(n.tag) &&
+				(k == 0 || less(tl.nodes[class[k-1]].size, tl.nodes[class[k-1]].offset, size, off)) &&
+				(k == len(class)-1 || less(size, off, tl.nodes[class[k+1]].size, tl.nodes[class[k+1]].offset))
+			if got := tl.rekey(i, off, size); got != want {
+				t.Fatalf("round %d: rekey of %s to [%d,+%d): %v, want %v", round, was, off, size, got, want)
+			}
+			if want {
+				accepted++
+			} else {
+				refused++
+			}
+			if err := checkClasses(tl); err != nil {
+				t.Fatalf("round %d: after rekey to [%d,+%d): %v", round, off, size, err)
+			}
+		}
+	}
+	t.Logf("%d keys accepted in place, %d refused", accepted, refused)
 }

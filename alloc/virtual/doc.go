@@ -6,12 +6,13 @@
 // Two algorithms:
 //
 //   - TLSF (two-level segregated fit), for general use. Free ranges are filed
-//     in 60×32 size classes found through two bitmaps; nodes live in a slice
-//     and are linked by index. Search is strictly bounded: a request looks at
-//     no more than a few candidates, whatever its size and alignment and
-//     however many free ranges there are. (VMA's TLSF walks a whole free list
-//     when aligned requests misfit; on adversarial traces that is its
-//     millisecond tail.)
+//     in 60×32 size classes found through two bitmaps, each class a balanced
+//     tree ordered by (size, offset) whose nodes know the largest aligned
+//     capacity below them; nodes live in a slice and are linked by index.
+//     The search is an exact best fit (the smallest range that holds the
+//     request once aligned) in O(log n): ranges too small once aligned are
+//     pruned, never walked. (VMA's TLSF walks a whole free list when aligned
+//     requests misfit; on adversarial traces that is its millisecond tail.)
 //   - Linear, for staging and per-frame data: allocations go in order and
 //     space comes back when the oldest are freed (a ring) or the newest (a
 //     stack). AllocateUpper makes it a double stack, as VMA's upper-address

@@ -66,7 +66,13 @@ func TestBenchAllocBestFitColumn(t *testing.T) {
 	require.Contains(t, res.BestFitRefused, "gpumix")
 	require.NotContains(t, res.BestFitRefused, "adversarial")
 	require.Positive(t, res.BestFitRefused["gpumix"], "gpumix overflows its block: best fit refuses too")
+	for _, r := range res.Results { // the block's search is that best fit: the same refusals
+		if n, ok := res.BestFitRefused[r.Trace]; ok {
+			require.Equal(t, n, r.Failed, "%s: vkassets refused %d, best fit %d", r.Trace, r.Failed, n)
+		}
+	}
 	out.Reset()
 	require.Equal(t, 0, run([]string{"bench", "alloc", "--ops", "20000", "--peer", ""}, &out, &errOut), errOut.String())
 	require.Contains(t, out.String(), "best fit refused")
+	require.Contains(t, out.String(), "best fit: exhaustive, with vkassets' placement")
 }
