@@ -779,23 +779,27 @@ func (m *Manager) recordMoves(w *passWork) {
 // recordCopies records the copies of jobs: every texture's old image to
 // the transfer-source layout and its new one to the transfer-destination
 // layout, the copies, then both to the shader-read layout; the buffers'
-// copies between two memory barriers.
+// copies between two memory barriers. The barriers before the copies go
+// in one CmdBarriers, those after in another (one cgo call per
+// vk.MaxBarriersPerCall barriers instead of one per barrier).
 func recordCopies(d *vk.Device, cmd vk.CommandBuffer, jobs []moveJob) {
 	bufs := false
+	bs := make([]vk.Barrier, 0, 2*len(jobs)+1)
 	for _, j := range jobs {
 		if t, ok := j.a.(*Texture2D); ok {
-			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferRead,
-				Image: j.old.image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, MipLevels: t.MipLevels})
-			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
-				Image: j.new.image, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: t.MipLevels})
+			bs = append(bs, vk.Barrier{SrcStage: vk.StageFragmentShader, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferRead,
+				Image: j.old.image, OldLayout: vk.LayoutShaderReadOnlyOptimal, NewLayout: vk.LayoutTransferSrcOptimal, MipLevels: t.MipLevels},
+				vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
+					Image: j.new.image, OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal, MipLevels: t.MipLevels})
 		} else {
 			bufs = true
 		}
 	}
 	if bufs { // the uploads' writes, for the copies' reads
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer,
+		bs = append(bs, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageTransfer,
 			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessTransferRead})
 	}
+	d.CmdBarriers(cmd, bs)
 	for _, j := range jobs {
 		switch x := j.a.(type) {
 		case *Texture2D:
@@ -804,18 +808,20 @@ func recordCopies(d *vk.Device, cmd vk.CommandBuffer, jobs []moveJob) {
 			d.CmdCopyBuffer(cmd, j.old.buffer, j.new.buffer, 0, 0, x.Size)
 		}
 	}
+	bs = bs[:0]
 	for _, j := range jobs {
 		if t, ok := j.a.(*Texture2D); ok {
-			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
-				Image: j.new.image, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: t.MipLevels})
-			d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, DstAccess: vk.AccessShaderRead,
-				Image: j.old.image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: t.MipLevels})
+			bs = append(bs, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessShaderRead,
+				Image: j.new.image, OldLayout: vk.LayoutTransferDstOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: t.MipLevels},
+				vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageFragmentShader, DstAccess: vk.AccessShaderRead,
+					Image: j.old.image, OldLayout: vk.LayoutTransferSrcOptimal, NewLayout: vk.LayoutShaderReadOnlyOptimal, MipLevels: t.MipLevels})
 		}
 	}
 	if bufs {
-		d.CmdBarrier(cmd, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageAllCommands,
+		bs = append(bs, vk.Barrier{SrcStage: vk.StageTransfer, DstStage: vk.StageAllCommands,
 			SrcAccess: vk.AccessTransferWrite, DstAccess: vk.AccessMemoryRead})
 	}
+	d.CmdBarriers(cmd, bs)
 }
 
 // finish does what a pass left to do without the defragger's lock: the

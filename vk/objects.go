@@ -970,6 +970,55 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 		return
 	}
 	defer d.gate.exit()
+	C.vka_cmd_barrier(d.table, C.uintptr_t(c), b.c())
+	d.observe(Command{Op: "vkCmdPipelineBarrier", Cmd: c, Barrier: b})
+}
+
+// MaxBarriersPerCall is how many barriers CmdBarriers puts in one
+// vkCmdPipelineBarrier.
+const MaxBarriersPerCall = C.VKA_BARRIER_BATCH
+
+// CmdBarriers records the barriers bs together: one vkCmdPipelineBarrier
+// per MaxBarriersPerCall of them, in order, each with, as its source and
+// destination stage masks, the OR of the SrcStage and of the DstStage of
+// every barrier of bs. A barrier thus waits for and blocks at least the
+// stages it names (perhaps more: merge barriers of like stages for the
+// narrowest dependency), and its access masks stay within the stages
+// given, as Vulkan requires. The barriers of one call are one set, not a
+// sequence: none may cover an image subresource or buffer range another
+// covers. An empty bs records nothing. Each barrier is reported to the
+// command observer as one vkCmdPipelineBarrier, as CmdBarrier reports
+// it. CmdBarriers allocates nothing: bs may live on the caller's stack.
+func (d *Device) CmdBarriers(c CommandBuffer, bs []Barrier) {
+	if len(bs) == 0 || !d.gate.enter() {
+		return
+	}
+	defer d.gate.exit()
+	var src, dst PipelineStage
+	for i := range bs {
+		src |= bs[i].SrcStage
+		dst |= bs[i].DstStage
+	}
+	var batch C.vka_barriers
+	batch.srcStage, batch.dstStage = C.uint32_t(src), C.uint32_t(dst)
+	for len(bs) > 0 {
+		n := min(len(bs), MaxBarriersPerCall)
+		for i := range n {
+			batch.b[i] = bs[i].c()
+		}
+		batch.count = C.uint32_t(n)
+		C.vka_cmd_barriers(d.table, C.uintptr_t(c), batch)
+		if d.observing() {
+			for i := range n {
+				d.observe(Command{Op: "vkCmdPipelineBarrier", Cmd: c, Barrier: bs[i]})
+			}
+		}
+		bs = bs[n:]
+	}
+}
+
+// c is b for the shim, its defaults made explicit.
+func (b *Barrier) c() C.vka_barrier {
 	aspect := b.Aspect
 	if aspect == 0 {
 		aspect = AspectColor
@@ -978,15 +1027,13 @@ func (d *Device) CmdBarrier(c CommandBuffer, b Barrier) {
 	if size == 0 {
 		size = ^uint64(0) // VK_WHOLE_SIZE
 	}
-	cb := C.vka_barrier{
+	return C.vka_barrier{
 		srcStage: C.uint32_t(b.SrcStage), dstStage: C.uint32_t(b.DstStage),
 		srcAccess: C.uint32_t(b.SrcAccess), dstAccess: C.uint32_t(b.DstAccess),
 		image: C.uint64_t(b.Image), oldLayout: C.uint32_t(b.OldLayout), newLayout: C.uint32_t(b.NewLayout),
 		aspect: C.uint32_t(aspect), baseMip: C.uint32_t(b.BaseMipLevel), mips: C.uint32_t(one(b.MipLevels)), layers: 1,
 		buffer: C.uint64_t(b.Buffer), offset: C.uint64_t(b.Offset), size: C.uint64_t(size),
 	}
-	C.vka_cmd_barrier(d.table, C.uintptr_t(c), cb)
-	d.observe(Command{Op: "vkCmdPipelineBarrier", Cmd: c, Barrier: b})
 }
 
 // CmdCopyImageLevels records a copy of the first levels mip levels (at

@@ -782,6 +782,54 @@ void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv) {
 		nm, &mb, nb, &bb, ni, &ib);
 }
 
+void vka_cmd_barriers(uintptr_t dev, uintptr_t cmd, vka_barriers bs) {
+	DEV;
+	VkMemoryBarrier mb[VKA_BARRIER_BATCH];
+	VkBufferMemoryBarrier bb[VKA_BARRIER_BATCH];
+	VkImageMemoryBarrier ib[VKA_BARRIER_BATCH];
+	uint32_t nm = 0, nb = 0, ni = 0;
+	uint32_t n = bs.count < VKA_BARRIER_BATCH ? bs.count : VKA_BARRIER_BATCH;
+	for (uint32_t i = 0; i < n; i++) {
+		const vka_barrier* b = &bs.b[i];
+		if (b->image) {
+			VkImageMemoryBarrier* x = &ib[ni++];
+			memset(x, 0, sizeof *x);
+			x->sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER;
+			x->srcAccessMask = b->srcAccess;
+			x->dstAccessMask = b->dstAccess;
+			x->oldLayout = (VkImageLayout)b->oldLayout;
+			x->newLayout = (VkImageLayout)b->newLayout;
+			x->srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+			x->dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+			x->image = (VkImage)b->image;
+			x->subresourceRange.aspectMask = b->aspect;
+			x->subresourceRange.baseMipLevel = b->baseMip;
+			x->subresourceRange.levelCount = b->mips;
+			x->subresourceRange.baseArrayLayer = b->baseLayer;
+			x->subresourceRange.layerCount = b->layers;
+		} else if (b->buffer) {
+			VkBufferMemoryBarrier* x = &bb[nb++];
+			memset(x, 0, sizeof *x);
+			x->sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER;
+			x->srcAccessMask = b->srcAccess;
+			x->dstAccessMask = b->dstAccess;
+			x->srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+			x->dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+			x->buffer = (VkBuffer)b->buffer;
+			x->offset = b->offset;
+			x->size = b->size;
+		} else {
+			VkMemoryBarrier* x = &mb[nm++];
+			memset(x, 0, sizeof *x);
+			x->sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+			x->srcAccessMask = b->srcAccess;
+			x->dstAccessMask = b->dstAccess;
+		}
+	}
+	d->vkCmdPipelineBarrier((VkCommandBuffer)cmd, bs.srcStage, bs.dstStage, 0,
+		nm, mb, nb, bb, ni, ib);
+}
+
 void vka_cmd_copy_image(uintptr_t dev, uintptr_t cmd, uint64_t src, uint32_t srcLayout, uint64_t dst, uint32_t dstLayout,
 	int32_t sx, int32_t sy, int32_t dx, int32_t dy, uint32_t w, uint32_t h) {
 	DEV;

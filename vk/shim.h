@@ -301,6 +301,15 @@ typedef struct vka_barrier {
 	uint64_t buffer, offset, size;
 } vka_barrier;
 void vka_cmd_barrier(uintptr_t dev, uintptr_t cmd, vka_barrier bv);
+// A batch of barriers for one vkCmdPipelineBarrier with the stage masks
+// given (those of the barriers are ignored), taken by value so that Go
+// passes no pointer (a pointer handed to cgo escapes to the heap).
+#define VKA_BARRIER_BATCH 32
+typedef struct vka_barriers {
+	uint32_t count, srcStage, dstStage, _pad;
+	vka_barrier b[VKA_BARRIER_BATCH];
+} vka_barriers;
+void vka_cmd_barriers(uintptr_t dev, uintptr_t cmd, vka_barriers bs);
 typedef struct vka_image_blit {
 	uint32_t srcMip, dstMip;
 	int32_t src[4], dst[4]; // x0, y0, x1, y1
