@@ -12,7 +12,7 @@ import (
 
 // boundImage is a w×h RGBA8 image usable as a transfer source and
 // destination, bound to its own memory, destroyed at the end of the test.
-func boundImage(t *testing.T, d *vk.Device, w, h uint32) vk.Image {
+func boundImage(t testing.TB, d *vk.Device, w, h uint32) vk.Image {
 	t.Helper()
 	img, err := d.CreateImage(vk.ImageInfo{Format: vk.FormatR8G8B8A8Unorm, Width: w, Height: h,
 		Usage: vk.ImageUsageTransferDst | vk.ImageUsageTransferSrc})
@@ -162,4 +162,46 @@ func TestCmdBarriersAllocatesNothing(t *testing.T) {
 		}
 	}
 	require.NoError(t, d.EndCommandBuffer(cmd))
+}
+
+// BenchmarkImageBarriers records the transitions of 200 images (what a
+// defragmentation pass of 100 textures records before its copies) one
+// CmdBarrier each, or in one CmdBarriers; per iteration, in a command
+// buffer begun anew.
+func BenchmarkImageBarriers(b *testing.B) {
+	d := openBench(b)
+	pool, err := d.CreateCommandPool(vk.CommandPoolResetCommandBuffer)
+	require.NoError(b, err)
+	b.Cleanup(func() { d.DestroyCommandPool(pool) })
+	cmd, err := d.AllocateCommandBuffer(pool)
+	require.NoError(b, err)
+	bs := make([]vk.Barrier, 200)
+	for i := range bs {
+		bs[i] = vk.Barrier{SrcStage: vk.StageTopOfPipe, DstStage: vk.StageTransfer, DstAccess: vk.AccessTransferWrite,
+			Image: boundImage(b, d, 4, 4), OldLayout: vk.LayoutUndefined, NewLayout: vk.LayoutTransferDstOptimal}
+	}
+	for _, batched := range []bool{false, true} {
+		name := "CmdBarrier"
+		if batched {
+			name = "CmdBarriers"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := d.BeginCommandBuffer(cmd); err != nil {
+					b.Fatal(err)
+				}
+				if batched {
+					d.CmdBarriers(cmd, bs)
+				} else {
+					for _, x := range bs {
+						d.CmdBarrier(cmd, x)
+					}
+				}
+				if err := d.EndCommandBuffer(cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
