@@ -207,3 +207,77 @@ func TestDefragStalePlan(t *testing.T) {
 	}
 	e.close(t)
 }
+
+// TestDefragFrameLeavesRetirementToAGoroutine holds the retirement of a
+// recorded pass (its hook blocks): the DefragFrame that recorded it must
+// have returned with the pass's moves all the same, frames go on, and
+// Manager.Close must wait for the held retirement (then the Sync's and
+// the allocator's Close find nothing of the pass left: no leak, no
+// validation error). The minute's bounds only turn a hang into a failure.
+func TestDefragFrameLeavesRetirementToAGoroutine(t *testing.T) {
+	e := openDefragEnv(t, 2)
+	rng := rand.New(rand.NewPCG(8, 8))
+	sc := fragment(t, e, rng, 160)
+	l := &frameLoop{e: e, sc: sc}
+	var retires atomic.Int32
+	held, hold := make(chan struct{}), make(chan struct{})
+	assets.SetRetireHook(func() {
+		if retires.Add(1) == 1 {
+			close(held)
+			<-hold
+		}
+	})
+	defer assets.SetRetireHook(nil)
+	require.NoError(t, e.m.SetDefrag(assets.DefragPolicy{MaxMovesPerFrame: 8, Algorithm: alloc.DefragFull}))
+
+	recorded := make(chan assets.DefragPass, 1)
+	go func() {
+		for i := 0; i < 2000; i++ {
+			p, err := e.m.DefragFrame()
+			if err != nil || p.Moved > 0 {
+				recorded <- p
+				return
+			}
+			time.Sleep(time.Millisecond) // the planner's turn
+		}
+		recorded <- assets.DefragPass{}
+	}()
+	var p assets.DefragPass
+	select {
+	case p = <-recorded:
+	case <-time.After(time.Minute):
+		t.Fatal("DefragFrame waits for the pass's retirement")
+	}
+	require.Positive(t, p.Moved, "a pass was recorded")
+	select {
+	case <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("the pass's retirement never began")
+	}
+	// Frames go on while it is held.
+	for range 3 {
+		l.frame(t, func() {
+			_, err := e.m.DefragFrame()
+			require.NoError(t, err)
+		}, func(*image.RGBA) {})
+	}
+	l.drain(t, func(*image.RGBA) {})
+	require.NoError(t, e.s.WaitIdle())
+	e.r.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- e.m.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Manager.Close returned (%v) while the pass's retirement was held", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(hold)
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Manager.Close never returned")
+	}
+	require.NoError(t, e.s.Close())
+	require.NoError(t, e.a.Close(), "nothing of the pass is left")
+}

@@ -29,3 +29,8 @@ func SetPlanHook(f func()) { planHook = f }
 // planned and recorded, begins the rest of its work without the
 // defragger's lock (nil: none). Set it while no defragmentation runs.
 func SetBeforeFinish(f func()) { beforeFinish = f }
+
+// SetRetireHook sets a hook that runs when a recorded defragmentation
+// pass begins handing its objects to framesync (nil: none). Set it while
+// no defragmentation runs.
+func SetRetireHook(f func()) { retireHook = f }
